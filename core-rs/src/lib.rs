@@ -1,8 +1,13 @@
 //! Python bindings only; the kernels live in their own modules.
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+create_exception!(repast._core, RepastError, PyException, "Base class of every Repast error.");
+
 #[pymodule]
-mod _core {
-    #[pymodule_export]
-    const VERSION: &str = env!("CARGO_PKG_VERSION");
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
+    m.add("RepastError", m.py().get_type::<RepastError>())?;
+    Ok(())
 }
