@@ -1,5 +1,49 @@
-"""Repast: a fast, Feast-compatible feature store."""
+"""Repast: a fast, Feast-compatible feature store.
+
+A Feast feature repo runs after changing `from feast import ...` to `from repast import ...`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from repast.aggregation import Aggregation
+from repast.data_format import AvroFormat, JsonFormat, ParquetFormat, ProtoFormat
+from repast.data_source import (
+    DataSource,
+    FileSource,
+    KafkaSource,
+    KinesisSource,
+    PushSource,
+    RequestSource,
+)
+from repast.entity import Entity
+from repast.feature_service import FeatureService
+from repast.feature_view import FeatureView
+from repast.field import Field
+from repast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
+from repast.projection import FeatureViewProjection
+from repast.stream_feature_view import StreamFeatureView, stream_feature_view
+from repast.value_type import ValueType
+
+__all__ = [
+    "Aggregation",
+    "AvroFormat",
+    "DataSource",
+    "Entity",
+    "FeatureService",
+    "FeatureView",
+    "FeatureViewProjection",
+    "Field",
+    "FileSource",
+    "JsonFormat",
+    "KafkaSource",
+    "KinesisSource",
+    "OnDemandFeatureView",
+    "ParquetFormat",
+    "ProtoFormat",
+    "PushSource",
+    "RequestSource",
+    "StreamFeatureView",
+    "ValueType",
+    "on_demand_feature_view",
+    "stream_feature_view",
+]
