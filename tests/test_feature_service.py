@@ -152,6 +152,8 @@ def test_infer_features() -> None:
         RepoValidationError, match="FeatureService 'bad': feature view 'inferred' is not defined"
     ):
         bad.infer_features({})
+    with pytest.raises(RepoValidationError, match="view 'inferred' has no feature 'bb'; did you"):
+        FeatureService(name="s", features=[no_schema[["bb"]]]).infer_features({"inferred": view})
 
 
 def test_equality_and_hash() -> None:

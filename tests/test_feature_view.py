@@ -211,6 +211,10 @@ def test_feature_selection() -> None:
         r"\(known: acc_rate, avg_daily_trips, conv_rate\)",
     ):
         fv[["nope"]]
+    with pytest.raises(
+        RepoValidationError, match="has no feature 'conv_rat'; did you mean 'conv_rate'"
+    ):
+        fv[["conv_rat"]]
     with pytest.raises(RepoValidationError, match="names a feature twice"):
         fv[["conv_rate", "conv_rate"]]
     with pytest.raises(RepoValidationError, match="select features with a list of names"):
@@ -322,7 +326,7 @@ def test_infer_schema_after_field_mapping() -> None:
         path="x.parquet", timestamp_field="ts", field_mapping={"id": "driver_id", "c": "conv"}
     )
     schema = pa.schema([("id", pa.int64()), ("ts", pa.timestamp("ns")), ("c", pa.float64())])
-    fv = FeatureView(name="v", entities=["driver"], source=mapped)  # type: ignore[list-item]
+    fv = FeatureView(name="v", entities=["driver"], source=mapped)
     fv.infer_schema(schema, {"driver": driver})
     assert fv.join_keys == ["driver_id"]
     assert fv.entity_columns == [Field(name="driver_id", dtype=Int64)]
@@ -337,9 +341,13 @@ def test_infer_schema_entity_less() -> None:
 
 
 def test_infer_schema_errors() -> None:
-    fv = FeatureView(name="v", entities=["rider"], source=source)  # type: ignore[list-item]
+    fv = FeatureView(name="v", entities=["rider"], source=source)
     with pytest.raises(RepoValidationError, match="FeatureView 'v': entity 'rider' is not defined"):
         fv.infer_schema(SOURCE_SCHEMA, {})
+    with pytest.raises(
+        RepoValidationError, match="entity 'rider' is not defined; did you mean 'riders'"
+    ):
+        fv.infer_schema(SOURCE_SCHEMA, {"riders": Entity(name="riders")})
     rider = Entity(name="rider", join_keys=["rider_id"])
     with pytest.raises(
         RepoValidationError,

@@ -208,3 +208,19 @@ def test_decorator_explode_is_rejected() -> None:
         @on_demand_feature_view(sources=[input_request], schema=OUT, explode=True)
         def g(inputs: pd.DataFrame) -> pd.DataFrame:
             return inputs
+
+
+def test_infer_features_resolves_source_projections() -> None:
+    import pyarrow as pa
+
+    bare = FeatureView(name="bare", entities=[driver], source=driver_stats_fv.batch_source)
+    odfv = OnDemandFeatureView(
+        name="o", schema=OUT, sources=[bare, bare[["x"]].with_name("b")], udf=_udf
+    )
+    assert odfv.source_feature_view_projections["bare"].features == []
+    bare.infer_schema(pa.schema([("driver_id", pa.int64()), ("x", pa.float32())]), {})
+    odfv.infer_features({"bare": bare})
+    assert odfv.source_feature_view_projections["bare"].features == [Field(name="x", dtype=Float32)]
+    assert odfv.source_feature_view_projections["b"].features == [Field(name="x", dtype=Float32)]
+    with pytest.raises(RepoValidationError, match="OnDemandFeatureView 'o': feature view 'bare'"):
+        odfv.infer_features({})

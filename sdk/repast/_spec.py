@@ -7,6 +7,7 @@ time with a message that points at the line to fix.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -80,6 +81,14 @@ def check_duration(where_: str, field: str, value: object) -> timedelta | None:
     if value < timedelta(0):
         fail(where_, f"{field} must not be negative")
     return value
+
+
+def known(name: str, names: list[str]) -> str:
+    """`"; did you mean 'x'?"` for a close match, else the list of known names."""
+    match = difflib.get_close_matches(name, names, n=1)
+    if match:
+        return f"; did you mean {match[0]!r}?"
+    return f" (known: {', '.join(sorted(names))})" if names else " (none are defined)"
 
 
 def seconds(value: timedelta | None) -> int | float | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from repast._spec import Spec, check_bool, check_name, check_str, check_tags, fail, where
 from repast.field import Field
-from repast.projection import BaseFeatureView, FeatureViewProjection
+from repast.projection import BaseFeatureView, FeatureViewProjection, resolve_projections
 from repast.types import Invalid
 
 __all__ = ["FeatureService"]
@@ -88,22 +88,7 @@ class FeatureService(Spec):
         name (from `view[[...]]` before inference, or strings) get the view's types.
         """
         at = where("FeatureService", self.name)
-        for projection in self.feature_view_projections:
-            view = views_by_name.get(projection.name)
-            if view is None:
-                fail(at, f"feature view {projection.name!r} is not defined")
-            projection.view_type = projection.view_type or view.view_type
-            if not projection.features:
-                projection.features = list(view.features)
-                continue
-            known = {f.name: f for f in view.features}
-            resolved = []
-            for f in projection.features:
-                if f.name not in known:
-                    names = ", ".join(sorted(known))
-                    fail(at, f"view {projection.name!r} has no feature {f.name!r} (known: {names})")
-                resolved.append(known[f.name])
-            projection.features = resolved
+        resolve_projections(at, self.feature_view_projections, views_by_name)
 
     def to_dict(self) -> dict[str, Any]:
         return {

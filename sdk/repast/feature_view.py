@@ -7,7 +7,7 @@ A view without entities uses the dummy entity `__dummy` (join key `__dummy_id`, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from repast._spec import (
     check_tags,
     duration,
     fail,
+    known,
     seconds,
 )
 from repast.data_source import (
@@ -67,7 +68,7 @@ class FeatureView(BaseFeatureView):
         source: DataSource | None = None,
         sink_source: DataSource | None = None,
         schema: list[Field] | None = None,
-        entities: list[Entity] | None = None,
+        entities: Sequence[Entity | str] | None = None,
         ttl: timedelta | None = timedelta(0),
         online: bool = True,
         offline: bool = False,
@@ -178,7 +179,7 @@ class FeatureView(BaseFeatureView):
                 self._join_key_of[e] = entity.join_key
                 self._value_type_of[e] = entity.value_type
             elif e != DUMMY_ENTITY_NAME and e not in self._join_key_of:
-                fail(at, f"entity {e!r} is not defined")
+                fail(at, f"entity {e!r} is not defined{known(e, list(entities_by_name))}")
         source = self.batch_source
         mapping = source.field_mapping if source else {}
         skipped = {source.timestamp_field, source.created_timestamp_column} if source else set()
@@ -198,7 +199,7 @@ class FeatureView(BaseFeatureView):
                 fail(
                     at,
                     f"join key {jk!r} of entity {e!r} is not a column of source "
-                    f"{source_name!r} (columns: {', '.join(columns)})",
+                    f"{source_name!r}{known(jk, list(columns))}",
                 )
             declared = self._value_type_of.get(e, ValueType.UNKNOWN)
             dtype = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from repast._spec import check_bool, check_name, check_str, check_tags, fail
@@ -18,7 +18,7 @@ from repast.aggregation import Aggregation, check_aggregations
 from repast.data_source import RequestSource
 from repast.entity import Entity
 from repast.field import Field, check_fields
-from repast.projection import BaseFeatureView, FeatureViewProjection
+from repast.projection import BaseFeatureView, FeatureViewProjection, resolve_projections
 
 __all__ = ["OnDemandFeatureView", "compile_udf", "on_demand_feature_view", "udf_source"]
 
@@ -83,7 +83,7 @@ class OnDemandFeatureView(BaseFeatureView):
         self,
         *,
         name: str,
-        entities: list[Entity] | None = None,
+        entities: Sequence[Entity | str] | None = None,
         schema: list[Field] | None = None,
         sources: list[Source] | None = None,
         udf: Callable[..., Any] | None = None,
@@ -163,6 +163,11 @@ class OnDemandFeatureView(BaseFeatureView):
         else:
             self.source_feature_view_projections[name] = source
 
+    def infer_features(self, views_by_name: Mapping[str, BaseFeatureView]) -> None:
+        """Resolve the source projections against the views, as FeatureService does."""
+        projections = self.source_feature_view_projections.values()
+        resolve_projections(self._where(), projections, views_by_name)
+
     def resolve_udf(self, namespace: dict[str, Any] | None = None) -> Callable[..., Any]:
         """The udf; rebuilt from `udf_string` when this view was loaded from the registry."""
         if self.udf is None:
@@ -240,7 +245,7 @@ class OnDemandFeatureView(BaseFeatureView):
 def on_demand_feature_view(
     *,
     name: str | None = None,
-    entities: list[Entity] | None = None,
+    entities: Sequence[Entity | str] | None = None,
     schema: list[Field] | None = None,
     sources: list[Source] | None = None,
     mode: str = "pandas",

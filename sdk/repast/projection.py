@@ -8,10 +8,10 @@ inferred at apply time has none yet); `FeatureService.infer_features` resolves i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
-from repast._spec import Spec, check_tags, fail, where
+from repast._spec import Spec, check_tags, fail, known, where
 from repast.field import Field
 from repast.types import Invalid
 
@@ -92,6 +92,33 @@ class FeatureViewProjection:
         return f"FeatureViewProjection(name={self.name!r}{alias}, features={features!r}{jkm})"
 
 
+def resolve_projection(at: str, projection: FeatureViewProjection, view: BaseFeatureView) -> None:
+    """Give `projection` the view's fields: all of them when empty, else those it names."""
+    projection.view_type = projection.view_type or view.view_type
+    if not projection.features:
+        projection.features = list(view.features)
+        return
+    by_name = {f.name: f for f in view.features}
+    resolved = []
+    for f in projection.features:
+        if f.name not in by_name:
+            hint = known(f.name, list(by_name))
+            fail(at, f"view {projection.name!r} has no feature {f.name!r}{hint}")
+        resolved.append(by_name[f.name])
+    projection.features = resolved
+
+
+def resolve_projections(
+    at: str, projections: Iterable[FeatureViewProjection], views: Mapping[str, BaseFeatureView]
+) -> None:
+    for projection in projections:
+        view = views.get(projection.name)
+        if view is None:
+            hint = known(projection.name, list(views))
+            fail(at, f"feature view {projection.name!r} is not defined{hint}")
+        resolve_projection(at, projection, view)
+
+
 class BaseFeatureView(Spec):
     """What FeatureView, StreamFeatureView and OnDemandFeatureView share: features and projection.
 
@@ -132,8 +159,7 @@ class BaseFeatureView(Spec):
             if n in by_name:
                 selected.append(by_name[n])
             elif self.features:
-                known = ", ".join(sorted(by_name))
-                fail(at, f"has no feature {n!r} (known: {known})")
+                fail(at, f"has no feature {n!r}{known(n, list(by_name))}")
             else:
                 # Schema not inferred yet: keep the name; apply resolves its type.
                 selected.append(Field(name=n, dtype=Invalid))
@@ -153,10 +179,10 @@ class BaseFeatureView(Spec):
         """A copy that joins on other entity columns: `{view join key: entity-df column}`."""
         at = self._where()
         mapping = check_tags(at, join_key_map, "join_key_map")
-        known = self.join_keys
+        join_keys = self.join_keys
         for key in mapping:
-            if known and key not in known:
-                fail(at, f"join_key_map key {key!r} is not a join key (join keys: {known})")
+            if join_keys and key not in join_keys:
+                fail(at, f"join_key_map key {key!r} is not a join key (join keys: {join_keys})")
         cp = self._clone()
         cp.projection.join_key_map = mapping
         return cp
@@ -168,9 +194,9 @@ class BaseFeatureView(Spec):
             fail(at, f"with_projection needs a FeatureViewProjection, got {projection!r}")
         if projection.name != self.name:
             fail(at, f"projection is of view {projection.name!r}, not of this view")
-        known = {f.name for f in self.features}
+        names = {f.name for f in self.features}
         for f in projection.features:
-            if known and f.name not in known:
+            if names and f.name not in names:
                 fail(at, f"projection selects unknown feature {f.name!r}")
         cp = self._clone()
         cp.projection = projection.copy()

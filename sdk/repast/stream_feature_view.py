@@ -6,7 +6,7 @@ windowed `aggregations`, which need `timestamp_field` to place rows in windows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ class StreamFeatureView(FeatureView):
         name: str,
         source: DataSource,
         sink_source: DataSource | None = None,
-        entities: list[Entity] | None = None,
+        entities: Sequence[Entity | str] | None = None,
         ttl: timedelta | None = timedelta(0),
         tags: dict[str, str] | None = None,
         online: bool = True,
@@ -128,7 +128,7 @@ class StreamFeatureView(FeatureView):
 
 def stream_feature_view(
     *,
-    entities: list[Entity] | None = None,
+    entities: Sequence[Entity | str] | None = None,
     ttl: timedelta | None = None,
     tags: dict[str, str] | None = None,
     online: bool = True,
