@@ -333,9 +333,22 @@ def test_infer_schema_after_field_mapping() -> None:
     assert fv.features == [Field(name="conv", dtype=Float64)]
 
 
+def test_infer_schema_moves_join_keys_of_entities_given_by_name() -> None:
+    fv = FeatureView(
+        name="v", entities=["driver"], source=source, schema=[Field(name="driver_id", dtype=Int64)]
+    )
+    assert fv.features == [Field(name="driver_id", dtype=Int64)]
+    fv.infer_schema(SOURCE_SCHEMA, {"driver": driver})
+    assert fv.entity_columns == [Field(name="driver_id", dtype=Int64)]
+    assert "driver_id" not in [f.name for f in fv.features]
+    assert "driver_id" not in [f.name for f in fv.projection.features]
+    assert fv.join_keys == ["driver_id"]
+
+
 def test_infer_schema_entity_less() -> None:
     fv = FeatureView(name="v", source=source)
-    fv.infer_schema(SOURCE_SCHEMA, {})
+    fv.infer_schema(SOURCE_SCHEMA, {DUMMY_ENTITY_NAME: DUMMY_ENTITY})
+    assert fv.join_keys == []
     assert fv.entity_columns == []
     assert [f.name for f in fv.features][:2] == ["driver_id", "conv_rate"]
 

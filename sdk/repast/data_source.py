@@ -133,6 +133,10 @@ def _check_batch_source(at: str, batch_source: object, *, required: bool = False
     return batch_source
 
 
+def source_dict(source: DataSource | None) -> dict[str, Any] | None:
+    return None if source is None else source.to_dict()
+
+
 def _batch_from_dict(d: dict[str, Any] | None) -> DataSource | None:
     return None if d is None else data_source_from_dict(d)
 
@@ -240,7 +244,7 @@ class PushSource(DataSource):
 
     def to_dict(self) -> dict[str, Any]:
         d = self._base_dict()
-        d["batch_source"] = None if self.batch_source is None else self.batch_source.to_dict()
+        d["batch_source"] = source_dict(self.batch_source)
         return d
 
     @classmethod
@@ -318,7 +322,7 @@ class KafkaSource(DataSource):
             topic=self.topic,
             message_format=self.message_format.to_dict(),
             watermark_delay_threshold=seconds(self.watermark_delay_threshold),
-            batch_source=None if self.batch_source is None else self.batch_source.to_dict(),
+            batch_source=source_dict(self.batch_source),
         )
         return d
 
@@ -382,7 +386,7 @@ class KinesisSource(DataSource):
             record_format=self.record_format.to_dict(),
             region=self.region,
             stream_name=self.stream_name,
-            batch_source=None if self.batch_source is None else self.batch_source.to_dict(),
+            batch_source=source_dict(self.batch_source),
         )
         return d
 

@@ -29,6 +29,7 @@ from repast.data_source import (
     DataSource,
     RequestSource,
     data_source_from_dict,
+    source_dict,
 )
 from repast.entity import Entity
 from repast.field import Field, check_fields
@@ -142,7 +143,7 @@ class FeatureView(BaseFeatureView):
         return [self._join_key_of[e] for e in self.entities if e in self._join_key_of]
 
     def _check_field_mapping(self, fields: list[Field]) -> None:
-        mapping = self.batch_source.field_mapping if self.batch_source else {}
+        mapping = self.batch_source.field_mapping
         for f in fields:
             if f.name in mapping and f.name not in mapping.values():
                 fail(
@@ -173,33 +174,34 @@ class FeatureView(BaseFeatureView):
         names are compared after `field_mapping`. Declared fields are never changed.
         """
         at = self._where()
-        for e in self.entities:
+        entities = [e for e in self.entities if e != DUMMY_ENTITY_NAME]
+        for e in entities:
             entity = entities_by_name.get(e)
             if entity is not None:
                 self._join_key_of[e] = entity.join_key
                 self._value_type_of[e] = entity.value_type
-            elif e != DUMMY_ENTITY_NAME and e not in self._join_key_of:
+            elif e not in self._join_key_of:
                 fail(at, f"entity {e!r} is not defined{known(e, list(entities_by_name))}")
         source = self.batch_source
-        mapping = source.field_mapping if source else {}
-        skipped = {source.timestamp_field, source.created_timestamp_column} if source else set()
+        skipped = {source.timestamp_field, source.created_timestamp_column}
         columns: dict[str, Any] = {}
         for col in source_schema:
-            mapped = mapping.get(col.name, col.name)
+            mapped = source.field_mapping.get(col.name, col.name)
             if col.name not in skipped and mapped not in skipped:
                 columns[mapped] = col.type
-        join_keys = [self._join_key_of[e] for e in self.entities if e != DUMMY_ENTITY_NAME]
+        join_keys = [self._join_key_of[e] for e in entities]
+        # Entities given by name leave their join key among the features until now.
+        self.entity_columns += [f for f in self.features if f.name in join_keys]
+        self.features = [f for f in self.features if f.name not in join_keys]
         have = {f.name for f in self.entity_columns}
-        source_name = source.name if source else "?"
-        for e in self.entities:
-            if e == DUMMY_ENTITY_NAME or self._join_key_of[e] in have:
+        for e, jk in zip(entities, join_keys, strict=True):
+            if jk in have:
                 continue
-            jk = self._join_key_of[e]
             if jk not in columns:
                 fail(
                     at,
                     f"join key {jk!r} of entity {e!r} is not a column of source "
-                    f"{source_name!r}{known(jk, list(columns))}",
+                    f"{source.name!r}{known(jk, list(columns))}",
                 )
             declared = self._value_type_of.get(e, ValueType.UNKNOWN)
             dtype = (
@@ -208,7 +210,7 @@ class FeatureView(BaseFeatureView):
                 else self._arrow_dtype(jk, columns[jk])
             )
             self.entity_columns.append(Field(name=jk, dtype=dtype))
-        for e, jk in self._join_key_of.items():
+        for e, jk in zip(entities, join_keys, strict=True):
             self._check_entity_dtype(e, jk)
         if not self.features:
             self.features = [
@@ -216,8 +218,8 @@ class FeatureView(BaseFeatureView):
                 for name, arrow in columns.items()
                 if name not in join_keys
             ]
-            if not self.projection.features:
-                self.projection.features = list(self.features)
+        projected = [f for f in self.projection.features if f.name not in join_keys]
+        self.projection.features = projected or list(self.features)
 
     def _arrow_dtype(self, column: str, arrow_type: Any) -> FeastType:
         dtype = from_arrow_type(arrow_type)
@@ -231,9 +233,6 @@ class FeatureView(BaseFeatureView):
     # --- dict form ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        def source_dict(s: DataSource | None) -> dict[str, Any] | None:
-            return None if s is None else s.to_dict()
-
         return {
             "name": self.name,
             "entities": list(self.entities),
@@ -299,7 +298,7 @@ class FeatureView(BaseFeatureView):
         )
 
 
-def _route_source(at: str, source: object) -> tuple[DataSource | None, DataSource | None]:
+def _route_source(at: str, source: object) -> tuple[DataSource, DataSource | None]:
     """(batch_source, stream_source) for the `source` argument."""
     if source is None:
         fail(at, "source is required (a FileSource, PushSource or KafkaSource)")
