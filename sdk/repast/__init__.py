@@ -16,7 +16,9 @@ from repast.data_source import (
     RequestSource,
 )
 from repast.entity import Entity
+from repast.config import RepoConfig
 from repast.feature_service import FeatureService
+from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.field import Field
 from repast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
@@ -30,6 +32,7 @@ __all__ = [
     "DataSource",
     "Entity",
     "FeatureService",
+    "FeatureStore",
     "FeatureView",
     "FeatureViewProjection",
     "Field",
@@ -41,6 +44,7 @@ __all__ = [
     "ParquetFormat",
     "ProtoFormat",
     "PushSource",
+    "RepoConfig",
     "RequestSource",
     "StreamFeatureView",
     "ValueType",

@@ -1,0 +1,291 @@
+"""The `repast` command line: Feast's commands and flags."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from repast.errors import RepastError
+
+__all__ = ["main"]
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_TRANSITION_STYLE = {"Created": "green", "Updated": "yellow", "Deleted": "red", "Unchanged": "dim"}
+
+
+class _Context:
+    def __init__(self, chdir: Path | None, yaml_file: Path | None) -> None:
+        self.repo_path = (chdir or Path.cwd()).resolve()
+        self.yaml_file = yaml_file
+
+    def store(self) -> Any:
+        from repast.feature_store import FeatureStore
+
+        return FeatureStore(repo_path=self.repo_path, fs_yaml_file=self.yaml_file)
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+@click.group()
+@click.option(
+    "-c",
+    "--chdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if started in this repo directory.",
+)
+@click.option(
+    "-f",
+    "--feature-store-yaml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this configuration file instead of <repo>/feature_store.yaml.",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+)
+@click.pass_context
+def cli(
+    ctx: click.Context, chdir: Path | None, feature_store_yaml: Path | None, log_level: str
+) -> None:
+    """Repast: a fast, Feast-compatible feature store."""
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _Context(chdir, feature_store_yaml)
+
+
+@cli.command()
+def version() -> None:
+    """Print the Repast version."""
+    from repast import _core
+
+    click.echo(f"Repast SDK version {_core.VERSION}")
+
+
+@cli.command()
+@click.argument("project_directory", required=False, default="my_project")
+@click.option("-m", "--minimal", is_flag=True, help="Only write feature_store.yaml.")
+@click.option("-t", "--template", default="local", show_default=True, help="Project template.")
+@click.option("--repo-path", type=click.Path(file_okay=False, path_type=Path), default=None)
+@pass_context
+def init(
+    obj: _Context, project_directory: str, minimal: bool, template: str, repo_path: Path | None
+) -> None:
+    """Create a new feature repo with demo data."""
+    from repast.scaffold import init_repo
+
+    base = repo_path or obj.repo_path
+    repo = init_repo(base / project_directory, template=template, minimal=minimal)
+    _out.print(f"Created a new Repast repository in [bold green]{repo}[/]")
+
+
+def _print_diff(text: str) -> None:
+    for line in text.splitlines():
+        word = line.split(" ", 1)[0]
+        style = _TRANSITION_STYLE.get(word)
+        _out.print(f"[{style}]{escape(line)}[/]" if style else line, markup=bool(style))
+
+
+_skip_source = click.option(
+    "--skip-source-validation", is_flag=True, help="Do not read the data sources to check them."
+)
+_skip_view = click.option(
+    "--skip-feature-view-validation", is_flag=True, help="Accepted for Feast compatibility."
+)
+
+
+@cli.command()
+@_skip_source
+@_skip_view
+@click.option("--no-progress", is_flag=True, help="Accepted for Feast compatibility.")
+@click.option("--no-promote", is_flag=True, help="Accepted for Feast compatibility.")
+@pass_context
+def apply(
+    obj: _Context,
+    skip_source_validation: bool,
+    skip_feature_view_validation: bool,
+    no_progress: bool,
+    no_promote: bool,
+) -> None:
+    """Register the repo's definitions; objects removed from the repo are deleted."""
+    diff = obj.store().apply_repo(skip_source_validation=skip_source_validation)
+    _print_diff(diff.to_text())
+
+
+@cli.command()
+@_skip_source
+@_skip_view
+@pass_context
+def plan(obj: _Context, skip_source_validation: bool, skip_feature_view_validation: bool) -> None:
+    """Show what `apply` would change, without changing anything."""
+    diff = obj.store().plan_repo(skip_source_validation=skip_source_validation)
+    _print_diff(diff.to_text())
+
+
+@cli.command()
+@pass_context
+def teardown(obj: _Context) -> None:
+    """Remove the project from the registry."""
+    store = obj.store()
+    store.teardown()
+    _out.print(f"Removed project '{store.project}'")
+
+
+@cli.command("registry-dump")
+@pass_context
+def registry_dump(obj: _Context) -> None:
+    """Print the project's registry contents as JSON."""
+    sys.stdout.write(orjson.dumps(obj.store().registry_dump(), option=orjson.OPT_INDENT_2).decode())
+    sys.stdout.write("\n")
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    _out.print(table)
+
+
+def _describe(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _tags_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--tags",
+        multiple=True,
+        help="Only objects with this tag (key:value); repeat to require several.",
+    )(func)
+
+
+def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for tag in tags:
+        key, sep, value = tag.partition(":")
+        if not sep:
+            raise click.BadParameter(f"'{tag}' is not key:value", param_hint="--tags")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def _object_group(
+    name: str,
+    lister: str,
+    getter: str,
+    columns: Sequence[str],
+    row: Callable[[Any], Sequence[str]],
+) -> None:
+    group = click.Group(name, help=f"Inspect {name.replace('-', ' ')}.")
+
+    @group.command("list")
+    @_tags_option
+    @pass_context
+    def list_command(obj: _Context, tags: tuple[str, ...]) -> None:
+        items = getattr(obj.store(), lister)(tags=_parse_tags(tags))
+        _table(columns, [row(item) for item in sorted(items, key=lambda i: i.name)])
+
+    @group.command("describe")
+    @click.argument("object_name")
+    @pass_context
+    def describe_command(obj: _Context, object_name: str) -> None:
+        _describe(getattr(obj.store(), getter)(object_name))
+
+    list_command.help = f"List the project's {name.replace('-', ' ')}."
+    describe_command.help = "Print one object's definition as JSON."
+    cli.add_command(group)
+
+
+def _view_row(view: Any) -> Sequence[str]:
+    return (view.name, ", ".join(sorted(view.entities)) or "-", type(view).__name__)
+
+
+_object_group(
+    "entities",
+    "list_entities",
+    "get_entity",
+    ("NAME", "DESCRIPTION", "TYPE"),
+    lambda e: (e.name, e.description, e.value_type.name),
+)
+_object_group(
+    "feature-views",
+    "list_all_feature_views",
+    "get_feature_view",
+    ("NAME", "ENTITIES", "TYPE"),
+    _view_row,
+)
+_object_group(
+    "stream-feature-views",
+    "list_stream_feature_views",
+    "get_stream_feature_view",
+    ("NAME", "ENTITIES", "TYPE"),
+    _view_row,
+)
+_object_group(
+    "on-demand-feature-views",
+    "list_on_demand_feature_views",
+    "get_on_demand_feature_view",
+    ("NAME",),
+    lambda v: (v.name,),
+)
+_object_group(
+    "feature-services",
+    "list_feature_services",
+    "get_feature_service",
+    ("NAME", "FEATURES"),
+    lambda s: (
+        s.name,
+        ", ".join(
+            f"{p.name_to_use()}:{f.name}" for p in s.feature_view_projections for f in p.features
+        ),
+    ),
+)
+_object_group(
+    "data-sources",
+    "list_data_sources",
+    "get_data_source",
+    ("NAME", "CLASS"),
+    lambda s: (s.name, type(s).__name__),
+)
+
+
+@cli.group()
+def projects() -> None:
+    """Inspect the registry's projects."""
+
+
+@projects.command("list")
+@pass_context
+def projects_list(obj: _Context) -> None:
+    """List every project in the registry."""
+    _table(("NAME",), [(p,) for p in obj.store().list_projects()])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; Repast errors print one clear message instead of a traceback."""
+    try:
+        cli.main(args=argv, prog_name="repast", standalone_mode=False)
+    except click.exceptions.Abort:
+        _err.print("Aborted.")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RepastError as exc:
+        _err.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
+        if os.environ.get("REPAST_TRACEBACK"):
+            raise
+        sys.exit(1)

@@ -1,0 +1,324 @@
+"""`FeatureStore`: the SDK's entry point, Feast's method names and arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from repast.config import RepoConfig, load_repo_config
+from repast.data_source import DataSource, data_source_from_dict
+from repast.diff import RegistryDiff, Transition, diff_registry
+from repast.entity import Entity
+from repast.errors import (
+    DataSourceNotFoundError,
+    EntityNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
+    NotFoundError,
+)
+from repast.feature_service import FeatureService
+from repast.feature_view import FeatureView
+from repast.on_demand_feature_view import OnDemandFeatureView
+from repast.registry import Kind, Registry, registry_from_config
+from repast.repo import KINDS, RepoContents, parse_repo
+from repast.stream_feature_view import StreamFeatureView
+from repast.validate import closest, validate_repo
+
+__all__ = ["FeatureStore"]
+
+T = TypeVar("T")
+
+_FROM_DICT: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "entities": Entity.from_dict,
+    "data_sources": data_source_from_dict,
+    "feature_views": FeatureView.from_dict,
+    "stream_feature_views": StreamFeatureView.from_dict,
+    "on_demand_feature_views": OnDemandFeatureView.from_dict,
+    "feature_services": FeatureService.from_dict,
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _tags_match(obj: Any, tags: Mapping[str, str] | None) -> bool:
+    if not tags:
+        return True
+    own = getattr(obj, "tags", None) or {}
+    return all(own.get(k) == v for k, v in tags.items())
+
+
+class FeatureStore:
+    """A feature repo's registry and stores, configured by its `feature_store.yaml`.
+
+    >>> store = FeatureStore(repo_path="feature_repo")  # doctest: +SKIP
+    >>> [fv.name for fv in store.list_feature_views()]  # doctest: +SKIP
+    ['driver_hourly_stats']
+    """
+
+    def __init__(
+        self,
+        repo_path: str | Path | None = None,
+        config: RepoConfig | None = None,
+        fs_yaml_file: str | Path | None = None,
+    ) -> None:
+        if config is None:
+            config = load_repo_config(
+                Path(repo_path) if repo_path is not None else Path.cwd(),
+                Path(fs_yaml_file) if fs_yaml_file is not None else None,
+            )
+        self.config = config
+        self.repo_path: Path = config.repo_path
+        self._registry = registry_from_config(config)
+
+    def __repr__(self) -> str:
+        return f"FeatureStore(project={self.project!r}, repo_path={str(self.repo_path)!r})"
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    def refresh_registry(self) -> None:
+        self._registry.refresh()
+
+    # ---- reading the registry -----------------------------------------------------------
+
+    def _specs(self, kind: Kind, allow_cache: bool) -> Mapping[str, Mapping[str, Any]]:
+        snapshot = self._registry.snapshot(allow_cache=allow_cache)
+        return {
+            name: record["spec"] for name, record in snapshot.records(self.project, kind).items()
+        }
+
+    def _list(self, kind: Kind, allow_cache: bool, tags: Mapping[str, str] | None) -> list[Any]:
+        from_dict = _FROM_DICT[kind]
+        objects = [from_dict(dict(spec)) for spec in self._specs(kind, allow_cache).values()]
+        return [obj for obj in objects if _tags_match(obj, tags)]
+
+    def _get(self, kind: Kind, name: str, allow_cache: bool, error: type[NotFoundError]) -> Any:
+        specs = self._specs(kind, allow_cache)
+        if name not in specs:
+            label = kind.replace("_", " ")[:-1] if kind != "entities" else "entity"
+            raise error(
+                f"{label} '{name}' does not exist in project '{self.project}'"
+                f"{closest(name, list(specs))}"
+            )
+        return _FROM_DICT[kind](dict(specs[name]))
+
+    def list_projects(self, allow_cache: bool = False) -> list[str]:
+        return sorted(self._registry.snapshot(allow_cache=allow_cache).projects())
+
+    def list_entities(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[Entity]:
+        return self._list("entities", allow_cache, tags)
+
+    def list_data_sources(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[DataSource]:
+        return self._list("data_sources", allow_cache, tags)
+
+    def list_feature_views(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[FeatureView]:
+        """Batch feature views (not stream or on-demand ones), as Feast lists them."""
+        return self._list("feature_views", allow_cache, tags)
+
+    def list_batch_feature_views(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[FeatureView]:
+        return self.list_feature_views(allow_cache, tags)
+
+    def list_stream_feature_views(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[StreamFeatureView]:
+        return self._list("stream_feature_views", allow_cache, tags)
+
+    def list_on_demand_feature_views(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[OnDemandFeatureView]:
+        return self._list("on_demand_feature_views", allow_cache, tags)
+
+    def list_all_feature_views(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[Any]:
+        return [
+            *self.list_feature_views(allow_cache, tags),
+            *self.list_stream_feature_views(allow_cache, tags),
+            *self.list_on_demand_feature_views(allow_cache, tags),
+        ]
+
+    def list_feature_services(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[FeatureService]:
+        return self._list("feature_services", allow_cache, tags)
+
+    def get_entity(self, name: str, allow_registry_cache: bool = False) -> Entity:
+        entity: Entity = self._get("entities", name, allow_registry_cache, EntityNotFoundError)
+        return entity
+
+    def get_data_source(self, name: str, allow_registry_cache: bool = False) -> DataSource:
+        source: DataSource = self._get(
+            "data_sources", name, allow_registry_cache, DataSourceNotFoundError
+        )
+        return source
+
+    def get_feature_view(self, name: str, allow_registry_cache: bool = False) -> FeatureView:
+        view: FeatureView = self._get(
+            "feature_views", name, allow_registry_cache, FeatureViewNotFoundError
+        )
+        return view
+
+    def get_stream_feature_view(
+        self, name: str, allow_registry_cache: bool = False
+    ) -> StreamFeatureView:
+        view: StreamFeatureView = self._get(
+            "stream_feature_views", name, allow_registry_cache, FeatureViewNotFoundError
+        )
+        return view
+
+    def get_on_demand_feature_view(
+        self, name: str, allow_registry_cache: bool = False
+    ) -> OnDemandFeatureView:
+        view: OnDemandFeatureView = self._get(
+            "on_demand_feature_views", name, allow_registry_cache, FeatureViewNotFoundError
+        )
+        return view
+
+    def get_feature_service(self, name: str, allow_cache: bool = False) -> FeatureService:
+        service: FeatureService = self._get(
+            "feature_services", name, allow_cache, FeatureServiceNotFoundError
+        )
+        return service
+
+    # ---- changing the registry ----------------------------------------------------------
+
+    def _stored_contents(self) -> RepoContents:
+        contents = RepoContents()
+        for kind, _ in KINDS:
+            contents.section(kind).extend(self._list(kind, allow_cache=False, tags=None))
+        return contents
+
+    def _desired(
+        self, objects: Iterable[Any], objects_to_delete: Iterable[Any], partial: bool
+    ) -> RepoContents:
+        new = RepoContents.from_objects(objects)
+        if not partial:
+            return new
+        # Partial apply: the stored objects stay unless replaced or named for deletion.
+        merged = self._stored_contents()
+        doomed = {
+            (kind, obj.name) for kind, obj in RepoContents.from_objects(objects_to_delete).objects()
+        }
+        replaced = {(kind, obj.name) for kind, obj in new.objects()}
+        for kind, _ in KINDS:
+            section = merged.section(kind)
+            section[:] = [o for o in section if (kind, o.name) not in doomed | replaced]
+            section.extend(new.section(kind))
+        return merged
+
+    def plan(
+        self, desired_repo_contents: RepoContents, skip_source_validation: bool = False
+    ) -> RegistryDiff:
+        """What `apply` would change, without writing anything."""
+        validate_repo(
+            desired_repo_contents,
+            self.config.resolve,
+            skip_source_validation=skip_source_validation,
+        )
+        current = {kind: self._specs(kind, allow_cache=False) for kind, _ in KINDS}
+        return diff_registry(current, desired_repo_contents)
+
+    def apply(
+        self,
+        objects: Any,
+        objects_to_delete: Iterable[Any] | None = None,
+        partial: bool = True,
+        skip_source_validation: bool = False,
+    ) -> RegistryDiff:
+        """Register definitions (one object, a list, or a `RepoContents`).
+
+        With `partial=False` the project ends up holding exactly `objects`, as `repast apply`
+        does for a repo; otherwise stored objects not named are kept.
+        """
+        if isinstance(objects, RepoContents):
+            desired = (
+                objects
+                if not partial
+                else self._desired(
+                    [o for _, o in objects.objects()], objects_to_delete or [], partial
+                )
+            )
+        else:
+            items = objects if isinstance(objects, list | tuple) else [objects]
+            desired = self._desired(items, objects_to_delete or [], partial)
+        validate_repo(desired, self.config.resolve, skip_source_validation=skip_source_validation)
+        outcome: list[RegistryDiff] = []
+
+        def mutate(document: dict[str, Any]) -> None:
+            now = _now()
+            project = document["projects"].setdefault(
+                self.project, {"created_timestamp": now, "last_updated_timestamp": now}
+            )
+            current = {
+                kind: {n: r["spec"] for n, r in project.get(kind, {}).items()} for kind, _ in KINDS
+            }
+            diff = diff_registry(current, desired)
+            specs = {(kind, obj.name): obj.to_dict() for kind, obj in desired.objects()}
+            for item in diff.items:
+                section = project.setdefault(item.kind, {})
+                if item.transition is Transition.DELETE:
+                    section.pop(item.name, None)
+                elif item.transition in (Transition.CREATE, Transition.UPDATE):
+                    meta = dict(section.get(item.name, {}).get("meta", {}))
+                    meta.setdefault("created_timestamp", now)
+                    meta["last_updated_timestamp"] = now
+                    section[item.name] = {"spec": specs[(item.kind, item.name)], "meta": meta}
+            if diff.has_changes:
+                project["last_updated_timestamp"] = now
+            outcome[:] = [diff]
+
+        self._registry.commit(mutate)
+        return outcome[0]
+
+    def apply_repo(self, skip_source_validation: bool = False) -> RegistryDiff:
+        """`repast apply`: make the project hold exactly what the repo's files define."""
+        contents = parse_repo(self.repo_path)
+        return self.apply(contents, partial=False, skip_source_validation=skip_source_validation)
+
+    def plan_repo(self, skip_source_validation: bool = False) -> RegistryDiff:
+        """`repast plan`: what `repast apply` would change."""
+        return self.plan(parse_repo(self.repo_path), skip_source_validation=skip_source_validation)
+
+    def delete_feature_view(self, name: str) -> None:
+        self.get_feature_view(name)
+        self._delete_record("feature_views", name)
+
+    def delete_feature_service(self, name: str) -> None:
+        self.get_feature_service(name)
+        self._delete_record("feature_services", name)
+
+    def _delete_record(self, kind: Kind, name: str) -> None:
+        def mutate(document: dict[str, Any]) -> None:
+            document["projects"].get(self.project, {}).get(kind, {}).pop(name, None)
+
+        self._registry.commit(mutate)
+
+    def teardown(self) -> None:
+        """Remove the project from the registry."""
+        self._registry.delete_project(self.project)
+
+    def registry_dump(self) -> dict[str, Any]:
+        """The project's part of the registry document (what `repast registry-dump` prints)."""
+        snapshot = self._registry.snapshot(allow_cache=False)
+        return {
+            "project": self.project,
+            "version_id": snapshot.version_id,
+            **{kind: dict(snapshot.records(self.project, kind)) for kind, _ in KINDS},
+        }

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from feature_repos import write_full_repo
+from repast.cli import cli, main
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed entry point, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-c", "from repast.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_init_apply_plan_list_dump(tmp_path: Path) -> None:
+    result = run("-c", str(tmp_path), "init", "demo")
+    assert result.returncode == 0, result.stderr
+    repo = tmp_path / "demo" / "feature_repo"
+    assert (repo / "data" / "driver_stats.parquet").exists()
+
+    applied = run("-c", str(repo), "apply")
+    assert applied.returncode == 0, applied.stderr
+    assert "Created entity driver" in applied.stdout
+    assert "Created feature view driver_hourly_stats" in applied.stdout
+    assert "Created on demand feature view transformed_conv_rate" in applied.stdout
+    assert "Created feature service driver_activity_v1" in applied.stdout
+
+    planned = run("-c", str(repo), "plan")
+    assert planned.returncode == 0, planned.stderr
+    assert "No changes to registry" in planned.stdout
+    assert "Unchanged feature view driver_hourly_stats" in planned.stdout
+
+    listed = run("-c", str(repo), "feature-views", "list")
+    assert listed.stdout.split()[:3] == ["NAME", "ENTITIES", "TYPE"]
+    assert "driver_hourly_stats_fresh" in listed.stdout
+
+    dump = orjson.loads(run("-c", str(repo), "registry-dump").stdout)
+    assert dump["project"] == "demo"
+    assert sorted(dump["feature_services"]) == [
+        "driver_activity_v1",
+        "driver_activity_v2",
+        "driver_activity_v3",
+    ]
+
+
+def test_feature_store_yaml_flag_and_tags_filter(tmp_path: Path) -> None:
+    repo = write_full_repo(tmp_path / "repo")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["-c", str(repo), "apply"])
+    assert result.exit_code == 0, result.output
+    alt = tmp_path / "alt.yaml"
+    alt.write_text((repo / "feature_store.yaml").read_text().replace("test_project", "other"))
+    result = runner.invoke(cli, ["-c", str(repo), "-f", str(alt), "feature-views", "list"])
+    assert result.exit_code == 0
+    assert "driver_stats" not in result.output  # project 'other' is empty
+    result = runner.invoke(
+        cli, ["-c", str(repo), "feature-views", "list", "--tags", "team:drivers"]
+    )
+    assert "driver_stats" in result.output
+    assert "customer_profile" not in result.output
+    result = runner.invoke(cli, ["-c", str(repo), "entities", "describe", "driver"])
+    assert orjson.loads(result.output)["join_key"] == "driver_id"
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    repo = write_full_repo(tmp_path / "repo")
+    (repo / "feature_store.yaml").write_text("project: p\nonline_store:\n  tpye: redis\n")
+    result = run("-c", str(repo), "apply")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "feature_store.yaml" in result.stderr
+    assert "online_store" in result.stderr
+
+    result = run("-c", str(tmp_path / "missing"), "plan")
+    assert result.returncode == 1
+    assert "feature_store.yaml" in result.stderr
+
+
+def test_unknown_object_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = write_full_repo(tmp_path / "repo")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["-c", str(repo), "feature-views", "describe", "nope"])
+    assert exit_info.value.code == 1
+    assert "feature view 'nope' does not exist" in capsys.readouterr().err
+
+
+def test_teardown(tmp_path: Path) -> None:
+    repo = write_full_repo(tmp_path / "repo")
+    assert run("-c", str(repo), "apply").returncode == 0
+    result = run("-c", str(repo), "teardown")
+    assert result.returncode == 0, result.stderr
+    assert "test_project" not in run("-c", str(repo), "projects", "list").stdout

@@ -1,0 +1,327 @@
+from __future__ import annotations
+
+import multiprocessing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from feature_repos import write_full_repo, write_repo
+from repast import Entity, FeatureStore, FeatureView, Field, FileSource
+from repast.diff import Transition
+from repast.errors import (
+    EntityNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
+    RepoValidationError,
+)
+from repast.types import Float32, Int64
+
+ENTITY_AND_VIEW = """
+from datetime import timedelta
+from repast import Entity, FeatureView, Field, FileSource
+from repast.types import Float32, Int64
+
+driver = Entity(name="driver", join_keys=["driver_id"])
+source = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+fv = FeatureView(
+    name="driver_stats",
+    entities=[driver],
+    ttl=timedelta(hours={ttl}),
+    schema=[Field(name="conv_rate", dtype=Float32), Field(name="trips", dtype=Int64)],
+    source=source,
+)
+"""
+
+
+def transitions(diff: object) -> dict[tuple[str, str], str]:
+    return {(i.kind, i.name): i.transition.value for i in diff.items}  # type: ignore[attr-defined]
+
+
+def test_apply_full_repo_registers_every_object(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_full_repo(tmp_path))
+    diff = store.apply_repo()
+    assert all(item.transition is Transition.CREATE for item in diff.items)
+    dump = store.registry_dump()
+    assert sorted(dump["entities"]) == ["customer", "driver"]
+    assert sorted(dump["feature_views"]) == [
+        "all_types",
+        "customer_profile",
+        "driver_fresh",
+        "driver_stats",
+    ]
+    assert sorted(dump["stream_feature_views"]) == ["driver_stream"]
+    assert sorted(dump["on_demand_feature_views"]) == ["conv_plus_bonus"]
+    assert sorted(dump["feature_services"]) == ["aliased_service", "driver_service"]
+    assert "driver_push" in dump["data_sources"]
+    assert "request" in dump["data_sources"]
+    # The schema of customer_profile was read from its Parquet file (join key renamed).
+    profile = store.get_feature_view("customer_profile")
+    assert [f.name for f in profile.features] == ["age", "score"]
+    assert [f.dtype for f in profile.features] == [Int64, store_types().Float64]
+    assert profile.join_keys == ["customer_id"]
+    # Objects read back equal the ones defined.
+    stream = store.get_stream_feature_view("driver_stream")
+    assert stream.aggregations[0].function == "max"
+    assert store.get_feature_service("driver_service").tags == {"stage": "prod"}
+
+
+def store_types():  # type: ignore[no-untyped-def]
+    import repast.types
+
+    return repast.types
+
+
+def test_second_apply_changes_nothing_and_plan_says_so(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_full_repo(tmp_path))
+    store.apply_repo()
+    plan = store.plan_repo()
+    assert not plan.has_changes
+    assert "No changes to registry" in plan.to_text()
+    assert set(transitions(plan).values()) == {"Unchanged"}
+
+
+def test_plan_shows_create_update_delete_and_writes_nothing(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path, ENTITY_AND_VIEW.format(ttl=2))
+    store = FeatureStore(repo_path=repo)
+    plan = store.plan_repo()
+    assert transitions(plan)[("feature_views", "driver_stats")] == "Created"
+    assert store.list_feature_views() == []  # plan wrote nothing
+
+    store.apply_repo()
+    (repo / "definitions.py").write_text(
+        ENTITY_AND_VIEW.format(ttl=3).replace(
+            "fv = FeatureView", 'other = Entity(name="other", join_keys=["o"])\nfv = FeatureView'
+        )
+    )
+    plan = store.plan_repo()
+    got = transitions(plan)
+    assert got[("feature_views", "driver_stats")] == "Updated"
+    assert got[("entities", "other")] == "Created"
+    assert got[("entities", "driver")] == "Unchanged"
+    update = next(i for i in plan.items if i.name == "driver_stats")
+    assert [(c.path, c.old, c.new) for c in update.changes] == [("ttl", 7200, 10800)]
+    assert "Updated feature view driver_stats\n\tttl: 7200 -> 10800" in plan.to_text()
+
+    store.apply_repo()
+    assert store.get_feature_view("driver_stats").ttl == timedelta(hours=3)
+    (repo / "definitions.py").write_text(
+        "from repast import Entity\ndriver = Entity(name='driver', join_keys=['driver_id'])\n"
+    )
+    got = transitions(store.plan_repo())
+    assert got[("feature_views", "driver_stats")] == "Deleted"
+    assert got[("entities", "other")] == "Deleted"
+    assert got[("data_sources", "src")] == "Deleted"
+    store.apply_repo()
+    assert store.list_feature_views() == []
+    assert [e.name for e in store.list_entities()] == ["driver"]
+
+
+def test_partial_apply_keeps_other_objects(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_repo(tmp_path, ENTITY_AND_VIEW.format(ttl=2)))
+    store.apply_repo()
+    customer = Entity(name="customer", join_keys=["customer_id"])
+    store.apply(customer)
+    assert sorted(e.name for e in store.list_entities()) == ["customer", "driver"]
+    store.apply([], objects_to_delete=[customer])
+    assert [e.name for e in store.list_entities()] == ["driver"]
+    assert [v.name for v in store.list_feature_views()] == ["driver_stats"]
+
+
+def test_sdk_apply_of_objects(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_repo(tmp_path, "x = 1\n"))
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(
+        name="s", path="data/driver_stats.parquet", timestamp_field="event_timestamp"
+    )
+    view = FeatureView(
+        name="v",
+        entities=[driver],
+        schema=[Field(name="conv_rate", dtype=Float32)],
+        source=source,
+    )
+    store.apply([driver, view])
+    assert store.get_feature_view("v") == view
+    assert store.get_data_source("s") == source
+    assert store.list_feature_views(tags={"team": "x"}) == []
+
+
+UNKNOWN_ENTITY = """
+from repast import Entity, FeatureView, FileSource
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+fv = FeatureView(name="fv", entities=["drivr"], source=src)
+"""
+
+DUPLICATE_VIEW_NAMES = """
+from repast import Entity, FeatureView, FileSource, PushSource
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+a = FeatureView(name="stats", entities=[driver], source=src)
+from repast import StreamFeatureView
+push = PushSource(name="push", batch_source=src)
+b = StreamFeatureView(name="stats", entities=[driver], source=push)
+"""
+
+DUPLICATE_FEATURE = """
+from repast import Entity, FeatureView, Field, FileSource
+from repast.types import Float32, String
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+fv = FeatureView(
+    name="fv",
+    entities=[driver],
+    schema=[Field(name="conv_rate", dtype=Float32), Field(name="conv_rate", dtype=Float32)],
+    source=src,
+)
+"""
+
+MISSING_FILE = """
+from repast import Entity, FeatureView, FileSource
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/nope.parquet", timestamp_field="event_timestamp")
+fv = FeatureView(name="fv", entities=[driver], source=src)
+"""
+
+MISSING_COLUMN = """
+from repast import Entity, FeatureView, Field, FileSource
+from repast.types import Float32
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+fv = FeatureView(
+    name="fv", entities=[driver], schema=[Field(name="conv_rat", dtype=Float32)], source=src
+)
+"""
+
+MISSING_TIMESTAMP = """
+from repast import Entity, FeatureView, FileSource
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_time")
+fv = FeatureView(name="fv", entities=[driver], source=src)
+"""
+
+SERVICE_UNKNOWN_FEATURE = """
+from repast import Entity, FeatureService, FeatureView, Field, FileSource
+from repast.types import Float32
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="src", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+fv = FeatureView(
+    name="fv", entities=[driver], schema=[Field(name="conv_rate", dtype=Float32)], source=src
+)
+svc = FeatureService(name="svc", features=[fv[["conv_rat"]]])
+"""
+
+
+@pytest.mark.parametrize(
+    ("definitions", "message"),
+    [
+        (UNKNOWN_ENTITY, "FeatureView 'fv': entity 'drivr' is not defined; did you mean 'driver'"),
+        (DUPLICATE_VIEW_NAMES, "duplicate name 'stats'"),
+        (DUPLICATE_FEATURE, r"definitions\.py: FeatureView 'fv': schema names 'conv_rate' twice"),
+        (MISSING_FILE, "FileSource 'src': file .*data/nope.parquet does not exist"),
+        (
+            MISSING_COLUMN,
+            "FeatureView 'fv': feature column 'conv_rat' is not in data/driver_stats.parquet; "
+            "did you mean 'conv_rate'",
+        ),
+        (
+            MISSING_TIMESTAMP,
+            "FeatureView 'fv': timestamp field column 'event_time' is not in .*; "
+            "did you mean 'event_timestamp'",
+        ),
+        (
+            SERVICE_UNKNOWN_FEATURE,
+            r"definitions\.py: FeatureView 'fv': has no feature 'conv_rat'; "
+            "did you mean 'conv_rate'",
+        ),
+    ],
+    ids=[
+        "unknown-entity",
+        "duplicate-view-names",
+        "duplicate-feature",
+        "missing-file",
+        "missing-column",
+        "missing-timestamp",
+        "service-unknown-feature",
+    ],
+)
+def test_validation_errors_write_nothing(tmp_path: Path, definitions: str, message: str) -> None:
+    store = FeatureStore(repo_path=write_repo(tmp_path, definitions))
+    with pytest.raises(RepoValidationError, match=message):
+        store.apply_repo()
+    assert store.list_projects() == []
+    assert not (tmp_path / "data" / "registry.json").exists()
+
+
+def test_validation_error_keeps_existing_registry(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path, ENTITY_AND_VIEW.format(ttl=2))
+    store = FeatureStore(repo_path=repo)
+    store.apply_repo()
+    before = (repo / "data" / "registry.json").read_bytes()
+    (repo / "definitions.py").write_text(MISSING_COLUMN)
+    with pytest.raises(RepoValidationError):
+        store.apply_repo()
+    assert (repo / "data" / "registry.json").read_bytes() == before
+
+
+def test_not_found_errors_suggest_names(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_repo(tmp_path, ENTITY_AND_VIEW.format(ttl=2)))
+    store.apply_repo()
+    with pytest.raises(
+        FeatureViewNotFoundError,
+        match="feature view 'driver_stat' does not exist in project 'test_project'; "
+        "did you mean 'driver_stats'",
+    ):
+        store.get_feature_view("driver_stat")
+    with pytest.raises(EntityNotFoundError, match="entity 'nobody'"):
+        store.get_entity("nobody")
+    with pytest.raises(FeatureServiceNotFoundError):
+        store.get_feature_service("svc")
+
+
+def test_teardown_removes_the_project_only(tmp_path: Path) -> None:
+    repo = write_repo(
+        tmp_path / "a",
+        ENTITY_AND_VIEW.format(ttl=2),
+        project="one",
+        registry=str(tmp_path / "registry.json"),
+    )
+    other = write_repo(
+        tmp_path / "b",
+        ENTITY_AND_VIEW.format(ttl=2),
+        project="two",
+        registry=str(tmp_path / "registry.json"),
+    )
+    FeatureStore(repo_path=repo).apply_repo()
+    FeatureStore(repo_path=other).apply_repo()
+    store = FeatureStore(repo_path=repo)
+    assert store.list_projects() == ["one", "two"]
+    store.teardown()
+    assert store.list_projects() == ["two"]
+    assert store.list_feature_views() == []
+    assert [v.name for v in FeatureStore(repo_path=other).list_feature_views()] == ["driver_stats"]
+
+
+def _apply_many(repo: str, times: int) -> None:
+    store = FeatureStore(repo_path=repo)
+    for i in range(times):
+        extra = Entity(name=f"extra_{i}", join_keys=[f"k{i}"])
+        store.apply(extra)
+
+
+def test_concurrent_applies_on_a_file_registry_lose_nothing(tmp_path: Path) -> None:
+    shared = str(tmp_path / "registry.json")
+    repos = [
+        write_repo(tmp_path / name, "x = 1\n", project=name, registry=shared)
+        for name in ("alpha", "beta")
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_apply_many, args=(str(r), 15)) for r in repos]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(90)
+        assert p.exitcode == 0
+    for repo in repos:
+        entities = FeatureStore(repo_path=repo).list_entities()
+        assert sorted(e.name for e in entities) == sorted(f"extra_{i}" for i in range(15))
