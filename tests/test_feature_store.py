@@ -325,3 +325,38 @@ def test_concurrent_applies_on_a_file_registry_lose_nothing(tmp_path: Path) -> N
     for repo in repos:
         entities = FeatureStore(repo_path=repo).list_entities()
         assert sorted(e.name for e in entities) == sorted(f"extra_{i}" for i in range(15))
+
+
+def test_concurrent_applies_on_an_s3_registry_lose_nothing(
+    tmp_path: Path, s3_env: object, s3_bucket: str
+) -> None:
+    shared = f"s3://{s3_bucket}/team/registry.json"
+    repos = [
+        write_repo(tmp_path / name, "x = 1\n", project=name, registry=shared)
+        for name in ("alpha", "beta")
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_apply_many, args=(str(r), 8)) for r in repos]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    store = FeatureStore(repo_path=repos[0])
+    assert store.list_projects() == ["alpha", "beta"]
+    for repo in repos:
+        entities = FeatureStore(repo_path=repo).list_entities()
+        assert sorted(e.name for e in entities) == sorted(f"extra_{i}" for i in range(8))
+
+
+def test_full_repo_applies_to_s3(tmp_path: Path, s3_env: object, s3_bucket: str) -> None:
+    repo = write_full_repo(tmp_path, registry=f"s3://{s3_bucket}/registry.json")
+    store = FeatureStore(repo_path=repo)
+    store.apply_repo()
+    assert not store.plan_repo().has_changes
+    assert sorted(store.registry_dump()["feature_views"]) == [
+        "all_types",
+        "customer_profile",
+        "driver_fresh",
+        "driver_stats",
+    ]
