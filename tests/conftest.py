@@ -1,8 +1,8 @@
-"""Service fixtures: real SeaweedFS (S3) and redis-server processes on 127.0.0.1.
+"""Service fixtures: real SeaweedFS (S3), redis-server and Kafka processes on 127.0.0.1.
 
 Each service starts once per session, on first use, and stops at the end. When one cannot
 start, the tests that need it fail with the service's log tail; they are never skipped.
-Tests that use a service fixture get its marker (`s3`, `redis`) automatically, so
+Tests that use a service fixture get its marker (`s3`, `redis`, `kafka`) automatically, so
 `pytest -m "not s3"` deselects them.
 """
 
@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
+from kafka_fixtures import kafka_broker
 from services import RedisServer, S3Server, start_redis_server, start_s3_server
+
+__all__ = ["kafka_broker"]  # defined in kafka_fixtures.py, offered to every test here
 
 _MARKER_FOR_FIXTURE = {
     "s3_server": "s3",
@@ -19,6 +23,7 @@ _MARKER_FOR_FIXTURE = {
     "s3_env": "s3",
     "redis_server": "redis",
     "redis_clean": "redis",
+    "kafka_broker": "kafka",
 }
 
 

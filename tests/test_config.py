@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+
 from repast.config import (
     FeatureServerAuthConfig,
     RedisOnlineStoreConfig,

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from repast.config import RegistryConfig, RepoConfig
 from repast.errors import RegistryConflictError, RegistryError
 from repast.registry import (

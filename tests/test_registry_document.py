@@ -4,6 +4,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from repast.errors import RegistryError
 from repast.registry import document
 from repast.registry.document import (

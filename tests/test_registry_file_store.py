@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from repast.errors import RegistryConflictError, RegistryError
 from repast.registry import FileRegistryStore, RegistryStore
 

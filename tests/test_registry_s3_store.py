@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from aiobotocore.config import AioConfig
+
 from repast.config import RegistryConfig, RepoConfig
 from repast.errors import RegistryConflictError, RegistryError
 from repast.registry import (
@@ -243,3 +244,28 @@ def test_missing_aiobotocore_says_what_to_install(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "aiobotocore", None)
     with pytest.raises(RegistryError, match=r"install `repast\[s3\]`"):
         S3RegistryStore("s3://b/k")
+
+
+def test_unclosed_store_closes_its_client_when_collected(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    import gc
+    import time
+
+    from repast.registry.s3_store import _LoopThread
+
+    kwargs = s3_server.client_kwargs()
+    endpoint = kwargs.pop("endpoint_url")
+    store = S3RegistryStore(f"s3://{s3_bucket}/r.json", endpoint_url=endpoint, client_kwargs=kwargs)
+    assert store.read() is None
+    open_clients = _LoopThread.get().open_clients
+    client = store._client
+    assert client in open_clients
+    del store
+    gc.collect()
+    for _ in range(100):
+        if client not in open_clients:
+            break
+        time.sleep(0.02)
+    assert client not in open_clients  # closed on the loop: no "Unclosed client session"
+    assert client.cm is None

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from services import RedisServer, S3Server, ServiceError, free_ports, start_redis_server
 
 

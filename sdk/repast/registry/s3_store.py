@@ -59,7 +59,7 @@ class _LoopThread:
             target=self.loop.run_forever, name="repast-s3-loop", daemon=True
         )
         self.thread.start()
-        self.stores: weakref.WeakSet[S3RegistryStore] = weakref.WeakSet()
+        self.open_clients: set[_Client] = set()
         self._session: Any = None
         atexit.register(self._shutdown)
 
@@ -92,12 +92,49 @@ class _LoopThread:
     def _shutdown(self) -> None:
         if self.pid != os.getpid() or not self.thread.is_alive():
             return
-        for store in list(self.stores):
+        for client in list(self.open_clients):
             try:
-                asyncio.run_coroutine_threadsafe(store._aclose(), self.loop).result(timeout=5)
+                asyncio.run_coroutine_threadsafe(client.aclose(), self.loop).result(timeout=5)
             except Exception:  # best effort at interpreter exit
-                logging.getLogger("repast.registry").debug("closing %s failed", store.uri)
+                logging.getLogger("repast.registry").debug("closing an S3 client failed")
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class _Client:
+    """A store's aiobotocore client, used only on the private loop. Kept apart from the store
+    so that a store that is garbage-collected unclosed can still have its client closed."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.cm: Any = None
+        self.client: Any = None
+
+    async def get(self, kwargs: dict[str, Any]) -> Any:
+        if self.pid != os.getpid():  # inherited through fork: the parent's loop is gone
+            self.pid, self.cm, self.client = os.getpid(), None, None
+        if self.client is None:
+            loop_thread = _LoopThread.get()
+            self.cm = loop_thread.session().create_client("s3", **kwargs)
+            self.client = await self.cm.__aenter__()
+            loop_thread.open_clients.add(self)
+        return self.client
+
+    async def aclose(self) -> None:
+        cm, self.cm, self.client = self.cm, None, None
+        _LoopThread.get().open_clients.discard(self)
+        if cm is not None:
+            await cm.__aexit__(None, None, None)
+
+
+def _close_unreferenced(client: _Client) -> None:
+    loop_thread = _LoopThread._instance
+    if (
+        client.cm is not None
+        and loop_thread is not None
+        and loop_thread.pid == os.getpid()
+        and loop_thread.thread.is_alive()
+    ):
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop_thread.loop)
 
 
 class S3RegistryStore:
@@ -116,8 +153,8 @@ class S3RegistryStore:
         self.endpoint_url = endpoint_url or s3_endpoint_from_env()
         self.put_kwargs = dict(put_kwargs or {})
         self.client_kwargs = dict(client_kwargs or {})
-        self._client: Any = None
-        self._client_cm: Any = None
+        self._client = _Client()
+        weakref.finalize(self, _close_unreferenced, self._client).atexit = False
         try:
             import aiobotocore  # noqa: F401
         except ImportError:
@@ -145,8 +182,8 @@ class S3RegistryStore:
 
     def close(self) -> None:
         """Close the HTTP client (it is reopened on the next call)."""
-        if self._client_cm is not None:
-            _LoopThread.get().run(self._aclose())
+        if self._client.cm is not None:
+            _LoopThread.get().run(self._client.aclose())
 
     # -- async API (safe from any event loop) ---------------------------------------------------
 
@@ -160,33 +197,21 @@ class S3RegistryStore:
         await _LoopThread.get().run_async(self._delete())
 
     async def aclose(self) -> None:
-        if self._client_cm is not None:
-            await _LoopThread.get().run_async(self._aclose())
+        if self._client.cm is not None:
+            await _LoopThread.get().run_async(self._client.aclose())
 
     # -- on the private loop --------------------------------------------------------------------
 
     async def _client_for_loop(self) -> Any:
-        if self._client is None:
-            from aiobotocore.config import AioConfig
+        from aiobotocore.config import AioConfig
 
-            kwargs: dict[str, Any] = {
-                "config": AioConfig(
-                    connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}
-                ),
-                **self.client_kwargs,
-            }
-            if self.endpoint_url:
-                kwargs["endpoint_url"] = self.endpoint_url
-            loop_thread = _LoopThread.get()
-            self._client_cm = loop_thread.session().create_client("s3", **kwargs)
-            self._client = await self._client_cm.__aenter__()
-            loop_thread.stores.add(self)
-        return self._client
-
-    async def _aclose(self) -> None:
-        cm, self._client_cm, self._client = self._client_cm, None, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
+        kwargs: dict[str, Any] = {
+            "config": AioConfig(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}),
+            **self.client_kwargs,
+        }
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        return await self._client.get(kwargs)
 
     async def _read(self) -> tuple[bytes, str] | None:
         from botocore.exceptions import ClientError
