@@ -67,6 +67,28 @@ def test_minimal_file_gets_feast_defaults(tmp_path: Path) -> None:
     assert config.repo_path == tmp_path
 
 
+def test_feast_init_template_loads_unchanged(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        project: my_project
+        # By default, the registry is a file (but can be turned into a more scalable SQL).
+        registry: data/registry.db
+        # The provider primarily specifies default offline / online stores & storing the registry
+        provider: local
+        online_store:
+            type: sqlite
+            path: data/online_store.db
+        entity_key_serialization_version: 3
+        # By default, no_auth for authentication and authorization.
+        auth:
+            type: no_auth
+        """,
+    )
+    assert config.online_store_path == tmp_path / "data" / "online_store.db"
+    assert config.registry_path == str(tmp_path / "data" / "registry.db")
+
+
 def test_every_option(tmp_path: Path) -> None:
     config = load(
         tmp_path,
@@ -306,6 +328,17 @@ def test_bad_types_name_key_and_value(tmp_path: Path) -> None:
     )
     assert ":10: coerce_tz_aware: Input should be a valid boolean" in lines[4]
     assert ":11: provider: Input should be 'local', 'gcp' or 'aws' (got 'azure')" in lines[5]
+
+
+def test_sections_must_be_mappings(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "project: p\nregistry: 5\nonline_store: null\nauth: []\n")
+    assert message.splitlines() == [
+        f"{tmp_path / 'feature_store.yaml'}:2: registry: must be a mapping of settings or a path "
+        "(got 5)",
+        f"{tmp_path / 'feature_store.yaml'}:3: online_store: must be a mapping of settings "
+        "(got None)",
+        f"{tmp_path / 'feature_store.yaml'}:4: auth: must be a mapping of settings (got [])",
+    ]
 
 
 def test_unknown_online_store_type_lists_supported(tmp_path: Path) -> None:

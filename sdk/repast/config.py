@@ -419,6 +419,9 @@ def _format_errors(
             )
         elif kind == "missing":
             reason = "required key is missing"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            shorthand = " or a path" if tuple(loc) == ("registry",) else ""
+            reason = f"must be a mapping of settings{shorthand} (got {_short_repr(error['input'])})"
         else:
             reason = error["msg"].removeprefix("Value error, ")
             if kind not in ("value_error", "assertion_error") and "input" in error:
