@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
-from kafka_fixtures import kafka_broker  # noqa: F401  (until tests/conftest.py exposes it)
+
 from kafka_service import DEFAULT_KAFKA_VERSION, FETCH_SCRIPT
 
 MESSAGES = 1_000
@@ -88,7 +88,7 @@ def test_fetch_script_and_service_agree_on_the_kafka_version() -> None:
 
 
 @pytest.mark.kafka
-def test_produce_consume_round_trip_keeps_order_per_partition(kafka_broker: str) -> None:  # noqa: F811
+def test_produce_consume_round_trip_keeps_order_per_partition(kafka_broker: str) -> None:
     topic = _unique("round-trip")
 
     async def scenario() -> None:
@@ -126,7 +126,7 @@ def test_produce_consume_round_trip_keeps_order_per_partition(kafka_broker: str)
 
 
 @pytest.mark.kafka
-def test_group_commit_then_new_member_resumes_after_it(kafka_broker: str) -> None:  # noqa: F811
+def test_group_commit_then_new_member_resumes_after_it(kafka_broker: str) -> None:
     topic = _unique("resume")
     group = _unique("resume-group")
     half = MESSAGES // 2
