@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from repast import Entity, ValueType
 from repast.errors import RepoValidationError
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
+
 import repast
 
 EXAMPLE_REPO = """

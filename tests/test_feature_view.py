@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pytest
+
 from repast import (
     Entity,
     FeatureView,

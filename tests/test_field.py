@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from repast import Field, ValueType
 from repast.errors import RepoValidationError
 from repast.types import Array, Float32, Int64, String

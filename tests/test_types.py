@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+
 from repast import ValueType
 from repast.errors import RepoValidationError
 from repast.types import (

@@ -6,6 +6,7 @@ A Feast feature repo runs after changing `from feast import ...` to `from repast
 from __future__ import annotations
 
 from repast.aggregation import Aggregation
+from repast.config import RepoConfig
 from repast.data_format import AvroFormat, JsonFormat, ParquetFormat, ProtoFormat
 from repast.data_source import (
     DataSource,
@@ -16,7 +17,6 @@ from repast.data_source import (
     RequestSource,
 )
 from repast.entity import Entity
-from repast.config import RepoConfig
 from repast.feature_service import FeatureService
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
