@@ -3,11 +3,19 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+pub mod columns;
+pub mod error;
+pub mod feast_value;
+pub mod keys;
+pub mod mmh3;
+mod py_codecs;
+
 create_exception!(repast._core, RepastError, PyException, "Base class of every Repast error.");
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("RepastError", m.py().get_type::<RepastError>())?;
+    py_codecs::register(m)?;
     Ok(())
 }

@@ -1,4 +1,118 @@
 # Hand-written stub of the Rust extension (core-rs); keep it in step with core-rs/src/lib.rs.
+import pyarrow as pa
+
 VERSION: str
 
 class RepastError(Exception): ...
+
+# --- Entity keys and Feast Value codecs (core-rs/src/py_codecs.rs) ---------------------------
+# Value type codes are Feast's `ValueType` numbers. Arrow types per value type (docs/internals.md,
+# "Value types and Arrow"):
+#   BYTES(1) binary | STRING(2) string | INT32(3) int32 | INT64(4) int64 | DOUBLE(5) float64
+#   FLOAT(6) float32 | BOOL(7) bool | UNIX_TIMESTAMP(8) timestamp[us, tz=UTC] | JSON(32) string
+#   *_LIST(11-18) list<element of the scalar type>
+# Arrays cross zero-copy (Arrow C data interface); pass `pa.Array`, not `pa.ChunkedArray`.
+
+class InvalidValueError(RepastError):
+    """A value cannot be used as asked; the message names the column and row.
+
+    Derives from RepastError only (not ValueError): `create_exception!` takes one base.
+    """
+
+class DecodeError(InvalidValueError):
+    """Stored bytes are not a valid Value/Timestamp protobuf or hold another type than asked."""
+
+class UnsupportedTypeError(RepastError):
+    """An Arrow type or value type the codec does not handle."""
+
+def serialize_entity_keys(
+    names: list[str],
+    columns: list[pa.Array],
+    value_types: list[int],
+    version: int = 3,
+    suffix: bytes = b"",
+    *,
+    num_rows: int | None = None,
+) -> pa.BinaryArray:
+    """Feast `serialize_entity_key` (v3 or v2) of every row, each followed by `suffix`.
+
+    value_types: BYTES=1, STRING=2, INT32=3, INT64=4, UNIX_TIMESTAMP=8. Nulls are an error.
+    With no columns, `num_rows` is required and every row is the zero-key serialization.
+    """
+
+def entity_key_prefix(names: list[str]) -> bytes:
+    """Feast `serialize_entity_key_prefix`: the v3 count and sorted name section."""
+
+def mmh3_32(data: bytes) -> int:
+    """MurmurHash3 x86 32-bit, seed 0, as an unsigned int."""
+
+def feature_field_names(view: str, features: list[str]) -> list[bytes]:
+    """Feast Redis hash fields: `mmh3_32(f"{view}:{feature}")` as 4 bytes little-endian."""
+
+def encode_values(array: pa.Array, value_type: int, column: str = "") -> pa.BinaryArray:
+    """Feast `Value` protobuf bytes per cell; a null cell (or a scalar NaN) gives b""."""
+
+def decode_values(array: pa.Array, value_type: int, column: str = "") -> pa.Array:
+    """Feast `Value` bytes back to the Arrow type of `value_type`; b"" and null_val are null."""
+
+def encode_timestamps(array: pa.Array, column: str = "") -> pa.BinaryArray:
+    """`google.protobuf.Timestamp` bytes of a timestamp (any unit) or int64-nanosecond column."""
+
+def decode_timestamps(array: pa.Array, column: str = "") -> pa.TimestampArray:
+    """`google.protobuf.Timestamp` bytes to timestamp[us, tz=UTC]; b"" is the epoch."""
+
+# --- Packed rows and latest-per-key (core-rs/src/py_packed.rs, py_latest.rs) ------------------
+# Packed row format: docs/internals.md, "Packed rows". Value types as above, plus JSON_LIST(33).
+
+def encode_packed_rows(
+    columns: list[pa.Array],
+    value_types: list[int],
+    event_timestamps: pa.Array,
+    names: list[str] | None = None,
+) -> pa.BinaryArray:
+    """One packed row per row: `columns[i]` is feature i of the row (Feast type `value_types[i]`).
+
+    event_timestamps: a timestamp column of any unit and time zone, no nulls. `names` label errors.
+    Null and NaN values are stored as nil; UNIX_TIMESTAMP values as whole seconds.
+    """
+
+def decode_packed_rows(
+    rows: pa.Array, value_types: list[int], select: list[int]
+) -> tuple[pa.TimestampArray, list[pa.Array]]:
+    """Packed rows (binary, null = none stored) of a view with `value_types` in schema order.
+
+    Returns the event times (timestamp[us, tz=UTC]) and one array per index in `select`; null
+    where the row is missing or holds fewer features. A corrupt row raises DecodeError.
+    """
+
+def latest_per_key(
+    keys: pa.Array, event_timestamps: pa.Array, created_timestamps: pa.Array | None = None
+) -> pa.UInt64Array:
+    """Index of each distinct key's latest row, ascending.
+
+    Latest = max event time, then max created time (null = oldest), then the last row.
+    """
+
+class LatestState:
+    """Latest row per key over a stream of batches, in memory proportional to the keys.
+
+    Each row `update` returns takes the next candidate id; keep those rows (in that order) in a
+    winners table, `compact()` it when it grows, and take `winners()` from it at the end.
+    """
+
+    def __init__(self) -> None: ...
+    def update(
+        self,
+        keys: pa.Array,
+        event_timestamps: pa.Array,
+        created_timestamps: pa.Array | None = None,
+    ) -> pa.UInt64Array:
+        """Rows of this batch that are now their key's winner, ascending."""
+    def winners(self) -> pa.UInt64Array:
+        """Candidate ids of every key's current winner, ascending."""
+    def compact(self) -> pa.UInt64Array:
+        """Like `winners()`, then renumbers those candidates 0..len(self)-1 in that order."""
+    @property
+    def candidates(self) -> int:
+        """Candidate ids handed out since the last compaction."""
+    def __len__(self) -> int: ...
