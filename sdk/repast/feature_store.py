@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from repast import materialize as materialize_mod
+from repast import online_write
 from repast.config import RepoConfig, load_repo_config
 from repast.data_source import DataSource, data_source_from_dict
 from repast.diff import RegistryDiff, Transition, diff_registry
@@ -21,6 +23,10 @@ from repast.errors import (
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
 from repast.on_demand_feature_view import OnDemandFeatureView
+from repast.online import OnlineStore, OnlineView, online_store_from_config
+from repast.online_read import OnlineReader
+from repast.online_response import OnlineResponse
+from repast.online_write import PushMode
 from repast.registry import Kind, Registry, registry_from_config
 from repast.repo import KINDS, RepoContents, parse_repo
 from repast.stream_feature_view import StreamFeatureView
@@ -284,7 +290,9 @@ class FeatureStore:
                 project["last_updated_timestamp"] = now
             outcome[:] = [diff]
 
+        before = self._online_views()
         self._registry.commit(mutate)
+        self._update_online(before, self._online_views())
         return outcome[0]
 
     def apply_repo(self, skip_source_validation: bool = False) -> RegistryDiff:
@@ -311,7 +319,8 @@ class FeatureStore:
         self._registry.commit(mutate)
 
     def teardown(self) -> None:
-        """Remove the project from the registry."""
+        """Delete the online data of every view, then remove the project from the registry."""
+        self.online_store.teardown(list(self._online_views().values()))
         self._registry.delete_project(self.project)
 
     def registry_dump(self) -> dict[str, Any]:
@@ -322,3 +331,89 @@ class FeatureStore:
             "version_id": snapshot.version_id,
             **{kind: dict(snapshot.records(self.project, kind)) for kind, _ in KINDS},
         }
+
+    # ---- online store, online reads and writes, materialization (online_read.py,
+    # ---- online_write.py, materialize.py hold the logic; these are thin wrappers) ----------
+
+    @property
+    def online_store(self) -> OnlineStore:
+        """The configured online store (created on first use)."""
+        if getattr(self, "_online_store", None) is None:
+            self._online_store: OnlineStore | None = online_store_from_config(self.config)
+        assert self._online_store is not None
+        return self._online_store
+
+    def _online_reader(self) -> OnlineReader:
+        if getattr(self, "_reader", None) is None:
+            self._reader = OnlineReader(self, self.online_store)
+        return self._reader
+
+    def _online_views(self) -> dict[str, OnlineView]:
+        views = [*self.list_feature_views(), *self.list_stream_feature_views()]
+        return {v.name: OnlineView.of(v) for v in views}
+
+    def _update_online(
+        self, before: Mapping[str, OnlineView], after: Mapping[str, OnlineView]
+    ) -> None:
+        # A packed row holds features by position, so a view whose features changed loses
+        # its stored rows (rematerialize it), as does a removed view.
+        doomed = [v for name, v in before.items() if after.get(name) != v]
+        self.online_store.update(list(after.values()), doomed)
+
+    def _online_view(self, name: str) -> FeatureView:
+        for view in [
+            *self.list_feature_views(allow_cache=True),
+            *self.list_stream_feature_views(allow_cache=True),
+        ]:
+            if view.name == name:
+                return view
+        return self.get_feature_view(name, allow_registry_cache=True)  # raises, naming close ones
+
+    def get_online_features(
+        self,
+        features: Sequence[str] | FeatureService,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """The latest values of `features` for each entity row (one store round trip).
+
+        >>> store.get_online_features(  # doctest: +SKIP
+        ...     ["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]
+        ... ).to_dict()
+        {'driver_id': [1001], 'conv_rate': [0.5]}
+        """
+        return self._online_reader().read(features, entity_rows, full_feature_names)
+
+    async def get_online_features_async(
+        self,
+        features: Sequence[str] | FeatureService,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        return await self._online_reader().read_async(features, entity_rows, full_feature_names)
+
+    def write_to_online_store(self, feature_view_name: str, df: Any) -> None:
+        """Write rows (pandas or Arrow) of one view; older or equal event times are skipped."""
+        online_write.write_to_online_store(self, feature_view_name, df)
+
+    def push(self, push_source_name: str, df: Any, to: PushMode = PushMode.ONLINE) -> None:
+        """Write rows to every view fed by the push source (online only for now)."""
+        online_write.push(self, push_source_name, df, to)
+
+    def materialize(
+        self,
+        start_date: datetime,
+        end_date: datetime,
+        feature_views: Sequence[str] | None = None,
+        disable_event_timestamp: bool = False,
+    ) -> None:
+        """Load the latest row per entity in [start_date, end_date] into the online store."""
+        materialize_mod.materialize(
+            self, start_date, end_date, feature_views, disable_event_timestamp
+        )
+
+    def materialize_incremental(
+        self, end_date: datetime, feature_views: Sequence[str] | None = None
+    ) -> None:
+        """`materialize` from each view's last materialized end (or now - ttl) to end_date."""
+        materialize_mod.materialize_incremental(self, end_date, feature_views)

@@ -1,0 +1,277 @@
+"""`materialize` / `materialize_incremental`: offline rows → online store (reference §8).
+
+The local engine, per view: stream record batches from the Parquet dataset (time filter
+pushed down, only the needed columns), build entity keys in Rust, keep the latest row per key
+in a `LatestState` (Rust) plus a winners table that is compacted whenever it outgrows twice
+the distinct keys, so memory follows the number of keys, never the number of rows. Then
+encode and write in batches. The view's interval is recorded in the registry only after all
+its rows are written; a failure names the view and range and records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from repast import _core
+from repast.data_source import FileSource
+from repast.errors import FeatureViewNotFoundError, RepastError
+from repast.feature_view import FeatureView
+from repast.online.base import OnlineView
+from repast.online_write import entity_keys, write_batch
+from repast.registry import document
+from repast.validate import closest
+
+if TYPE_CHECKING:
+    from repast.feature_store import FeatureStore
+
+__all__ = ["MaterializationError", "materialize", "materialize_incremental", "scan_latest"]
+
+READ_BATCH_ROWS = 65_536
+WRITE_BATCH_ROWS = 10_000
+_KEY = "__repast_entity_key"
+
+
+class MaterializationError(RepastError):
+    """Materializing a view failed; nothing was recorded for that view's range."""
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def select_views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
+    """The views to materialize: the named ones, or every online and enabled batch/stream view."""
+    views = {v.name: v for v in [*store.list_feature_views(), *store.list_stream_feature_views()]}
+    if names is None:
+        return [v for v in views.values() if v.online and v.enabled]
+    out = []
+    for name in names:
+        if name not in views:
+            raise FeatureViewNotFoundError(
+                f"feature view '{name}' does not exist in project '{store.project}'"
+                f"{closest(name, list(views))}"
+            )
+        out.append(views[name])
+    return out
+
+
+def materialize(
+    store: FeatureStore,
+    start_date: datetime,
+    end_date: datetime,
+    feature_views: Sequence[str] | None = None,
+    disable_event_timestamp: bool = False,
+    *,
+    progress: bool = True,
+) -> None:
+    if disable_event_timestamp:
+        start_date, end_date = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC)
+    start, end = _utc(start_date), _utc(end_date)
+    if start > end:
+        raise ValueError(f"start_date ({_iso(start)}) must be before end_date ({_iso(end)})")
+    for view in select_views(store, feature_views):
+        _materialize_view(store, view, start, end, progress)
+
+
+def materialize_incremental(
+    store: FeatureStore,
+    end_date: datetime,
+    feature_views: Sequence[str] | None = None,
+    *,
+    progress: bool = True,
+) -> None:
+    end = _utc(end_date)
+    now = datetime.now(UTC)
+    snapshot = store.registry.snapshot(allow_cache=False)
+    for view in select_views(store, feature_views):
+        record = snapshot.record(store.project, _kind(view), view.name)
+        intervals = (record.meta.get("materialization_intervals") if record else None) or []
+        if intervals:
+            start = max(datetime.fromisoformat(e.replace("Z", "+00:00")) for _, e in intervals)
+        elif view.ttl > timedelta(0):
+            start = now - view.ttl
+        else:
+            start = now - timedelta(weeks=52)
+        if start > end:
+            raise ValueError(
+                f"view '{view.name}': start ({_iso(start)}) is after end_date ({_iso(end)})"
+            )
+        _materialize_view(store, view, start, end, progress)
+
+
+def _kind(view: FeatureView) -> document.Kind:
+    from repast.stream_feature_view import StreamFeatureView
+
+    return "stream_feature_views" if isinstance(view, StreamFeatureView) else "feature_views"
+
+
+def _source_columns(view: FeatureView) -> dict[str, str]:
+    """view column name → source column name, for every column materialization reads."""
+    source = view.batch_source
+    inverse = {v: k for k, v in source.field_mapping.items()}
+    names = [*view.join_keys, *(f.name for f in view.features), source.timestamp_field]
+    if source.created_timestamp_column:
+        names.append(source.created_timestamp_column)
+    return {n: inverse.get(n, n) for n in dict.fromkeys(names)}
+
+
+def _bound(value: datetime, arrow_type: pa.DataType) -> pa.Scalar:
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:
+        return pa.scalar(value.replace(tzinfo=None), pa.timestamp("us")).cast(arrow_type)
+    return pa.scalar(value, pa.timestamp("us", tz="UTC")).cast(arrow_type)
+
+
+def _batches(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+) -> Iterator[pa.RecordBatch]:
+    source = view.batch_source
+    if not isinstance(source, FileSource):
+        raise MaterializationError(
+            f"view '{view.name}': materializing from {type(source).__name__} is not supported yet"
+        )
+    columns = _source_columns(view)
+    dataset = ds.dataset(store.config.resolve_location(source.path), format="parquet")
+    ts_col = columns[source.timestamp_field]
+    missing = [c for c in columns.values() if c not in dataset.schema.names]
+    if missing:
+        raise MaterializationError(
+            f"view '{view.name}': source {source.path} has no column '{missing[0]}'"
+            f"{closest(missing[0], dataset.schema.names)}"
+        )
+    ts_type = dataset.schema.field(ts_col).type
+    time_filter = (ds.field(ts_col) >= _bound(start, ts_type)) & (
+        ds.field(ts_col) <= _bound(end, ts_type)
+    )
+    rename = list(columns)
+    for batch in dataset.to_batches(
+        columns=list(columns.values()), filter=time_filter, batch_size=READ_BATCH_ROWS
+    ):
+        yield pa.RecordBatch.from_arrays(batch.columns, names=rename)
+
+
+def scan_latest(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, on_rows: Any = None
+) -> pa.Table:
+    """The latest source row per entity key in [start, end] (event time, then created time),
+    with the key in column `__repast_entity_key`. Memory: about twice the distinct keys."""
+    source = view.batch_source
+    version = store.config.entity_key_serialization_version
+    state = _core.LatestState()
+    winners: list[pa.RecordBatch] = []
+    held = 0
+    for batch in _batches(store, view, start, end):
+        if on_rows is not None:
+            on_rows(batch.num_rows)
+        if batch.num_rows == 0:
+            continue
+        keys = entity_keys(view, pa.Table.from_batches([batch]), version)
+        created = (
+            batch.column(source.created_timestamp_column)
+            if source.created_timestamp_column
+            else None
+        )
+        rows = state.update(keys, batch.column(source.timestamp_field), created)
+        if len(rows):
+            kept = batch.take(rows).append_column(_KEY, keys.take(rows))
+            winners.append(kept)
+            held += kept.num_rows
+        if held > 2 * len(state) + READ_BATCH_ROWS:
+            # Drop superseded candidates: the table shrinks to one row per key.
+            table = pa.Table.from_batches(winners).take(state.compact())
+            winners, held = table.to_batches(), table.num_rows
+    if not winners:
+        return pa.table({})
+    return pa.Table.from_batches(winners).take(state.winners())
+
+
+def _materialize_view(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, progress: bool
+) -> None:
+    label = f"{view.name} from {_iso(start)} to {_iso(end)}"
+    online = store.online_store
+    spec = OnlineView.of(view)
+    with _progress(progress) as bar:
+        task = bar.add_task(f"{view.name} (reading)", total=None)
+        try:
+            table = scan_latest(store, view, start, end, lambda n: bar.advance(task, n))
+            bar.update(
+                task, description=f"{view.name} (writing)", total=table.num_rows, completed=0
+            )
+            for chunk in table.to_batches(max_chunksize=_write_rows(store)):
+                part = pa.Table.from_batches([chunk])
+                online.write_batch(
+                    spec, write_batch(view, part, part.column(_KEY).combine_chunks())
+                )
+                bar.advance(task, chunk.num_rows)
+        except RepastError as exc:
+            raise MaterializationError(f"materializing {label} failed: {exc}") from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise MaterializationError(f"materializing {label} failed: {exc}") from exc
+    _record_interval(store, view, start, end)
+
+
+def _write_rows(store: FeatureStore) -> int:
+    return store.config.materialization.online_write_batch_size or WRITE_BATCH_ROWS
+
+
+def _record_interval(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+) -> None:
+    kind = _kind(view)
+
+    def mutate(doc: dict[str, Any]) -> None:
+        record = document.get_record(doc, store.project, kind, view.name)
+        if record is None:  # deleted meanwhile: nothing to record
+            return
+        intervals = [*record["meta"].get("materialization_intervals", []), [_iso(start), _iso(end)]]
+        document.update_meta(
+            doc, store.project, kind, view.name, {"materialization_intervals": intervals}
+        )
+
+    store.registry.commit(mutate)
+
+
+class _Quiet:
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def advance(self, *args: Any) -> None:
+        return None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.0f} rows/s")
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return _Quiet()
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )

@@ -1,0 +1,176 @@
+"""The `OnlineStore` seam and the Arrow-shaped values that cross it.
+
+A store sees views as `OnlineView` (name, join keys, features in schema order with their
+Feast value types), entity keys as a pyarrow `BinaryArray` of `serialize_entity_key` bytes
+*without* the project (each store adds what its layout needs), and values as Arrow columns.
+No per-value Python objects cross this seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast import _core
+from repast.errors import RepastError
+
+if TYPE_CHECKING:
+    from repast.feature_view import FeatureView
+
+__all__ = [
+    "TIMESTAMP",
+    "OnlineStore",
+    "OnlineStoreError",
+    "OnlineView",
+    "ReadRequest",
+    "ViewRows",
+    "WriteBatch",
+    "latest_rows",
+    "merge_partial_rows",
+]
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+class OnlineStoreError(RepastError):
+    """The online store could not be read or written (connection lost, bad reply)."""
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    """What an online store needs to know about a feature view."""
+
+    name: str
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    """Every feature of the view, in schema order (the order of a packed row)."""
+    value_types: tuple[int, ...]
+    arrow_types: tuple[pa.DataType, ...] = field(compare=False, hash=False)
+
+    @classmethod
+    def of(cls, view: FeatureView) -> OnlineView:
+        return cls(
+            name=view.name,
+            join_keys=tuple(view.join_keys) or ("__dummy_id",),
+            features=tuple(f.name for f in view.features),
+            value_types=tuple(int(f.dtype.to_value_type()) for f in view.features),
+            arrow_types=tuple(f.dtype.to_arrow_type() for f in view.features),
+        )
+
+    def index(self, feature: str) -> int:
+        return self.features.index(feature)
+
+
+@dataclass
+class WriteBatch:
+    """Rows for one view: one entity key per row (unique within the batch), its event time
+    (`timestamp[us, UTC]`) and feature columns. Fewer columns than the view has features is a
+    partial write: only those features change."""
+
+    keys: pa.Array
+    event_timestamps: pa.Array
+    columns: dict[str, pa.Array]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def is_partial(self, view: OnlineView) -> bool:
+        return any(f not in self.columns for f in view.features)
+
+    def take(self, indices: pa.Array) -> WriteBatch:
+        return WriteBatch(
+            keys=self.keys.take(indices),
+            event_timestamps=self.event_timestamps.take(indices),
+            columns={name: col.take(indices) for name, col in self.columns.items()},
+        )
+
+
+@dataclass
+class ReadRequest:
+    """Read `features` of `view` for `keys` (unique). Requests whose `keys` is the same object
+    share entity keys, so a store may read them together (one Redis hash per key)."""
+
+    view: OnlineView
+    keys: pa.Array
+    features: Sequence[str]
+
+
+@dataclass
+class ViewRows:
+    """What a store read for one request: the stored event time per key (null = not found)
+    and one Arrow column per requested feature, aligned with the request's keys."""
+
+    event_timestamps: pa.Array
+    columns: list[pa.Array]
+
+
+class OnlineStore(Protocol):
+    """An online store: the latest feature values per entity key, newer event time wins."""
+
+    def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
+        """Write rows whose event time is newer than the stored one; returns how many were."""
+        ...
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        """One result per request, in order."""
+        ...
+
+    async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]: ...
+
+    def update(
+        self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
+    ) -> None:
+        """At apply: prepare storage for kept views, delete the data of removed ones."""
+        ...
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        """Delete every view's data (and tables)."""
+        ...
+
+    def infra(self) -> dict[str, object]:
+        """What the store created, for the registry's `infra` section."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def close_async(self) -> None:
+        """Close what `read_async` opened, on the event loop that ran it."""
+        ...
+
+
+def latest_rows(keys: pa.Array, event_timestamps: pa.Array) -> pa.Array | None:
+    """Indices of the row to keep per key: the latest event time, and among equal event
+    times the *first* row (an equal event time never overwrites). None when keys are unique
+    already and nothing needs dropping."""
+    n = len(keys)
+    if n < 2:
+        return None
+    # latest_per_key keeps the *last* row on a tie; feeding it the rows reversed keeps the first.
+    reverse = pa.array(np.arange(n - 1, -1, -1, dtype=np.int64))
+    picked = _core.latest_per_key(keys.take(reverse), event_timestamps.take(reverse))
+    if len(picked) == n:
+        return None
+    original = pc.subtract(pa.scalar(n - 1, pa.int64()), pc.cast(picked, pa.int64()))
+    # Ascending, so the kept rows stay in input order.
+    return pc.take(original, pc.sort_indices(original))
+
+
+def merge_partial_rows(
+    view: OnlineView,
+    batch: WriteBatch,
+    stored_rows: pa.Array,
+) -> list[pa.Array]:
+    """Every feature column of `view` for a partial write: the batch's columns where given,
+    else the values decoded from `stored_rows` (packed rows aligned with the batch, null where
+    nothing is stored)."""
+    missing = [i for i, f in enumerate(view.features) if f not in batch.columns]
+    _, decoded = _core.decode_packed_rows(stored_rows, list(view.value_types), missing)
+    from_store: Mapping[str, pa.Array] = {
+        view.features[i]: col for i, col in zip(missing, decoded, strict=True)
+    }
+    return [batch.columns[f] if f in batch.columns else from_store[f] for f in view.features]

@@ -1,0 +1,450 @@
+"""The Redis online store (redis-py with hiredis), in two layouts.
+
+Both key one Redis hash per entity: `serialize_entity_key(v3) ++ project`.
+- `feast`: Feast's fields, byte for byte (reference §2): `mmh3_le32("<view>:<feature>")` →
+  Value protobuf, `_ts:<view>` → Timestamp protobuf.
+- `packed` (default): one field per view, `<view>` → the packed row (packed.rs).
+
+Standalone Redis is spoken to in raw RESP: a read is one payload of `HMGET` commands (one
+per distinct entity key, all views of that key in one command) sent in one round trip; a
+write is a few `EVAL` commands of up to `_KEYS_PER_EVAL` keys each, pipelined, running the
+newer-event-time-wins scripts in `resp.py` atomically on the server. Payloads are built
+column-wise (`resp.command`), so no Python object is made per value. Redis Cluster goes
+through redis-py's cluster pipeline (one key per command) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast import _core
+from repast.config import RedisOnlineStoreConfig
+from repast.online import resp
+from repast.online.base import (
+    OnlineStoreError,
+    OnlineView,
+    ReadRequest,
+    ViewRows,
+    WriteBatch,
+)
+
+__all__ = ["RedisOnlineStore", "parse_connection_string"]
+
+# Keys per EVAL: large enough to amortize the command, small enough that one script call
+# blocks Redis for well under a millisecond.
+_KEYS_PER_EVAL = 256
+_SCAN_COUNT = 1000
+_GLOB_SPECIAL = frozenset(b"*?[]\\")
+
+
+def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """Feast's format: `host:port` nodes and `key=value` options, comma separated; option
+    values are JSON-decoded when they parse (`ssl=true` → True, `db=0` → 0)."""
+    nodes: list[tuple[str, int]] = []
+    options: dict[str, Any] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if "=" in item:
+            key, value = item.split("=", 1)
+            try:
+                options[key.strip()] = json.loads(value)
+            except ValueError:
+                options[key.strip()] = value
+        else:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise OnlineStoreError(f"online_store.connection_string: '{item}' is not host:port")
+            nodes.append((host, int(port)))
+    if not nodes:
+        nodes.append(("localhost", 6379))
+    return nodes, options
+
+
+def _glob_escape(data: bytes) -> bytes:
+    return b"".join(b"\\" + bytes([c]) if c in _GLOB_SPECIAL else bytes([c]) for c in data)
+
+
+class RedisOnlineStore:
+    """`online_store: {type: redis, ...}`; see the module docstring for the layouts."""
+
+    def __init__(self, config: RedisOnlineStoreConfig, project: str) -> None:
+        try:
+            import redis  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise OnlineStoreError(
+                "the redis online store needs redis-py: install `repast[redis]`"
+            ) from exc
+        if config.redis_type == "redis_sentinel":
+            raise OnlineStoreError("redis_type 'redis_sentinel' is not supported by Repast yet")
+        self.config = config
+        self.project = project
+        self.suffix = project.encode()
+        self.layout = config.layout
+        self.ttl = config.key_ttl_seconds or 0
+        self.cluster = config.redis_type == "redis_cluster"
+        self._nodes, self._options = parse_connection_string(config.connection_string)
+        self._sync: Any = None
+        self._async: Any = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisOnlineStore({self.config.connection_string!r}, layout={self.layout!r})"
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def client(self) -> Any:
+        """The synchronous redis-py client (created on first use)."""
+        if self._sync is None:
+            if self.cluster:
+                from redis.cluster import ClusterNode, RedisCluster
+
+                nodes = [ClusterNode(h, p) for h, p in self._nodes]
+                self._sync = RedisCluster(startup_nodes=nodes, **self._options)
+            else:
+                from redis import Redis
+
+                host, port = self._nodes[0]
+                self._sync = Redis(host=host, port=port, **self._options)
+        return self._sync
+
+    def async_client(self) -> Any:
+        """The asyncio client, bound to the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            if self.cluster:
+                from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+                nodes = [ClusterNode(h, p) for h, p in self._nodes]
+                self._async = RedisCluster(startup_nodes=nodes, **self._options)
+            else:
+                from redis.asyncio import Redis
+
+                host, port = self._nodes[0]
+                self._async = Redis(host=host, port=port, **self._options)
+            self._async_loop = loop
+        return self._async
+
+    def _error(self, what: str, exc: BaseException) -> OnlineStoreError:
+        return OnlineStoreError(f"Redis {self.config.connection_string}: {what} failed: {exc}")
+
+    def _roundtrip(self, payload: bytes, count: int) -> list[Any]:
+        """Send pipelined commands and read `count` replies (error replies as exceptions)."""
+        import redis
+
+        pool = self.client().connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([payload], check_health=False)
+            replies: list[Any] = []
+            for _ in range(count):
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+        return replies
+
+    async def _roundtrip_async(self, payload: bytes, count: int) -> list[Any]:
+        import redis
+
+        pool = self.async_client().connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command([payload], check_health=False)
+            replies: list[Any] = []
+            for _ in range(count):
+                try:
+                    replies.append(await conn.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+        return replies
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _fields(self, request: ReadRequest) -> list[bytes]:
+        if self.layout == "packed":
+            return [request.view.name.encode()]
+        names = list(request.features) or list(request.view.features)
+        fields = _core.feature_field_names(request.view.name, names)
+        return [*fields, b"_ts:" + request.view.name.encode()]
+
+    def _plan(
+        self, requests: Sequence[ReadRequest]
+    ) -> list[tuple[pa.Array, list[int], list[bytes]]]:
+        """Requests grouped by their key array: (keys with project, request indices, fields)."""
+        groups: dict[int, tuple[pa.Array, list[int], list[bytes]]] = {}
+        for i, request in enumerate(requests):
+            group = groups.get(id(request.keys))
+            if group is None:
+                keys = resp.concat([request.keys, self.suffix])
+                group = groups[id(request.keys)] = (keys, [], [])
+            group[1].append(i)
+            group[2].extend(self._fields(request))
+        return list(groups.values())
+
+    def _payload(self, plan: list[tuple[pa.Array, list[int], list[bytes]]]) -> tuple[bytes, int]:
+        payloads = [resp.command([b"HMGET", keys, *fields], len(keys)) for keys, _, fields in plan]
+        return b"".join(payloads), sum(len(keys) for keys, _, _ in plan)
+
+    def _decode(
+        self,
+        requests: Sequence[ReadRequest],
+        plan: list[tuple[pa.Array, list[int], list[bytes]]],
+        replies: list[Any],
+    ) -> list[ViewRows]:
+        out: list[ViewRows | None] = [None] * len(requests)
+        start = 0
+        for keys, members, fields in plan:
+            n, width = len(keys), len(fields)
+            chunk = replies[start : start + n]
+            start += n
+            for reply in chunk:
+                if isinstance(reply, Exception):
+                    raise self._error("HMGET", reply)
+            # One flat column of every reply cell, then a strided take per field.
+            flat = pa.array(list(itertools.chain.from_iterable(chunk)), pa.binary())
+            column = 0
+            for i in members:
+                request = requests[i]
+                view = request.view
+                if self.layout == "packed":
+                    rows = flat.take(np.arange(column, n * width, width))
+                    column += 1
+                    select = [view.index(f) for f in request.features]
+                    ts, cols = _core.decode_packed_rows(rows, list(view.value_types), select)
+                    out[i] = ViewRows(ts, list(cols))
+                    continue
+                cols = []
+                for feature in request.features:
+                    cell = flat.take(np.arange(column, n * width, width))
+                    column += 1
+                    vt = view.value_types[view.index(feature)]
+                    cols.append(_core.decode_values(cell, vt, f"{view.name}:{feature}"))
+                ts_cells = flat.take(np.arange(column, n * width, width))
+                column += 1
+                out[i] = ViewRows(_core.decode_timestamps(ts_cells, f"_ts:{view.name}"), cols)
+        return [rows for rows in out if rows is not None]
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        plan = self._plan(requests)
+        try:
+            if self.cluster:
+                pipe = self.client().pipeline(transaction=False)
+                for keys, _, fields in plan:
+                    for key in keys.to_pylist():
+                        pipe.hmget(key, fields)
+                replies = pipe.execute(raise_on_error=False)
+            else:
+                payload, count = self._payload(plan)
+                replies = self._roundtrip(payload, count)
+        except OnlineStoreError:
+            raise
+        except Exception as exc:
+            raise self._error("reading", exc) from exc
+        return self._decode(requests, plan, replies)
+
+    async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        plan = self._plan(requests)
+        try:
+            if self.cluster:
+                pipe = self.async_client().pipeline(transaction=False)
+                for keys, _, fields in plan:
+                    for key in keys.to_pylist():
+                        pipe.hmget(key, fields)
+                replies = await pipe.execute(raise_on_error=False)
+            else:
+                payload, count = self._payload(plan)
+                replies = await self._roundtrip_async(payload, count)
+        except OnlineStoreError:
+            raise
+        except Exception as exc:
+            raise self._error("reading", exc) from exc
+        return self._decode(requests, plan, replies)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _run_evals(self, what: str, evals: list[bytes]) -> int:
+        """Send the EVALs pipelined; each replies with the number of rows it wrote."""
+        try:
+            replies = self._roundtrip(b"".join(evals), len(evals))
+        except Exception as exc:
+            raise self._error(what, exc) from exc
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise self._error(what, reply)
+        return sum(int(r) for r in replies)
+
+    def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
+        if len(batch) == 0:
+            return 0
+        keys = resp.concat([batch.keys, self.suffix])
+        what = f"writing view '{view.name}'"
+        script, head, cells, per_row = (
+            self._feast_args(view, batch)
+            if self.layout == "feast"
+            else self._packed_args(view, batch)
+        )
+        if self.cluster:
+            return self._write_cluster(script, keys, head, cells, what)
+        evals = []
+        for start in range(0, len(keys), _KEYS_PER_EVAL):
+            k = keys.slice(start, _KEYS_PER_EVAL)
+            n = len(k)
+            evals.append(
+                b"".join(
+                    [
+                        b"*%d\r\n" % (3 + n + len(head) + n * per_row),
+                        resp.bulk(b"EVAL"),
+                        resp.bulk(script),
+                        resp.bulk(b"%d" % n),
+                        resp.data_bytes(resp.bulk_cells(k)),
+                        *(resp.bulk(h) for h in head),
+                        resp.data_bytes(cells.slice(start, _KEYS_PER_EVAL)),
+                    ]
+                )
+            )
+        return self._run_evals(what, evals)
+
+    def _packed_args(
+        self, view: OnlineView, batch: WriteBatch
+    ) -> tuple[bytes, list[bytes], pa.Array, int]:
+        # packed_merge.lua: ARGV = field, feature count, ttl, then (row, mask) per key. A
+        # partial row holds only the given features; the mask names their schema positions.
+        given = [i for i, f in enumerate(view.features) if f in batch.columns]
+        rows = _core.encode_packed_rows(
+            [batch.columns[view.features[i]] for i in given],
+            [view.value_types[i] for i in given],
+            batch.event_timestamps,
+            [view.features[i] for i in given],
+        )
+        mask = b"" if len(given) == len(view.features) else ",".join(map(str, given)).encode()
+        cells = resp.concat([resp.bulk_cells(rows), resp.bulk(mask)])
+        head = [view.name.encode(), b"%d" % len(view.features), b"%d" % self.ttl]
+        return _packed_merge_script(), head, cells, 2
+
+    def _feast_args(
+        self, view: OnlineView, batch: WriteBatch
+    ) -> tuple[bytes, list[bytes], pa.Array, int]:
+        names = [f for f in view.features if f in batch.columns]
+        fields = _core.feature_field_names(view.name, names)
+        micros = pc.cast(pc.cast(batch.event_timestamps, pa.int64()), pa.string())
+        parts: list[pa.Array] = [
+            resp.bulk_cells(micros),
+            resp.bulk_cells(_core.encode_timestamps(batch.event_timestamps, "event_timestamp")),
+        ]
+        for name in names:
+            vt = view.value_types[view.index(name)]
+            parts.append(resp.bulk_cells(_core.encode_values(batch.columns[name], vt, name)))
+        head = [b"_ts:" + view.name.encode(), b"%d" % self.ttl, b"%d" % len(names), *fields]
+        return resp.FEAST_SET, head, resp.concat(parts), 2 + len(names)
+
+    def _write_cluster(
+        self, script: bytes, keys: pa.Array, head: list[bytes], cells: pa.Array, what: str
+    ) -> int:
+        # A script's keys must share a slot: one key per EVAL, sent through redis-py's cluster
+        # pipeline. The per-key argument cells are parsed back out of their RESP form.
+        pipe = self.client().pipeline(transaction=False)
+        for key, cell in zip(keys.to_pylist(), cells.to_pylist(), strict=True):
+            pipe.execute_command("EVAL", script, 1, key, *head, *_parse_bulks(cell))
+        try:
+            replies = pipe.execute()
+        except Exception as exc:
+            raise self._error(what, exc) from exc
+        return sum(int(r) for r in replies)
+
+    # -- apply and teardown ------------------------------------------------------------------
+
+    def _delete_view(self, view: OnlineView) -> None:
+        if self.layout == "packed":
+            fields = [view.name.encode()]
+        else:
+            fields = [*_core.feature_field_names(view.name, list(view.features))]
+            fields.append(b"_ts:" + view.name.encode())
+        prefix = _core.entity_key_prefix(list(view.join_keys))
+        pattern = _glob_escape(prefix) + b"*" + _glob_escape(self.suffix)
+        client = self.client()
+        try:
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=pattern, count=_SCAN_COUNT):
+                # SCAN's glob also matches keys whose project merely ends like this one.
+                if key.endswith(self.suffix):
+                    batch.append(key)
+                if len(batch) >= _SCAN_COUNT:
+                    self._hdel(client, batch, fields)
+                    batch = []
+            self._hdel(client, batch, fields)
+        except Exception as exc:
+            raise self._error(f"deleting the data of view '{view.name}'", exc) from exc
+
+    @staticmethod
+    def _hdel(client: Any, keys: list[bytes], fields: list[bytes]) -> None:
+        if not keys:
+            return
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            # Redis removes a hash when its last field goes, as Feast's DEL would.
+            pipe.hdel(key, *fields)
+        pipe.execute()
+
+    def update(
+        self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
+    ) -> None:
+        if self.config.full_scan_for_deletion:
+            for view in views_to_delete:
+                self._delete_view(view)
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        for view in views:
+            self._delete_view(view)
+
+    def infra(self) -> dict[str, object]:
+        return {"type": "redis", "layout": self.layout}
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def close_async(self) -> None:
+        """Close the asyncio client; call it on the loop that used it."""
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = self._async_loop = None
+
+
+def _parse_bulks(data: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos < len(data):
+        end = data.index(b"\r\n", pos)
+        size = int(data[pos + 1 : end])
+        out.append(data[end + 2 : end + 2 + size])
+        pos = end + 4 + size
+    return out
+
+
+_SCRIPT: list[bytes] = []
+
+
+def _packed_merge_script() -> bytes:
+    if not _SCRIPT:
+        _SCRIPT.append((Path(__file__).parent / "packed_merge.lua").read_bytes())
+    return _SCRIPT[0]

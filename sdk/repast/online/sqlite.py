@@ -1,0 +1,215 @@
+"""The embedded online store: one SQLite file, no server.
+
+Schema (Repast's own, not Feast's one-row-per-feature table): one table per feature view,
+named `"<project>_<view>"`, holding one row per entity key:
+
+    entity_key BLOB PRIMARY KEY   serialize_entity_key bytes (no project suffix)
+    event_ts   INTEGER NOT NULL   event time, microseconds since the epoch (UTC)
+    row        BLOB NOT NULL      the packed row (every feature in schema order; the same
+                                  bytes as a `packed` Redis field, see docs/internals.md)
+    WITHOUT ROWID
+
+A read is one indexed look-up per entity and the values are decoded in Rust. Newer event time
+wins inside SQL (`ON CONFLICT ... DO UPDATE ... WHERE excluded.event_ts > event_ts`), so an
+older or equal write never replaces a row. The file is in WAL mode with a busy timeout, so a
+server process can read while `materialize` writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast import _core
+from repast.online.base import (
+    OnlineStoreError,
+    OnlineView,
+    ReadRequest,
+    ViewRows,
+    WriteBatch,
+    merge_partial_rows,
+)
+
+__all__ = ["SqliteOnlineStore"]
+
+# SQLite limits bound parameters per statement (32766 since 3.32; older builds 999).
+_MAX_VARS = 900
+_BUSY_TIMEOUT_MS = 30_000
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteOnlineStore:
+    """`online_store: {type: sqlite, path: ...}`; see the module docstring for the schema."""
+
+    def __init__(self, path: Path, project: str) -> None:
+        self.path = path
+        self.project = project
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One connection shared by the SDK's threads, serialized by self._lock.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn = conn
+        return self._conn
+
+    def table(self, view: OnlineView | str) -> str:
+        name = view if isinstance(view, str) else view.name
+        return f"{self.project}_{name}"
+
+    def _create(self, conn: sqlite3.Connection, view: OnlineView) -> None:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_quote(self.table(view))} ("
+            "entity_key BLOB PRIMARY KEY, event_ts INTEGER NOT NULL, row BLOB NOT NULL"
+            ") WITHOUT ROWID"
+        )
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
+        if len(batch) == 0:
+            return 0
+        micros = pc.cast(batch.event_timestamps, pa.int64())
+        try:
+            with self._lock:
+                conn = self._connection()
+                self._create(conn, view)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if batch.is_partial(view):
+                        stored = self._stored_rows(conn, view, batch.keys.to_pylist())
+                        columns = merge_partial_rows(view, batch, stored)
+                    else:
+                        columns = [batch.columns[f] for f in view.features]
+                    rows = _core.encode_packed_rows(
+                        columns,
+                        list(view.value_types),
+                        batch.event_timestamps,
+                        list(view.features),
+                    )
+                    before = conn.total_changes
+                    conn.executemany(
+                        f"INSERT INTO {_quote(self.table(view))} (entity_key, event_ts, row) "
+                        "VALUES (?, ?, ?) ON CONFLICT(entity_key) DO UPDATE SET "
+                        "event_ts = excluded.event_ts, row = excluded.row "
+                        "WHERE excluded.event_ts > event_ts",
+                        zip(
+                            batch.keys.to_pylist(),
+                            micros.to_pylist(),
+                            rows.to_pylist(),
+                            strict=True,
+                        ),
+                    )
+                    written = conn.total_changes - before
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise OnlineStoreError(
+                f"SQLite online store {self.path}: writing view '{view.name}' failed: {exc}"
+            ) from exc
+        return written
+
+    def _stored_rows(
+        self, conn: sqlite3.Connection, view: OnlineView, keys: list[bytes | None]
+    ) -> pa.Array:
+        found: dict[bytes, bytes] = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                conn.execute(
+                    f"SELECT entity_key, row FROM {_quote(self.table(view))} "
+                    f"WHERE entity_key IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
+        return pa.array([found.get(k) for k in keys], pa.binary())  # type: ignore[arg-type]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        out = []
+        try:
+            with self._lock:
+                conn = self._connection()
+                for request in requests:
+                    keys = request.keys.to_pylist()
+                    try:
+                        rows = self._stored_rows(conn, request.view, keys)
+                    except sqlite3.OperationalError as exc:
+                        if "no such table" not in str(exc):
+                            raise
+                        rows = pa.nulls(len(keys), pa.binary())  # never written: not found
+                    select = [request.view.index(f) for f in request.features]
+                    ts, columns = _core.decode_packed_rows(
+                        rows, list(request.view.value_types), select
+                    )
+                    out.append(ViewRows(ts, list(columns)))
+        except sqlite3.Error as exc:
+            raise OnlineStoreError(f"SQLite online store {self.path}: read failed: {exc}") from exc
+        return out
+
+    async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        # Local file reads take microseconds; a thread hop would cost more than it saves.
+        return self.read(requests)
+
+    # -- apply and teardown ------------------------------------------------------------------
+
+    def update(
+        self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
+    ) -> None:
+        with self._lock:
+            conn = self._connection()
+            for view in views_to_keep:
+                self._create(conn, view)
+            for view in views_to_delete:
+                conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
+
+    def teardown(self, views: Sequence[OnlineView]) -> None:
+        self.update([], views)
+
+    def infra(self) -> dict[str, object]:
+        with self._lock:
+            names = [
+                r[0]
+                for r in self._connection().execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? "
+                    "ESCAPE '\\' ORDER BY name",
+                    (self.project.replace("_", "\\_") + "\\_%",),
+                )
+            ]
+        return {"type": "sqlite", "path": str(self.path), "tables": names}
+
+    async def close_async(self) -> None:
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _chunks(items: list[bytes | None]) -> Iterator[list[bytes | None]]:
+    for start in range(0, len(items), _MAX_VARS):
+        yield items[start : start + _MAX_VARS]

@@ -1,0 +1,326 @@
+"""`get_online_features`: resolve feature references, build entity keys in Rust (one call per
+distinct set of key columns), read every view in one store call, fan the values back out to
+the entity rows and set statuses (PRESENT / NOT_FOUND / OUTSIDE_MAX_AGE).
+
+Resolved plans are cached per registry version and request shape, so a repeated request
+costs only the key building, the read and the decoding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast import _core
+from repast.errors import FeatureViewNotFoundError, RepastError
+from repast.feature_service import FeatureService
+from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
+from repast.online.base import OnlineStore, OnlineView, ReadRequest, ViewRows
+from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
+from repast.stream_feature_view import StreamFeatureView
+from repast.validate import closest
+from repast.value_type import ValueType
+
+if TYPE_CHECKING:
+    from repast.feature_store import FeatureStore
+
+__all__ = ["EntityError", "FeatureNotFoundError", "OnlineReader"]
+
+Features = Sequence[str] | FeatureService
+EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+
+
+def now_micros() -> int:
+    """The clock OUTSIDE_MAX_AGE is judged by (tests replace it)."""
+    return time.time_ns() // 1000
+
+
+class FeatureNotFoundError(RepastError, LookupError):
+    """A requested feature does not exist in its view."""
+
+
+class EntityError(RepastError, ValueError):
+    """The entity rows lack a join key column, or hold values of the wrong type."""
+
+
+@dataclass
+class _ViewPlan:
+    view: OnlineView
+    alias: str
+    features: list[str]
+    join_keys: list[str]
+    columns: list[str]
+    """The entity-row columns holding the join keys (after the projection's join key map)."""
+    key_types: list[int]
+    key_arrow: list[pa.DataType]
+    ttl_micros: int
+
+
+@dataclass
+class _Plan:
+    views: list[_ViewPlan]
+    outputs: list[tuple[int, int, str]]
+    """Per output feature column: (view plan index, feature index in that plan, name)."""
+    join_columns: list[str]
+
+
+class OnlineReader:
+    """Turns `get_online_features` arguments into store reads; one per FeatureStore."""
+
+    def __init__(self, store: FeatureStore, online: OnlineStore) -> None:
+        self._store = store
+        self._online = online
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._version = ""
+
+    # -- resolving ---------------------------------------------------------------------------
+
+    def _views(self, snapshot: Any) -> dict[str, FeatureView]:
+        project = self._store.project
+        views: dict[str, FeatureView] = {}
+        for kind, cls in (
+            ("feature_views", FeatureView),
+            ("stream_feature_views", StreamFeatureView),
+        ):
+            for name, record in snapshot.records(project, kind).items():
+                views[name] = cls.from_dict(dict(record.spec))
+        return views
+
+    def plan(self, features: Features, full_feature_names: bool) -> _Plan:
+        snapshot = self._store.registry.snapshot(allow_cache=True)
+        if snapshot.version_id != self._version:
+            self._plans.clear()
+            self._version = snapshot.version_id
+        if isinstance(features, FeatureService):
+            sig: tuple[Any, ...] = ("service", features.name, full_feature_names)
+        elif isinstance(features, str):
+            raise TypeError("features must be a list of 'view:feature' strings or a FeatureService")
+        else:
+            sig = ("refs", tuple(features), full_feature_names)
+        plan = self._plans.get(sig)
+        if plan is None:
+            plan = self._plans[sig] = self._resolve(snapshot, features, full_feature_names)
+        return plan
+
+    def _resolve(self, snapshot: Any, features: Features, full_names: bool) -> _Plan:
+        views = self._views(snapshot)
+        odfvs = set(snapshot.records(self._store.project, "on_demand_feature_views"))
+        # (view name, alias, join key map, [features]) in first-appearance order.
+        wanted: list[tuple[str, str, dict[str, str], list[str]]] = []
+        order: list[tuple[int, str]] = []
+        if isinstance(features, FeatureService):
+            for p in features.feature_view_projections:
+                names = [f.name for f in p.features]
+                if not names and p.name in views:
+                    names = [f.name for f in views[p.name].features]
+                wanted.append((p.name, p.name_to_use(), dict(p.join_key_map), names))
+                order += [(len(wanted) - 1, f) for f in names]
+        else:
+            index: dict[str, int] = {}
+            for ref in features:
+                view_name, sep, feature = ref.partition(":")
+                if not sep or not view_name or not feature:
+                    raise FeatureNotFoundError(f"feature reference '{ref}' must be 'view:feature'")
+                if view_name not in index:
+                    index[view_name] = len(wanted)
+                    wanted.append((view_name, view_name, {}, []))
+                wanted[index[view_name]][3].append(feature)
+                order.append((index[view_name], feature))
+        if not wanted:
+            raise FeatureNotFoundError("No features specified for retrieval")
+        plans: list[_ViewPlan] = []
+        for view_name, alias, join_key_map, names in wanted:
+            if view_name in odfvs:
+                raise RepastError(
+                    f"on-demand feature view '{view_name}' is not supported by "
+                    "get_online_features yet; request its source views' features instead"
+                )
+            view = views.get(view_name)
+            if view is None:
+                raise FeatureViewNotFoundError(
+                    f"feature view '{view_name}' does not exist in project "
+                    f"'{self._store.project}'{closest(view_name, [*views, *odfvs])}"
+                )
+            plans.append(_view_plan(view, alias, join_key_map, names))
+        outputs = []
+        seen: set[str] = set()
+        for vi, feature in order:
+            p = plans[vi]
+            name = f"{p.alias}__{feature}" if full_names else feature
+            if name in seen:
+                raise FeatureNotFoundError(
+                    f"feature '{name}' is requested twice; use full_feature_names=True "
+                    "if two views share a feature name"
+                )
+            seen.add(name)
+            outputs.append((vi, p.features.index(feature), name))
+        join_columns = list(
+            dict.fromkeys(c for p in plans for c in p.columns if c != DUMMY_ENTITY_ID)
+        )
+        return _Plan(plans, outputs, join_columns)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def prepare(
+        self, features: Features, entity_rows: EntityRows, full_feature_names: bool
+    ) -> tuple[_Plan, list[ReadRequest], list[pa.Array], dict[str, pa.Array], int]:
+        plan = self.plan(features, full_feature_names)
+        columns = _columns(entity_rows)
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise EntityError(
+                f"entity columns differ in length: { {k: len(v) for k, v in columns.items()} }"
+            )
+        n = lengths.pop() if lengths else 0
+        requests: list[ReadRequest] = []
+        fanout: list[pa.Array] = []
+        typed: dict[str, pa.Array] = {}
+        by_shape: dict[tuple[Any, ...], tuple[pa.Array, pa.Array]] = {}
+        for p in plan.views:
+            shape = (tuple(p.columns), tuple(p.join_keys), tuple(p.key_types))
+            if shape not in by_shape:
+                by_shape[shape] = _keys(p, columns, typed, n)
+            unique, indices = by_shape[shape]
+            requests.append(ReadRequest(p.view, unique, p.features))
+            fanout.append(indices)
+        return plan, requests, fanout, typed, n
+
+    def respond(
+        self,
+        plan: _Plan,
+        rows: list[ViewRows],
+        fanout: list[pa.Array],
+        typed: dict[str, pa.Array],
+        n: int,
+    ) -> OnlineResponse:
+        now = now_micros()
+        statuses: list[pa.Array] = []
+        stamps: list[pa.Array] = []
+        values: list[list[pa.Array]] = []
+        for p, got, indices in zip(plan.views, rows, fanout, strict=True):
+            ts = got.event_timestamps
+            micros = pc.cast(ts, pa.int64())
+            found = pc.is_valid(ts)
+            status = pc.if_else(found, PRESENT, NOT_FOUND)
+            cols = got.columns
+            if p.ttl_micros > 0:
+                stale = pc.fill_null(pc.greater(pc.subtract(now, micros), p.ttl_micros), False)
+                status = pc.if_else(stale, OUTSIDE_MAX_AGE, status)
+                # A stale value is not served, as the point-in-time join would not serve it.
+                cols = [pc.if_else(stale, pa.scalar(None, c.type), c) for c in cols]
+            statuses.append(pc.cast(status, pa.int8()).take(indices))
+            stamps.append(ts.take(indices))
+            values.append([c.take(indices) for c in cols])
+        names = list(plan.join_columns)
+        out_values: list[pa.Array] = [typed[c] for c in plan.join_columns]
+        out_status: list[pa.Array | None] = [None] * len(names)
+        out_ts: list[pa.Array | None] = [None] * len(names)
+        for vi, fi, name in plan.outputs:
+            names.append(name)
+            out_values.append(values[vi][fi])
+            out_status.append(statuses[vi])
+            out_ts.append(stamps[vi])
+        return OnlineResponse(names, out_values, out_status, out_ts)
+
+    def read(
+        self, features: Features, entity_rows: EntityRows, full_feature_names: bool
+    ) -> OnlineResponse:
+        plan, requests, fanout, typed, n = self.prepare(features, entity_rows, full_feature_names)
+        return self.respond(plan, self._online.read(requests), fanout, typed, n)
+
+    async def read_async(
+        self, features: Features, entity_rows: EntityRows, full_feature_names: bool
+    ) -> OnlineResponse:
+        plan, requests, fanout, typed, n = self.prepare(features, entity_rows, full_feature_names)
+        rows = await self._online.read_async(requests)
+        return self.respond(plan, rows, fanout, typed, n)
+
+
+def _view_plan(
+    view: FeatureView, alias: str, join_key_map: dict[str, str], names: list[str]
+) -> _ViewPlan:
+    known = [f.name for f in view.features]
+    for name in names:
+        if name not in known:
+            raise FeatureNotFoundError(
+                f"feature view '{view.name}' has no feature '{name}'{closest(name, known)}"
+            )
+    join_keys = view.join_keys
+    if join_keys:
+        by_name = {f.name: f for f in view.entity_columns}
+        key_types = [int(by_name[k].dtype.to_value_type()) for k in join_keys]
+        key_arrow = [by_name[k].dtype.to_arrow_type() for k in join_keys]
+    else:
+        join_keys, key_types, key_arrow = [DUMMY_ENTITY_ID], [int(ValueType.STRING)], [pa.string()]
+    return _ViewPlan(
+        view=OnlineView.of(view),
+        alias=alias,
+        features=list(names),
+        join_keys=list(join_keys),
+        columns=[join_key_map.get(k, k) for k in join_keys],
+        key_types=key_types,
+        key_arrow=key_arrow,
+        ttl_micros=int(view.ttl.total_seconds() * 1_000_000),
+    )
+
+
+def _columns(entity_rows: EntityRows) -> dict[str, Sequence[Any]]:
+    if isinstance(entity_rows, Mapping):
+        return {
+            k: v if isinstance(v, Sequence | pa.Array | np.ndarray) else list(v)
+            for k, v in entity_rows.items()
+        }  # type: ignore[misc]
+    columns: dict[str, list[Any]] = {}
+    for i, row in enumerate(entity_rows):
+        if i == 0:
+            columns = {k: [] for k in row}
+        if row.keys() != columns.keys():
+            raise EntityError(
+                f"entity row {i} has columns {sorted(row)}, row 0 has {sorted(columns)}"
+            )
+        for k, v in row.items():
+            columns[k].append(v)
+    return columns
+
+
+def _keys(
+    p: _ViewPlan, columns: Mapping[str, Sequence[Any]], typed: dict[str, pa.Array], n: int
+) -> tuple[pa.Array, pa.Array]:
+    """(distinct entity keys, index of each entity row's key) for one view."""
+    if p.join_keys == [DUMMY_ENTITY_ID]:
+        key = _core.serialize_entity_keys(
+            [DUMMY_ENTITY_ID], [pa.array([""])], [int(ValueType.STRING)]
+        )
+        return key, pa.array(np.zeros(n, dtype=np.int32))
+    arrays = []
+    for column, join_key, arrow in zip(p.columns, p.join_keys, p.key_arrow, strict=True):
+        if column not in columns:
+            raise EntityError(
+                f"feature view '{p.view.name}' needs entity column '{column}' (join key "
+                f"'{join_key}'); the entity rows have {sorted(columns)}"
+                f"{closest(column, list(columns))}"
+            )
+        if column not in typed:
+            try:
+                typed[column] = pa.array(columns[column], arrow)
+            except (
+                pa.ArrowInvalid,
+                pa.ArrowTypeError,
+                TypeError,
+                ValueError,
+                OverflowError,
+            ) as exc:
+                raise EntityError(
+                    f"entity column '{column}' must hold {arrow} values for feature view "
+                    f"'{p.view.name}': {exc}"
+                ) from None
+        arrays.append(typed[column])
+    keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types))
+    encoded = keys.dictionary_encode()
+    return encoded.dictionary, encoded.indices

@@ -1,0 +1,166 @@
+"""Rows → online store: the encoder that `materialize`, `write_to_online_store` and `push`
+share. A table (pandas or Arrow) gets the source's `field_mapping`, typed columns, entity
+keys built in Rust, and one row per key (the latest event time; the first of equal ones).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from repast import _core
+from repast.errors import RepastError
+from repast.feature_view import FeatureView
+from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
+from repast.validate import closest
+
+if TYPE_CHECKING:
+    from repast.feature_store import FeatureStore
+
+__all__ = [
+    "MissingColumnError",
+    "PushMode",
+    "entity_keys",
+    "push",
+    "to_arrow",
+    "write_batch",
+    "write_table",
+    "write_to_online_store",
+]
+
+
+class PushMode(enum.Enum):
+    ONLINE = 1
+    OFFLINE = 2
+    ONLINE_AND_OFFLINE = 3
+
+
+class MissingColumnError(RepastError, ValueError):
+    """The rows to write lack a column the view needs."""
+
+
+def to_arrow(df: Any) -> pa.Table:
+    """A pyarrow Table from a Table, a pandas DataFrame or a `{column: [values]}` dict."""
+    if isinstance(df, pa.Table):
+        return df
+    if isinstance(df, pa.RecordBatch):
+        return pa.Table.from_batches([df])
+    if isinstance(df, dict):
+        return pa.table(df)
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (TypeError, AttributeError) as exc:
+        raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(df)}") from exc
+
+
+def _require(table: pa.Table, columns: list[str], view: FeatureView, what: str) -> None:
+    have = table.column_names
+    for column in columns:
+        if column not in have:
+            raise MissingColumnError(
+                f"{what} for feature view '{view.name}' has no column '{column}'"
+                f"{closest(column, have)}"
+            )
+
+
+def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.type == target:
+        return array
+    try:
+        # Timestamps may lose sub-microsecond digits; anything else must convert exactly.
+        return array.cast(target, safe=not pa.types.is_timestamp(target))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise RepastError(
+            f"column '{name}' ({array.type}) cannot be stored as {target}: {exc}"
+        ) from None
+
+
+def entity_keys(view: FeatureView, table: pa.Table, version: int = 3) -> pa.Array:
+    """Serialized entity keys (no project suffix) for every row, built in Rust."""
+    join_keys = view.join_keys
+    if not join_keys:
+        return _dummy_keys(len(table), version)
+    by_name = {f.name: f for f in view.entity_columns}
+    arrays = [_cast(table.column(k), by_name[k].dtype.to_arrow_type(), k) for k in join_keys]
+    types = [int(by_name[k].dtype.to_value_type()) for k in join_keys]
+    return _core.serialize_entity_keys(list(join_keys), arrays, types, version)
+
+
+def _dummy_keys(n: int, version: int) -> pa.Array:
+    return _core.serialize_entity_keys(["__dummy_id"], [pa.array([""] * n)], [2], version)
+
+
+def write_batch(view: FeatureView, table: pa.Table, keys: pa.Array) -> WriteBatch:
+    """A `WriteBatch` of the view's features present in `table` (view column names)."""
+    ts_column = view.batch_source.timestamp_field
+    columns = {
+        f.name: _cast(table.column(f.name), f.dtype.to_arrow_type(), f.name)
+        for f in view.features
+        if f.name in table.column_names
+    }
+    return WriteBatch(keys, _cast(table.column(ts_column), TIMESTAMP, ts_column), columns)
+
+
+def _mapped(view: FeatureView, table: pa.Table) -> pa.Table:
+    mapping = view.batch_source.field_mapping
+    if not mapping:
+        return table
+    return table.rename_columns([mapping.get(c, c) for c in table.column_names])
+
+
+def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: str) -> int:
+    """Write source rows of `view` (before `field_mapping`) online; returns rows written.
+
+    Required: every join key and the timestamp field. Feature columns that are absent are
+    left as stored (a partial write, a Repast extension); at least one must be present.
+    """
+    table = _mapped(view, table)
+    source = view.batch_source
+    required = [*view.join_keys, source.timestamp_field]
+    if source.created_timestamp_column:
+        required.append(source.created_timestamp_column)
+    _require(table, required, view, what)
+    if not any(f.name in table.column_names for f in view.features):
+        _require(table, [f.name for f in view.features], view, what)
+    if len(table) == 0:
+        return 0
+    keys = entity_keys(view, table, store.config.entity_key_serialization_version)
+    batch = write_batch(view, table, keys)
+    keep = latest_rows(batch.keys, batch.event_timestamps)
+    if keep is not None:
+        batch = batch.take(keep)
+    return store.online_store.write_batch(OnlineView.of(view), batch)
+
+
+def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> int:
+    view = store._online_view(feature_view_name)
+    return write_table(store, view, to_arrow(df), "write_to_online_store data")
+
+
+def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode) -> int:
+    from repast.data_source import PushSource
+    from repast.errors import DataSourceNotFoundError
+
+    if to is not PushMode.ONLINE:
+        raise RepastError(f"push to {to.name} is not supported by Repast yet; use PushMode.ONLINE")
+    views = [
+        v
+        for v in [
+            *store.list_feature_views(allow_cache=True),
+            *store.list_stream_feature_views(allow_cache=True),
+        ]
+        if isinstance(v.stream_source, PushSource) and v.stream_source.name == push_source_name
+    ]
+    if not views:
+        sources = [
+            s.name for s in store.list_data_sources(allow_cache=True) if isinstance(s, PushSource)
+        ]
+        raise DataSourceNotFoundError(
+            f"push source '{push_source_name}' does not exist in project '{store.project}' "
+            f"or no feature view reads it{closest(push_source_name, sources)}"
+        )
+    table = to_arrow(df)
+    return sum(write_table(store, v, table, f"push to '{push_source_name}'") for v in views)

@@ -1,0 +1,285 @@
+"""The Redis online store against a real redis-server: Feast byte identity (golden dump),
+reading a Redis written by Feast, key expiry, deletion with SCAN, connection strings."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from golden_repo import build_store, load_dump, run_steps
+from repast import FeatureStore
+from repast.online.redis import RedisOnlineStore, parse_connection_string
+from repast.online_response import OnlineResponse
+from services import RedisServer
+
+
+def _config(server: RedisServer, layout: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "redis",
+        "connection_string": server.connection_string,
+        "layout": layout,
+        **extra,
+    }
+
+
+def _dump(server: RedisServer) -> dict[bytes, dict[bytes, bytes]]:
+    client = redis.Redis(host=server.host, port=server.port)
+    try:
+        return {key: client.hgetall(key) for key in client.scan_iter(count=1000)}
+    finally:
+        client.close()
+
+
+def _golden_keys() -> dict[bytes, dict[bytes, bytes]]:
+    return {
+        bytes.fromhex(k["key_hex"]): {
+            bytes.fromhex(f): bytes.fromhex(v) for f, v in k["fields"].items()
+        }
+        for k in load_dump()["keys"]
+    }
+
+
+# Deliberate difference (golden/README): Repast writes every null as an empty Value, where
+# Feast wrote unix_timestamp_val INT64_MIN for the null last_login of driver 1003.
+_NULL_TIMESTAMP = bytes.fromhex("4080808080808080808001")
+
+
+def test_feast_layout_reproduces_the_golden_dump_byte_for_byte(
+    tmp_path: Path, redis_clean: RedisServer
+) -> None:
+    store = build_store(tmp_path, _config(redis_clean, "feast"))
+    run_steps(store)
+    got, want = _dump(redis_clean), _golden_keys()
+    assert set(got) == set(want)
+    names = load_dump()["field_names"]
+    for key, fields in want.items():
+        assert set(got[key]) == set(fields), key.hex()
+        for field, value in fields.items():
+            expected = b"" if value == _NULL_TIMESTAMP else value
+            assert got[key][field] == expected, (key.hex(), names[field.hex()])
+    client = redis.Redis(host=redis_clean.host, port=redis_clean.port)
+    assert all(client.ttl(key) == -1 for key in got)  # key_ttl_seconds unset
+    client.close()
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-6)
+    return value
+
+
+def _rfc3339(ts: datetime) -> str:
+    text = ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text.replace(".000000", "").replace("000Z", "Z") if "." in text else text
+
+
+def _check_against_feast(response: OnlineResponse, recorded: dict[str, Any]) -> None:
+    """Compare with a recorded `feast serve` answer by golden/README's rules."""
+    names = recorded["metadata"]["feature_names"]
+    assert sorted(response.feature_names) == sorted(names)
+    ours = response.to_dict()
+    for name, result in zip(names, recorded["results"], strict=True):
+        i = response.feature_names.index(name)
+        statuses = response.status_names(i)
+        stamps = [_rfc3339(t) for t in response.timestamps(i).to_pylist()]
+        for row, (value, status, ts) in enumerate(
+            zip(result["values"], result["statuses"], result["event_timestamps"], strict=True)
+        ):
+            if statuses[row] == "NOT_FOUND" and ts == "1970-01-01T00:00:00Z":
+                # Missing entity: Repast says NOT_FOUND with a null (Feast's Redis: PRESENT).
+                assert ours[name][row] is None
+                continue
+            if value == -9223372036854775808:
+                value = None  # Feast's null UnixTimestamp sentinel reads as null
+            assert _normalize(ours[name][row]) == value, (name, row)
+            assert statuses[row] == status, (name, row)
+            assert stamps[row] == ts, (name, row)
+
+
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Feast recorded its answers without ttl checks; at 12:00 every stored row is within ttl.
+    noon = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1_000_000)
+    monkeypatch.setattr("repast.online_read.now_micros", lambda: noon)
+
+
+def _load_dump(server: RedisServer) -> None:
+    client = redis.Redis(host=server.host, port=server.port)
+    for key, fields in _golden_keys().items():
+        client.hset(key, mapping=fields)  # type: ignore[arg-type]
+    client.close()
+
+
+@pytest.mark.parametrize("request_index", [0, 1, 2])
+def test_reads_a_redis_written_by_feast(
+    tmp_path: Path, redis_clean: RedisServer, request_index: int
+) -> None:
+    store = build_store(tmp_path, _config(redis_clean, "feast"))
+    _load_dump(redis_clean)
+    recorded = load_dump()["server_requests"][request_index]
+    body = recorded["request"]
+    if body.get("feature_service"):
+        features: Any = store.get_feature_service(body["feature_service"])
+    else:
+        features = body["features"]
+    response = store.get_online_features(
+        features, body["entities"], full_feature_names=body.get("full_feature_names", False)
+    )
+    _check_against_feast(response, recorded["response"])
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_both_layouts_answer_like_feast_after_the_golden_steps(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    store = build_store(tmp_path, _config(redis_clean, layout))
+    run_steps(store)
+    for recorded in load_dump()["server_requests"][:3]:
+        body = recorded["request"]
+        features: Any = (
+            store.get_feature_service(body["feature_service"])
+            if body.get("feature_service")
+            else body["features"]
+        )
+        response = store.get_online_features(
+            features, body["entities"], full_feature_names=body.get("full_feature_names", False)
+        )
+        _check_against_feast(response, recorded["response"])
+
+
+def test_packed_layout_keeps_one_field_per_view(tmp_path: Path, redis_clean: RedisServer) -> None:
+    store = build_store(tmp_path, _config(redis_clean, "packed"))
+    run_steps(store)
+    dump = _dump(redis_clean)
+    assert set(dump) == set(_golden_keys())
+    driver_1001 = next(
+        k
+        for k in dump
+        if k.hex().startswith("0100000002000000090000006472697665725f69640400000008000000e903")
+    )
+    assert set(dump[driver_1001]) == {b"driver_hourly_stats", b"driver_profile"}
+    assert dump[driver_1001][b"driver_hourly_stats"][0] == 1  # format version
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_key_ttl_seconds_expires_written_keys(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    store = build_store(tmp_path, _config(redis_clean, layout, key_ttl_seconds=3600))
+    run_steps(store)
+    client = redis.Redis(host=redis_clean.host, port=redis_clean.port)
+    ttls = [client.ttl(key) for key in client.scan_iter()]
+    client.close()
+    assert ttls
+    assert all(3500 < t <= 3600 for t in ttls)
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_apply_without_a_view_deletes_only_its_fields(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    store = build_store(tmp_path, _config(redis_clean, layout))
+    run_steps(store)
+    store.apply(
+        [],
+        objects_to_delete=[
+            store.get_feature_view("driver_profile"),
+            store.get_feature_service("driver_service"),
+        ],
+    )
+    dump = _dump(redis_clean)
+    assert len(dump) == 11  # every key still holds another view's fields
+    for fields in dump.values():
+        assert not any(b"driver_profile" in f for f in fields)
+        if layout == "feast":
+            profile_fields = {"1078b087", "2e0fe0ef", "67d14e0b", "6d178caf", "736c955f"}
+            assert not {f.hex() for f in fields} & profile_fields
+    response = store.get_online_features(["driver_hourly_stats:rating"], {"driver_id": [1001]})
+    assert response.to_dict()["rating"] == [5]
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_teardown_deletes_every_key_of_the_project_only(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    other = build_store(tmp_path / "other", _config(redis_clean, layout), project="other")
+    run_steps(other)
+    store = build_store(tmp_path / "golden", _config(redis_clean, layout))
+    run_steps(store)
+    assert len(_dump(redis_clean)) == 22
+    store.teardown()
+    left = _dump(redis_clean)
+    assert len(left) == 11
+    assert all(k.endswith(b"other") for k in left)
+
+
+def test_scan_deletion_handles_glob_characters_in_keys(
+    tmp_path: Path, redis_clean: RedisServer
+) -> None:
+    # The project name and key bytes may hold * ? [ ]: the SCAN pattern escapes them.
+    store = build_store(tmp_path, _config(redis_clean, "packed"), project="p_x")
+    run_steps(store)
+    store.teardown()
+    assert _dump(redis_clean) == {}
+
+
+def test_connection_string_is_parsed_as_feast_does() -> None:
+    nodes, options = parse_connection_string("redis:6380, db=2,password=x,ssl=true")
+    assert nodes == [("redis", 6380)]
+    assert options == {"db": 2, "password": "x", "ssl": True}
+    assert parse_connection_string("") == ([("localhost", 6379)], {})
+
+
+def test_db_option_selects_the_database(tmp_path: Path, redis_clean: RedisServer) -> None:
+    config = _config(redis_clean, "packed")
+    config["connection_string"] += ",db=3"
+    store = build_store(tmp_path, config)
+    run_steps(store)
+    client = redis.Redis(host=redis_clean.host, port=redis_clean.port, db=3)
+    assert client.dbsize() == 11
+    client.close()
+    assert _dump(redis_clean) == {}
+
+
+def test_read_fails_clearly_when_redis_is_down(tmp_path: Path, redis_clean: RedisServer) -> None:
+    store = build_store(tmp_path, _config(redis_clean, "packed"))
+    run_steps(store)
+    with redis_clean.stopped(), pytest.raises(Exception, match="Redis .* failed"):
+        store.get_online_features(["driver_hourly_stats:rating"], {"driver_id": [1001]})
+    # The store recovers by itself once Redis is back.
+    assert store.get_online_features(
+        ["driver_hourly_stats:rating"], {"driver_id": [1001]}
+    ).to_dict()["rating"] == [None]  # redis-server runs without persistence
+
+
+def test_async_read_matches_sync_read(tmp_path: Path, redis_clean: RedisServer) -> None:
+    import asyncio
+
+    store = build_store(tmp_path, _config(redis_clean, "packed"))
+    run_steps(store)
+    features = ["driver_hourly_stats:conv_rate", "driver_profile:name"]
+    rows = {"driver_id": [1001, 1002, 9]}
+    sync = store.get_online_features(features, rows).to_dict()
+
+    async def read() -> dict[str, Any]:
+        try:
+            return (await store.get_online_features_async(features, rows)).to_dict()
+        finally:
+            await store.online_store.close_async()
+
+    assert asyncio.run(read()) == sync
+
+
+def _unused(_: FeatureStore, __: RedisOnlineStore) -> None:  # keep imports typed for mypy
+    return None
