@@ -19,3 +19,10 @@ step "repast feature-views list"
 repast feature-views list
 step "repast feature-services list"
 repast feature-services list
+
+step "repast materialize-incremental <now>   (latest row per driver into the SQLite online store)"
+repast materialize-incremental "$(date -u +%Y-%m-%dT%H:%M:%S)"
+step "repast get-online-features   (two drivers, read back from SQLite)"
+repast get-online-features -e driver_id=1001 -e driver_id=1002 \
+  -f driver_hourly_stats:conv_rate -f driver_hourly_stats:acc_rate \
+  -f driver_hourly_stats:avg_daily_trips

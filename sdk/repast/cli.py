@@ -262,6 +262,93 @@ _object_group(
 )
 
 
+def _timestamp(text: str, name: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not an ISO 8601 time", param_hint=name) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # naive = UTC
+
+
+_views_option = click.option(
+    "-v", "--views", multiple=True, help="Only this feature view; repeat for several."
+)
+
+
+@cli.command()
+@click.argument("start_ts", required=False)
+@click.argument("end_ts", required=False)
+@_views_option
+@click.option(
+    "--disable-event-timestamp", is_flag=True, help="Ignore the times: load 1970-01-01 to now."
+)
+@pass_context
+def materialize(
+    obj: _Context,
+    start_ts: str | None,
+    end_ts: str | None,
+    views: tuple[str, ...],
+    disable_event_timestamp: bool,
+) -> None:
+    """Load the latest row per entity between START_TS and END_TS into the online store."""
+    from datetime import UTC, datetime
+
+    if disable_event_timestamp:
+        start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC)
+    elif start_ts is None or end_ts is None:
+        raise click.UsageError("give START_TS and END_TS, or --disable-event-timestamp")
+    else:
+        start, end = _timestamp(start_ts, "START_TS"), _timestamp(end_ts, "END_TS")
+    obj.store().materialize(start, end, list(views) or None)
+
+
+@cli.command("materialize-incremental")
+@click.argument("end_ts")
+@_views_option
+@pass_context
+def materialize_incremental(obj: _Context, end_ts: str, views: tuple[str, ...]) -> None:
+    """Load everything since each view's last materialization up to END_TS."""
+    obj.store().materialize_incremental(_timestamp(end_ts, "END_TS"), list(views) or None)
+
+
+def _json_default(value: Any) -> Any:
+    import base64
+    from datetime import datetime
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot print {type(value).__name__}")
+
+
+@cli.command("get-online-features")
+@click.option(
+    "-e", "--entities", multiple=True, required=True, help="join_key=value; repeat for more."
+)
+@click.option("-f", "--features", multiple=True, required=True, help="view:feature; repeatable.")
+@pass_context
+def get_online_features(
+    obj: _Context, entities: tuple[str, ...], features: tuple[str, ...]
+) -> None:
+    """Print the online values of features for entities, as JSON."""
+    columns: dict[str, list[Any]] = {}
+    for item in entities:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{item}' is not join_key=value", param_hint="--entities")
+        try:
+            value: Any = orjson.loads(text)  # 1001 is a number, "x" or x a string
+        except orjson.JSONDecodeError:
+            value = text
+        columns.setdefault(key.strip(), []).append(value)
+    response = obj.store().get_online_features(list(features), columns)
+    text = orjson.dumps(response.to_dict(), default=_json_default, option=orjson.OPT_INDENT_2)
+    sys.stdout.write(text.decode() + "\n")
+
+
 @cli.group()
 def projects() -> None:
     """Inspect the registry's projects."""

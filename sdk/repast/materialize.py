@@ -261,7 +261,10 @@ class _Quiet:
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.0f} rows/s")
+        # Average over the phase: rich's windowed `speed` is empty for short runs.
+        elapsed = task.elapsed or 0.0
+        rate = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rate:,.0f} rows/s")
 
 
 def _progress(enabled: bool) -> Any:
