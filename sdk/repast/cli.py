@@ -349,6 +349,65 @@ def get_online_features(
     sys.stdout.write(text.decode() + "\n")
 
 
+@cli.command(context_settings={"help_option_names": ["--help"]})
+@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("-p", "--port", default=6566, show_default=True, type=int, help="Port to bind.")
+@click.option("-t", "--type", "type_", default="http", type=click.Choice(["http"]))
+@click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option("-w", "--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--worker-connections", default=1000, type=int, help="Accepted (Feast's flag).")
+@click.option("--max-requests", default=None, type=int, help="Restart a worker after N requests.")
+@click.option("--max-requests-jitter", default=50, type=int, help="Accepted (Feast's flag).")
+@click.option("--keep-alive-timeout", default=30, show_default=True, type=int)
+@click.option(
+    "-r",
+    "--registry-ttl-sec",
+    "--registry_ttl_sec",
+    "registry_ttl_sec",
+    default=60,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds between background registry refreshes.",
+)
+@click.option("-k", "--key", default=None, help="TLS private key file.")
+@click.option("-c", "--cert", default=None, help="TLS certificate file.")
+@click.option("-m", "--metrics", is_flag=True, help="Accepted; /metrics is always on.")
+@pass_context
+def serve(
+    obj: _Context,
+    host: str,
+    port: int,
+    type_: str,
+    no_access_log: bool,
+    workers: int,
+    worker_connections: int,
+    max_requests: int | None,
+    max_requests_jitter: int,
+    keep_alive_timeout: int,
+    registry_ttl_sec: float,
+    key: str | None,
+    cert: str | None,
+    metrics: bool,
+) -> None:
+    """Start the feature server (Feast's HTTP API)."""
+    try:
+        from repast_server.app import ServerSettings
+        from repast_server.serve import serve as run_server
+    except ImportError:
+        raise click.ClickException("install `repast-server` to use `repast serve`") from None
+    run_server(
+        ServerSettings(obj.repo_path, obj.yaml_file, registry_ttl_sec),
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=not no_access_log,
+        keep_alive_timeout=keep_alive_timeout,
+        max_requests=max_requests,
+        ssl_keyfile=key,
+        ssl_certfile=cert,
+    )
+
+
 @cli.group()
 def projects() -> None:
     """Inspect the registry's projects."""

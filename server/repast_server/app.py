@@ -1,0 +1,128 @@
+"""`create_app(store_or_settings) -> Starlette`: the feature server as an ASGI app.
+
+The lifespan opens what the handlers share (the `FeatureStore` with its online store
+clients, the metrics) and starts the registry refresher; nothing lives in module globals, so
+several apps can run in one process (as the tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from repast.config import RepoConfig, load_repo_config
+from repast.errors import RepastError
+from repast.feature_store import FeatureStore
+from repast.registry import RegistryRefresher
+from repast_server.auth import BearerAuthMiddleware
+from repast_server.errors import ApiError, handle_exception
+from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
+from repast_server.metrics import Metrics, MetricsMiddleware
+from repast_server.routes import routes
+from repast_server.state import ServerState
+
+__all__ = ["ServerSettings", "create_app"]
+
+# Reads and writes get the request timeout; materialization is a long job by nature.
+_TIMED_PATHS = frozenset({"/get-online-features", "/push", "/write-to-online-store"})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the feature repo is and how often to re-read the registry (`repast serve`)."""
+
+    repo_path: Path = Path()
+    fs_yaml_file: Path | None = None
+    registry_ttl_sec: float = 60.0
+
+    def load_config(self) -> RepoConfig:
+        return load_repo_config(Path(self.repo_path), self.fs_yaml_file)
+
+
+def create_app(
+    store_or_settings: FeatureStore | ServerSettings, registry_ttl_sec: float | None = None
+) -> Starlette:
+    """The app for an open `FeatureStore`, or for a repo described by `ServerSettings`.
+
+    The configuration is read here (the middleware needs `feature_server` settings); the
+    store itself, with its connections, is opened in the lifespan.
+    """
+    if isinstance(store_or_settings, FeatureStore):
+        given: FeatureStore | None = store_or_settings
+        config = store_or_settings.config
+        ttl = registry_ttl_sec if registry_ttl_sec is not None else 60.0
+    else:
+        given = None
+        config = store_or_settings.load_config()
+        ttl = (
+            registry_ttl_sec if registry_ttl_sec is not None else store_or_settings.registry_ttl_sec
+        )
+    settings = config.feature_server
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = given if given is not None else FeatureStore(config=config)
+        registry = store.registry
+        # Inside the server the snapshot never expires on read: the refresher task re-reads
+        # the registry in a worker thread every `ttl` seconds, so a request never waits on
+        # registry I/O and a failed refresh keeps serving the last good snapshot.
+        registry.cache_ttl_seconds = 0
+        await asyncio.to_thread(registry.refresh)
+        state = ServerState(store=store, settings=settings, metrics=metrics)
+        metrics.registry_age.set_function(state.registry_age)
+        app.state.repast = state
+        app.state.metrics = metrics
+        try:
+            async with RegistryRefresher(registry, ttl) as refresher:
+                app.state.refresher = refresher
+                yield
+        finally:
+            await _close_async_clients(store)
+            if given is None:
+                await asyncio.to_thread(_close, store)
+
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    if settings.auth is not None:
+        middleware.append(Middleware(BearerAuthMiddleware, tokens=settings.auth.tokens))
+    middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes))
+    if settings.request_timeout_seconds is not None:
+        middleware.append(
+            Middleware(
+                TimeoutMiddleware, seconds=settings.request_timeout_seconds, paths=_TIMED_PATHS
+            )
+        )
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            ApiError: handle_exception,
+            RepastError: handle_exception,
+            HTTPException: handle_exception,
+            Exception: handle_exception,
+        },
+        lifespan=lifespan,
+    )
+
+
+async def _close_async_clients(store: FeatureStore) -> None:
+    # The asyncio Redis client belongs to this app's event loop: close it with the loop.
+    online = getattr(store, "_online_store", None)
+    client_of = getattr(online, "async_client", None)
+    if client_of is not None:
+        with contextlib.suppress(Exception):
+            await client_of().aclose()
+
+
+def _close(store: FeatureStore) -> None:
+    online = getattr(store, "_online_store", None)
+    if online is not None:
+        online.close()
+    store.registry.close()

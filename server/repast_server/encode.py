@@ -1,0 +1,162 @@
+"""`OnlineResponse` → Feast's `/get-online-features` JSON bytes (reference §4.1).
+
+orjson writes numpy arrays natively (OPT_SERIALIZE_NUMPY), so numeric and bool columns
+without nulls go from Arrow to JSON without one Python object per value. Columns with nulls,
+strings, bytes and lists go through `to_pylist` (Arrow's C loop). Statuses and event
+timestamps are shared by every feature of a view, so they are converted once per view.
+
+Feast's value rules: float32 is widened to double and printed as Python prints the double
+(`0.20000000298023224`), NaN/±Inf are the strings "NaN"/"Infinity"/"-Infinity", bytes are
+base64, UnixTimestamp features are integer seconds, event timestamps are RFC 3339 with `Z`
+and 0, 3 or 6 fraction digits (only as many as needed).
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast.online_response import FIELD_STATUS, OnlineResponse
+
+__all__ = ["encode_online_response", "format_timestamps", "json_values"]
+
+_STATUS_NAMES = np.array([FIELD_STATUS.get(i, "INVALID") for i in range(8)], dtype=object)
+_EPOCH_TEXT = "1970-01-01T00:00:00Z"
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _special(value: float) -> Any:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _b64(value: bytes) -> str:
+    return binascii.b2a_base64(value, newline=False).decode("ascii")
+
+
+def _nested(value: Any, leaf: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_nested(v, leaf) for v in value]
+    return leaf(value)
+
+
+def _float_values(array: pa.Array) -> Any:
+    if array.null_count == 0:
+        values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        if np.isfinite(values).all():
+            return values
+        return [_special(v) for v in values.tolist()]
+    items: list[Any] = array.cast(pa.float64()).to_pylist()
+    if not pc.any(pc.invert(pc.is_finite(array))).as_py():
+        return items
+    return [v if v is None else _special(v) for v in items]
+
+
+def _seconds(micros: int) -> int:
+    return micros // 1_000_000
+
+
+def json_values(array: pa.Array) -> Any:
+    """One column's values as something orjson writes the way Feast's server does."""
+    kind = array.type
+    if pa.types.is_floating(kind):
+        return _float_values(array)
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        if array.null_count == 0:
+            return array.to_numpy(zero_copy_only=False)
+        return array.to_pylist()
+    if pa.types.is_timestamp(kind):
+        micros = array.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        if micros.null_count == 0:
+            return micros.to_numpy() // 1_000_000
+        return [None if v is None else _seconds(v) for v in micros.to_pylist()]
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return [None if v is None else _b64(v) for v in array.to_pylist()]
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = kind.value_type
+        if pa.types.is_floating(inner):
+            items = array.cast(pa.list_(pa.float64())).to_pylist()
+            if pc.any(pc.invert(pc.is_finite(array.flatten()))).as_py():
+                return [_nested(v, _special) for v in items]
+            return items
+        if pa.types.is_binary(inner) or pa.types.is_large_binary(inner):
+            return [_nested(v, _b64) for v in array.to_pylist()]
+        if pa.types.is_timestamp(inner):
+            seconds = array.cast(pa.list_(pa.timestamp("us", tz="UTC"))).cast(pa.list_(pa.int64()))
+            return [_nested(v, _seconds) for v in seconds.to_pylist()]
+        return array.to_pylist()
+    return array.to_pylist()
+
+
+def format_timestamps(array: pa.Array) -> list[str]:
+    """RFC 3339 UTC strings with `Z`; nulls (nothing stored) are the epoch, as in Feast."""
+    if array.null_count:
+        array = array.fill_null(pa.scalar(0, array.type))
+    micros = array.cast(pa.int64()).to_numpy()
+    stamps = micros.astype("datetime64[us]")
+    text = np.datetime_as_string(stamps, unit="s", timezone="UTC")
+    fraction = micros % 1_000_000
+    if fraction.any():
+        # Only the rows with a fraction get 3 or 6 digits, as Feast prints each value.
+        text = text.astype(object)
+        millis = (fraction != 0) & (fraction % 1000 == 0)
+        if millis.any():
+            text[millis] = np.datetime_as_string(stamps[millis], unit="ms", timezone="UTC")
+        micro = fraction % 1000 != 0
+        if micro.any():
+            text[micro] = np.datetime_as_string(stamps[micro], unit="us", timezone="UTC")
+    result: list[str] = text.tolist()
+    return result
+
+
+def _status_names(codes: pa.Array) -> list[str]:
+    names: list[str] = _STATUS_NAMES[codes.to_numpy(zero_copy_only=False)].tolist()
+    return names
+
+
+def _default(value: Any) -> Any:
+    # A numpy array orjson declines (not C-contiguous) goes as a list.
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def encode_online_response(response: OnlineResponse) -> bytes:
+    """Feast's JSON for one read: `results` (one object per column) then `metadata`."""
+    n = len(response)
+    present = ["PRESENT"] * n
+    epoch = [_EPOCH_TEXT] * n
+    # Per-view arrays are the same objects for every feature of the view: convert each once.
+    converted: dict[int, list[str]] = {}
+    results = []
+    for values, codes, stamps in zip(
+        response.values, response.statuses, response.event_timestamps, strict=True
+    ):
+        if codes is None:
+            statuses = present
+        else:
+            statuses = converted.get(id(codes)) or converted.setdefault(
+                id(codes), _status_names(codes)
+            )
+        if stamps is None:
+            times = epoch
+        else:
+            times = converted.get(id(stamps)) or converted.setdefault(
+                id(stamps), format_timestamps(stamps)
+            )
+        results.append(
+            {"values": json_values(values), "statuses": statuses, "event_timestamps": times}
+        )
+    document = {"results": results, "metadata": {"feature_names": response.feature_names}}
+    return orjson.dumps(document, option=_OPTIONS, default=_default)

@@ -1,0 +1,352 @@
+"""The HTTP handlers: module-level `async def`s that read the shared state from `app.state`.
+
+Request bodies are parsed with orjson and checked by hand (a few `isinstance` and dict
+look-ups), which costs microseconds where a pydantic model would cost tens of them on the
+hot path. Every problem raises an `ApiError` (or a Repast error) that `errors.py` turns into
+a 4xx JSON answer before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from repast import materialize as materialize_mod
+from repast import online_write
+from repast.feature_view import FeatureView
+from repast.online_write import PushMode
+from repast.validate import closest
+from repast_server.encode import encode_online_response
+from repast_server.errors import BadRequest, PayloadTooLarge, PushSourceNotFound, SchemaError
+from repast_server.openapi import OPENAPI_JSON
+from repast_server.state import ServerState, server_state
+
+__all__ = [
+    "get_online_features",
+    "health",
+    "materialize",
+    "materialize_incremental",
+    "metrics",
+    "openapi",
+    "push",
+    "write_to_online_store",
+]
+
+_JSON = "application/json"
+_NULL = b"null"
+_PUSH_MODES = {
+    "online": PushMode.ONLINE,
+    "offline": PushMode.OFFLINE,
+    "online_and_offline": PushMode.ONLINE_AND_OFFLINE,
+}
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+# -- parsing helpers ---------------------------------------------------------------------------
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise SchemaError(f"the request body must be a JSON object, got {_json_type(body)}")
+    return body
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    """`body[name]` checked against `kind`; `default` when absent (or null), `...` = required."""
+    value = body.get(name)
+    if value is None:
+        if default is ...:
+            raise SchemaError(f"field '{name}' is required")
+        return default
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = {str: "a string", bool: "a boolean", list: "an array", dict: "an object"}
+        want = expected.get(kind, str(kind)) if isinstance(kind, type) else "a valid value"
+        raise SchemaError(f"field '{name}' must be {want}, got {_json_type(value)}")
+    return value
+
+
+def _columns(body: Mapping[str, Any], name: str) -> tuple[dict[str, list[Any]], int]:
+    """A column-oriented `{column: [values]}` object and its row count (lengths must agree)."""
+    columns: dict[str, Any] = _field(body, name, dict, ...)
+    lengths: dict[str, int] = {}
+    for column, values in columns.items():
+        if not isinstance(values, list):
+            raise SchemaError(
+                f"'{name}.{column}' must be an array of values, got {_json_type(values)}"
+            )
+        lengths[column] = len(values)
+    if len(set(lengths.values())) > 1:
+        raise BadRequest(f"every column of '{name}' must have the same length, got {lengths}")
+    return columns, next(iter(lengths.values()), 0)
+
+
+def _check_rows(state: ServerState, rows: int, what: str) -> None:
+    limit = state.settings.max_entities_per_request
+    if rows > limit:
+        raise PayloadTooLarge(
+            f"{rows} {what} in one request; feature_server.max_entities_per_request is {limit}"
+        )
+
+
+def _timestamp(value: object, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise SchemaError(f"field '{name}' must be an ISO 8601 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"field '{name}': '{value}' is not an ISO 8601 timestamp") from None
+    # Naive timestamps are UTC, as Feast's server reads them.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _string_list(body: Mapping[str, Any], name: str) -> list[str] | None:
+    values: list[str] | None = _field(body, name, list, None)
+    if values is not None and not all(isinstance(v, str) for v in values):
+        raise SchemaError(f"field '{name}' must be an array of strings")
+    return values
+
+
+# -- /get-online-features ----------------------------------------------------------------------
+
+
+async def get_online_features(request: Request) -> Response:
+    state = server_state(request)
+    body = _body(await request.body())
+    entities, rows = _columns(body, "entities")
+    _check_rows(state, rows, "entity rows")
+    full_names = _field(body, "full_feature_names", bool, False)
+    service_name = _field(body, "feature_service", str, None)
+    features: Any
+    if service_name is not None:
+        services = state.catalog().services
+        features = services.get(service_name)
+        if features is None:
+            raise _not_found("feature service", service_name, list(services), state)
+    else:
+        features = _string_list(body, "features") or []
+        if not features:
+            raise BadRequest("No features specified for retrieval")
+    start = time.perf_counter()
+    response = await state.store.get_online_features_async(features, entities, full_names)
+    state.metrics.online_read.observe(time.perf_counter() - start)
+    state.metrics.online_entities.inc(rows)
+    return Response(encode_online_response(response), media_type=_JSON)
+
+
+def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Exception:
+    from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError
+
+    error = FeatureServiceNotFoundError if what == "feature service" else FeatureViewNotFoundError
+    return error(
+        f"{what} '{name}' does not exist in project '{state.store.project}'{closest(name, known)}"
+    )
+
+
+# -- /push and /write-to-online-store ----------------------------------------------------------
+
+
+def _target_types(views: Sequence[FeatureView]) -> dict[str, pa.DataType]:
+    """Source column name → Arrow type for the columns that must become timestamps."""
+    types: dict[str, pa.DataType] = {}
+    for view in views:
+        source = view.batch_source
+        reverse = {v: k for k, v in (source.field_mapping or {}).items()}
+        names = [source.timestamp_field, source.created_timestamp_column]
+        names += [f.name for f in view.features if pa.types.is_timestamp(f.dtype.to_arrow_type())]
+        for name in filter(None, names):
+            types[reverse.get(name, name)] = _TIMESTAMP
+    return types
+
+
+def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
+    try:
+        return array.cast(_TIMESTAMP)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        # No zone offset: UTC, as Feast (pandas) reads naive timestamps.
+        return pc.assume_timezone(array.cast(pa.timestamp("us")), "UTC")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BadRequest(f"column '{column}' must hold ISO 8601 timestamps: {exc}") from None
+
+
+def _frame(state: ServerState, body: Mapping[str, Any], views: Sequence[FeatureView]) -> pa.Table:
+    columns, rows = _columns(body, "df")
+    if not columns:
+        raise BadRequest("'df' has no columns")
+    _check_rows(state, rows, "rows")
+    timestamps = _target_types(views)
+    arrays: dict[str, pa.Array] = {}
+    for name, values in columns.items():
+        try:
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+            raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
+        if name in timestamps and (pa.types.is_string(array.type) or array.null_count == rows):
+            array = _parse_timestamps(array.cast(pa.string()), name)
+        arrays[name] = array
+    return pa.table(arrays)
+
+
+def _prevalidate(views: Sequence[FeatureView], table: pa.Table, version: int) -> None:
+    """Encode every target view's rows without writing, so a push that fits one view but not
+    another fails before the first view is written (one view validates in `write_table`)."""
+    for view in views:
+        mapping = view.batch_source.field_mapping or {}
+        mapped = table.rename_columns([mapping.get(c, c) for c in table.column_names])
+        needed = [*view.join_keys, view.batch_source.timestamp_field]
+        missing = [c for c in needed if c not in mapped.column_names]
+        if missing:
+            raise BadRequest(f"push for feature view '{view.name}' has no column '{missing[0]}'")
+        keys = online_write.entity_keys(view, mapped, version)
+        online_write.write_batch(view, mapped, keys)
+
+
+async def push(request: Request) -> Response:
+    state = server_state(request)
+    body = _body(await request.body())
+    source_name = _field(body, "push_source_name", str, ...)
+    mode_name = _field(body, "to", str, "online")
+    mode = _PUSH_MODES.get(mode_name)
+    if mode is None:
+        raise SchemaError(f"field 'to' must be one of {sorted(_PUSH_MODES)}, got '{mode_name}'")
+    _field(body, "allow_registry_cache", bool, True)
+    _field(body, "transform_on_write", bool, True)
+    catalog = state.catalog()
+    views = catalog.push_targets.get(source_name)
+    if not views:
+        raise PushSourceNotFound(
+            f"push source '{source_name}' does not exist in project '{state.store.project}' "
+            f"or no feature view reads it{closest(source_name, catalog.push_sources)}"
+        )
+    table = _frame(state, body, views)
+    store = state.store
+    if len(views) > 1:
+        _prevalidate(views, table, store.config.entity_key_serialization_version)
+    # The online stores write synchronously; a worker thread keeps the event loop serving.
+    await asyncio.to_thread(online_write.push, store, source_name, table, mode)
+    state.metrics.push_rows.labels("/push").inc(len(table))
+    return Response(b"", status_code=200)
+
+
+async def write_to_online_store(request: Request) -> Response:
+    state = server_state(request)
+    body = _body(await request.body())
+    name = _field(body, "feature_view_name", str, ...)
+    _field(body, "allow_registry_cache", bool, True)
+    _field(body, "transform_on_write", bool, True)
+    views = state.catalog().views
+    view = views.get(name)
+    if view is None:
+        raise _not_found("feature view", name, list(views), state)
+    table = _frame(state, body, [view])
+    await asyncio.to_thread(online_write.write_to_online_store, state.store, name, table)
+    state.metrics.push_rows.labels("/write-to-online-store").inc(len(table))
+    return Response(_NULL, media_type=_JSON)
+
+
+# -- /materialize and /materialize-incremental ----------------------------------------------------
+
+
+async def materialize(request: Request) -> Response:
+    state = server_state(request)
+    body = _body(await request.body())
+    views = _string_list(body, "feature_views")
+    disable = _field(body, "disable_event_timestamp", bool, False)
+    if disable:
+        start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC)
+    else:
+        start = _timestamp(body.get("start_ts"), "start_ts")
+        end = _timestamp(body.get("end_ts"), "end_ts")
+        if start >= end:
+            raise BadRequest(
+                f"start_ts ({start.isoformat()}) must be before end_ts ({end.isoformat()})"
+            )
+    await asyncio.to_thread(
+        materialize_mod.materialize, state.store, start, end, views, disable, progress=False
+    )
+    return Response(_NULL, media_type=_JSON)
+
+
+async def materialize_incremental(request: Request) -> Response:
+    state = server_state(request)
+    body = _body(await request.body())
+    views = _string_list(body, "feature_views")
+    end = _timestamp(body.get("end_ts"), "end_ts")
+    await asyncio.to_thread(
+        materialize_mod.materialize_incremental, state.store, end, views, progress=False
+    )
+    return Response(_NULL, media_type=_JSON)
+
+
+# -- /health, /metrics, /openapi.json ---------------------------------------------------------
+
+
+async def _ping_online_store(state: ServerState) -> str | None:
+    """None when the online store answers, else why not."""
+    online = state.store.online_store
+    client_of = getattr(online, "async_client", None)
+    if client_of is None:
+        return None  # embedded stores (SQLite) have no server to lose
+    try:
+        async with asyncio.timeout(2):
+            await client_of().ping()
+    except Exception as exc:
+        return f"online store: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def health(request: Request) -> Response:
+    state = server_state(request)
+    problems = []
+    snapshot = state.snapshot()
+    if not snapshot.exists:
+        problems.append(f"registry: nothing stored at {snapshot.location} yet")
+    problem = await _ping_online_store(state)
+    if problem:
+        problems.append(problem)
+    content = {
+        "status": "unhealthy" if problems else "ok",
+        "project": state.store.project,
+        "registry_version": snapshot.version_id,
+        "registry_age_seconds": round(state.registry_age(), 3),
+        "problems": problems,
+    }
+    return JSONResponse(content, status_code=503 if problems else 200)
+
+
+async def metrics(request: Request) -> Response:
+    registry = server_state(request).metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return Response(OPENAPI_JSON, media_type=_JSON)

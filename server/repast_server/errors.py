@@ -1,0 +1,132 @@
+"""One place that turns exceptions into HTTP answers: `{"error": <kind>, "detail": <text>}`.
+
+Statuses follow Feast where it has one (404 for unknown objects, 422 for an unknown push
+source and for request-schema violations) and DESIGN.md elsewhere: 400 for other bad input,
+413 for oversize requests, 503 when a backend (online store, registry) is down, so a client
+can tell "fix your request" from "retry later".
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from repast.errors import NotFoundError, RegistryError, RepastError
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "PayloadTooLarge",
+    "PushSourceNotFound",
+    "SchemaError",
+    "error_response",
+    "handle_exception",
+    "status_for",
+]
+
+logger = logging.getLogger("repast.server")
+
+
+class ApiError(Exception):
+    """An error the server raises itself, with its HTTP status and `error` kind."""
+
+    status = 400
+    kind = "BadRequest"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ApiError):
+    """The body parsed but asks for something impossible (unequal lengths, no features)."""
+
+
+class SchemaError(ApiError):
+    """The body is not shaped as the endpoint's schema says (FastAPI answers these 422)."""
+
+    status = 422
+    kind = "RequestValidationError"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    kind = "PayloadTooLarge"
+
+
+class PushSourceNotFound(ApiError):
+    """Feast answers an unknown push source with 422 (`PushSourceNotFoundException`)."""
+
+    status = 422
+    kind = "PushSourceNotFoundError"
+
+
+def _online_store_error() -> type[Exception] | None:
+    try:
+        from repast.online.base import OnlineStoreError
+    except ImportError:  # the online stores are not in this checkout yet
+        return None
+    return OnlineStoreError
+
+
+def _feature_not_found_error() -> type[Exception] | None:
+    try:
+        from repast.online_read import FeatureNotFoundError
+    except ImportError:
+        return None
+    return FeatureNotFoundError
+
+
+_BACKEND_DOWN: tuple[type[Exception], ...] = tuple(
+    e for e in (_online_store_error(), RegistryError) if e is not None
+)
+_NOT_FOUND: tuple[type[Exception], ...] = tuple(
+    e for e in (NotFoundError, _feature_not_found_error()) if e is not None
+)
+
+
+def status_for(exc: BaseException) -> tuple[int, str]:
+    """(HTTP status, error kind) for an exception raised while handling a request."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.kind
+    if isinstance(exc, HTTPException):
+        return exc.status_code, "HTTPException"
+    kind = type(exc).__name__
+    if isinstance(exc, _BACKEND_DOWN):
+        return 503, kind
+    if isinstance(exc, _NOT_FOUND):
+        return 404, kind
+    if type(exc).__name__ == "MaterializationError":
+        return 500, kind
+    if isinstance(exc, RepastError):
+        # Everything else Repast raises while serving a request is about the request's
+        # content: a wrong value type, a missing column, an unsupported option.
+        return 400, kind
+    return 500, "InternalServerError"
+
+
+def error_response(status: int, kind: str, detail: str) -> Response:
+    body = orjson.dumps({"error": kind, "detail": detail})
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def handle_exception(request: Request, exc: Exception) -> Response:
+    """The app's exception handler for every exception class."""
+    status, kind = status_for(exc)
+    if status >= 500 and status != 503:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        detail = str(exc) if isinstance(exc, RepastError) else f"{type(exc).__name__}: {exc}"
+    else:
+        detail = exc.detail if isinstance(exc, ApiError | HTTPException) else str(exc)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(endpoint=metrics.endpoint(request.url.path), error=kind).inc()
+    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    response = error_response(status, kind, str(detail))
+    if headers:
+        response.headers.update(headers)
+    return response

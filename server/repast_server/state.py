@@ -1,0 +1,94 @@
+"""What the handlers share, created in the app's lifespan: the `FeatureStore`, the metrics,
+the limits, and a catalog of registry objects rebuilt only when the registry snapshot changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from repast.config import FeatureServerConfig
+from repast.data_source import PushSource
+from repast.feature_service import FeatureService
+from repast.feature_view import FeatureView
+from repast.registry import RegistrySnapshot
+from repast.stream_feature_view import StreamFeatureView
+from repast_server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from repast.feature_store import FeatureStore
+
+__all__ = ["Catalog", "ServerState", "server_state"]
+
+
+@dataclass
+class Catalog:
+    """Definitions of one registry snapshot, parsed once: the hot path only does dict look-ups."""
+
+    version_id: str
+    views: dict[str, FeatureView]
+    services: dict[str, FeatureService]
+    push_targets: dict[str, list[FeatureView]]
+    push_sources: list[str]
+
+    @classmethod
+    def of(cls, snapshot: RegistrySnapshot, project: str) -> Catalog:
+        views: dict[str, FeatureView] = {}
+        for name, record in snapshot.records(project, "feature_views").items():
+            views[name] = FeatureView.from_dict(dict(record.spec))
+        for name, record in snapshot.records(project, "stream_feature_views").items():
+            views[name] = StreamFeatureView.from_dict(dict(record.spec))
+        services = {
+            name: FeatureService.from_dict(dict(record.spec))
+            for name, record in snapshot.records(project, "feature_services").items()
+        }
+        targets: dict[str, list[FeatureView]] = {}
+        for view in views.values():
+            source = view.stream_source
+            if isinstance(source, PushSource):
+                targets.setdefault(source.name, []).append(view)
+        sources = [
+            name
+            for name, record in snapshot.records(project, "data_sources").items()
+            if record.spec.get("type") == PushSource.type_name
+        ]
+        return cls(
+            version_id=snapshot.version_id,
+            views=views,
+            services=services,
+            push_targets=targets,
+            push_sources=sorted({*sources, *targets}),
+        )
+
+
+@dataclass
+class ServerState:
+    store: FeatureStore
+    settings: FeatureServerConfig
+    metrics: Metrics
+    started_at: float = field(default_factory=time.monotonic)
+    _catalog: Catalog | None = None
+
+    def snapshot(self) -> RegistrySnapshot:
+        # The cache never expires inside the server (the lifespan set its TTL to 0): this is
+        # a memory read, and the RegistryRefresher task replaces the snapshot in the background.
+        return self.store.registry.snapshot(allow_cache=True)
+
+    def catalog(self) -> Catalog:
+        snapshot = self.snapshot()
+        catalog = self._catalog
+        if catalog is None or catalog.version_id != snapshot.version_id:
+            catalog = self._catalog = Catalog.of(snapshot, self.store.project)
+        return catalog
+
+    def registry_age(self) -> float:
+        """Seconds since the served snapshot was read (`loaded_at` is `time.monotonic()`)."""
+        return time.monotonic() - self.snapshot().loaded_at
+
+
+def server_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.repast
+    return state
