@@ -34,7 +34,6 @@ from datetime import timedelta
 import pandas as pd
 
 from repast import (
-    Aggregation,
     Entity,
     FeatureService,
     FeatureView,
@@ -146,9 +145,6 @@ driver_stream = StreamFeatureView(
     schema=[Field(name="conv_rate", dtype=Float32)],
     source=driver_events,
     timestamp_field="event_timestamp",
-    aggregations=[
-        Aggregation(column="conv_rate", function="max", time_window=timedelta(hours=1)),
-    ],
 )
 
 driver_service = FeatureService(

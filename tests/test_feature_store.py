@@ -62,7 +62,8 @@ def test_apply_full_repo_registers_every_object(tmp_path: Path) -> None:
     assert profile.join_keys == ["customer_id"]
     # Objects read back equal the ones defined.
     stream = store.get_stream_feature_view("driver_stream")
-    assert stream.aggregations[0].function == "max"
+    assert stream.aggregations == []
+    assert stream.timestamp_field == "event_timestamp"
     assert store.get_feature_service("driver_service").tags == {"stage": "prod"}
 
 

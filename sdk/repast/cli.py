@@ -408,6 +408,58 @@ def serve(
     )
 
 
+@cli.command()
+@click.option(
+    "-v", "--view", "views", multiple=True, help="Consume only this view; repeat for several."
+)
+@click.option(
+    "--group-id",
+    default=None,
+    help="Consumer group prefix; each view's group is <group-id>.<view> [repast.<project>].",
+)
+@click.option(
+    "--from-beginning",
+    is_flag=True,
+    help="A group without committed offsets starts at the oldest message, not the newest.",
+)
+@click.option(
+    "--dead-letter-topic",
+    default="{topic}.dlq",
+    show_default=True,
+    help="Topic for messages that cannot be stored; {topic} is the source topic.",
+)
+@click.option(
+    "--bootstrap-servers", default=None, help="Override every KafkaSource's bootstrap servers."
+)
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus /metrics here.")
+@pass_context
+def stream(
+    obj: _Context,
+    views: tuple[str, ...],
+    group_id: str | None,
+    from_beginning: bool,
+    dead_letter_topic: str,
+    bootstrap_servers: str | None,
+    metrics_port: int | None,
+) -> None:
+    """Ingest the KafkaSource topics of the repo's views until Ctrl-C (or SIGTERM)."""
+    try:
+        from repast.stream import run_streams
+    except ImportError as exc:
+        raise click.ClickException(
+            f"`repast stream` needs the kafka extra: install `repast[kafka]` ({exc})"
+        ) from None
+    run_streams(
+        obj.store(),
+        list(views) or None,
+        metrics_port=metrics_port,
+        group_id=group_id,
+        from_beginning=from_beginning,
+        dead_letter_topic=dead_letter_topic,
+        bootstrap_servers=bootstrap_servers,
+    )
+
+
 @cli.group()
 def projects() -> None:
     """Inspect the registry's projects."""

@@ -119,6 +119,19 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
         )
 
 
+def _check_no_aggregations(contents: RepoContents) -> None:
+    # Windowed aggregation needs a stream engine of its own; Feast's processor does not
+    # compute them either (reference §12.2), so a declared one would silently do nothing.
+    for view in contents.stream_feature_views:
+        if getattr(view, "aggregations", None):
+            names = ", ".join(a.name or f"{a.function}_{a.column}" for a in view.aggregations)
+            raise RepoValidationError(
+                f"StreamFeatureView '{view.name}': aggregations ({names}) are not supported "
+                "by Repast yet; remove them and compute windowed features in the producer "
+                "or in a batch job"
+            )
+
+
 def validate_repo(
     contents: RepoContents,
     resolve: Callable[[str], Path],
@@ -130,6 +143,7 @@ def validate_repo(
     Runs before the registry is touched, so a bad repo never writes anything.
     """
     _check_names(contents)
+    _check_no_aggregations(contents)
     entities = {e.name: e for e in contents.entities}
     views: dict[str, Any] = {
         v.name: v

@@ -1,0 +1,352 @@
+"""One Kafka consumer group per feature view: messages → online (and offline) → commit.
+
+A batch from `getmany` is decoded (decode.py), its good rows written online through the
+store's write path (the same Rust encoder and newer-event-time-wins rule as `push`), its bad
+messages produced to the dead-letter topic, and only then are its offsets committed. A
+failure anywhere before the commit rewinds the consumer to the batch's first offsets and
+reads it again after a backoff: at-least-once, and replays are harmless because an older
+event time never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from repast import online_write
+from repast.data_source import KafkaSource
+from repast.errors import RepastError
+from repast.feature_view import FeatureView
+from repast.online.base import OnlineStoreError, OnlineView, WriteBatch, latest_rows
+from repast.stream.dead_letter import DeadLetterQueue, Rejection
+from repast.stream.decode import Decoded, MessageDecoder
+from repast.stream.metrics import StreamMetrics
+
+if TYPE_CHECKING:
+    from repast.feature_store import FeatureStore
+
+__all__ = ["Backoff", "BatchResult", "StreamConsumer", "kafka_source_of", "write_online"]
+
+log = logging.getLogger("repast.stream")
+
+DEFAULT_MAX_RECORDS = 20_000
+# How long one `getmany` waits when nothing is buffered: short, so a stop is noticed quickly.
+_POLL_MS = 200
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: `next()` is the delay before the next attempt."""
+
+    initial: float = 0.2
+    maximum: float = 10.0
+    factor: float = 2.0
+    _current: float = field(default=0.0, init=False)
+
+    def next(self) -> float:
+        self._current = (
+            self.initial if self._current == 0 else min(self.maximum, self._current * self.factor)
+        )
+        return self._current * random.uniform(0.75, 1.25)
+
+    def reset(self) -> None:
+        self._current = 0.0
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds` unless `stop` is set first; True when stopping."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    consumed: int = 0
+    written: int = 0
+    dead_lettered: int = 0
+    offsets: dict[Any, int] = field(default_factory=dict)
+    """TopicPartition → the offset committed (the next one to read)."""
+
+
+def kafka_source_of(view: FeatureView) -> KafkaSource | None:
+    source = view.stream_source
+    return source if isinstance(source, KafkaSource) else None
+
+
+def write_online(store: FeatureStore, view: FeatureView, decoded: Decoded, ts_column: str) -> int:
+    """Write decoded rows through the online store's write path; returns rows stored.
+
+    Keys are built by the same Rust kernel as `write_to_online_store`, one row is kept per key
+    (the latest event time), and the store keeps a row only when it is newer than what it has.
+    """
+    table = decoded.table
+    if len(table) == 0:
+        return 0
+    keys = online_write.entity_keys(view, table, store.config.entity_key_serialization_version)
+    batch = WriteBatch(
+        keys,
+        table.column(ts_column).combine_chunks(),
+        {f.name: table.column(f.name).combine_chunks() for f in view.features},
+    )
+    keep = latest_rows(batch.keys, batch.event_timestamps)
+    if keep is not None:
+        batch = batch.take(keep)
+    return store.online_store.write_batch(OnlineView.of(view), batch)
+
+
+# Failures that pass by themselves: the batch is read again after a backoff.
+def _transient(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaError
+
+    return isinstance(exc, OnlineStoreError | KafkaError | OSError | TimeoutError)
+
+
+class StreamConsumer:
+    """Consumes one view's KafkaSource topic in consumer group `group_id`.
+
+    `start()` connects (retrying while Kafka is down), `run(stop)` processes batches until
+    `stop` is set, finishing and committing the batch in hand, and `close()` leaves the group.
+    """
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        view: FeatureView,
+        *,
+        group_id: str,
+        dead_letters: DeadLetterQueue,
+        metrics: StreamMetrics,
+        from_beginning: bool = False,
+        bootstrap_servers: str | None = None,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        backoff: Backoff | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        source = kafka_source_of(view)
+        if source is None:
+            raise RepastError(f"feature view '{view.name}' has no KafkaSource stream source")
+        if not source.topic:
+            raise RepastError(f"KafkaSource '{source.name}' of view '{view.name}' has no topic")
+        servers = bootstrap_servers or source.kafka_bootstrap_servers
+        if not servers:
+            raise RepastError(
+                f"KafkaSource '{source.name}' of view '{view.name}' has no kafka_bootstrap_servers"
+            )
+        self.store = store
+        self.view = view
+        self.source = source
+        self.topic: str = source.topic
+        self.bootstrap_servers: str = servers
+        self.group_id = group_id
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.from_beginning = from_beginning
+        self.max_records = max_records
+        self.backoff = backoff or Backoff()
+        self.consumer_options = dict(consumer_options or {})
+        self.clock = clock
+        self.decoder = MessageDecoder(view, source)
+        if self.decoder.untyped_join_keys:
+            raise RepastError(
+                f"feature view '{view.name}': join key "
+                f"{', '.join(map(repr, self.decoder.untyped_join_keys))} has no type; "
+                "declare it in the view's schema"
+            )
+        self._consumer: Any = None
+        self._offline_warned = False
+        self._stage = "write"
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamConsumer(view={self.view.name!r}, topic={self.topic!r}, "
+            f"group={self.group_id!r})"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _new_consumer(self) -> Any:
+        from aiokafka import AIOKafkaConsumer
+
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "group_id": self.group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest" if self.from_beginning else "latest",
+            "max_partition_fetch_bytes": 8 * 1024 * 1024,
+            "fetch_max_wait_ms": 100,
+            "client_id": f"repast-{self.view.name}",
+        }
+        options.update(self.consumer_options)
+        return AIOKafkaConsumer(self.topic, **options)
+
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Connect and subscribe, retrying with backoff while Kafka cannot be reached.
+        False when `stop` was set before it could."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+            except Exception as exc:
+                await consumer.stop()
+                if not _transient(exc):
+                    raise
+                delay = self.backoff.next()
+                log.warning(
+                    "view %s: cannot reach Kafka (%s); retrying in %.1fs",
+                    self.view.name,
+                    exc,
+                    delay,
+                )
+                if await sleep_or_stop(stop, delay):
+                    return False
+                continue
+            self._consumer = consumer
+            self.backoff.reset()
+            log.info("view %s: consuming %s as group %s", self.view.name, self.topic, self.group_id)
+            return True
+        return False
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    @property
+    def consumer(self) -> Any:
+        if self._consumer is None:
+            raise RuntimeError(f"{self!r} is not started")
+        return self._consumer
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until `stop` is set; the batch in hand is finished and committed."""
+        while not stop.is_set():
+            batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=self.max_records)
+            if batch:
+                await self.handle(batch, stop)
+
+    async def handle(
+        self, batch: Mapping[Any, Sequence[Any]], stop: asyncio.Event
+    ) -> BatchResult | None:
+        """Process one batch; on a transient failure rewind to it and back off (None)."""
+        try:
+            result = await self.process(batch)
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            stage = self._stage
+            self.metrics.retries.labels(self.view.name, stage).inc()
+            self._rewind(batch)
+            delay = self.backoff.next()
+            log.warning(
+                "view %s: %s failed (%s); reading the batch again in %.1fs",
+                self.view.name,
+                stage,
+                exc,
+                delay,
+            )
+            await sleep_or_stop(stop, delay)
+            return None
+        self.backoff.reset()
+        return result
+
+    def _rewind(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if records and tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+
+    async def process(self, batch: Mapping[Any, Sequence[Any]]) -> BatchResult:
+        """Decode, write online (and offline), dead-letter the bad messages, commit."""
+        records = [r for rs in batch.values() for r in rs]
+        view = self.view.name
+        self.metrics.consumed.labels(view).inc(len(records))
+        decoded = self.decoder.decode([r.value for r in records])
+        rejections = dict(decoded.errors)
+        written = 0
+        if len(decoded.table):
+            self._stage = "write"
+            try:
+                written = await asyncio.to_thread(
+                    write_online,
+                    self.store,
+                    self.view,
+                    decoded,
+                    self.decoder.event_timestamp_column,
+                )
+            except Exception as exc:
+                if _transient(exc) or not isinstance(exc, RepastError | pa.ArrowException):
+                    raise
+                # A batch the encoder refuses would be refused again: dead-letter it, go on.
+                log.exception("view %s: rows could not be encoded", view)
+                for i in decoded.rows.tolist():
+                    rejections[i] = Rejection("write_failed", f"{type(exc).__name__}: {exc}")
+            else:
+                self._observe_freshness(decoded)
+                self._stage = "offline"
+                await self._write_offline(decoded)
+        self._stage = "dead_letter"
+        dead = await self.dead_letters.send(view, records, rejections)
+        offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+        self._stage = "commit"
+        await self.consumer.commit(offsets)
+        self.metrics.written.labels(view).inc(written)
+        for reason in {r.reason for r in rejections.values()}:
+            count = sum(1 for r in rejections.values() if r.reason == reason)
+            self.metrics.dead_lettered.labels(view, reason).inc(count)
+        self._observe_lag(offsets)
+        return BatchResult(len(records), written, dead, offsets)
+
+    # -- side outputs ------------------------------------------------------------------------
+
+    def _observe_freshness(self, decoded: Decoded) -> None:
+        ts = decoded.table.column(self.decoder.event_timestamp_column).combine_chunks()
+        micros = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        seconds = self.clock() - micros.astype(np.float64) / 1e6
+        self.metrics.freshness.observe(self.view.name, seconds)
+
+    def _observe_lag(self, offsets: Mapping[Any, int]) -> None:
+        for tp, position in offsets.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.lag.labels(self.view.name, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - position)
+                )
+
+    async def _write_offline(self, decoded: Decoded) -> None:
+        if not self.view.offline:
+            return
+        writer = getattr(self.store, "write_to_offline_store", None)
+        if writer is None:
+            if not self._offline_warned:
+                log.warning(
+                    "view %s is offline=True but this Repast has no write_to_offline_store; "
+                    "stream rows go online only",
+                    self.view.name,
+                )
+                self._offline_warned = True
+            return
+        # The offline store takes rows named as the batch source names them.
+        table = decoded.table
+        ts = self.view.batch_source.timestamp_field
+        if ts and ts != self.decoder.event_timestamp_column:
+            table = table.rename_columns(
+                [ts if c == self.decoder.event_timestamp_column else c for c in table.column_names]
+            )
+        await asyncio.to_thread(writer, self.view.name, table)
