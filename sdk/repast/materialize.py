@@ -10,6 +10,7 @@ its rows are written; a failure names the view and range and records nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
 
 __all__ = ["MaterializationError", "materialize", "materialize_incremental", "scan_latest"]
+
+logger = logging.getLogger(__name__)
 
 READ_BATCH_ROWS = 65_536
 WRITE_BATCH_ROWS = 10_000
@@ -104,9 +107,9 @@ def materialize_incremental(
         else:
             start = now - timedelta(weeks=52)
         if start > end:
-            raise ValueError(
-                f"view '{view.name}': start ({_iso(start)}) is after end_date ({_iso(end)})"
-            )
+            # Already materialized past end_date (or its ttl window starts later): nothing to do.
+            logger.info("view '%s': nothing to materialize before %s", view.name, _iso(end))
+            continue
         _materialize_view(store, view, start, end, progress)
 
 
@@ -161,10 +164,16 @@ def _batches(
 
 
 def scan_latest(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, on_rows: Any = None
+    store: FeatureStore,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    on_rows: Any = None,
+    stats: dict[str, int] | None = None,
 ) -> pa.Table:
     """The latest source row per entity key in [start, end] (event time, then created time),
-    with the key in column `__repast_entity_key`. Memory: about twice the distinct keys."""
+    with the key in column `__repast_entity_key`. Memory: about twice the distinct keys.
+    `stats` (if given) receives `max_held`, the most rows the winners table ever held."""
     source = view.batch_source
     version = store.config.entity_key_serialization_version
     state = _core.LatestState()
@@ -186,6 +195,8 @@ def scan_latest(
             kept = batch.take(rows).append_column(_KEY, keys.take(rows))
             winners.append(kept)
             held += kept.num_rows
+        if stats is not None:
+            stats["max_held"] = max(stats.get("max_held", 0), held)
         if held > 2 * len(state) + READ_BATCH_ROWS:
             # Drop superseded candidates: the table shrinks to one row per key.
             table = pa.Table.from_batches(winners).take(state.compact())

@@ -1,0 +1,204 @@
+"""get_online_features on every store: response shape, statuses, projections, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from golden_repo import build_store, run_steps
+from online_stores import STORES, online_config
+from repast import FeatureService, FeatureStore, FeatureView, Field
+from repast.errors import FeatureViewNotFoundError, RepastError
+from repast.online_read import EntityError, FeatureNotFoundError
+from repast.types import Float32, Int64
+
+
+def _micros(ts: datetime) -> int:
+    return int(ts.timestamp() * 1_000_000)
+
+
+NOON = datetime(2024, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureStore]:
+    redis = request.getfixturevalue("redis_clean") if request.param != "sqlite" else None
+    fs = build_store(tmp_path, online_config(request.param, redis))
+    hourly = fs.get_feature_view("driver_hourly_stats")
+    global_stats = FeatureView(
+        name="global_stats",
+        entities=[],
+        ttl=timedelta(0),
+        schema=[Field(name="avg_daily_trips", dtype=Int64)],
+        source=hourly.batch_source,
+    )
+    origin = FeatureService(
+        name="origin_service",
+        features=[
+            hourly[["conv_rate"]].with_name("origin").with_join_key_map({"driver_id": "origin_id"}),
+            hourly[["rating"]],
+        ],
+    )
+    fs.apply([global_stats, origin])
+    run_steps(fs)
+    fs.materialize(datetime(2023, 1, 1), datetime(2024, 1, 2), ["global_stats"])
+    yield fs
+    fs.online_store.close()
+
+
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(NOON))
+
+
+def test_columns_are_join_keys_then_features_in_request_order(store: FeatureStore) -> None:
+    response = store.get_online_features(
+        ["driver_profile:name", "driver_hourly_stats:rating", "driver_profile:nickname"],
+        [{"driver_id": 1002}, {"driver_id": 1001}],
+    )
+    assert response.feature_names == ["driver_id", "name", "rating", "nickname"]
+    assert response.to_dict() == {
+        "driver_id": [1002, 1001],
+        "name": ["Bob", "Ann B."],
+        "rating": [3, 5],
+        "nickname": ["bobby", None],
+    }
+
+
+def test_missing_entities_are_not_found_on_every_store(store: FeatureStore) -> None:
+    response = store.get_online_features(
+        ["driver_hourly_stats:rating"], {"driver_id": [1001, 4242, 1001]}
+    )
+    assert response.to_dict()["rating"] == [5, None, 5]
+    assert response.status_names(1) == ["PRESENT", "NOT_FOUND", "PRESENT"]
+    assert response.status_names(0) == ["PRESENT"] * 3
+    stamps = response.to_dict(include_event_timestamps=True)["rating__ts"]
+    assert stamps == [int(datetime(2024, 1, 1, 11, tzinfo=UTC).timestamp()), 0, stamps[0]]
+
+
+def test_ttl_is_enforced_on_read(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # driver_customer_stats has ttl 2 h; 1001/c1 was written for 10:00, 1002/c1 for 11:00.
+    late = datetime(2024, 1, 1, 12, 30, tzinfo=UTC)
+    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(late))
+    response = store.get_online_features(
+        ["driver_customer_stats:trips_together"],
+        {"driver_id": [1001, 1002, 1003], "customer_id": ["c1", "c1", "c9"]},
+    )
+    assert response.status_names(2) == ["OUTSIDE_MAX_AGE", "PRESENT", "NOT_FOUND"]
+    assert response.to_dict()["trips_together"] == [None, 8, None]
+    # Exactly ttl old is still inside (`now - event_ts > ttl` is outside).
+    edge = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(edge))
+    again = store.get_online_features(
+        ["driver_customer_stats:trips_together"], {"driver_id": [1001], "customer_id": ["c1"]}
+    )
+    assert again.status_names(2) == ["PRESENT"]
+
+
+def test_ttl_zero_never_expires(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    far = datetime(2030, 1, 1, tzinfo=UTC)
+    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(far))
+    response = store.get_online_features(["driver_profile:name"], {"driver_id": [1001]})
+    assert response.status_names(1) == ["PRESENT"]
+
+
+def test_full_feature_names_and_feature_services(store: FeatureStore) -> None:
+    response = store.get_online_features(
+        store.get_feature_service("driver_service"), {"driver_id": [1005]}, full_feature_names=True
+    )
+    assert response.feature_names == [
+        "driver_id",
+        "driver_hourly_stats__conv_rate",
+        "driver_hourly_stats__avg_daily_trips",
+        "driver_profile__name",
+        "driver_profile__last_login",
+    ]
+    assert response.to_dict()["driver_profile__name"] == ["Eve"]
+
+
+def test_join_key_map_and_alias(store: FeatureStore) -> None:
+    response = store.get_online_features(
+        store.get_feature_service("origin_service"),
+        {"origin_id": [1002], "driver_id": [1001]},
+        full_feature_names=True,
+    )
+    assert response.to_dict() == {
+        "origin_id": [1002],
+        "driver_id": [1001],
+        "origin__conv_rate": [pytest.approx(0.55)],
+        "driver_hourly_stats__rating": [5],
+    }
+
+
+def test_entity_less_view(store: FeatureStore) -> None:
+    response = store.get_online_features(
+        ["global_stats:avg_daily_trips", "driver_hourly_stats:rating"], {"driver_id": [1001, 1002]}
+    )
+    # The latest source row overall (1005 at 12:30 in the materialized window).
+    assert response.to_dict()["avg_daily_trips"] == [30, 30]
+
+
+def test_response_formats(store: FeatureStore) -> None:
+    response = store.get_online_features(
+        ["driver_hourly_stats:conv_rate", "driver_profile:recent_trip_ids"],
+        {"driver_id": [1001, 1003]},
+    )
+    table = response.to_arrow(include_event_timestamps=True)
+    assert table.column_names == [
+        "driver_id",
+        "driver_id__ts",
+        "conv_rate",
+        "conv_rate__ts",
+        "recent_trip_ids",
+        "recent_trip_ids__ts",
+    ]
+    df = response.to_df()
+    assert list(df["driver_id"]) == [1001, 1003]
+    assert response.to_dict()["recent_trip_ids"] == [[4, 5], [-1, 9223372036854775807]]
+
+
+def test_unknown_view_and_feature_name_the_closest(store: FeatureStore) -> None:
+    with pytest.raises(FeatureViewNotFoundError, match="did you mean 'driver_profile'"):
+        store.get_online_features(["driver_profil:name"], {"driver_id": [1]})
+    with pytest.raises(FeatureNotFoundError, match="did you mean 'rating'"):
+        store.get_online_features(["driver_hourly_stats:ratin"], {"driver_id": [1]})
+    with pytest.raises(FeatureNotFoundError, match="view:feature"):
+        store.get_online_features(["driver_hourly_stats"], {"driver_id": [1]})
+
+
+def test_entity_errors(store: FeatureStore) -> None:
+    with pytest.raises(EntityError, match="needs entity column 'driver_id'"):
+        store.get_online_features(["driver_hourly_stats:rating"], {"driver": [1]})
+    with pytest.raises(EntityError, match="'driver_id' must hold int64"):
+        store.get_online_features(["driver_hourly_stats:rating"], {"driver_id": ["x"]})
+    with pytest.raises(EntityError, match="differ in length"):
+        store.get_online_features(
+            ["driver_customer_stats:trips_together"],
+            {"driver_id": [1, 2], "customer_id": ["c1"]},
+        )
+
+
+def test_on_demand_views_say_not_supported(store: FeatureStore) -> None:
+    from repast import RequestSource
+    from repast.on_demand_feature_view import on_demand_feature_view
+    from repast.types import Float64
+
+    hourly = store.get_feature_view("driver_hourly_stats")
+    request = RequestSource(name="req", schema=[Field(name="bonus", dtype=Float64)])
+
+    @on_demand_feature_view(sources=[hourly, request], schema=[Field(name="x", dtype=Float64)])
+    def plus(inputs):  # type: ignore[no-untyped-def]
+        return inputs
+
+    store.apply([request, plus])
+    with pytest.raises(RepastError, match="not supported"):
+        store.get_online_features(["plus:x"], {"driver_id": [1001], "bonus": [1.0]})
+
+
+def test_float32_values_keep_their_precision(store: FeatureStore) -> None:
+    response = store.get_online_features(["driver_hourly_stats:conv_rate"], {"driver_id": [1001]})
+    assert response.to_dict()["conv_rate"] == [0.20000000298023224]
+    assert store.get_feature_view("driver_hourly_stats").features[0].dtype == Float32

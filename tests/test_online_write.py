@@ -1,0 +1,153 @@
+"""write_to_online_store and push on every store: newer event time wins (also within a batch),
+partial writes, required columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from golden_repo import build_store
+from online_stores import STORES, online_config
+from repast import FeatureStore, FeatureView, Field, PushSource
+from repast.errors import DataSourceNotFoundError, RepastError
+from repast.online_write import MissingColumnError, PushMode
+from repast.types import Float32, Int32, Int64
+
+T = datetime(2024, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureStore]:
+    redis = request.getfixturevalue("redis_clean") if request.param != "sqlite" else None
+    fs = build_store(tmp_path, online_config(request.param, redis))
+    hourly = fs.get_feature_view("driver_hourly_stats")
+    push = PushSource(name="hourly_push", batch_source=hourly.batch_source)
+    fresh = FeatureView(
+        name="hourly_fresh",
+        entities=[fs.get_entity("driver")],
+        ttl=timedelta(0),
+        schema=[
+            Field(name="driver_id", dtype=Int64),
+            Field(name="conv_rate", dtype=Float32),
+            Field(name="rating", dtype=Int32),
+        ],
+        source=push,
+    )
+    fs.apply([push, fresh])
+    yield fs
+    fs.online_store.close()
+
+
+def rows(*items: tuple[int, datetime, float, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "driver_id": [i[0] for i in items],
+            "event_timestamp": [i[1] for i in items],
+            "created": [i[1] for i in items],
+            "conv_rate": pd.Series([i[2] for i in items], dtype="float32"),
+            "rating": pd.Series([i[3] for i in items], dtype="int32"),
+        }
+    )
+
+
+def read(store: FeatureStore, view: str = "hourly_fresh", ids: Any = (1, 2, 3)) -> dict[str, Any]:
+    response = store.get_online_features(
+        [f"{view}:conv_rate", f"{view}:rating"], {"driver_id": list(ids)}
+    )
+    out = response.to_dict(include_event_timestamps=True)
+    return {"rating": out["rating"], "ts": out["rating__ts"]}
+
+
+def test_newer_wins_and_older_or_equal_never_overwrite(store: FeatureStore) -> None:
+    store.write_to_online_store("hourly_fresh", rows((1, T, 0.1, 1), (2, T, 0.2, 2)))
+    store.write_to_online_store(
+        "hourly_fresh",
+        rows(
+            (1, T, 0.9, 9),  # equal: skipped
+            (2, T - timedelta(seconds=1), 0.9, 9),  # older: skipped
+            (3, T, 0.3, 3),  # new key
+        ),
+    )
+    assert read(store)["rating"] == [1, 2, 3]
+    store.write_to_online_store("hourly_fresh", rows((1, T + timedelta(microseconds=1), 0.5, 5)))
+    assert read(store)["rating"] == [5, 2, 3]
+
+
+def test_within_one_batch_the_newest_wins_and_the_first_of_equals(store: FeatureStore) -> None:
+    store.write_to_online_store(
+        "hourly_fresh",
+        rows(
+            (1, T + timedelta(hours=1), 0.1, 10),
+            (1, T, 0.2, 20),  # older than the row before it: skipped
+            (2, T, 0.3, 30),
+            (2, T, 0.4, 40),  # equal to the row before it: skipped
+            (3, T, 0.5, 50),
+            (3, T + timedelta(hours=1), 0.6, 60),  # newer, later in the batch: wins
+        ),
+    )
+    assert read(store)["rating"] == [10, 30, 60]
+
+
+def test_partial_write_updates_only_the_given_features(store: FeatureStore) -> None:
+    store.write_to_online_store("hourly_fresh", rows((1, T, 0.1, 1), (2, T, 0.2, 2)))
+    later = T + timedelta(minutes=1)
+    partial = pa.table(
+        {
+            "driver_id": pa.array([1, 2, 3], pa.int64()),
+            "event_timestamp": pa.array([later, T, later], pa.timestamp("us", tz="UTC")),
+            "created": pa.array([later, T, later], pa.timestamp("us", tz="UTC")),
+            "rating": pa.array([7, 8, 9], pa.int32()),
+        }
+    )
+    store.write_to_online_store("hourly_fresh", partial)
+    response = store.get_online_features(
+        ["hourly_fresh:conv_rate", "hourly_fresh:rating"], {"driver_id": [1, 2, 3]}
+    ).to_dict()
+    assert response["rating"] == [7, 2, 9]  # 2: equal event time, skipped
+    assert response["conv_rate"] == [pytest.approx(0.1), pytest.approx(0.2), None]
+
+
+def test_push_writes_every_view_of_the_push_source(store: FeatureStore) -> None:
+    store.push("hourly_push", rows((1, T, 0.1, 4)))
+    assert read(store, ids=[1])["rating"] == [4]
+    with pytest.raises(RepastError, match="not supported"):
+        store.push("hourly_push", rows((1, T, 0.1, 4)), to=PushMode.OFFLINE)
+    with pytest.raises(DataSourceNotFoundError, match="hourly_push"):
+        store.push("hourly_pus", rows((1, T, 0.1, 4)))
+
+
+def test_missing_columns_are_named(store: FeatureStore) -> None:
+    df = rows((1, T, 0.1, 1))
+    with pytest.raises(MissingColumnError, match="no column 'driver_id'"):
+        store.write_to_online_store("hourly_fresh", df.drop(columns=["driver_id"]))
+    with pytest.raises(MissingColumnError, match="no column 'event_timestamp'"):
+        store.write_to_online_store("hourly_fresh", df.drop(columns=["event_timestamp"]))
+    with pytest.raises(MissingColumnError, match="no column 'created'"):
+        store.write_to_online_store("hourly_fresh", df.drop(columns=["created"]))
+    with pytest.raises(MissingColumnError, match="no column 'conv_rate'"):
+        store.write_to_online_store("hourly_fresh", df.drop(columns=["conv_rate", "rating"]))
+
+
+def test_wrong_types_are_named(store: FeatureStore) -> None:
+    df = rows((1, T, 0.1, 1))
+    df["driver_id"] = ["one"]
+    with pytest.raises(RepastError, match="driver_id"):
+        store.write_to_online_store("hourly_fresh", df)
+
+
+def test_naive_timestamps_are_utc(store: FeatureStore) -> None:
+    df = rows((1, T, 0.1, 1))
+    df["event_timestamp"] = [T.replace(tzinfo=None)]
+    store.write_to_online_store("hourly_fresh", df)
+    assert read(store, ids=[1])["ts"] == [int(T.timestamp())]
+
+
+def test_unknown_view(store: FeatureStore) -> None:
+    with pytest.raises(RepastError, match="did you mean 'hourly_fresh'"):
+        store.write_to_online_store("hourly_frsh", rows((1, T, 0.1, 1)))
