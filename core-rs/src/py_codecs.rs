@@ -28,7 +28,10 @@ fn out(array: &dyn Array) -> PyArray {
 }
 
 #[pyfunction]
-#[pyo3(signature = (names, columns, value_types, version = 3, suffix = b"".as_slice(), *, num_rows = None))]
+#[pyo3(
+    signature = (names, columns, value_types, version = 3, suffix = b"".as_slice(), *, num_rows = None),
+    text_signature = "(names, columns, value_types, version=3, suffix=b'', *, num_rows=None)"
+)]
 fn serialize_entity_keys(
     py: Python<'_>,
     names: Vec<String>,
