@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
-def encode_online_response(response: OnlineResponse) -> bytes:
+def _entity_order(response: OnlineResponse, entities: Sequence[str]) -> list[int]:
+    """Column indices with the leading join-key columns (no statuses) in the order the
+    request's `entities` object names them, as Feast echoes them."""
+    keys = 0
+    while keys < len(response.statuses) and response.statuses[keys] is None:
+        keys += 1
+    position = {name: i for i, name in enumerate(entities)}
+    names = response.feature_names
+    head = sorted(range(keys), key=lambda i: position.get(names[i], len(position)))
+    return [*head, *range(keys, len(names))]
+
+
+def encode_online_response(response: OnlineResponse, entities: Sequence[str] = ()) -> bytes:
     """Feast's JSON for one read: `results` (one object per column) then `metadata`."""
     n = len(response)
     present = ["PRESENT"] * n
@@ -140,9 +153,13 @@ def encode_online_response(response: OnlineResponse) -> bytes:
     # Per-view arrays are the same objects for every feature of the view: convert each once.
     converted: dict[int, list[str]] = {}
     results = []
-    for values, codes, stamps in zip(
-        response.values, response.statuses, response.event_timestamps, strict=True
-    ):
+    order = _entity_order(response, entities)
+    for i in order:
+        values, codes, stamps = (
+            response.values[i],
+            response.statuses[i],
+            response.event_timestamps[i],
+        )
         if codes is None:
             statuses = present
         else:
@@ -158,5 +175,6 @@ def encode_online_response(response: OnlineResponse) -> bytes:
         results.append(
             {"values": json_values(values), "statuses": statuses, "event_timestamps": times}
         )
-    document = {"results": results, "metadata": {"feature_names": response.feature_names}}
+    names = [response.feature_names[i] for i in order]
+    document = {"results": results, "metadata": {"feature_names": names}}
     return orjson.dumps(document, option=_OPTIONS, default=_default)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from repast import materialize as materialize_mod
 from repast import online_write
+from repast.errors import RepastError
 from repast.feature_view import FeatureView
 from repast.online_write import PushMode
 from repast.validate import closest
@@ -154,11 +155,12 @@ async def get_online_features(request: Request) -> Response:
         features = _string_list(body, "features") or []
         if not features:
             raise BadRequest("No features specified for retrieval")
-    start = time.perf_counter()
-    response = await state.store.get_online_features_async(features, entities, full_names)
-    state.metrics.online_read.observe(time.perf_counter() - start)
+    async with state.read_slots:
+        start = time.perf_counter()
+        response = await state.store.get_online_features_async(features, entities, full_names)
+        state.metrics.online_read.observe(time.perf_counter() - start)
     state.metrics.online_entities.inc(rows)
-    return Response(encode_online_response(response), media_type=_JSON)
+    return Response(encode_online_response(response, list(entities)), media_type=_JSON)
 
 
 def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Exception:
@@ -290,7 +292,7 @@ async def materialize(request: Request) -> Response:
             raise BadRequest(
                 f"start_ts ({start.isoformat()}) must be before end_ts ({end.isoformat()})"
             )
-    await asyncio.to_thread(
+    await _in_thread(
         materialize_mod.materialize, state.store, start, end, views, disable, progress=False
     )
     return Response(_NULL, media_type=_JSON)
@@ -301,10 +303,21 @@ async def materialize_incremental(request: Request) -> Response:
     body = _body(await request.body())
     views = _string_list(body, "feature_views")
     end = _timestamp(body.get("end_ts"), "end_ts")
-    await asyncio.to_thread(
+    await _in_thread(
         materialize_mod.materialize_incremental, state.store, end, views, progress=False
     )
     return Response(_NULL, media_type=_JSON)
+
+
+async def _in_thread(func: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    """Materialization reads Parquet and writes in batches: a worker thread keeps the
+    event loop serving reads meanwhile. Its ValueErrors are about the request's range."""
+    try:
+        await asyncio.to_thread(func, *args, **kwargs)
+    except ValueError as exc:
+        if isinstance(exc, RepastError):
+            raise
+        raise BadRequest(str(exc)) from None
 
 
 # -- /health, /metrics, /openapi.json ---------------------------------------------------------

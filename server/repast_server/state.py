@@ -4,6 +4,7 @@ the limits, and a catalog of registry objects rebuilt only when the registry sna
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
 
     from repast.feature_store import FeatureStore
 
-__all__ = ["Catalog", "ServerState", "server_state"]
+__all__ = ["READ_SLOTS", "Catalog", "ServerState", "server_state"]
+
+# Concurrent store reads per worker; more connections than this only add Redis-side queueing.
+READ_SLOTS = 64
 
 
 @dataclass
@@ -70,6 +74,9 @@ class ServerState:
     settings: FeatureServerConfig
     metrics: Metrics
     started_at: float = field(default_factory=time.monotonic)
+    read_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_SLOTS))
+    """Bounds concurrent online-store reads: redis-py's asyncio pool fails ("Too many
+    connections") instead of waiting when more requests than its connections arrive."""
     _catalog: Catalog | None = None
 
     def snapshot(self) -> RegistrySnapshot:

@@ -1,0 +1,169 @@
+"""Helpers for the feature-server tests: the app in-process through httpx's ASGITransport
+(with its lifespan run, which ASGITransport does not do), golden-repo stores, and a real
+`repast serve` process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from starlette.applications import Starlette
+
+from repast.feature_store import FeatureStore
+from repast_server.app import create_app
+from services import RedisServer, free_ports
+
+__all__ = [
+    "ServerProcess",
+    "client_for",
+    "fresh_request",
+    "push_body",
+    "redis_config",
+    "run",
+    "serve_process",
+    "server_store",
+    "write_feature_store_yaml",
+]
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    """Run one async test body on a fresh event loop."""
+    return asyncio.run(main())  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def client_for(
+    app_or_store: Starlette | FeatureStore, headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to the app in-process, inside the app's lifespan."""
+    app = app_or_store if isinstance(app_or_store, Starlette) else create_app(app_or_store)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as client:
+            yield client
+
+
+def redis_config(server: RedisServer, layout: str = "packed") -> dict[str, Any]:
+    return {"type": "redis", "connection_string": server.connection_string, "layout": layout}
+
+
+class ServerProcess:
+    """`repast serve` in a subprocess; `url`, `stop()` (SIGTERM, graceful), `log()`."""
+
+    def __init__(self, repo: Path, port: int, log_path: Path, extra: list[str]) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        # The console script installed next to this interpreter (the venv's `repast`).
+        args = [str(Path(sys.executable).parent / "repast"), "-c", str(repo), "serve"]
+        args += ["-h", "127.0.0.1", "-p", str(port), "--no-access-log", *extra]
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"repast serve exited:\n{self.log()}")
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"repast serve did not answer in {timeout} s:\n{self.log()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def serve_process(repo: Path, log_dir: Path, *extra: str) -> Iterator[ServerProcess]:
+    port = free_ports(1)[0]
+    server = ServerProcess(repo, port, log_dir / f"serve-{port}.log", list(extra))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def write_feature_store_yaml(repo: Path, project: str, online_store: dict[str, Any]) -> None:
+    """A feature_store.yaml for a repo whose registry is `repo/registry.json`."""
+    lines = [f"project: {project}", f"registry: {repo / 'registry.json'}", "online_store:"]
+    lines += [f"  {key}: {value}" for key, value in online_store.items()]
+    (repo / "feature_store.yaml").write_text("\n".join(lines) + "\n")
+
+
+def server_store(tmp: Path, online_store: dict[str, Any], steps: bool = True) -> FeatureStore:
+    """The golden repo (its Feast steps run), plus `hourly_push` feeding `hourly_fresh`
+    (ttl 0, so pushed rows never expire) for the write endpoints."""
+    from datetime import timedelta
+
+    from golden_repo import build_store, run_steps
+    from repast import FeatureView, Field, PushSource
+    from repast.types import Float32, Int32, Int64
+
+    store = build_store(tmp, online_store)
+    if steps:
+        run_steps(store)
+    hourly = store.get_feature_view("driver_hourly_stats")
+    push = PushSource(name="hourly_push", batch_source=hourly.batch_source)
+    fresh = FeatureView(
+        name="hourly_fresh",
+        entities=[store.get_entity("driver")],
+        ttl=timedelta(0),
+        schema=[
+            Field(name="driver_id", dtype=Int64),
+            Field(name="conv_rate", dtype=Float32),
+            Field(name="rating", dtype=Int32),
+        ],
+        source=push,
+    )
+    store.apply([push, fresh])
+    return store
+
+
+def push_body(ids: list[int], rating: list[int], ts: str = "2024-01-01T12:00:00Z") -> dict[str, Any]:
+    n = len(ids)
+    return {
+        "push_source_name": "hourly_push",
+        "df": {
+            "driver_id": ids,
+            "event_timestamp": [ts] * n,
+            "created": [ts] * n,
+            "conv_rate": [0.5] * n,
+            "rating": rating,
+        },
+    }
+
+
+def fresh_request(ids: list[int]) -> dict[str, Any]:
+    return {
+        "entities": {"driver_id": ids},
+        "features": ["hourly_fresh:rating", "hourly_fresh:conv_rate"],
+    }
