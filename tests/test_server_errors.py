@@ -1,0 +1,178 @@
+"""Every bad-input path answers 4xx JSON naming the problem, and writes nothing; a Redis
+outage answers 503 per request and the server recovers when Redis returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from repast import FeatureStore
+from server_helpers import client_for, fresh_request, push_body, redis_config, run, server_store
+from services import RedisServer
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[FeatureStore]:
+    fs = server_store(tmp_path, {"type": "sqlite", "path": "data/online.db"})
+    yield fs
+    fs.online_store.close()
+
+
+def _post_all(store: FeatureStore, path: str, bodies: list[Any]) -> list[tuple[int, dict[str, Any]]]:
+    async def main() -> list[tuple[int, dict[str, Any]]]:
+        out = []
+        async with client_for(store) as client:
+            for body in bodies:
+                if isinstance(body, bytes):
+                    response = await client.post(path, content=body)
+                else:
+                    response = await client.post(path, json=body)
+                out.append((response.status_code, response.json()))
+        return out
+
+    return run(main)
+
+
+FEATURES = ["hourly_fresh:rating"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error", "words"),
+    [
+        (b"{not json", 400, "BadRequest", "not valid JSON"),
+        (b"[1, 2]", 422, "RequestValidationError", "must be a JSON object"),
+        ({"features": FEATURES}, 422, "RequestValidationError", "'entities' is required"),
+        ({"entities": [1], "features": FEATURES}, 422, "RequestValidationError", "an object"),
+        ({"entities": {"driver_id": 1}, "features": FEATURES}, 422, "RequestValidationError",
+         "'entities.driver_id' must be an array"),
+        ({"entities": {"driver_id": [1], "x": [1, 2]}, "features": FEATURES}, 400, "BadRequest",
+         "same length"),
+        ({"entities": {"driver_id": [1]}, "features": "hourly_fresh:rating"}, 422,
+         "RequestValidationError", "'features' must be an array"),
+        ({"entities": {"driver_id": [1]}, "features": [1]}, 422, "RequestValidationError",
+         "array of strings"),
+        ({"entities": {"driver_id": [1]}, "features": FEATURES, "full_feature_names": "yes"}, 422,
+         "RequestValidationError", "must be a boolean"),
+        ({"entities": {"driver_id": [1]}}, 400, "BadRequest", "No features specified"),
+        ({"entities": {"driver_id": [1]}, "features": ["hourly_fresh:ratin"]}, 404,
+         "FeatureNotFoundError", "did you mean 'rating'"),
+        ({"entities": {"driver_id": [1]}, "features": ["hourly_frsh:rating"]}, 404,
+         "FeatureViewNotFoundError", "hourly_fresh"),
+        ({"entities": {"driver_id": [1]}, "feature_service": "driver_servce"}, 404,
+         "FeatureServiceNotFoundError", "driver_service"),
+        ({"entities": {"driver_id": ["x"]}, "features": FEATURES}, 400, "EntityError",
+         "driver_id"),
+        ({"entities": {"driver": [1]}, "features": FEATURES}, 400, "EntityError",
+         "needs entity column 'driver_id'"),
+    ],
+)  # fmt: skip
+def test_bad_reads(store: FeatureStore, body: Any, status: int, error: str, words: str) -> None:
+    [(got_status, got)] = _post_all(store, "/get-online-features", [body])
+    assert (got_status, got["error"]) == (status, error), got
+    assert words in got["detail"]
+
+
+def _base(**changes: Any) -> dict[str, Any]:
+    body = push_body([1, 2], [3, 4])
+    for key, value in changes.items():
+        if key in body["df"] or key.startswith("df_"):
+            body["df"][key.removeprefix("df_")] = value
+        else:
+            body[key] = value
+    return body
+
+
+def _without(column: str) -> dict[str, Any]:
+    body = push_body([1, 2], [3, 4])
+    del body["df"][column]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error", "words"),
+    [
+        (_base(push_source_name="hourly_psh"), 422, "PushSourceNotFoundError", "hourly_push"),
+        ({"df": {}}, 422, "RequestValidationError", "'push_source_name' is required"),
+        (_base(to="somewhere"), 422, "RequestValidationError", "field 'to'"),
+        (_base(rating=[1]), 400, "BadRequest", "same length"),
+        (_base(rating=["a", "b"]), 400, "RepastError", "rating"),
+        (_base(rating=[1, "b"]), 400, "BadRequest", "column 'rating'"),
+        (_base(event_timestamp=["noon", "noon"]), 400, "BadRequest", "event_timestamp"),
+        (_without("driver_id"), 400, "MissingColumnError", "driver_id"),
+        (_without("event_timestamp"), 400, "MissingColumnError", "event_timestamp"),
+        (_base(df=[1]), 422, "RequestValidationError", "'df' must be an object"),
+    ],
+)  # fmt: skip
+def test_bad_pushes_write_nothing(
+    store: FeatureStore, body: Any, status: int, error: str, words: str
+) -> None:
+    [(got_status, got)] = _post_all(store, "/push", [body])
+    assert (got_status, got["error"]) == (status, error), got
+    assert words in got["detail"]
+    [(_, read)] = _post_all(store, "/get-online-features", [fresh_request([1, 2])])
+    assert read["results"][1]["statuses"] == ["NOT_FOUND", "NOT_FOUND"]
+
+
+def test_bad_writes_and_materializations(store: FeatureStore) -> None:
+    df = push_body([1], [3])["df"]
+    got = _post_all(
+        store,
+        "/write-to-online-store",
+        [{"feature_view_name": "hourly_frsh", "df": df}, {"df": df}],
+    )
+    assert got[0][0] == 404 and "hourly_fresh" in got[0][1]["detail"]
+    assert got[1][0] == 422
+    got = _post_all(
+        store,
+        "/materialize",
+        [
+            {"start_ts": "2024-01-02T00:00:00", "end_ts": "2024-01-01T00:00:00"},
+            {"start_ts": "2024-01-01T00:00:00", "end_ts": "2024-01-02", "feature_views": ["x"]},
+            {"start_ts": 5, "end_ts": "2024-01-01T00:00:00"},
+        ],
+    )
+    assert got[0][0] == 400 and "must be before end_ts" in got[0][1]["detail"]
+    assert got[1][0] == 404 and got[1][1]["error"] == "FeatureViewNotFoundError"
+    assert got[2][0] == 422
+
+
+def test_unknown_paths_and_methods_answer_json(store: FeatureStore) -> None:
+    async def main() -> None:
+        async with client_for(store) as client:
+            missing = await client.get("/nope")
+            assert missing.status_code == 404 and missing.json()["error"] == "HTTPException"
+            wrong = await client.get("/get-online-features")
+            assert wrong.status_code == 405
+
+    run(main)
+
+
+def test_redis_down_is_503_and_the_server_recovers(
+    tmp_path: Path, redis_clean: RedisServer
+) -> None:
+    store = server_store(tmp_path, redis_config(redis_clean))
+
+    async def main() -> None:
+        async with client_for(store) as client:
+            assert (await client.post("/push", json=push_body([1], [5]))).status_code == 200
+            with redis_clean.stopped():
+                read = await client.post("/get-online-features", json=fresh_request([1]))
+                assert read.status_code == 503, read.text
+                assert read.json()["error"] == "OnlineStoreError"
+                push = await client.post("/push", json=push_body([1], [6]))
+                assert push.status_code == 503
+                health = await client.get("/health")
+                assert health.status_code == 503 and health.json()["status"] == "unhealthy"
+            # Redis is back (empty: the test server keeps no data): answers resume.
+            read = await client.post("/get-online-features", json=fresh_request([1]))
+            assert read.status_code == 200
+            assert (await client.post("/push", json=push_body([1], [7]))).status_code == 200
+            read = await client.post("/get-online-features", json=fresh_request([1]))
+            assert read.json()["results"][1]["values"] == [7]
+            assert (await client.get("/health")).status_code == 200
+
+    run(main)
+    store.online_store.close()

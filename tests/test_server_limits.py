@@ -1,0 +1,83 @@
+"""Limits: body size (413, by Content-Length or while a chunked body streams), entities per
+request (413), request time (504)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from repast import FeatureStore
+from repast.config import FeatureServerConfig
+from repast_server.app import create_app
+from server_helpers import client_for, fresh_request, push_body, run, server_store
+
+
+def _store(tmp_path: Path, **settings: Any) -> FeatureStore:
+    store = server_store(tmp_path, {"type": "sqlite"}, steps=False)
+    store.config.feature_server = FeatureServerConfig.model_validate(settings)
+    return store
+
+
+def test_oversize_bodies_are_413(tmp_path: Path) -> None:
+    store = _store(tmp_path, max_body_bytes=200)
+    big = orjson.dumps(fresh_request(list(range(100))))
+    assert len(big) > 200
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 50):
+            yield big[start : start + 50]
+
+    async def main() -> None:
+        async with client_for(create_app(store)) as client:
+            response = await client.post("/get-online-features", content=big)
+            assert response.status_code == 413
+            assert "max_body_bytes (200 bytes)" in response.json()["detail"]
+            streamed = await client.post("/push", content=chunks())
+            assert streamed.status_code == 413
+            assert streamed.json()["error"] == "PayloadTooLarge"
+            small = await client.post("/get-online-features", json=fresh_request([1]))
+            assert small.status_code == 200
+
+    run(main)
+
+
+def test_too_many_entities_is_413_and_writes_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path, max_entities_per_request=3)
+
+    async def main() -> None:
+        async with client_for(create_app(store)) as client:
+            response = await client.post("/get-online-features", json=fresh_request([1, 2, 3, 4]))
+            assert response.status_code == 413
+            assert "max_entities_per_request is 3" in response.json()["detail"]
+            push = await client.post("/push", json=push_body([1, 2, 3, 4], [1, 2, 3, 4]))
+            assert push.status_code == 413
+            read = await client.post("/get-online-features", json=fresh_request([1, 2, 3]))
+            assert read.status_code == 200
+            assert read.json()["results"][1]["statuses"] == ["NOT_FOUND"] * 3
+
+    run(main)
+
+
+def test_slow_requests_time_out_with_504(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store(tmp_path, request_timeout_seconds=0.05)
+    original = store.get_online_features_async
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "get_online_features_async", slow)
+
+    async def main() -> None:
+        async with client_for(create_app(store)) as client:
+            response = await client.post("/get-online-features", json=fresh_request([1]))
+            assert response.status_code == 504
+            assert response.json()["error"] == "RequestTimeout"
+            assert (await client.get("/health")).status_code == 200
+
+    run(main)
