@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from repast._core import RepastError
+from repast._core import DecodeError, InvalidValueError, RepastError, UnsupportedTypeError
 
 __all__ = [
+    "DecodeError",
+    "InvalidValueError",
+    "UnsupportedTypeError",
     "ConfigError",
     "RegistryConflictError",
     "RegistryError",
