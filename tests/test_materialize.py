@@ -217,9 +217,12 @@ def test_memory_follows_the_keys_not_the_rows(
     sizes: list[int] = []
     original = store.online_store.write_batch
     monkeypatch.setattr(materialize, "WRITE_BATCH_ROWS", 7)
-    monkeypatch.setattr(
-        store.online_store, "write_batch", lambda v, b: sizes.append(len(b)) or original(v, b)
-    )
+
+    def recording(view: Any, batch: WriteBatch) -> int:
+        sizes.append(len(batch))
+        return original(view, batch)
+
+    monkeypatch.setattr(store.online_store, "write_batch", recording)
     store.materialize(H, H + timedelta(days=1))
     assert max(sizes) <= 7
     assert sum(sizes) == keys

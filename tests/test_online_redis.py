@@ -30,7 +30,10 @@ def _config(server: RedisServer, layout: str, **extra: Any) -> dict[str, Any]:
 def _dump(server: RedisServer) -> dict[bytes, dict[bytes, bytes]]:
     client = redis.Redis(host=server.host, port=server.port)
     try:
-        return {key: client.hgetall(key) for key in client.scan_iter(count=1000)}
+        out: dict[bytes, dict[bytes, bytes]] = {}
+        for key in client.scan_iter(count=1000):
+            out[key] = client.hgetall(key)  # type: ignore[assignment]
+        return out
     finally:
         client.close()
 

@@ -345,8 +345,8 @@ def get_online_features(
             value = text
         columns.setdefault(key.strip(), []).append(value)
     response = obj.store().get_online_features(list(features), columns)
-    text = orjson.dumps(response.to_dict(), default=_json_default, option=orjson.OPT_INDENT_2)
-    sys.stdout.write(text.decode() + "\n")
+    out = orjson.dumps(response.to_dict(), default=_json_default, option=orjson.OPT_INDENT_2)
+    sys.stdout.write(out.decode() + "\n")
 
 
 @cli.command(context_settings={"help_option_names": ["--help"]})

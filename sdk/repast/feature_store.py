@@ -22,12 +22,14 @@ from repast.errors import (
 )
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
+from repast.historical import get_historical_features
+from repast.offline import RetrievalJob
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online import OnlineStore, OnlineView, online_store_from_config
 from repast.online_read import OnlineReader
 from repast.online_response import OnlineResponse
 from repast.online_write import PushMode
-from repast.registry import Kind, Registry, registry_from_config
+from repast.registry import Kind, Registry, registry_from_config, set_infra
 from repast.repo import KINDS, RepoContents, parse_repo
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest, validate_repo
@@ -332,6 +334,26 @@ class FeatureStore:
             **{kind: dict(snapshot.records(self.project, kind)) for kind, _ in KINDS},
         }
 
+    # ---- training sets (historical.py holds the logic) ----------------------------------
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: Sequence[str] | FeatureService,
+        full_feature_names: bool = False,
+        filter_by_created_timestamp: bool = False,
+    ) -> RetrievalJob:
+        """Point-in-time correct features for every row of `entity_df`, in its order.
+
+        >>> job = store.get_historical_features(  # doctest: +SKIP
+        ...     entity_df, ["driver_hourly_stats:conv_rate"]
+        ... )
+        >>> job.to_df()  # doctest: +SKIP
+        """
+        return get_historical_features(
+            self, entity_df, features, full_feature_names, filter_by_created_timestamp
+        )
+
     # ---- online store, online reads and writes, materialization (online_read.py,
     # ---- online_write.py, materialize.py hold the logic; these are thin wrappers) ----------
 
@@ -359,6 +381,14 @@ class FeatureStore:
         # its stored rows (rematerialize it), as does a removed view.
         doomed = [v for name, v in before.items() if after.get(name) != v]
         self.online_store.update(list(after.values()), doomed)
+        infra = self.online_store.infra()
+
+        def record(document: dict[str, Any]) -> None:
+            body = document.get("projects", {}).get(self.project)
+            if body is not None and body.get("infra") != infra:
+                set_infra(document, self.project, infra)
+
+        self._registry.commit(record)
 
     def _online_view(self, name: str) -> FeatureView:
         for view in [

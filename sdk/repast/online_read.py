@@ -151,15 +151,15 @@ class OnlineReader:
         outputs = []
         seen: set[str] = set()
         for vi, feature in order:
-            p = plans[vi]
-            name = f"{p.alias}__{feature}" if full_names else feature
+            vp = plans[vi]
+            name = f"{vp.alias}__{feature}" if full_names else feature
             if name in seen:
                 raise FeatureNotFoundError(
                     f"feature '{name}' is requested twice; use full_feature_names=True "
                     "if two views share a feature name"
                 )
             seen.add(name)
-            outputs.append((vi, p.features.index(feature), name))
+            outputs.append((vi, vp.features.index(feature), name))
         join_columns = list(
             dict.fromkeys(c for p in plans for c in p.columns if c != DUMMY_ENTITY_ID)
         )
@@ -270,12 +270,12 @@ def _view_plan(
     )
 
 
-def _columns(entity_rows: EntityRows) -> dict[str, Sequence[Any]]:
+def _columns(entity_rows: EntityRows) -> Mapping[str, Sequence[Any]]:
     if isinstance(entity_rows, Mapping):
         return {
             k: v if isinstance(v, Sequence | pa.Array | np.ndarray) else list(v)
             for k, v in entity_rows.items()
-        }  # type: ignore[misc]
+        }
     columns: dict[str, list[Any]] = {}
     for i, row in enumerate(entity_rows):
         if i == 0:

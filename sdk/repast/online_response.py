@@ -84,4 +84,5 @@ class OnlineResponse:
         return pa.table(columns)
 
     def to_df(self, include_event_timestamps: bool = False) -> pd.DataFrame:
-        return self.to_arrow(include_event_timestamps).to_pandas()
+        df: pd.DataFrame = self.to_arrow(include_event_timestamps).to_pandas()
+        return df

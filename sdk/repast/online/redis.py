@@ -108,7 +108,7 @@ class RedisOnlineStore:
             if self.cluster:
                 from redis.cluster import ClusterNode, RedisCluster
 
-                nodes = [ClusterNode(h, p) for h, p in self._nodes]
+                nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]
                 self._sync = RedisCluster(startup_nodes=nodes, **self._options)
             else:
                 from redis import Redis

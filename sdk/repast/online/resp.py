@@ -9,6 +9,7 @@ joined the same way, and the data buffer of the result is the payload.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 
 __all__ = ["FEAST_SET", "bulk", "bulk_cells", "command", "concat", "data_bytes"]
 
-Part = bytes | pa.Array
+Part: TypeAlias = bytes | pa.Array
 
 
 def bulk(value: bytes) -> bytes:
@@ -45,7 +46,8 @@ def data_bytes(cells: pa.Array) -> bytes:
         return b""
     offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)
     start, end = int(offsets[cells.offset]), int(offsets[cells.offset + len(cells)])
-    return cells.buffers()[2].to_pybytes()[start:end]
+    data: bytes = cells.buffers()[2].to_pybytes()
+    return data[start:end]
 
 
 def command(args: Sequence[Part], rows: int) -> bytes:
