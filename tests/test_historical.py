@@ -10,6 +10,7 @@ import pytest
 
 from feature_repos import write_full_repo, write_template_repo
 from repast import FeatureStore
+from repast.errors import FeatureViewNotFoundError
 from repast.offline import ColumnNotFoundError, FeatureNameCollisionError
 from repast.online_read import FeatureNotFoundError
 
@@ -63,12 +64,14 @@ def test_training_frame_matches_brute_force(demo: FeatureStore) -> None:
         want = expected_as_of(data, row.driver_id, row.event_timestamp, timedelta(days=1))
         got = frame.iloc[i]
         if want.empty:
-            assert pd.isna(got.conv_rate) and pd.isna(got.avg_daily_trips)
+            assert pd.isna(got.conv_rate)
+            assert pd.isna(got.avg_daily_trips)
         else:
             assert got.conv_rate == pytest.approx(want.conv_rate)
             assert got.avg_daily_trips == want.avg_daily_trips
     # A day past the last row is outside the one-day ttl; 9999 has no data.
-    assert pd.isna(frame.conv_rate[3]) and pd.isna(frame.conv_rate[4])
+    assert pd.isna(frame.conv_rate[3])
+    assert pd.isna(frame.conv_rate[4])
 
 
 def test_feature_service_with_projection_and_on_demand_view(demo: FeatureStore) -> None:
@@ -130,7 +133,7 @@ def test_name_collision_and_unknown_names(demo: FeatureStore) -> None:
         FeatureNotFoundError, match="no feature 'conv_rat'; did you mean 'conv_rate'"
     ):
         demo.get_historical_features(entity, ["driver_hourly_stats:conv_rat"])
-    with pytest.raises(Exception, match="feature view 'driver_hourly' does not exist"):
+    with pytest.raises(FeatureViewNotFoundError, match="view 'driver_hourly' does not exist"):
         demo.get_historical_features(entity, ["driver_hourly:conv_rate"])
     with pytest.raises(ColumnNotFoundError, match="driver_id"):
         demo.get_historical_features(
