@@ -26,3 +26,12 @@ step "repast get-online-features   (two drivers, read back from SQLite)"
 repast get-online-features -e driver_id=1001 -e driver_id=1002 \
   -f driver_hourly_stats:conv_rate -f driver_hourly_stats:acc_rate \
   -f driver_hourly_stats:avg_daily_trips
+
+step "repast get-historical-features   (a training frame, point-in-time correct, from Parquet)"
+now=$(date -u +%Y-%m-%dT%H:00:00Z)
+day_ago=$(date -u -d '-1 day' +%Y-%m-%dT%H:00:00Z)
+repast get-historical-features \
+  -d "[{\"driver_id\": 1001, \"event_timestamp\": \"$now\"},
+       {\"driver_id\": 1002, \"event_timestamp\": \"$day_ago\"},
+       {\"driver_id\": 1003, \"event_timestamp\": \"2000-01-01T00:00:00Z\"}]" \
+  -f driver_hourly_stats:conv_rate -f driver_hourly_stats:avg_daily_trips

@@ -100,3 +100,27 @@ def test_teardown(tmp_path: Path) -> None:
     result = run("-c", str(repo), "teardown")
     assert result.returncode == 0, result.stderr
     assert "test_project" not in run("-c", str(repo), "projects", "list").stdout
+
+
+def test_get_historical_features(tmp_path: Path) -> None:
+    repo = write_full_repo(tmp_path / "repo")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-c", str(repo), "apply"]).exit_code == 0
+    rows = (
+        '[{"driver_id": 1001, "event_timestamp": "2024-01-02T01:00:00Z"},'
+        ' {"driver_id": 1002, "event_timestamp": "2023-12-31T00:00:00Z"}]'
+    )
+    result = runner.invoke(
+        cli,
+        ["-c", str(repo), "get-historical-features", "-d", rows, "-f", "driver_stats:trips"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.strip().splitlines()]
+    assert lines[0] == ["driver_id", "event_timestamp", "trips"]
+    assert lines[1] == ["1001", "2024-01-02", "01:00:00+00:00", "3"]
+    assert lines[2] == ["1002", "2023-12-31", "00:00:00+00:00"]  # before any data: empty
+    bad = runner.invoke(
+        cli, ["-c", str(repo), "get-historical-features", "-d", "{", "-f", "driver_stats:trips"]
+    )
+    assert bad.exit_code == 2
+    assert "--dataframe" in bad.output

@@ -349,6 +349,52 @@ def get_online_features(
     sys.stdout.write(out.decode() + "\n")
 
 
+@cli.command("get-historical-features")
+@click.option(
+    "-d",
+    "--dataframe",
+    required=True,
+    help='Entity rows as JSON records, e.g. \'[{"driver_id": 1001, "event_timestamp": ...}]\'.',
+)
+@click.option("-f", "--features", multiple=True, required=True, help="view:feature; repeatable.")
+@click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
+@pass_context
+def get_historical_features(
+    obj: _Context, dataframe: str, features: tuple[str, ...], full_feature_names: bool
+) -> None:
+    """Print a point-in-time correct training frame for the given entity rows."""
+    import pyarrow as pa
+
+    try:
+        records = orjson.loads(dataframe)
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--dataframe") from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise click.BadParameter("must be a JSON list of objects", param_hint="--dataframe")
+    entity = pa.Table.from_pylist(records)
+    for name in entity.column_names:
+        # JSON has no timestamps: ISO strings in timestamp-like columns become UTC times.
+        if "timestamp" in name and pa.types.is_string(entity.schema.field(name).type):
+            parsed = pa.compute.cast(
+                pa.compute.strptime(
+                    pa.compute.replace_substring_regex(entity[name], "Z$", "+0000"),
+                    "%Y-%m-%dT%H:%M:%S%z",
+                    "us",
+                ),
+                pa.timestamp("us", tz="UTC"),
+            )
+            entity = entity.set_column(entity.schema.get_field_index(name), name, parsed)
+    job = obj.store().get_historical_features(
+        entity, list(features), full_feature_names=full_feature_names
+    )
+    table = job.to_arrow()
+    _table(table.column_names, [[_cell(v) for v in row.values()] for row in table.to_pylist()])
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 @cli.command(context_settings={"help_option_names": ["--help"]})
 @click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("-p", "--port", default=6566, show_default=True, type=int, help="Port to bind.")
