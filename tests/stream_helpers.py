@@ -73,6 +73,7 @@ def stream_store(
         }
     )
     store = FeatureStore(config=config)
+    tmp.mkdir(parents=True, exist_ok=True)
     # The view's batch source: an empty log with the source's columns.
     pq.write_table(
         pa.table(

@@ -33,7 +33,14 @@ from repast.stream.metrics import StreamMetrics
 if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
 
-__all__ = ["Backoff", "BatchResult", "StreamConsumer", "kafka_source_of", "write_online"]
+__all__ = [
+    "Backoff",
+    "BatchResult",
+    "Prepared",
+    "StreamConsumer",
+    "kafka_source_of",
+    "write_online",
+]
 
 log = logging.getLogger("repast.stream")
 
@@ -79,6 +86,18 @@ class BatchResult:
     dead_lettered: int = 0
     offsets: dict[Any, int] = field(default_factory=dict)
     """TopicPartition → the offset committed (the next one to read)."""
+
+
+@dataclass
+class Prepared:
+    """A decoded batch waiting to be written and committed."""
+
+    records: list[Any]
+    decoded: Decoded
+    first_offsets: dict[Any, int]
+    """TopicPartition → the batch's first offset (where a retry starts)."""
+    offsets: dict[Any, int]
+    """TopicPartition → the offset to commit (one past the batch's last)."""
 
 
 def kafka_source_of(view: FeatureView) -> KafkaSource | None:
@@ -235,49 +254,97 @@ class StreamConsumer:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process batches until `stop` is set; the batch in hand is finished and committed."""
+        """Process batches until `stop` is set; the batch in hand is finished and committed.
+
+        Pipelined by one batch: while batch N is written (in a thread, waiting on the store)
+        batch N+1 is fetched and decoded. Writes and commits stay in order: N+1's write
+        starts only after N is committed. If N fails, N+1 is dropped and both are read again.
+        """
+        pending: tuple[asyncio.Task[BatchResult], Prepared] | None = None
         while not stop.is_set():
             batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=self.max_records)
-            if batch:
-                await self.handle(batch, stop)
+            prepared = self.prepare(batch) if batch else None
+            if pending is not None:
+                task, previous = pending
+                pending = None
+                if not await self._settle(task, previous, prepared, stop):
+                    continue
+            if prepared is not None:
+                pending = (asyncio.create_task(self.finish(prepared)), prepared)
+        if pending is not None:
+            await self._settle(*pending, None, stop)
+
+    async def _settle(
+        self,
+        task: asyncio.Task[BatchResult],
+        prepared: Prepared,
+        following: Prepared | None,
+        stop: asyncio.Event,
+    ) -> bool:
+        """Wait for a batch's write and commit; False (after rewinding to it and backing off)
+        when it failed in a way that passes."""
+        try:
+            await task
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            self._retry(exc, [prepared] if following is None else [prepared, following])
+            await sleep_or_stop(stop, self.backoff.next())
+            return False
+        self.backoff.reset()
+        return True
+
+    def _retry(self, exc: BaseException, batches: Sequence[Prepared]) -> None:
+        self.metrics.retries.labels(self.view.name, self._stage).inc()
+        log.warning(
+            "view %s: %s failed (%s); reading the batch again after a backoff",
+            self.view.name,
+            self._stage,
+            exc,
+        )
+        first: dict[Any, int] = {}
+        for prepared in reversed(batches):
+            first.update(prepared.first_offsets)
+        assigned = self.consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                self.consumer.seek(tp, offset)
 
     async def handle(
         self, batch: Mapping[Any, Sequence[Any]], stop: asyncio.Event
     ) -> BatchResult | None:
         """Process one batch; on a transient failure rewind to it and back off (None)."""
+        prepared = self.prepare(batch)
         try:
-            result = await self.process(batch)
+            result = await self.finish(prepared)
         except Exception as exc:
             if not _transient(exc):
                 raise
-            stage = self._stage
-            self.metrics.retries.labels(self.view.name, stage).inc()
-            self._rewind(batch)
-            delay = self.backoff.next()
-            log.warning(
-                "view %s: %s failed (%s); reading the batch again in %.1fs",
-                self.view.name,
-                stage,
-                exc,
-                delay,
-            )
-            await sleep_or_stop(stop, delay)
+            self._retry(exc, [prepared])
+            await sleep_or_stop(stop, self.backoff.next())
             return None
         self.backoff.reset()
         return result
 
-    def _rewind(self, batch: Mapping[Any, Sequence[Any]]) -> None:
-        assigned = self.consumer.assignment()
-        for tp, records in batch.items():
-            if records and tp in assigned:
-                self.consumer.seek(tp, records[0].offset)
-
     async def process(self, batch: Mapping[Any, Sequence[Any]]) -> BatchResult:
         """Decode, write online (and offline), dead-letter the bad messages, commit."""
+        return await self.finish(self.prepare(batch))
+
+    def prepare(self, batch: Mapping[Any, Sequence[Any]]) -> Prepared:
+        """Decode a batch (no I/O)."""
         records = [r for rs in batch.values() for r in rs]
+        self.metrics.consumed.labels(self.view.name).inc(len(records))
+        return Prepared(
+            records=records,
+            decoded=self.decoder.decode([r.value for r in records]),
+            first_offsets={tp: rs[0].offset for tp, rs in batch.items() if rs},
+            offsets={tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs},
+        )
+
+    async def finish(self, prepared: Prepared) -> BatchResult:
+        """Write a decoded batch online (and offline), dead-letter its bad messages, commit."""
         view = self.view.name
-        self.metrics.consumed.labels(view).inc(len(records))
-        decoded = self.decoder.decode([r.value for r in records])
+        decoded = prepared.decoded
         rejections = dict(decoded.errors)
         written = 0
         if len(decoded.table):
@@ -302,16 +369,15 @@ class StreamConsumer:
                 self._stage = "offline"
                 await self._write_offline(decoded)
         self._stage = "dead_letter"
-        dead = await self.dead_letters.send(view, records, rejections)
-        offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+        dead = await self.dead_letters.send(view, prepared.records, rejections)
         self._stage = "commit"
-        await self.consumer.commit(offsets)
+        await self.consumer.commit(prepared.offsets)
         self.metrics.written.labels(view).inc(written)
         for reason in {r.reason for r in rejections.values()}:
             count = sum(1 for r in rejections.values() if r.reason == reason)
             self.metrics.dead_lettered.labels(view, reason).inc(count)
-        self._observe_lag(offsets)
-        return BatchResult(len(records), written, dead, offsets)
+        self._observe_lag(prepared.offsets)
+        return BatchResult(len(prepared.records), written, dead, prepared.offsets)
 
     # -- side outputs ------------------------------------------------------------------------
 
