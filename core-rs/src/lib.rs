@@ -8,7 +8,9 @@ pub mod error;
 pub mod feast_value;
 pub mod keys;
 pub mod mmh3;
+pub mod pit;
 mod py_codecs;
+mod py_pit;
 
 create_exception!(repast._core, RepastError, PyException, "Base class of every Repast error.");
 
@@ -17,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("RepastError", m.py().get_type::<RepastError>())?;
     py_codecs::register(m)?;
+    m.add_function(wrap_pyfunction!(py_pit::point_in_time_indices, m)?)?;
     Ok(())
 }

@@ -1,4 +1,6 @@
 # Hand-written stub of the Rust extension (core-rs); keep it in step with core-rs/src/lib.rs.
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 VERSION: str
@@ -116,3 +118,24 @@ class LatestState:
     def candidates(self) -> int:
         """Candidate ids handed out since the last compaction."""
     def __len__(self) -> int: ...
+
+# --- Point-in-time join (core-rs/src/py_pit.rs; rules in pit.rs and reference §7.1) -----------
+# A column is a `(name, array)` pair; the name labels errors. Keys: int64, string, large_string,
+# binary or large_binary (the driver in repast.offline.join casts to these). Timestamps: int64
+# nanoseconds since the epoch (UTC) or timestamp[ns]. Arrays cross zero-copy.
+
+_Column = tuple[str, pa.Array]
+# (view name, entity key columns, source key columns (same order), source event timestamps,
+#  source created timestamps or None, ttl in ns (0 = unbounded))
+_PitView = tuple[str, Sequence[_Column], Sequence[_Column], _Column, _Column | None, int]
+
+def point_in_time_indices(
+    entity_timestamps: _Column,
+    views: Sequence[_PitView],
+    filter_by_created_timestamp: bool = False,
+) -> list[pa.UInt64Array]:
+    """Per view, the source row each entity row joins to, null where none (GIL released).
+
+    Equal keys, latest event time <= the entity time and >= entity time - ttl, ties to the
+    larger created time, then to the later source row. Views run in parallel.
+    """

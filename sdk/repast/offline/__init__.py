@@ -1,0 +1,30 @@
+"""The offline store: point-in-time correct training sets from Parquet or Arrow sources."""
+
+from __future__ import annotations
+
+from repast.offline.errors import (
+    ColumnNotFoundError,
+    EntityTimestampInferenceError,
+    FeatureNameCollisionError,
+    KeyTypeMismatchError,
+    OfflineStoreError,
+    SourceReadError,
+    TimestampTypeError,
+)
+from repast.offline.join import ViewJoin, infer_timestamp_column, point_in_time_join
+from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
+
+__all__ = [
+    "ColumnNotFoundError",
+    "EntityTimestampInferenceError",
+    "FeatureNameCollisionError",
+    "KeyTypeMismatchError",
+    "OfflineStoreError",
+    "RetrievalJob",
+    "RetrievalMetadata",
+    "SourceReadError",
+    "TimestampTypeError",
+    "ViewJoin",
+    "infer_timestamp_column",
+    "point_in_time_join",
+]
