@@ -54,13 +54,21 @@ class _ColumnError(Exception):
 
 
 def _numbers_to_timestamps(array: pa.Array) -> pa.Array:
-    values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(array.type):
+        # Whole numbers stay integers: nanoseconds do not fit a double exactly.
+        ints = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy()
+        unit = np.searchsorted(_EPOCH_LIMITS, np.abs(ints), side="right")
+        micros = np.select(
+            [unit == 0, unit == 1, unit == 2], [ints * 1_000_000, ints * 1_000, ints], ints // 1_000
+        )
+        return pa.array(micros, pa.int64(), mask=nulls).cast(TIMESTAMP)
+    values = pc.fill_null(pc.cast(array, pa.float64()), 0.0).to_numpy()
     unit = np.searchsorted(_EPOCH_LIMITS, np.abs(np.nan_to_num(values)), side="right")
-    micros = np.round(values * _EPOCH_TO_MICROS[unit])
-    valid = np.isfinite(micros) & (np.abs(micros) < 9.2e18)
-    micros = np.where(valid, micros, 0).astype(np.int64)
-    mask = ~valid | np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return pa.array(micros, pa.int64(), mask=mask).cast(TIMESTAMP)
+    scaled = np.round(values * _EPOCH_TO_MICROS[unit])
+    valid = np.isfinite(scaled) & (np.abs(scaled) < 9.2e18)
+    micros = np.where(valid, scaled, 0).astype(np.int64)
+    return pa.array(micros, pa.int64(), mask=nulls | ~valid).cast(TIMESTAMP)
 
 
 def _strings_to_timestamps(array: pa.Array) -> pa.Array:

@@ -1,0 +1,168 @@
+"""MessageDecoder: JSON messages → typed Arrow columns of a view; bad rows named, not raised."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from repast import Entity, Field, FileSource, KafkaSource, StreamFeatureView, ValueType
+from repast.data_format import JsonFormat
+from repast.stream import MessageDecoder, parse_timestamps
+from repast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String
+
+T0 = 1_704_067_200  # 2024-01-01T00:00:00Z
+UTC0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def decoder(
+    schema: list[Field] | None = None,
+    field_mapping: dict[str, str] | None = None,
+    timestamp_field: str = "ts",
+    join_type: ValueType = ValueType.INT64,
+) -> MessageDecoder:
+    driver = Entity(name="driver", join_keys=["driver_id"], value_type=join_type)
+    source = KafkaSource(
+        name="events",
+        kafka_bootstrap_servers="127.0.0.1:9092",
+        topic="events",
+        timestamp_field=timestamp_field,
+        batch_source=FileSource(name="log", path="log.parquet", timestamp_field="ts"),
+        message_format=JsonFormat("driver_id bigint, ts timestamp"),
+        field_mapping=field_mapping,
+    )
+    join = Field(name="driver_id", dtype=Int64 if join_type == ValueType.INT64 else String)
+    view = StreamFeatureView(
+        name="v",
+        entities=[driver],
+        schema=[join, *(schema or [Field(name="x", dtype=Float64)])],
+        source=source,
+    )
+    return MessageDecoder(view, source)
+
+
+def msgs(*objects: Any) -> list[bytes]:
+    return [o if isinstance(o, bytes) else orjson.dumps(o) for o in objects]
+
+
+def test_columns_are_typed_by_the_view_schema() -> None:
+    d = decoder(
+        [
+            Field(name="i32", dtype=Int32),
+            Field(name="f32", dtype=Float32),
+            Field(name="b", dtype=Bool),
+            Field(name="s", dtype=String),
+            Field(name="raw", dtype=Bytes),
+            Field(name="xs", dtype=Array(Int64)),
+        ]
+    )
+    out = d.decode(
+        msgs(
+            {"driver_id": 1, "ts": T0, "i32": 7, "f32": 2, "b": True, "s": "a", "raw": "hi",
+             "xs": [1, 2]},
+            {"driver_id": 2, "ts": T0, "extra": "ignored"},
+        )
+    )  # fmt: skip
+    assert out.errors == {}
+    assert out.table.schema.field("i32").type == pa.int32()
+    assert out.table.schema.field("f32").type == pa.float32()
+    assert out.table.schema.field("raw").type == pa.binary()
+    assert out.table.schema.field("xs").type == pa.list_(pa.int64())
+    assert out.table.column("raw").to_pylist() == [b"hi", None]
+    assert out.table.column("xs").to_pylist() == [[1, 2], None]
+    assert out.table.column_names == ["driver_id", "ts", "i32", "f32", "b", "s", "raw", "xs"]
+    assert out.rows.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (T0, UTC0),
+        (T0 + 0.25, datetime(2024, 1, 1, 0, 0, 0, 250000, tzinfo=UTC)),
+        (T0 * 1000 + 5, datetime(2024, 1, 1, 0, 0, 0, 5000, tzinfo=UTC)),
+        (T0 * 1_000_000 + 7, datetime(2024, 1, 1, 0, 0, 0, 7, tzinfo=UTC)),
+        (T0 * 1_000_000_000, UTC0),
+        ("2024-01-01T00:00:00Z", UTC0),
+        ("2024-01-01T02:00:00+02:00", UTC0),
+        ("2024-01-01 00:00:00", UTC0),  # naive means UTC
+        ("2024-01-01T00:00:00.123456789Z", datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)),
+    ],
+)
+def test_event_times_as_iso_strings_or_epoch_numbers(value: Any, expected: datetime) -> None:
+    array, errors = parse_timestamps([value])
+    assert errors == {}
+    assert array.to_pylist() == [expected]
+
+
+def test_mixed_timestamp_kinds_in_one_batch() -> None:
+    array, errors = parse_timestamps([T0, "2024-01-01", "2024-01-01T00:00:00Z", None, "x", []])
+    assert array.to_pylist()[:4] == [UTC0, UTC0, UTC0, None]
+    assert sorted(errors) == [4, 5]
+
+
+def test_field_mapping_is_applied() -> None:
+    d = decoder(
+        field_mapping={"id": "driver_id", "when": "ts", "value": "x"}, timestamp_field="when"
+    )
+    out = d.decode(msgs({"id": 3, "when": T0, "value": 1.5}))
+    assert out.errors == {}
+    assert d.event_timestamp_column == "ts"
+    assert out.table.to_pylist() == [{"driver_id": 3, "ts": UTC0, "x": 1.5}]
+
+
+def test_bad_rows_are_reported_and_left_out() -> None:
+    d = decoder()
+    out = d.decode(
+        [
+            *msgs({"driver_id": 1, "ts": T0, "x": 1}),
+            b"\xff",
+            None,
+            *msgs(
+                {"ts": T0},
+                {"driver_id": True, "ts": T0},
+                {"driver_id": 2**63, "ts": T0},
+                {"driver_id": 4, "ts": T0, "x": "1.5"},
+                {"driver_id": 5},
+                {"driver_id": 6, "ts": {"at": 1}},
+                {"driver_id": 7, "ts": T0, "x": 2.5},
+            ),
+        ]
+    )
+    reasons = {i: r.reason for i, r in out.errors.items()}
+    assert reasons == {
+        1: "not_json",
+        2: "not_json",
+        3: "missing_join_key",
+        4: "wrong_type",
+        5: "wrong_type",
+        6: "wrong_type",
+        7: "bad_timestamp",
+        8: "bad_timestamp",
+    }
+    assert out.rows.tolist() == [0, 9]
+    assert out.table.column("driver_id").to_pylist() == [1, 7]
+    assert out.table.column("x").to_pylist() == [1.0, 2.5]
+
+
+def test_integers_must_be_whole() -> None:
+    d = decoder([Field(name="n", dtype=Int64)])
+    out = d.decode(msgs({"driver_id": 1, "ts": T0, "n": 2.0}, {"driver_id": 2, "ts": T0, "n": 2.5}))
+    assert out.table.column("n").to_pylist() == [2]
+    assert out.errors[1].reason == "wrong_type"
+    assert "2.5" in out.errors[1].error
+
+
+def test_string_join_keys_reject_numbers() -> None:
+    d = decoder(join_type=ValueType.STRING)
+    out = d.decode(msgs({"driver_id": "a", "ts": T0}, {"driver_id": 1, "ts": T0}))
+    assert out.table.column("driver_id").to_pylist() == ["a"]
+    assert out.errors[1].reason == "wrong_type"
+
+
+def test_an_empty_batch() -> None:
+    out = decoder().decode([])
+    assert len(out.table) == 0
+    assert out.errors == {}
