@@ -148,7 +148,9 @@ def server_store(tmp: Path, online_store: dict[str, Any], steps: bool = True) ->
     return store
 
 
-def push_body(ids: list[int], rating: list[int], ts: str = "2024-01-01T12:00:00Z") -> dict[str, Any]:
+def push_body(
+    ids: list[int], rating: list[int], ts: str = "2024-01-01T12:00:00Z"
+) -> dict[str, Any]:
     n = len(ids)
     return {
         "push_source_name": "hourly_push",

@@ -100,7 +100,8 @@ def test_unknown_view_is_404_with_the_known_names(store: FeatureStore) -> None:
         assert response.status_code == 404
         body = response.json()
         assert body["error"] == "FeatureViewNotFoundError"
-        assert "nope" in body["detail"] and "driver_hourly_stats" in body["detail"]
+        assert "nope" in body["detail"]
+        assert "driver_hourly_stats" in body["detail"]
 
     run(main)
 
@@ -109,7 +110,8 @@ def test_push_then_read_sees_the_new_value_at_once(store: FeatureStore) -> None:
     async def main() -> None:
         async with client_for(store) as client:
             first = await client.post("/push", json=push_body([7, 8], [1, 2]))
-            assert first.status_code == 200 and first.content == b""
+            assert first.status_code == 200
+            assert first.content == b""
             got = (await client.post("/get-online-features", json=fresh_request([7, 8, 9]))).json()
             assert got["metadata"]["feature_names"] == ["driver_id", "rating", "conv_rate"]
             assert got["results"][1]["values"] == [1, 2, None]
@@ -133,7 +135,8 @@ def test_write_to_online_store_answers_null(store: FeatureStore) -> None:
     async def main() -> None:
         async with client_for(store) as client:
             response = await client.post("/write-to-online-store", json=write)
-            assert response.status_code == 200 and response.json() is None
+            assert response.status_code == 200
+            assert response.json() is None
             got = (await client.post("/get-online-features", json=fresh_request([11]))).json()
             assert got["results"][1]["values"] == [4]
             assert got["results"][2]["values"] == [0.5]
@@ -156,7 +159,8 @@ def test_materialize_and_materialize_incremental(tmp_path: Path) -> None:
                 "feature_views": ["driver_profile"],
             }
             response = await client.post("/materialize", json=body)
-            assert response.status_code == 200 and response.json() is None
+            assert response.status_code == 200
+            assert response.json() is None
             after = (await client.post("/get-online-features", json=request)).json()
             assert after["results"][1]["values"] == ["Ann B."]
             # Without earlier intervals, incremental starts at now - ttl (one day here).
@@ -167,7 +171,8 @@ def test_materialize_and_materialize_incremental(tmp_path: Path) -> None:
             now = datetime.now(UTC).isoformat()
             incremental = {"end_ts": now, "feature_views": ["driver_hourly_stats"]}
             response = await client.post("/materialize-incremental", json=incremental)
-            assert response.status_code == 200 and response.json() is None
+            assert response.status_code == 200
+            assert response.json() is None
 
     run(main)
 
@@ -197,7 +202,8 @@ def test_health_reports_the_registry(store: FeatureStore) -> None:
             response = await client.get("/health")
         assert response.status_code == 200
         body = response.json()
-        assert body["status"] == "ok" and body["project"] == "golden"
+        assert body["status"] == "ok"
+        assert body["project"] == "golden"
         assert body["registry_age_seconds"] >= 0
 
     run(main)

@@ -21,7 +21,9 @@ def store(tmp_path: Path) -> Iterator[FeatureStore]:
     fs.online_store.close()
 
 
-def _post_all(store: FeatureStore, path: str, bodies: list[Any]) -> list[tuple[int, dict[str, Any]]]:
+def _post_all(
+    store: FeatureStore, path: str, bodies: list[Any]
+) -> list[tuple[int, dict[str, Any]]]:
     async def main() -> list[tuple[int, dict[str, Any]]]:
         out = []
         async with client_for(store) as client:
@@ -123,7 +125,8 @@ def test_bad_writes_and_materializations(store: FeatureStore) -> None:
         "/write-to-online-store",
         [{"feature_view_name": "hourly_frsh", "df": df}, {"df": df}],
     )
-    assert got[0][0] == 404 and "hourly_fresh" in got[0][1]["detail"]
+    assert got[0][0] == 404
+    assert "hourly_fresh" in got[0][1]["detail"]
     assert got[1][0] == 422
     got = _post_all(
         store,
@@ -134,8 +137,10 @@ def test_bad_writes_and_materializations(store: FeatureStore) -> None:
             {"start_ts": 5, "end_ts": "2024-01-01T00:00:00"},
         ],
     )
-    assert got[0][0] == 400 and "must be before end_ts" in got[0][1]["detail"]
-    assert got[1][0] == 404 and got[1][1]["error"] == "FeatureViewNotFoundError"
+    assert got[0][0] == 400
+    assert "must be before end_ts" in got[0][1]["detail"]
+    assert got[1][0] == 404
+    assert got[1][1]["error"] == "FeatureViewNotFoundError"
     assert got[2][0] == 422
 
 
@@ -143,7 +148,8 @@ def test_unknown_paths_and_methods_answer_json(store: FeatureStore) -> None:
     async def main() -> None:
         async with client_for(store) as client:
             missing = await client.get("/nope")
-            assert missing.status_code == 404 and missing.json()["error"] == "HTTPException"
+            assert missing.status_code == 404
+            assert missing.json()["error"] == "HTTPException"
             wrong = await client.get("/get-online-features")
             assert wrong.status_code == 405
 
@@ -165,7 +171,8 @@ def test_redis_down_is_503_and_the_server_recovers(
                 push = await client.post("/push", json=push_body([1], [6]))
                 assert push.status_code == 503
                 health = await client.get("/health")
-                assert health.status_code == 503 and health.json()["status"] == "unhealthy"
+                assert health.status_code == 503
+                assert health.json()["status"] == "unhealthy"
             # Redis is back (empty: the test server keeps no data): answers resume.
             read = await client.post("/get-online-features", json=fresh_request([1]))
             assert read.status_code == 200
