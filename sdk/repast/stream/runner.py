@@ -98,6 +98,7 @@ class StreamRunner:
         self.backoff = backoff or Backoff()
         self.consumers: list[StreamConsumer] = []
         self._producers: dict[str, Any] = {}
+        self._producer_lock = asyncio.Lock()
         # Built now so a bad template or an untyped join key fails before anything connects.
         DeadLetterQueue(None, dead_letter_topic)
         for view in self.views:
@@ -122,10 +123,18 @@ class StreamRunner:
 
     async def _producer(self, servers: str, stop: asyncio.Event) -> Any:
         """The started dead-letter producer of one cluster, retrying while Kafka is down."""
+
+        async with self._producer_lock:  # views on one cluster share one producer
+            if servers not in self._producers:
+                producer = await self._start_producer(servers, stop)
+                if producer is None:
+                    return None
+                self._producers[servers] = producer
+            return self._producers[servers]
+
+    async def _start_producer(self, servers: str, stop: asyncio.Event) -> Any:
         from aiokafka import AIOKafkaProducer
 
-        if servers in self._producers:
-            return self._producers[servers]
         backoff = Backoff(self.backoff.initial, self.backoff.maximum, self.backoff.factor)
         while not stop.is_set():
             options = {"acks": "all", "linger_ms": 5, "client_id": "repast-dead-letters"}
@@ -142,7 +151,6 @@ class StreamRunner:
                 log.warning("cannot reach Kafka at %s (%s); retrying in %.1fs", servers, exc, delay)
                 await sleep_or_stop(stop, delay)
                 continue
-            self._producers[servers] = producer
             return producer
         return None
 
