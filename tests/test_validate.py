@@ -1,0 +1,49 @@
+"""Apply-time validation: StreamFeatureViews with aggregations are refused, naming the view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feature_repos import EVERY_KIND, write_repo
+from repast import FeatureStore
+from repast.errors import RepoValidationError
+
+AGGREGATED = (
+    EVERY_KIND.replace("from repast import (\n", "from repast import (\n    Aggregation,\n")
+    + """
+windowed = StreamFeatureView(
+    name="driver_windowed",
+    entities=[driver],
+    schema=[Field(name="conv_rate", dtype=Float32)],
+    source=driver_events,
+    timestamp_field="event_timestamp",
+    aggregations=[
+        Aggregation(column="conv_rate", function="max", time_window=timedelta(hours=1)),
+        Aggregation(column="conv_rate", function="sum", name="total"),
+    ],
+)
+"""
+)
+
+
+def test_stream_feature_view_aggregations_are_refused_at_apply(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path / "repo", AGGREGATED)
+    store = FeatureStore(repo_path=repo)
+    message = (
+        r"StreamFeatureView 'driver_windowed': aggregations \(max_conv_rate, total\) are not "
+        r"supported by Repast yet"
+    )
+    with pytest.raises(RepoValidationError, match=message):
+        store.apply_repo()
+    with pytest.raises(RepoValidationError, match=message):
+        store.plan_repo()
+    # Nothing was registered.
+    assert store.list_stream_feature_views() == []
+
+
+def test_stream_feature_views_without_aggregations_apply(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_repo(tmp_path / "repo", EVERY_KIND))
+    store.apply_repo()
+    assert [v.name for v in store.list_stream_feature_views()] == ["driver_stream"]
