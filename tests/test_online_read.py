@@ -11,7 +11,7 @@ import pytest
 from golden_repo import build_store, run_steps
 from online_stores import STORES, online_config
 from repast import FeatureService, FeatureStore, FeatureView, Field
-from repast.errors import FeatureViewNotFoundError, RepastError
+from repast.errors import FeatureViewNotFoundError
 from repast.online_read import EntityError, FeatureNotFoundError
 from repast.types import Float32, Int64
 
@@ -181,7 +181,9 @@ def test_entity_errors(store: FeatureStore) -> None:
         )
 
 
-def test_on_demand_views_say_not_supported(store: FeatureStore) -> None:
+def test_on_demand_views_apply_their_udf(store: FeatureStore) -> None:
+    import pandas as pd
+
     from repast import RequestSource
     from repast.on_demand_feature_view import on_demand_feature_view
     from repast.types import Float64
@@ -189,13 +191,34 @@ def test_on_demand_views_say_not_supported(store: FeatureStore) -> None:
     hourly = store.get_feature_view("driver_hourly_stats")
     request = RequestSource(name="req", schema=[Field(name="bonus", dtype=Float64)])
 
-    @on_demand_feature_view(sources=[hourly, request], schema=[Field(name="x", dtype=Float64)])
-    def plus(inputs):  # type: ignore[no-untyped-def]
-        return inputs
+    @on_demand_feature_view(
+        sources=[hourly, request], schema=[Field(name="conv_plus_bonus", dtype=Float64)]
+    )
+    def conv_plus_bonus(inputs: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame()
+        out["conv_plus_bonus"] = inputs["conv_rate"] + inputs["bonus"]
+        return out
 
-    store.apply([request, plus])
-    with pytest.raises(RepastError, match="not supported"):
-        store.get_online_features(["plus:x"], {"driver_id": [1001], "bonus": [1.0]})
+    @on_demand_feature_view(
+        sources=[hourly[["avg_daily_trips"]]],
+        schema=[Field(name="trips_x2", dtype=Int64)],
+        mode="python",
+    )
+    def trips_x2(inputs: dict[str, list[int | None]]) -> dict[str, list[int | None]]:
+        return {"trips_x2": [None if t is None else 2 * t for t in inputs["avg_daily_trips"]]}
+
+    store.apply([request, conv_plus_bonus, trips_x2])
+    response = store.get_online_features(
+        ["conv_plus_bonus:conv_plus_bonus", "driver_hourly_stats:rating", "trips_x2:trips_x2"],
+        {"driver_id": [1001, 4242], "bonus": [1.0, 2.0]},
+    )
+    assert response.feature_names == ["driver_id", "conv_plus_bonus", "rating", "trips_x2"]
+    got = response.to_dict()
+    assert got["conv_plus_bonus"] == [pytest.approx(1.2), None]
+    assert got["trips_x2"] == [24, None]
+    assert got["rating"] == [5, None]
+    with pytest.raises(EntityError, match="needs request data 'bonus'"):
+        store.get_online_features(["conv_plus_bonus:conv_plus_bonus"], {"driver_id": [1001]})
 
 
 def test_float32_values_keep_their_precision(store: FeatureStore) -> None:

@@ -22,6 +22,8 @@ from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.field import Field
 from repast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
+from repast.online_response import OnlineResponse
+from repast.online_write import PushMode
 from repast.projection import FeatureViewProjection
 from repast.stream_feature_view import StreamFeatureView, stream_feature_view
 from repast.value_type import ValueType
@@ -41,8 +43,10 @@ __all__ = [
     "KafkaSource",
     "KinesisSource",
     "OnDemandFeatureView",
+    "OnlineResponse",
     "ParquetFormat",
     "ProtoFormat",
+    "PushMode",
     "PushSource",
     "RepoConfig",
     "RequestSource",

@@ -144,7 +144,12 @@ def _batches(
             f"view '{view.name}': materializing from {type(source).__name__} is not supported yet"
         )
     columns = _source_columns(view)
-    dataset = ds.dataset(store.config.resolve_location(source.path), format="parquet")
+    # pre_buffer reads whole row groups ahead (hundreds of MB on wide files); without it the
+    # scan holds about one row group per column reader.
+    parquet = ds.ParquetFileFormat(
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+    )
+    dataset = ds.dataset(store.config.resolve_location(source.path), format=parquet)
     ts_col = columns[source.timestamp_field]
     missing = [c for c in columns.values() if c not in dataset.schema.names]
     if missing:
@@ -157,8 +162,14 @@ def _batches(
         ds.field(ts_col) <= _bound(end, ts_type)
     )
     rename = list(columns)
+    # Little readahead: the scanner otherwise decodes batches ahead of a slower consumer
+    # and memory grows with the window instead of staying flat.
     for batch in dataset.to_batches(
-        columns=list(columns.values()), filter=time_filter, batch_size=READ_BATCH_ROWS
+        columns=list(columns.values()),
+        filter=time_filter,
+        batch_size=READ_BATCH_ROWS,
+        batch_readahead=2,
+        fragment_readahead=1,
     ):
         yield pa.RecordBatch.from_arrays(batch.columns, names=rename)
 
@@ -199,11 +210,19 @@ def scan_latest(
             stats["max_held"] = max(stats.get("max_held", 0), held)
         if held > 2 * len(state) + READ_BATCH_ROWS:
             # Drop superseded candidates: the table shrinks to one row per key.
-            table = pa.Table.from_batches(winners).take(state.compact())
-            winners, held = table.to_batches(), table.num_rows
+            winners = [_take(winners, state.compact())]
+            held = winners[0].num_rows
     if not winners:
         return pa.table({})
-    return pa.Table.from_batches(winners).take(state.winners())
+    return pa.Table.from_batches([_take(winners, state.winners())])
+
+
+def _take(batches: list[pa.RecordBatch], indices: pa.Array) -> pa.RecordBatch:
+    """Rows `indices` of the batches, freeing the batches as soon as they are merged (a take
+    over one contiguous batch is faster than over chunks; peak = merged + result)."""
+    merged = pa.concat_batches(batches)
+    batches.clear()
+    return merged.take(indices)
 
 
 def _materialize_view(

@@ -9,7 +9,7 @@ costs only the key building, the read and the decoding.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from repast import _core
 from repast.errors import FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
+from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.base import OnlineStore, OnlineView, ReadRequest, ViewRows
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
@@ -63,11 +64,23 @@ class _ViewPlan:
 
 
 @dataclass
+class _OdfvPlan:
+    view: OnDemandFeatureView
+    features: list[str]
+    inputs: list[tuple[int, int, list[str]]]
+    """(view plan index, feature index, the names the udf sees it under)."""
+    request: list[tuple[str, pa.DataType]]
+    udf: Callable[..., Any]
+
+
+@dataclass
 class _Plan:
     views: list[_ViewPlan]
-    outputs: list[tuple[int, int, str]]
-    """Per output feature column: (view plan index, feature index in that plan, name)."""
+    outputs: list[tuple[bool, int, int, str]]
+    """Per output feature column: (from an ODFV?, view or ODFV plan index, feature index in
+    that plan, name)."""
     join_columns: list[str]
+    odfvs: list[_OdfvPlan]
 
 
 class OnlineReader:
@@ -110,7 +123,12 @@ class OnlineReader:
 
     def _resolve(self, snapshot: Any, features: Features, full_names: bool) -> _Plan:
         views = self._views(snapshot)
-        odfvs = set(snapshot.records(self._store.project, "on_demand_feature_views"))
+        odfvs = {
+            name: OnDemandFeatureView.from_dict(dict(record.spec))
+            for name, record in snapshot.records(
+                self._store.project, "on_demand_feature_views"
+            ).items()
+        }
         # (view name, alias, join key map, [features]) in first-appearance order.
         wanted: list[tuple[str, str, dict[str, str], list[str]]] = []
         order: list[tuple[int, str]] = []
@@ -119,6 +137,8 @@ class OnlineReader:
                 names = [f.name for f in p.features]
                 if not names and p.name in views:
                     names = [f.name for f in views[p.name].features]
+                if not names and p.name in odfvs:
+                    names = [f.name for f in odfvs[p.name].features]
                 wanted.append((p.name, p.name_to_use(), dict(p.join_key_map), names))
                 order += [(len(wanted) - 1, f) for f in names]
         else:
@@ -135,12 +155,15 @@ class OnlineReader:
         if not wanted:
             raise FeatureNotFoundError("No features specified for retrieval")
         plans: list[_ViewPlan] = []
+        odfv_plans: list[_OdfvPlan] = []
+        # Per wanted entry: (is an ODFV, its plan index, alias).
+        where: list[tuple[bool, int, str]] = []
         for view_name, alias, join_key_map, names in wanted:
             if view_name in odfvs:
-                raise RepastError(
-                    f"on-demand feature view '{view_name}' is not supported by "
-                    "get_online_features yet; request its source views' features instead"
-                )
+                odfv = odfvs[view_name]
+                odfv_plans.append(_odfv_plan(odfv, names, views, plans))
+                where.append((True, len(odfv_plans) - 1, alias))
+                continue
             view = views.get(view_name)
             if view is None:
                 raise FeatureViewNotFoundError(
@@ -148,28 +171,32 @@ class OnlineReader:
                     f"'{self._store.project}'{closest(view_name, [*views, *odfvs])}"
                 )
             plans.append(_view_plan(view, alias, join_key_map, names))
-        outputs = []
+            where.append((False, len(plans) - 1, alias))
+        outputs: list[tuple[bool, int, int, str]] = []
         seen: set[str] = set()
-        for vi, feature in order:
-            vp = plans[vi]
-            name = f"{vp.alias}__{feature}" if full_names else feature
+        for wi, feature in order:
+            is_odfv, pi, alias = where[wi]
+            name = f"{alias}__{feature}" if full_names else feature
             if name in seen:
                 raise FeatureNotFoundError(
                     f"feature '{name}' is requested twice; use full_feature_names=True "
                     "if two views share a feature name"
                 )
             seen.add(name)
-            outputs.append((vi, vp.features.index(feature), name))
+            own = odfv_plans[pi].features if is_odfv else plans[pi].features
+            outputs.append((is_odfv, pi, own.index(feature), name))
         join_columns = list(
             dict.fromkeys(c for p in plans for c in p.columns if c != DUMMY_ENTITY_ID)
         )
-        return _Plan(plans, outputs, join_columns)
+        return _Plan(plans, outputs, join_columns, odfv_plans)
 
     # -- reading -----------------------------------------------------------------------------
 
     def prepare(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
-    ) -> tuple[_Plan, list[ReadRequest], list[pa.Array], dict[str, pa.Array], int]:
+    ) -> tuple[
+        _Plan, list[ReadRequest], list[pa.Array], dict[str, pa.Array], int, Mapping[str, Any]
+    ]:
         plan = self.plan(features, full_feature_names)
         columns = _columns(entity_rows)
         lengths = {len(v) for v in columns.values()}
@@ -189,7 +216,7 @@ class OnlineReader:
             unique, indices = by_shape[shape]
             requests.append(ReadRequest(p.view, unique, p.features))
             fanout.append(indices)
-        return plan, requests, fanout, typed, n
+        return plan, requests, fanout, typed, n, columns
 
     def respond(
         self,
@@ -198,6 +225,7 @@ class OnlineReader:
         fanout: list[pa.Array],
         typed: dict[str, pa.Array],
         n: int,
+        raw: Mapping[str, Sequence[Any]],
     ) -> OnlineResponse:
         now = now_micros()
         statuses: list[pa.Array] = []
@@ -217,29 +245,40 @@ class OnlineReader:
             statuses.append(pc.cast(status, pa.int8()).take(indices))
             stamps.append(ts.take(indices))
             values.append([c.take(indices) for c in cols])
+        transformed = [_transform(o, values, raw, n) for o in plan.odfvs]
         names = list(plan.join_columns)
         out_values: list[pa.Array] = [typed[c] for c in plan.join_columns]
         out_status: list[pa.Array | None] = [None] * len(names)
         out_ts: list[pa.Array | None] = [None] * len(names)
-        for vi, fi, name in plan.outputs:
+        for is_odfv, index, fi, name in plan.outputs:
             names.append(name)
-            out_values.append(values[vi][fi])
-            out_status.append(statuses[vi])
-            out_ts.append(stamps[vi])
+            if is_odfv:
+                # Computed values: PRESENT, no event time (as Feast reports them).
+                out_values.append(transformed[index][fi])
+                out_status.append(None)
+                out_ts.append(None)
+            else:
+                out_values.append(values[index][fi])
+                out_status.append(statuses[index])
+                out_ts.append(stamps[index])
         return OnlineResponse(names, out_values, out_status, out_ts)
 
     def read(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
     ) -> OnlineResponse:
-        plan, requests, fanout, typed, n = self.prepare(features, entity_rows, full_feature_names)
-        return self.respond(plan, self._online.read(requests), fanout, typed, n)
+        plan, requests, fanout, typed, n, raw = self.prepare(
+            features, entity_rows, full_feature_names
+        )
+        return self.respond(plan, self._online.read(requests), fanout, typed, n, raw)
 
     async def read_async(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
     ) -> OnlineResponse:
-        plan, requests, fanout, typed, n = self.prepare(features, entity_rows, full_feature_names)
+        plan, requests, fanout, typed, n, raw = self.prepare(
+            features, entity_rows, full_feature_names
+        )
         rows = await self._online.read_async(requests)
-        return self.respond(plan, rows, fanout, typed, n)
+        return self.respond(plan, rows, fanout, typed, n, raw)
 
 
 def _view_plan(
@@ -324,3 +363,67 @@ def _keys(
     keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types))
     encoded = keys.dictionary_encode()
     return encoded.dictionary, encoded.indices
+
+
+def _odfv_plan(
+    odfv: OnDemandFeatureView,
+    names: list[str],
+    views: Mapping[str, FeatureView],
+    plans: list[_ViewPlan],
+) -> _OdfvPlan:
+    known = [f.name for f in odfv.features]
+    for name in names:
+        if name not in known:
+            raise FeatureNotFoundError(
+                f"on-demand feature view '{odfv.name}' has no feature '{name}'"
+                f"{closest(name, known)}"
+            )
+    inputs: list[tuple[int, int, list[str]]] = []
+    for alias, projection in odfv.source_feature_view_projections.items():
+        view = views.get(projection.name)
+        if view is None:
+            raise FeatureViewNotFoundError(
+                f"on-demand feature view '{odfv.name}' reads feature view "
+                f"'{projection.name}', which does not exist"
+            )
+        features = [f.name for f in projection.features] or [f.name for f in view.features]
+        # A hidden read of the source view's features, never part of the response.
+        plans.append(_view_plan(view, alias, dict(projection.join_key_map), features))
+        for fi, feature in enumerate(features):
+            inputs.append((len(plans) - 1, fi, [feature, f"{alias}__{feature}"]))
+    request = [
+        (f.name, f.dtype.to_arrow_type())
+        for source in odfv.source_request_sources.values()
+        for f in source.schema
+    ]
+    return _OdfvPlan(odfv, list(names), inputs, request, odfv.resolve_udf())
+
+
+def _transform(
+    plan: _OdfvPlan, values: list[list[pa.Array]], raw: Mapping[str, Sequence[Any]], n: int
+) -> list[pa.Array]:
+    """Run an ODFV's udf over the gathered features and request data; one array per
+    requested output feature."""
+    columns: dict[str, pa.Array] = {}
+    for vi, fi, aliases in plan.inputs:
+        for alias in aliases:
+            columns[alias] = values[vi][fi]
+    for name, arrow in plan.request:
+        if name not in raw:
+            raise EntityError(
+                f"on-demand feature view '{plan.view.name}' needs request data '{name}'; "
+                f"the entity rows have {sorted(raw)}{closest(name, list(raw))}"
+            )
+        columns[name] = pa.array(raw[name], arrow)
+    types = {f.name: f.dtype.to_arrow_type() for f in plan.view.features}
+    try:
+        if plan.view.mode == "python":
+            out = plan.udf({k: v.to_pylist() for k, v in columns.items()})
+            return [pa.array(out[f], types[f]) for f in plan.features]
+        frame = plan.udf(pa.table(columns).to_pandas())
+        return [pa.array(frame[f], types[f], from_pandas=True) for f in plan.features]
+    except (KeyError, pa.ArrowException) as exc:
+        raise RepastError(
+            f"on-demand feature view '{plan.view.name}': its udf did not return "
+            f"{plan.features} as {[str(types[f]) for f in plan.features]}: {exc}"
+        ) from exc
