@@ -116,7 +116,7 @@ def _producer_process(bootstrap: str, topic: str, events: int, keys: int, rate: 
 
 
 class _TimedConsumer(StreamConsumer):
-    """Records when the first batch was decoded, when each batch was committed, and every
+    """Records when the first batch was decoded, when each batch was written, and every
     freshness value (for exact percentiles rather than histogram buckets)."""
 
     first = 0.0
@@ -141,8 +141,8 @@ class _TimedConsumer(StreamConsumer):
             self.first = time.perf_counter()
         return super().prepare(batch)
 
-    async def finish(self, prepared: Any) -> Any:
-        result = await super().finish(prepared)
+    async def write(self, prepared: Any) -> Any:
+        result = await super().write(prepared)
         self.consumed += result.consumed
         self.written += result.written
         self.batches += 1

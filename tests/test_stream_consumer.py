@@ -70,6 +70,7 @@ async def consuming(
         backoff=FAST_BACKOFF,
     )
     stop = asyncio.Event()
+    task: asyncio.Task[None] | None = None
     try:
         assert await consumer.start(stop)
         task = asyncio.create_task(consumer.run(stop))
@@ -79,6 +80,8 @@ async def consuming(
             await task
     finally:
         stop.set()
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=30)
         await consumer.close()
         await producer.stop()
 
@@ -259,7 +262,7 @@ def test_consumer_killed_mid_batch_loses_nothing_and_replays_harmlessly(
         await produce(kafka_broker, topic, first)
         async with consuming(store, group, fresh_metrics(), max_records=10) as (_, task):
             await eventually(lambda: trips(store, [10]) == [1], "first batch")
-            assert await committed(kafka_broker, group, topic) == 10
+            await eventually(lambda: _committed_is(kafka_broker, group, topic, 10), "committed")
             await produce(kafka_broker, topic, second)
             with pytest.raises(Crash):
                 await asyncio.wait_for(task, 30)

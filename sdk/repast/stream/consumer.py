@@ -85,7 +85,7 @@ class BatchResult:
     written: int = 0
     dead_lettered: int = 0
     offsets: dict[Any, int] = field(default_factory=dict)
-    """TopicPartition → the offset committed (the next one to read)."""
+    """TopicPartition → the offset to commit for this batch (the next one to read)."""
 
 
 @dataclass
@@ -188,6 +188,9 @@ class StreamConsumer:
         self._consumer: Any = None
         self._offline_warned = False
         self._stage = "write"
+        self._written: dict[Any, int] = {}
+        self._committed: dict[Any, int] = {}
+        self._commit_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -254,25 +257,65 @@ class StreamConsumer:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process batches until `stop` is set; the batch in hand is finished and committed.
+        """Process batches until `stop` is set; the batch in hand is written and committed.
 
-        Pipelined by one batch: while batch N is written (in a thread, waiting on the store)
-        batch N+1 is fetched and decoded. Writes and commits stay in order: N+1's write
-        starts only after N is committed. If N fails, N+1 is dropped and both are read again.
+        Pipelined: while batch N is written (in a thread, waiting on the store) batch N+1 is
+        fetched and decoded, and N-1's offsets are committed in the background. Writes stay in
+        order (N+1's starts after N's ends) and a commit only ever covers written batches; a
+        failed commit is retried with the next one. If N's write fails, N+1 is dropped and
+        both are read again.
         """
         pending: tuple[asyncio.Task[BatchResult], Prepared] | None = None
-        while not stop.is_set():
-            batch = await self.consumer.getmany(timeout_ms=_POLL_MS, max_records=self.max_records)
-            prepared = self.prepare(batch) if batch else None
+        try:
+            while not stop.is_set():
+                batch = await self.consumer.getmany(
+                    timeout_ms=_POLL_MS, max_records=self.max_records
+                )
+                prepared = self.prepare(batch) if batch else None
+                if pending is not None:
+                    task, previous = pending
+                    pending = None
+                    if not await self._settle(task, previous, prepared, stop):
+                        continue
+                if prepared is not None:
+                    pending = (asyncio.create_task(self.write(prepared)), prepared)
+                self._commit_soon()
             if pending is not None:
-                task, previous = pending
-                pending = None
-                if not await self._settle(task, previous, prepared, stop):
-                    continue
-            if prepared is not None:
-                pending = (asyncio.create_task(self.finish(prepared)), prepared)
-        if pending is not None:
-            await self._settle(*pending, None, stop)
+                await self._settle(*pending, None, stop)
+        finally:
+            if self._commit_task is not None:
+                await self._commit_task
+        await self.commit()
+
+    def _commit_soon(self) -> None:
+        """Commit what was written, in the background, unless a commit is under way."""
+        if self._dirty() and (self._commit_task is None or self._commit_task.done()):
+            self._commit_task = asyncio.create_task(self._commit_quietly())
+
+    def _dirty(self) -> bool:
+        return any(self._committed.get(tp) != offset for tp, offset in self._written.items())
+
+    async def _commit_quietly(self) -> None:
+        try:
+            await self.commit()
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            # The offsets stay pending; the next batch's commit (or the last one) covers them.
+            self.metrics.retries.labels(self.view.name, "commit").inc()
+            log.warning("view %s: commit failed (%s); retrying later", self.view.name, exc)
+
+    async def commit(self) -> None:
+        """Commit the offsets of every batch written so far (of partitions still assigned)."""
+        assigned = self.consumer.assignment()
+        offsets = {tp: o for tp, o in self._written.items() if tp in assigned}
+        for tp in [tp for tp in self._written if tp not in assigned]:
+            del self._written[tp]  # revoked: its new owner resumes from the last commit
+        if not offsets or all(self._committed.get(tp) == o for tp, o in offsets.items()):
+            return
+        await self.consumer.commit(offsets)
+        self._committed.update(offsets)
+        self._observe_lag(offsets)
 
     async def _settle(
         self,
@@ -281,8 +324,8 @@ class StreamConsumer:
         following: Prepared | None,
         stop: asyncio.Event,
     ) -> bool:
-        """Wait for a batch's write and commit; False (after rewinding to it and backing off)
-        when it failed in a way that passes."""
+        """Wait for a batch's write; False (after rewinding to it and backing off) when it
+        failed in a way that passes."""
         try:
             await task
         except Exception as exc:
@@ -342,7 +385,14 @@ class StreamConsumer:
         )
 
     async def finish(self, prepared: Prepared) -> BatchResult:
-        """Write a decoded batch online (and offline), dead-letter its bad messages, commit."""
+        """`write` a decoded batch, then commit its offsets."""
+        result = await self.write(prepared)
+        await self.commit()
+        return result
+
+    async def write(self, prepared: Prepared) -> BatchResult:
+        """Write a decoded batch online (and offline) and dead-letter its bad messages; its
+        offsets become committable."""
         view = self.view.name
         decoded = prepared.decoded
         rejections = dict(decoded.errors)
@@ -370,13 +420,11 @@ class StreamConsumer:
                 await self._write_offline(decoded)
         self._stage = "dead_letter"
         dead = await self.dead_letters.send(view, prepared.records, rejections)
-        self._stage = "commit"
-        await self.consumer.commit(prepared.offsets)
+        self._written.update(prepared.offsets)
         self.metrics.written.labels(view).inc(written)
         for reason in {r.reason for r in rejections.values()}:
             count = sum(1 for r in rejections.values() if r.reason == reason)
             self.metrics.dead_lettered.labels(view, reason).inc(count)
-        self._observe_lag(prepared.offsets)
         return BatchResult(len(prepared.records), written, dead, prepared.offsets)
 
     # -- side outputs ------------------------------------------------------------------------
