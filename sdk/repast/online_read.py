@@ -37,6 +37,11 @@ Features = Sequence[str] | FeatureService
 EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
 
+_PRESENT = pa.scalar(PRESENT, pa.int8())
+_NOT_FOUND = pa.scalar(NOT_FOUND, pa.int8())
+_OUTSIDE_MAX_AGE = pa.scalar(OUTSIDE_MAX_AGE, pa.int8())
+
+
 def now_micros() -> int:
     """The clock OUTSIDE_MAX_AGE is judged by (tests replace it)."""
     return time.time_ns() // 1000
@@ -195,7 +200,12 @@ class OnlineReader:
     def prepare(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
     ) -> tuple[
-        _Plan, list[ReadRequest], list[pa.Array], dict[str, pa.Array], int, Mapping[str, Any]
+        _Plan,
+        list[ReadRequest],
+        list[pa.Array | None],
+        dict[str, pa.Array],
+        int,
+        Mapping[str, Any],
     ]:
         plan = self.plan(features, full_feature_names)
         columns = _columns(entity_rows)
@@ -206,9 +216,9 @@ class OnlineReader:
             )
         n = lengths.pop() if lengths else 0
         requests: list[ReadRequest] = []
-        fanout: list[pa.Array] = []
+        fanout: list[pa.Array | None] = []
         typed: dict[str, pa.Array] = {}
-        by_shape: dict[tuple[Any, ...], tuple[pa.Array, pa.Array]] = {}
+        by_shape: dict[tuple[Any, ...], tuple[pa.Array, pa.Array | None]] = {}
         for p in plan.views:
             shape = (tuple(p.columns), tuple(p.join_keys), tuple(p.key_types))
             if shape not in by_shape:
@@ -222,7 +232,7 @@ class OnlineReader:
         self,
         plan: _Plan,
         rows: list[ViewRows],
-        fanout: list[pa.Array],
+        fanout: list[pa.Array | None],
         typed: dict[str, pa.Array],
         n: int,
         raw: Mapping[str, Sequence[Any]],
@@ -233,18 +243,23 @@ class OnlineReader:
         values: list[list[pa.Array]] = []
         for p, got, indices in zip(plan.views, rows, fanout, strict=True):
             ts = got.event_timestamps
-            micros = pc.cast(ts, pa.int64())
-            found = pc.is_valid(ts)
-            status = pc.if_else(found, PRESENT, NOT_FOUND)
+            status = pc.if_else(pc.is_valid(ts), _PRESENT, _NOT_FOUND)
             cols = got.columns
             if p.ttl_micros > 0:
-                stale = pc.fill_null(pc.greater(pc.subtract(now, micros), p.ttl_micros), False)
-                status = pc.if_else(stale, OUTSIDE_MAX_AGE, status)
-                # A stale value is not served, as the point-in-time join would not serve it.
-                cols = [pc.if_else(stale, pa.scalar(None, c.type), c) for c in cols]
-            statuses.append(pc.cast(status, pa.int8()).take(indices))
-            stamps.append(ts.take(indices))
-            values.append([c.take(indices) for c in cols])
+                age = pc.subtract(now, pc.cast(ts, pa.int64()))
+                stale = pc.fill_null(pc.greater(age, p.ttl_micros), False)
+                if pc.any(stale).as_py():
+                    status = pc.if_else(stale, _OUTSIDE_MAX_AGE, status)
+                    # A stale value is not served, as the point-in-time join would not serve it.
+                    cols = [pc.if_else(stale, pa.scalar(None, c.type), c) for c in cols]
+            if indices is None:  # every entity row distinct, in order: nothing to fan out
+                statuses.append(status)
+                stamps.append(ts)
+                values.append(cols)
+            else:
+                statuses.append(status.take(indices))
+                stamps.append(ts.take(indices))
+                values.append([c.take(indices) for c in cols])
         transformed = [_transform(o, values, raw, n) for o in plan.odfvs]
         names = list(plan.join_columns)
         out_values: list[pa.Array] = [typed[c] for c in plan.join_columns]
@@ -330,7 +345,7 @@ def _columns(entity_rows: EntityRows) -> Mapping[str, Sequence[Any]]:
 
 def _keys(
     p: _ViewPlan, columns: Mapping[str, Sequence[Any]], typed: dict[str, pa.Array], n: int
-) -> tuple[pa.Array, pa.Array]:
+) -> tuple[pa.Array, pa.Array | None]:
     """(distinct entity keys, index of each entity row's key) for one view."""
     if p.join_keys == [DUMMY_ENTITY_ID]:
         key = _core.serialize_entity_keys(
@@ -362,6 +377,8 @@ def _keys(
         arrays.append(typed[column])
     keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types))
     encoded = keys.dictionary_encode()
+    if len(encoded.dictionary) == n:  # no duplicate rows: the keys are already distinct
+        return keys, None
     return encoded.dictionary, encoded.indices
 
 

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -189,26 +188,32 @@ class RedisOnlineStore:
 
     def _plan(
         self, requests: Sequence[ReadRequest]
-    ) -> list[tuple[pa.Array, list[int], list[bytes]]]:
+    ) -> list[tuple[list[bytes], list[int], list[bytes]]]:
         """Requests grouped by their key array: (keys with project, request indices, fields)."""
-        groups: dict[int, tuple[pa.Array, list[int], list[bytes]]] = {}
+        groups: dict[int, tuple[list[bytes], list[int], list[bytes]]] = {}
         for i, request in enumerate(requests):
             group = groups.get(id(request.keys))
             if group is None:
-                keys = resp.concat([request.keys, self.suffix])
+                keys = [k + self.suffix for k in request.keys.to_pylist()]
                 group = groups[id(request.keys)] = (keys, [], [])
             group[1].append(i)
             group[2].extend(self._fields(request))
         return list(groups.values())
 
-    def _payload(self, plan: list[tuple[pa.Array, list[int], list[bytes]]]) -> tuple[bytes, int]:
-        payloads = [resp.command([b"HMGET", keys, *fields], len(keys)) for keys, _, fields in plan]
-        return b"".join(payloads), sum(len(keys) for keys, _, _ in plan)
+    @staticmethod
+    def _payload(plan: list[tuple[list[bytes], list[int], list[bytes]]]) -> tuple[bytes, int]:
+        # A read has few entities (per-entity Python is fine here; writes are column-wise).
+        parts: list[bytes] = []
+        for keys, _, fields in plan:
+            head = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields))
+            tail = b"".join(resp.bulk(f) for f in fields)
+            parts.extend(head + resp.bulk(k) + tail for k in keys)
+        return b"".join(parts), sum(len(keys) for keys, _, _ in plan)
 
     def _decode(
         self,
         requests: Sequence[ReadRequest],
-        plan: list[tuple[pa.Array, list[int], list[bytes]]],
+        plan: list[tuple[list[bytes], list[int], list[bytes]]],
         replies: list[Any],
     ) -> list[ViewRows]:
         out: list[ViewRows | None] = [None] * len(requests)
@@ -220,28 +225,32 @@ class RedisOnlineStore:
             for reply in chunk:
                 if isinstance(reply, Exception):
                     raise self._error("HMGET", reply)
-            # One flat column of every reply cell, then a strided take per field.
-            flat = pa.array(list(itertools.chain.from_iterable(chunk)), pa.binary())
+            # Every reply cell in one flat list; field j is the slice j::width (C-level).
+            flat = list(itertools.chain.from_iterable(chunk))
             column = 0
+
+            def cells(j: int, flat: list[Any] = flat, width: int = width) -> pa.Array:
+                return pa.array(flat[j::width], pa.binary())
+
             for i in members:
                 request = requests[i]
                 view = request.view
                 if self.layout == "packed":
-                    rows = flat.take(np.arange(column, n * width, width))
-                    column += 1
                     select = [view.index(f) for f in request.features]
-                    ts, cols = _core.decode_packed_rows(rows, list(view.value_types), select)
+                    ts, cols = _core.decode_packed_rows(
+                        cells(column), list(view.value_types), select
+                    )
+                    column += 1
                     out[i] = ViewRows(ts, list(cols))
                     continue
                 cols = []
                 for feature in request.features:
-                    cell = flat.take(np.arange(column, n * width, width))
-                    column += 1
                     vt = view.value_types[view.index(feature)]
-                    cols.append(_core.decode_values(cell, vt, f"{view.name}:{feature}"))
-                ts_cells = flat.take(np.arange(column, n * width, width))
+                    cols.append(_core.decode_values(cells(column), vt, f"{view.name}:{feature}"))
+                    column += 1
+                ts = _core.decode_timestamps(cells(column), f"_ts:{view.name}")
                 column += 1
-                out[i] = ViewRows(_core.decode_timestamps(ts_cells, f"_ts:{view.name}"), cols)
+                out[i] = ViewRows(ts, cols)
         return [rows for rows in out if rows is not None]
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
@@ -250,7 +259,7 @@ class RedisOnlineStore:
             if self.cluster:
                 pipe = self.client().pipeline(transaction=False)
                 for keys, _, fields in plan:
-                    for key in keys.to_pylist():
+                    for key in keys:
                         pipe.hmget(key, fields)
                 replies = pipe.execute(raise_on_error=False)
             else:
@@ -268,7 +277,7 @@ class RedisOnlineStore:
             if self.cluster:
                 pipe = self.async_client().pipeline(transaction=False)
                 for keys, _, fields in plan:
-                    for key in keys.to_pylist():
+                    for key in keys:
                         pipe.hmget(key, fields)
                 replies = await pipe.execute(raise_on_error=False)
             else:
