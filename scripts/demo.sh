@@ -35,3 +35,24 @@ repast get-historical-features \
        {\"driver_id\": 1002, \"event_timestamp\": \"$day_ago\"},
        {\"driver_id\": 1003, \"event_timestamp\": \"2000-01-01T00:00:00Z\"}]" \
   -f driver_hourly_stats:conv_rate -f driver_hourly_stats:avg_daily_trips
+
+step "repast serve   (the feature server: Feast's HTTP API, started in the background)"
+port=${REPAST_DEMO_PORT:-6566}
+repast serve -p "$port" --no-access-log > serve.log 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "localhost:$port/health" > /dev/null && break; sleep 0.1; done
+read_body='{"entities": {"driver_id": [1001]},
+  "features": ["driver_hourly_stats_fresh:conv_rate", "driver_hourly_stats_fresh:avg_daily_trips"]}'
+step "curl /get-online-features   (driver 1001)"
+curl -s "localhost:$port/get-online-features" -d "$read_body"; echo
+pushed=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+step "curl /push   (a fresh row for driver 1001: conv_rate 0.99, avg_daily_trips 42)"
+curl -s -w 'HTTP %{http_code}\n' "localhost:$port/push" -d "{\"push_source_name\": \"driver_stats_push_source\",
+  \"df\": {\"driver_id\": [1001], \"event_timestamp\": [\"$pushed\"], \"created\": [\"$pushed\"],
+         \"conv_rate\": [0.99], \"acc_rate\": [0.5], \"avg_daily_trips\": [42]}}"
+step "curl /get-online-features   (the pushed values, at once)"
+curl -s "localhost:$port/get-online-features" -d "$read_body"; echo
+step "stop the server"
+kill "$server"
+wait "$server" || true
