@@ -22,6 +22,7 @@ from repast.errors import RepastError
 from repast.feature_store import FeatureStore
 from repast.registry import RegistryRefresher
 from repast_server.auth import BearerAuthMiddleware
+from repast_server.batching import batch_reads
 from repast_server.errors import ApiError, handle_exception
 from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
 from repast_server.metrics import Metrics, MetricsMiddleware
@@ -81,9 +82,11 @@ def create_app(
         app.state.repast = state
         app.state.metrics = metrics
         try:
-            async with RegistryRefresher(registry, ttl) as refresher:
-                app.state.refresher = refresher
-                yield
+            with batch_reads(store) as batcher:
+                app.state.batcher = batcher
+                async with RegistryRefresher(registry, ttl) as refresher:
+                    app.state.refresher = refresher
+                    yield
         finally:
             await _close_async_clients(store)
             if given is None:

@@ -1,0 +1,105 @@
+"""Reads started in one event-loop tick share one store call; each gets its own rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from repast.online.base import OnlineStoreError, OnlineView, ReadRequest, ViewRows
+from repast_server.app import create_app
+from repast_server.batching import TickBatcher
+from server_helpers import client_for, fresh_request, push_body, redis_config, run, server_store
+from services import RedisServer
+
+VIEW = OnlineView("v", ("id",), ("f",), (3,), (pa.int64(),))
+
+
+class FakeStore:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[int] = []
+        self.fail = fail
+
+    async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        self.calls.append(len(requests))
+        await asyncio.sleep(0)
+        if self.fail:
+            raise OnlineStoreError("down")
+        # Echo each request's keys back as its one column, so the split can be checked.
+        return [ViewRows(pa.array([None] * len(r.keys), pa.int64()), [r.keys]) for r in requests]
+
+
+def _request(*keys: int) -> ReadRequest:
+    return ReadRequest(VIEW, pa.array(keys), ["f"])
+
+
+def test_one_tick_one_store_call_and_each_caller_gets_its_rows() -> None:
+    store = FakeStore()
+    batcher = TickBatcher(store)  # type: ignore[arg-type]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(  # type: ignore[return-value]
+            batcher.read_async([_request(1, 2)]),
+            batcher.read_async([_request(3), _request(4, 5, 6)]),
+            batcher.read_async([_request(7)]),
+        )
+
+    got = run(main)
+    assert store.calls == [4]
+    assert [[rows.columns[0].to_pylist() for rows in result] for result in got] == [
+        [[1, 2]],
+        [[3], [4, 5, 6]],
+        [[7]],
+    ]
+    assert (batcher.batches, batcher.batched_reads) == (1, 3)
+
+
+def test_a_store_error_reaches_every_caller_of_the_batch() -> None:
+    batcher = TickBatcher(FakeStore(fail=True))  # type: ignore[arg-type]
+
+    async def main() -> list[Any]:
+        reads = [batcher.read_async([_request(i)]) for i in range(3)]
+        return await asyncio.gather(*reads, return_exceptions=True)
+
+    assert all(isinstance(r, OnlineStoreError) for r in run(main))
+
+
+def test_sequential_reads_are_not_held_back() -> None:
+    store = FakeStore()
+    batcher = TickBatcher(store)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        for i in range(3):
+            await batcher.read_async([_request(i)])
+
+    run(main)
+    assert store.calls == [1, 1, 1]
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_concurrent_server_reads_are_batched(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    store = server_store(tmp_path, redis_config(redis_clean, layout), steps=False)
+    app = create_app(store)
+    ids = list(range(40))
+
+    async def main() -> None:
+        async with client_for(app) as client:
+            assert (await client.post("/push", json=push_body(ids, ids))).status_code == 200
+
+            async def one(i: int) -> None:
+                response = await client.post("/get-online-features", json=fresh_request([i]))
+                assert response.json()["results"][1]["values"] == [i]
+
+            await asyncio.gather(*(one(i) for i in ids))
+            batcher = app.state.batcher
+            assert batcher.batched_reads == len(ids)
+            assert batcher.batches < len(ids)
+
+    run(main)
+    store.online_store.close()
