@@ -240,9 +240,27 @@ def _read_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table:
         columns = _needed_columns(view, dataset.schema)
         ts_name = _raw_time_column(view, view.timestamp_field, dataset.schema)
         expression = _time_filter(dataset.schema.field(ts_name).type, ts_name, view, bounds)
-        return dataset.to_table(columns=columns, filter=expression)
+        return _prune(dataset, expression).to_table(columns=columns)
     except (OSError, pa.ArrowInvalid) as exc:
         raise SourceReadError(f"cannot read the {view.describe_source()}: {exc}") from exc
+
+
+def _prune(dataset: ds.Dataset, expression: Any) -> ds.Dataset:
+    """The dataset without the files and Parquet row groups that the time window excludes.
+
+    Pruning uses partition values and row-group statistics only: the kernel applies the window
+    exactly, and a row-level filter would copy every column once more.
+    """
+    if expression is None or not isinstance(dataset, ds.FileSystemDataset):
+        return dataset
+    fragments = []
+    for fragment in dataset.get_fragments(filter=expression):
+        if isinstance(fragment, ds.ParquetFileFragment):
+            fragment = fragment.subset(filter=expression)
+            if fragment.num_row_groups == 0:
+                continue
+        fragments.append(fragment)
+    return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
 
 
 def _time_filter(
@@ -391,9 +409,9 @@ def _take(job: tuple[pa.Table, str, pa.Array]) -> pa.ChunkedArray | pa.Array:
     column = source.column(name)
     if len(indices) == 0 or column.num_chunks == 0:
         return pa.nulls(len(indices), type=column.type)
-    if column.num_chunks == 1:
-        return column.chunk(0).take(indices)
-    return column.take(indices)
+    # Concatenating first is cheaper than taking from many chunks (one memcpy against a chunk
+    # lookup per index).
+    return _single_array(column).take(indices)
 
 
 def _gather(jobs: list[tuple[pa.Table, str, pa.Array]]) -> list[pa.ChunkedArray | pa.Array]:
