@@ -7,12 +7,21 @@ pub mod columns;
 pub mod error;
 pub mod feast_value;
 pub mod keys;
+pub mod latest;
 pub mod mmh3;
+pub mod packed;
 pub mod pit;
 mod py_codecs;
+mod py_latest;
+mod py_packed;
 mod py_pit;
 
-create_exception!(repast._core, RepastError, PyException, "Base class of every Repast error.");
+create_exception!(
+    repast._core,
+    RepastError,
+    PyException,
+    "Base class of every Repast error."
+);
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -20,5 +29,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RepastError", m.py().get_type::<RepastError>())?;
     py_codecs::register(m)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_indices, m)?)?;
+    m.add_function(wrap_pyfunction!(py_packed::encode_packed_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(py_packed::decode_packed_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;
+    m.add_class::<py_latest::PyLatestState>()?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 # Hand-written stub of the Rust extension (core-rs); keep it in step with core-rs/src/lib.rs.
 from collections.abc import Sequence
+from typing import final
 
 import pyarrow as pa
 
@@ -95,6 +96,7 @@ def latest_per_key(
     Latest = max event time, then max created time (null = oldest), then the last row.
     """
 
+@final
 class LatestState:
     """Latest row per key over a stream of batches, in memory proportional to the keys.
 
