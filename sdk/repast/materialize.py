@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
@@ -162,16 +163,20 @@ def _batches(
         ds.field(ts_col) <= _bound(end, ts_type)
     )
     rename = list(columns)
-    # Little readahead: the scanner otherwise decodes batches ahead of a slower consumer
-    # and memory grows with the window instead of staying flat.
-    for batch in dataset.to_batches(
-        columns=list(columns.values()),
-        filter=time_filter,
-        batch_size=READ_BATCH_ROWS,
-        batch_readahead=2,
-        fragment_readahead=1,
-    ):
-        yield pa.RecordBatch.from_arrays(batch.columns, names=rename)
+    # One row group at a time, decoded on this thread: the dataset scanner reads ahead of a
+    # slower consumer (the latest-per-key reduction) and would buffer hundreds of MB.
+    # Row groups whose statistics miss the window are skipped; rows are filtered on read.
+    for fragment in dataset.get_fragments(filter=time_filter):
+        for row_group in fragment.split_by_row_group(time_filter):
+            for batch in row_group.to_batches(
+                columns=list(columns.values()),
+                filter=time_filter,
+                batch_size=READ_BATCH_ROWS,
+                batch_readahead=0,
+                fragment_readahead=0,
+                use_threads=False,
+            ):
+                yield pa.RecordBatch.from_arrays(batch.columns, names=rename)
 
 
 def scan_latest(
@@ -183,7 +188,7 @@ def scan_latest(
     stats: dict[str, int] | None = None,
 ) -> pa.Table:
     """The latest source row per entity key in [start, end] (event time, then created time),
-    with the key in column `__repast_entity_key`. Memory: about twice the distinct keys.
+    with the key in column `__repast_entity_key`. Memory: about 1.5 times the distinct keys.
     `stats` (if given) receives `max_held`, the most rows the winners table ever held."""
     source = view.batch_source
     version = store.config.entity_key_serialization_version
@@ -203,26 +208,40 @@ def scan_latest(
         )
         rows = state.update(keys, batch.column(source.timestamp_field), created)
         if len(rows):
-            kept = batch.take(rows).append_column(_KEY, keys.take(rows))
+            if len(rows) == batch.num_rows:  # every row a new winner: no copy needed
+                kept = batch.append_column(_KEY, keys)
+            else:
+                kept = batch.take(rows).append_column(_KEY, keys.take(rows))
             winners.append(kept)
             held += kept.num_rows
         if stats is not None:
             stats["max_held"] = max(stats.get("max_held", 0), held)
-        if held > 2 * len(state) + READ_BATCH_ROWS:
+        if held > len(state) + max(len(state) // 2, READ_BATCH_ROWS):
             # Drop superseded candidates: the table shrinks to one row per key.
-            winners = [_take(winners, state.compact())]
-            held = winners[0].num_rows
+            winners = _take(winners, state.compact())
+            held = sum(b.num_rows for b in winners)
     if not winners:
         return pa.table({})
-    return pa.Table.from_batches([_take(winners, state.winners())])
+    return pa.Table.from_batches(_take(winners, state.winners()))
 
 
-def _take(batches: list[pa.RecordBatch], indices: pa.Array) -> pa.RecordBatch:
-    """Rows `indices` of the batches, freeing the batches as soon as they are merged (a take
-    over one contiguous batch is faster than over chunks; peak = merged + result)."""
-    merged = pa.concat_batches(batches)
+def _take(batches: list[pa.RecordBatch], ids: pa.Array) -> list[pa.RecordBatch]:
+    """Rows `ids` (ascending, numbered across the batches) of the batches, batch by batch,
+    dropping each source batch once taken from: memory peaks at the table plus its result
+    so far, never two copies of it."""
+    wanted = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
+    ends = np.cumsum([b.num_rows for b in batches])
+    cuts = np.searchsorted(wanted, ends)
+    out: list[pa.RecordBatch] = []
+    first, base = 0, 0
+    for i, end in enumerate(ends.tolist()):
+        batch, cut = batches[i], int(cuts[i])
+        if cut > first:
+            out.append(batch.take(pa.array(wanted[first:cut] - base)))
+        batches[i] = batch.slice(0, 0)  # release the rows as soon as possible
+        first, base = cut, end
     batches.clear()
-    return merged.take(indices)
+    return out
 
 
 def _materialize_view(
