@@ -30,7 +30,7 @@ from stream_helpers import (
 
 T0 = 1_704_067_200
 
-GOOD = [
+GOOD: list[dict[str, Any]] = [
     {"driver_id": 1, "event_timestamp": T0, "conv_rate": 0.5, "trips": 10},
     {"driver_id": 2, "event_timestamp": "2024-01-01T00:00:01+00:00", "trips": 20},
 ]
