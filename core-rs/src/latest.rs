@@ -148,11 +148,6 @@ impl<'a> Batch<'a> {
                 )));
             }
         }
-        if u32::try_from(rows).is_err() {
-            return Err(CoreError::InvalidArgument(format!(
-                "{rows} rows in one batch; pass at most 2^32 - 1"
-            )));
-        }
         Ok(Self {
             keys: key_column,
             event,
