@@ -167,13 +167,15 @@ def child(args: argparse.Namespace) -> None:
         once = run_duckdb(entity, source_path, features)
     else:
         once = run_pandas(entity, source_path, features)
-    times = []
+    times, cpu = [], []
     result: Any = None
     for _ in range(args.repeats):
         result = None
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = once()
         times.append(time.perf_counter() - start)
+        # CPU seconds of every thread: comparable when the machine is shared.
+        cpu.append(time.process_time() - start_cpu)
     if isinstance(result, pa.Table):
         out_bytes = result.nbytes
         check = result.select(["rid", "f0"])
@@ -185,6 +187,7 @@ def child(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "times_s": times,
+                "cpu_s": cpu,
                 "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "output_bytes": out_bytes,
                 "rows": result.num_rows if isinstance(result, pa.Table) else len(result),
@@ -312,6 +315,7 @@ def main() -> None:
                 r = results[engine]
                 shown = (
                     f"median {r['median_s']:.3f} s, runs {[round(t, 3) for t in r['times_s']]}, "
+                    f"cpu {[round(t, 2) for t in r.get('cpu_s', [])]} s, "
                     f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB"
                     if "error" not in r
                     else r["error"]

@@ -404,14 +404,56 @@ def _time_bounds(entity_ts: pa.Array) -> tuple[int, int] | None:
 # --- gathering ------------------------------------------------------------------------------
 
 
+def _fixed_width(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_temporal(kind)
+        or pa.types.is_boolean(kind)
+    )
+
+
+def _take_fixed_width(values: pa.Array, indices: pa.Array) -> pa.Array:
+    """`values.take(indices)` for a fixed-width type, a few times faster than Arrow's take when
+    values or indices have nulls: the values are gathered without validity (Arrow's fast path),
+    then the validity bits on their own, and the two are put back together."""
+    everywhere = pa.Array.from_buffers(
+        indices.type, len(indices), [None, indices.buffers()[1]], offset=indices.offset
+    )
+    data = pa.Array.from_buffers(
+        values.type, len(values), [None, values.buffers()[1]], offset=values.offset
+    ).take(everywhere)
+    valid = None
+    if values.null_count:
+        bits = pa.Array.from_buffers(
+            pa.bool_(), len(values), [None, values.buffers()[0]], offset=values.offset
+        )
+        valid = bits.take(everywhere)
+    if indices.null_count:
+        matched = pa.Array.from_buffers(
+            pa.bool_(), len(indices), [None, indices.buffers()[0]], offset=indices.offset
+        )
+        valid = matched if valid is None else pc.and_(valid, matched)
+    if valid is None:
+        return data
+    if valid.offset:  # only a sliced `indices` gives one; realign the bits to `data`'s
+        valid = pc.and_(valid, pa.scalar(True))
+    return pa.Array.from_buffers(
+        values.type, len(indices), [valid.buffers()[1], data.buffers()[1]], null_count=-1
+    )
+
+
 def _take(job: tuple[pa.Table, str, pa.Array]) -> pa.ChunkedArray | pa.Array:
     source, name, indices = job
     column = source.column(name)
-    if len(indices) == 0 or column.num_chunks == 0:
+    if len(indices) == 0 or len(column) == 0:
         return pa.nulls(len(indices), type=column.type)
     # Concatenating first is cheaper than taking from many chunks (one memcpy against a chunk
     # lookup per index).
-    return _single_array(column).take(indices)
+    values = _single_array(column)
+    if _fixed_width(values.type) and (values.null_count or indices.null_count):
+        return _take_fixed_width(values, indices)
+    return values.take(indices)
 
 
 def _gather(jobs: list[tuple[pa.Table, str, pa.Array]]) -> list[pa.ChunkedArray | pa.Array]:
