@@ -22,6 +22,7 @@ from repast.config import RepoConfig
 from repast.errors import FeatureViewNotFoundError
 from repast.materialize import MaterializationError, scan_latest
 from repast.online import WriteBatch
+from repast.online.redis import RedisOnlineStore
 from repast.types import Float64, Int64
 from services import RedisServer
 
@@ -133,16 +134,17 @@ def test_redis_killed_half_way_records_nothing_and_a_rerun_completes(
     store = build_store(tmp_path, online_config("redis-packed", redis_clean))
     monkeypatch.setattr(materialize, "WRITE_BATCH_ROWS", 2)
     online = store.online_store
-    original = online.write_batch
+    assert isinstance(online, RedisOnlineStore)
+    original = online._evals
     calls: list[int] = []
 
-    def write_then_die(view: Any, batch: WriteBatch) -> int:
+    def evals_then_die(view: Any, batch: WriteBatch) -> list[bytes]:
         calls.append(len(batch))
         if len(calls) == 2:
-            redis_clean.stop()  # Redis goes away after the first batch was written
+            redis_clean.stop()  # Redis goes away after the first batch was sent
         return original(view, batch)
 
-    monkeypatch.setattr(online, "write_batch", write_then_die)
+    monkeypatch.setattr(online, "_evals", evals_then_die)
     with pytest.raises(MaterializationError) as failure:
         store.materialize(hours(0), hours(13), ["driver_hourly_stats"])
     message = str(failure.value)

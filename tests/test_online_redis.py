@@ -17,7 +17,7 @@ from golden_repo import build_store, load_dump, run_steps
 from repast import FeatureStore
 from repast.online.redis import RedisOnlineStore, parse_connection_string
 from repast.online_response import OnlineResponse
-from services import RedisServer
+from services import RedisServer, ServiceError
 
 
 def _config(server: RedisServer, layout: str, **extra: Any) -> dict[str, Any]:
@@ -297,26 +297,34 @@ def redis_cluster(tmp_path: Path) -> Iterator[RedisServer]:
     from services import HOST, _find_binary, _Process, _wait_for_redis, free_ports
 
     binary = _find_binary("redis-server", "install it: `apt-get install -y redis-server`")
-    (port,) = free_ports(1)
-    args = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        HOST,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        str(tmp_path / "nodes.conf"),
-    ]
-    server = RedisServer(HOST, port, tmp_path, _Process("redis-server", args, tmp_path / "log"))
-    server.start()
+    for attempt in range(3):  # a free port may be taken before redis-server binds it
+        (port,) = free_ports(1)
+        work = tmp_path / f"node-{attempt}"
+        work.mkdir()
+        args = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(work / "nodes.conf"),
+        ]
+        server = RedisServer(HOST, port, work, _Process("redis-server", args, work / "log"))
+        try:
+            server.start()
+            break
+        except ServiceError:
+            if attempt == 2:
+                raise
     try:
         server.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
         deadline = time.monotonic() + 20

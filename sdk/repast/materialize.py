@@ -25,7 +25,7 @@ from repast import _core
 from repast.data_source import FileSource
 from repast.errors import FeatureViewNotFoundError, RepastError
 from repast.feature_view import FeatureView
-from repast.online.base import OnlineView
+from repast.online.base import OnlineView, WriteBatch
 from repast.online_write import entity_keys, write_batch
 from repast.registry import document
 from repast.validate import closest
@@ -257,17 +257,21 @@ def _materialize_view(
             bar.update(
                 task, description=f"{view.name} (writing)", total=table.num_rows, completed=0
             )
-            for chunk in table.to_batches(max_chunksize=_write_rows(store)):
-                part = pa.Table.from_batches([chunk])
-                online.write_batch(
-                    spec, write_batch(view, part, part.column(_KEY).combine_chunks())
-                )
-                bar.advance(task, chunk.num_rows)
+            online.write_batches(spec, _write_batches(view, table, _write_rows(store), bar, task))
         except RepastError as exc:
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
         except (OSError, pa.ArrowException) as exc:
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
     _record_interval(store, view, start, end)
+
+
+def _write_batches(
+    view: FeatureView, table: pa.Table, rows: int, bar: Any, task: Any
+) -> Iterator[WriteBatch]:
+    for chunk in table.to_batches(max_chunksize=rows):
+        part = pa.Table.from_batches([chunk])
+        yield write_batch(view, part, part.column(_KEY).combine_chunks())
+        bar.advance(task, chunk.num_rows)
 
 
 def _write_rows(store: FeatureStore) -> int:

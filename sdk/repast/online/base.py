@@ -8,7 +8,7 @@ No per-value Python objects cross this seam.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -114,6 +114,10 @@ class OnlineStore(Protocol):
 
     def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
         """Write rows whose event time is newer than the stored one; returns how many were."""
+        ...
+
+    def write_batches(self, view: OnlineView, batches: Iterable[WriteBatch]) -> int:
+        """`write_batch` over a stream; a store may overlap encoding and I/O."""
         ...
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:

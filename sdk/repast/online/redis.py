@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -291,29 +291,14 @@ class RedisOnlineStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _run_evals(self, what: str, evals: list[bytes]) -> int:
-        """Send the EVALs pipelined; each replies with the number of rows it wrote."""
-        try:
-            replies = self._roundtrip(b"".join(evals), len(evals))
-        except Exception as exc:
-            raise self._error(what, exc) from exc
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise self._error(what, reply)
-        return sum(int(r) for r in replies)
-
-    def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
-        if len(batch) == 0:
-            return 0
+    def _evals(self, view: OnlineView, batch: WriteBatch) -> list[bytes]:
+        """The EVAL commands writing one batch (standalone Redis), `_KEYS_PER_EVAL` keys each."""
         keys = resp.concat([batch.keys, self.suffix])
-        what = f"writing view '{view.name}'"
         script, head, cells, per_row = (
             self._feast_args(view, batch)
             if self.layout == "feast"
             else self._packed_args(view, batch)
         )
-        if self.cluster:
-            return self._write_cluster(script, keys, head, cells, what)
         evals = []
         for start in range(0, len(keys), _KEYS_PER_EVAL):
             k = keys.slice(start, _KEYS_PER_EVAL)
@@ -331,7 +316,52 @@ class RedisOnlineStore:
                     ]
                 )
             )
-        return self._run_evals(what, evals)
+        return evals
+
+    def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
+        return self.write_batches(view, [batch])
+
+    def write_batches(self, view: OnlineView, batches: Iterable[WriteBatch]) -> int:
+        """Write a stream of batches with one batch in flight: batch i+1 is encoded and sent
+        while Redis still runs batch i, whose replies are read afterwards. Returns the rows
+        written; the first failure raises (batches before it may be written)."""
+        what = f"writing view '{view.name}'"
+        if self.cluster:
+            return sum(self._write_cluster(view, b, what) for b in batches if len(b))
+        import redis
+
+        pool = self.client().connection_pool
+        conn = pool.get_connection()
+        written, pending, failure = 0, 0, None
+
+        def collect() -> None:
+            nonlocal written, failure
+            for _ in range(pending):
+                try:
+                    written += int(conn.read_response())
+                except redis.ResponseError as exc:
+                    failure = failure or exc  # keep reading: the connection stays in step
+
+        try:
+            for batch in batches:
+                if len(batch) == 0:
+                    continue
+                evals = self._evals(view, batch)
+                conn.send_packed_command([b"".join(evals)], check_health=False)
+                collect()
+                pending = len(evals)
+                if failure is not None:
+                    break
+            collect()
+            pending = 0
+        except Exception as exc:
+            conn.disconnect()
+            raise self._error(what, exc) from exc
+        finally:
+            pool.release(conn)
+        if failure is not None:
+            raise self._error(what, failure)
+        return written
 
     def _packed_args(
         self, view: OnlineView, batch: WriteBatch
@@ -366,11 +396,15 @@ class RedisOnlineStore:
         head = [b"_ts:" + view.name.encode(), b"%d" % self.ttl, b"%d" % len(names), *fields]
         return resp.FEAST_SET, head, resp.concat(parts), 2 + len(names)
 
-    def _write_cluster(
-        self, script: bytes, keys: pa.Array, head: list[bytes], cells: pa.Array, what: str
-    ) -> int:
+    def _write_cluster(self, view: OnlineView, batch: WriteBatch, what: str) -> int:
         # A script's keys must share a slot: one key per EVAL, sent through redis-py's cluster
         # pipeline. The per-key argument cells are parsed back out of their RESP form.
+        keys = resp.concat([batch.keys, self.suffix])
+        script, head, cells, _ = (
+            self._feast_args(view, batch)
+            if self.layout == "feast"
+            else self._packed_args(view, batch)
+        )
         pipe = self.client().pipeline(transaction=False)
         for key, cell in zip(keys.to_pylist(), cells.to_pylist(), strict=True):
             pipe.execute_command("EVAL", script, 1, key, *head, *_parse_bulks(cell))

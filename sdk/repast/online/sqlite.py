@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -129,6 +129,9 @@ class SqliteOnlineStore:
                 f"SQLite online store {self.path}: writing view '{view.name}' failed: {exc}"
             ) from exc
         return written
+
+    def write_batches(self, view: OnlineView, batches: Iterable[WriteBatch]) -> int:
+        return sum(self.write_batch(view, batch) for batch in batches)
 
     def _stored_rows(
         self, conn: sqlite3.Connection, view: OnlineView, keys: list[bytes | None]
