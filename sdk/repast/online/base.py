@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -62,8 +63,17 @@ class OnlineView:
             arrow_types=tuple(f.dtype.to_arrow_type() for f in view.features),
         )
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {f: i for i, f in enumerate(self.features)}
+
     def index(self, feature: str) -> int:
-        return self.features.index(feature)
+        return self._positions[feature]
+
+    def positions(self, features: Sequence[str]) -> list[int]:
+        """Schema positions of `features` (what `decode_packed_rows` selects)."""
+        positions = self._positions
+        return [positions[f] for f in features]
 
 
 @dataclass

@@ -236,7 +236,7 @@ class RedisOnlineStore:
                 request = requests[i]
                 view = request.view
                 if self.layout == "packed":
-                    select = [view.index(f) for f in request.features]
+                    select = view.positions(request.features)
                     ts, cols = _core.decode_packed_rows(
                         cells(column), list(view.value_types), select
                     )

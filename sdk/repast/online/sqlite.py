@@ -163,7 +163,7 @@ class SqliteOnlineStore:
                         if "no such table" not in str(exc):
                             raise
                         rows = pa.nulls(len(keys), pa.binary())  # never written: not found
-                    select = [request.view.index(f) for f in request.features]
+                    select = request.view.positions(request.features)
                     ts, columns = _core.decode_packed_rows(
                         rows, list(request.view.value_types), select
                     )
