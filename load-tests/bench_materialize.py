@@ -112,13 +112,13 @@ def make_repo(repo: Path, data: Path, connection: str, layout: str) -> None:
 
 def child(repo: Path) -> None:
     """Materialize the whole day in this process; print rows/s and peak RSS as JSON."""
-    from repast import FeatureStore
+    from repast import FeatureStore, FileSource
 
     store = FeatureStore(repo_path=repo)
     store.apply_repo(skip_source_validation=True)
-    rows = pq.ParquetFile(
-        store.get_feature_view("driver_stats").batch_source.path
-    ).metadata.num_rows
+    source = store.get_feature_view("driver_stats").batch_source
+    assert isinstance(source, FileSource)
+    rows = pq.ParquetFile(source.path).metadata.num_rows
     began = time.perf_counter()
     store.materialize(START, START + timedelta(days=1))
     elapsed = time.perf_counter() - began
@@ -160,7 +160,7 @@ def feast_baseline(connection: str, data: Path, limit: int) -> dict[str, Any]:
         pipe.execute()
         pipe = client.pipeline(transaction=False)
         for i in part:
-            mapping = {b"_ts:driver_stats": ts[i]}
+            mapping: dict[Any, Any] = {b"_ts:driver_stats": ts[i]}
             mapping.update({f: v[i] for f, v in zip(fields, values, strict=True)})
             pipe.hset(key_list[i], mapping=mapping)
         pipe.execute()
@@ -213,9 +213,8 @@ def main() -> None:
             print(json.dumps({"baseline": "feast-style redis-py pipeline", **base}))
         finally:
             server.stop()
-    print(
-        f"\n{'layout':<10}{'rows':>14}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}{'x baseline':>12}"
-    )
+    header = f"{'layout':<10}{'rows':>14}{'seconds':>10}{'rows/s':>12}"
+    print(f"\n{header}{'peak RSS MiB':>14}{'x baseline':>12}")
     for layout, r in results.items():
         print(
             f"{layout:<10}{r['rows']:>14,}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}"
