@@ -422,11 +422,31 @@ class FeatureStore:
     ) -> OnlineResponse:
         return await self._online_reader().read_async(features, entity_rows, full_feature_names)
 
-    def write_to_online_store(self, feature_view_name: str, df: Any) -> None:
-        """Write rows (pandas or Arrow) of one view; older or equal event times are skipped."""
-        online_write.write_to_online_store(self, feature_view_name, df)
+    def write_to_online_store(
+        self,
+        feature_view_name: str,
+        df: Any = None,
+        inputs: Any = None,
+        allow_registry_cache: bool = True,
+        transform_on_write: bool = True,
+    ) -> None:
+        """Write rows (pandas or Arrow) of one view; older or equal event times are skipped.
 
-    def push(self, push_source_name: str, df: Any, to: PushMode = PushMode.ONLINE) -> None:
+        `inputs` is Feast's other name for `df`; the last two arguments are accepted for
+        Feast compatibility (the registry snapshot is always the cached one)."""
+        data = df if df is not None else inputs
+        if data is None:
+            raise ValueError("write_to_online_store needs df (a pandas DataFrame or Arrow table)")
+        online_write.write_to_online_store(self, feature_view_name, data)
+
+    def push(
+        self,
+        push_source_name: str,
+        df: Any,
+        allow_registry_cache: bool = True,
+        to: PushMode = PushMode.ONLINE,
+        transform_on_write: bool = True,
+    ) -> None:
         """Write rows to every view fed by the push source (online only for now)."""
         online_write.push(self, push_source_name, df, to)
 
