@@ -381,6 +381,8 @@ def _keys(
                 ) from None
         arrays.append(typed[column])
     keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types))
+    if n == 1:  # one entity row: nothing to de-duplicate (dictionary_encode costs ~20 us)
+        return keys, None
     encoded = keys.dictionary_encode()
     if len(encoded.dictionary) == n:  # no duplicate rows: the keys are already distinct
         return keys, None
