@@ -580,8 +580,9 @@ fn join<K: Keys>(
             }
             set
         });
-    let expected_source = wanted.as_ref().map_or(n_source, |w| w.len().min(n_source));
-    let partitions = expected_source
+    // Sized for the whole source: the filter above may keep few rows or most of them, and an
+    // empty partition costs next to nothing.
+    let partitions = n_source
         .div_ceil(PARTITION_ROWS)
         .next_power_of_two()
         .clamp(1, MAX_PARTITIONS);
