@@ -90,13 +90,14 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 async def _drive(spec: Spec) -> dict[str, Any]:
     requests = [_request(spec.port, spec.path, b.encode()) for b in spec.bodies]
     latencies: list[float] = []
-    errors = 0
+    errors = reconnects = dropped = 0
     loop = asyncio.get_running_loop()
+    hard_deadline = time.perf_counter() + 2 * spec.duration + 5
     deadline = loop.time() + spec.duration
     queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
 
     async def connection(index: int) -> None:
-        nonlocal errors
+        nonlocal errors, reconnects, dropped
         reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
         i = index
         try:
@@ -111,8 +112,22 @@ async def _drive(spec: Spec) -> dict[str, Any]:
                     if item is None:
                         return
                     scheduled, payload = item
-                writer.write(payload)
-                status = await _read_response(reader)
+                    if time.perf_counter() > hard_deadline:
+                        # An overloaded server: stop the run in bounded time; what was not
+                        # sent counts as dropped (and shows in the throughput).
+                        dropped += 1
+                        continue
+                try:
+                    writer.write(payload)
+                    status = await _read_response(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    # A server that recycles workers (Feast's gunicorn --max-requests) closes
+                    # keep-alive connections: reconnect and send the request again.
+                    reconnects += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+                    writer.write(payload)
+                    status = await _read_response(reader)
                 latencies.append(time.perf_counter() - scheduled)
                 if status != 200:
                     errors += 1
@@ -147,6 +162,8 @@ async def _drive(spec: Spec) -> dict[str, Any]:
     return {
         "requests": len(latencies),
         "errors": errors,
+        "reconnects": reconnects,
+        "dropped": dropped,
         "seconds": round(elapsed, 3),
         "throughput_rps": round(len(latencies) / elapsed, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 3) if len(ms) else None,
@@ -172,9 +189,34 @@ def run_load(spec: Spec, workdir: Path) -> dict[str, Any]:
     command = [sys.executable, __file__, "_load", str(spec_file)]
     if shutil.which("taskset"):
         command = ["taskset", "-c", LOADGEN_CPU, *command]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if out.returncode:
+        raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+# -- server CPU time (a figure that other load on a shared machine distorts less) -----------------
+
+
+def _descendants(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            pids += _descendants(int(child))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (Linux /proc)."""
+    total = 0
+    for p in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # -- data and servers ------------------------------------------------------------------------------
@@ -308,7 +350,7 @@ SCENARIOS: list[tuple[str, str, str, int, int, float | None, int]] = [
 
 
 def run_scenarios(
-    port: int, workdir: Path, duration: float, repeats: int, only: set[str] | None
+    port: int, workdir: Path, duration: float, repeats: int, only: set[str] | None, pid: int
 ) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     out: dict[str, Any] = {}
@@ -322,10 +364,14 @@ def run_scenarios(
         runs = []
         for _ in range(repeats):
             spec = Spec(port, path, bodies, duration, rate, connections)
-            runs.append(run_load(spec, workdir))
+            before = cpu_seconds(pid)
+            run = run_load(spec, workdir)
+            used = cpu_seconds(pid) - before
+            run["server_cpu_ms_per_request"] = round(1000 * used / max(run["requests"], 1), 3)
+            runs.append(run)
         summary = {
             key: statistics.median(r[key] for r in runs if r[key] is not None)
-            for key in ("throughput_rps", "p50_ms", "p99_ms")
+            for key in ("throughput_rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
         }
         summary["errors"] = sum(r["errors"] for r in runs)
         if path == "/push":
@@ -372,14 +418,14 @@ from feast import Entity, FeatureView, Field, FileSource, PushSource
 from feast.types import Float32, Float64, Int64
 driver = Entity(name="driver", join_keys=["driver_id"])
 types = [Float32, Float64, Int64]
-views = []
 for width in (50, 250):
     source = FileSource(name=f"src{width}", path="{repo}/wide%d.parquet" % width,
                         timestamp_field="event_timestamp")
     schema = [Field(name="driver_id", dtype=Int64)] + [
         Field(name=f"f{i}", dtype=types[i % 3]) for i in range(width)]
-    views.append(FeatureView(name=f"wide{width}", entities=[driver], schema=schema, source=source,
-                             ttl=timedelta(0)))
+    # Feast registers module-level objects only.
+    globals()[f"wide{width}"] = FeatureView(name=f"wide{width}", entities=[driver],
+                                            schema=schema, source=source, ttl=timedelta(0))
     if width == 50:
         push = PushSource(name="bench_push", batch_source=source)
         pushed = FeatureView(name="pushed", entities=[driver], schema=schema, source=push,
@@ -407,8 +453,10 @@ def build_feast_repo(repo: Path, source_repo: Path, redis_connection: str) -> Pa
     )
     (repo / "repo.py").write_text(FEAST_REPO.replace("{repo}", str(repo)))
     feast = str(python.parent / "feast")
-    subprocess.run([feast, "-c", str(repo), "apply"], check=True, capture_output=True)
-    subprocess.run([str(python), "-c", FEAST_LOAD, str(repo)], check=True, capture_output=True)
+    for step in ([feast, "-c", str(repo), "apply"], [str(python), "-c", FEAST_LOAD, str(repo)]):
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{step[:3]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return python
 
 
@@ -485,9 +533,11 @@ def main() -> None:
                     with suppress(KeyboardInterrupt):
                         process.wait()
                 return
-            with started(command, url, tmp / "repast.log"):
+            with started(command, url, tmp / "repast.log") as process:
                 results["read_after_write"] = read_after_write(url)
-                results["repast"] = run_scenarios(port, tmp, args.duration, args.repeats, only)
+                results["repast"] = run_scenarios(
+                    port, tmp, args.duration, args.repeats, only, process.pid
+                )
             if args.with_feast:
                 redis.flushall()
                 python = build_feast_repo(tmp / "feast", repo, redis.connection_string)
@@ -495,8 +545,10 @@ def main() -> None:
                 url = f"http://127.0.0.1:{port}"
                 command = [str(python.parent / "feast"), "-c", str(tmp / "feast"), "serve"]
                 command += ["-p", str(port), "--no-access-log", "-w", "1"]
-                with started(command, url, tmp / "feast.log"):
-                    results["feast"] = run_scenarios(port, tmp, args.duration, args.repeats, only)
+                with started(command, url, tmp / "feast.log") as process:
+                    results["feast"] = run_scenarios(
+                        port, tmp, args.duration, args.repeats, only, process.pid
+                    )
                 results["ratios"] = ratios(results["repast"], results["feast"])
         finally:
             redis.stop()
@@ -520,25 +572,32 @@ def ratios(repast: dict[str, Any], feast: dict[str, Any]) -> dict[str, Any]:
             "feast_p99_over_repast_p99": round(b["p99_ms"] / a["p99_ms"], 1)
             if a["p99_ms"]
             else None,
+            "feast_cpu_over_repast_cpu": round(
+                b["server_cpu_ms_per_request"] / a["server_cpu_ms_per_request"], 1
+            )
+            if a["server_cpu_ms_per_request"]
+            else None,
         }
     return out
 
 
 def table(results: dict[str, Any]) -> None:
     print(
-        f"\n{'scenario':<14} {'server':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"\n{'scenario':<14} {'server':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu ms/req':>10} {'errors':>7}"
     )
     for server in ("repast", "feast"):
         for name, data in results.get(server, {}).items():
             s = data["summary"]
             print(
                 f"{name:<14} {server:<7} {s['throughput_rps']:>9.0f} {s['p50_ms']:>8.3f} "
-                f"{s['p99_ms']:>8.3f} {s['errors']:>7}"
+                f"{s['p99_ms']:>8.3f} {s['server_cpu_ms_per_request']:>10.3f} {s['errors']:>7}"
             )
     for name, r in results.get("ratios", {}).items():
         print(
             f"ratio {name}: throughput x{r['throughput_x']}, "
-            f"Feast p99 / Repast p99 = {r['feast_p99_over_repast_p99']}"
+            f"Feast p99 / Repast p99 = {r['feast_p99_over_repast_p99']}, "
+            f"Feast CPU / Repast CPU per request = {r['feast_cpu_over_repast_cpu']}"
         )
     print(f"read-after-write visible at once: {results.get('read_after_write')}")
 

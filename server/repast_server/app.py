@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from repast.config import RepoConfig, load_repo_config
-from repast.errors import RepastError
 from repast.feature_store import FeatureStore
 from repast.registry import RegistryRefresher
 from repast_server.auth import BearerAuthMiddleware
 from repast_server.batching import batch_reads
-from repast_server.errors import ApiError, handle_exception
+from repast_server.errors import exception_handlers
 from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
 from repast_server.metrics import Metrics, MetricsMiddleware
 from repast_server.routes import routes
@@ -105,12 +103,7 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={
-            ApiError: handle_exception,
-            RepastError: handle_exception,
-            HTTPException: handle_exception,
-            Exception: handle_exception,
-        },
+        exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
 

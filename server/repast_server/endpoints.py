@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from repast import materialize as materialize_mod
 from repast import online_write
 from repast.errors import RepastError
+from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.online_write import PushMode
 from repast.validate import closest
@@ -232,6 +233,13 @@ def _prevalidate(views: Sequence[FeatureView], table: pa.Table, version: int) ->
         online_write.write_batch(view, mapped, keys)
 
 
+def _write_views(
+    store: FeatureStore, views: Sequence[FeatureView], table: pa.Table, what: str
+) -> None:
+    for view in views:
+        online_write.write_table(store, view, table, what)
+
+
 async def push(request: Request) -> Response:
     state = server_state(request)
     body = _body(await request.body())
@@ -254,7 +262,12 @@ async def push(request: Request) -> Response:
     if len(views) > 1:
         _prevalidate(views, table, store.config.entity_key_serialization_version)
     # The online stores write synchronously; a worker thread keeps the event loop serving.
-    await asyncio.to_thread(online_write.push, store, source_name, table, mode)
+    if mode is PushMode.ONLINE:
+        # The catalog's views (parsed once per registry version), not a registry listing
+        # per push as `FeatureStore.push` does.
+        await asyncio.to_thread(_write_views, store, views, table, f"push to '{source_name}'")
+    else:
+        await asyncio.to_thread(online_write.push, store, source_name, table, mode)
     state.metrics.push_rows.labels("/push").inc(len(table))
     return Response(b"", status_code=200)
 
@@ -270,7 +283,7 @@ async def write_to_online_store(request: Request) -> Response:
     if view is None:
         raise _not_found("feature view", name, list(views), state)
     table = _frame(state, body, [view])
-    await asyncio.to_thread(online_write.write_to_online_store, state.store, name, table)
+    await asyncio.to_thread(_write_views, state.store, [view], table, "write_to_online_store data")
     state.metrics.push_rows.labels("/write-to-online-store").inc(len(table))
     return Response(_NULL, media_type=_JSON)
 

@@ -9,6 +9,7 @@ can tell "fix your request" from "retry later".
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ __all__ = [
     "PushSourceNotFound",
     "SchemaError",
     "error_response",
+    "exception_handlers",
     "handle_exception",
     "status_for",
 ]
@@ -81,12 +83,32 @@ def _feature_not_found_error() -> type[Exception] | None:
     return FeatureNotFoundError
 
 
-_BACKEND_DOWN: tuple[type[Exception], ...] = tuple(
-    e for e in (_online_store_error(), RegistryError) if e is not None
+def _redis_down_errors() -> tuple[type[Exception], ...]:
+    try:
+        from redis import exceptions
+    except ImportError:  # redis-py is optional (SQLite-only installs)
+        return ()
+    return (exceptions.ConnectionError, exceptions.TimeoutError)
+
+
+# A store that lets a client library's connection error through unwrapped is still "down":
+# 503, never a 500.
+_BACKEND_DOWN: tuple[type[Exception], ...] = (
+    *(e for e in (_online_store_error(), RegistryError) if e is not None),
+    *_redis_down_errors(),
+    ConnectionError,
 )
 _NOT_FOUND: tuple[type[Exception], ...] = tuple(
     e for e in (NotFoundError, _feature_not_found_error()) if e is not None
 )
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """Starlette's `exception_handlers`: every class we answer on purpose is listed, so it is
+    handled inside the app; only `Exception` (a bug: 500) goes to the outermost handler, which
+    also logs it."""
+    classes = (ApiError, HTTPException, RepastError, *_BACKEND_DOWN, Exception)
+    return dict.fromkeys(classes, handle_exception)
 
 
 def status_for(exc: BaseException) -> tuple[int, str]:
