@@ -369,3 +369,50 @@ def test_a_new_group_starts_at_the_end_unless_from_beginning(
 
     asyncio.run(main())
     store.online_store.close()
+
+
+def test_several_partitions_are_rewound_and_committed_together(
+    tmp_path: Path,
+    redis_clean: RedisServer,
+    kafka_broker: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = unique("partitioned")
+    store = stream_store(tmp_path, redis_clean, kafka_broker, topic)
+    group = unique("g")
+    online = store.online_store
+    real_write = online.write_batch
+    calls = {"n": 0}
+
+    def fails_twice(view: Any, batch: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OnlineStoreError("Redis is down (simulated)")
+        return real_write(view, batch)
+
+    monkeypatch.setattr(online, "write_batch", fails_twice)
+
+    async def main() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        finally:
+            await admin.close()
+        await produce(kafka_broker, topic, [event(d, 0, d) for d in range(1, 301)])
+        async with consuming(store, group, fresh_metrics(), max_records=50):
+            await eventually(
+                lambda: trips(store, list(range(1, 301))) == list(range(1, 301)), "all"
+            )
+
+            async def all_committed() -> bool:
+                offsets = [await committed(kafka_broker, group, topic, p) or 0 for p in range(3)]
+                return sum(offsets) == 300
+
+            await eventually(all_committed, "every partition committed")
+
+    asyncio.run(main())
+    assert calls["n"] > 2
+    online.close()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from kafka_service import running_kafka_broker
-from repast import Entity, FeatureStore, FeatureView, Field, KafkaSource
+from repast import Entity, FeatureStore, FeatureView, Field, KafkaSource, StreamFeatureView
 from repast.config import RepoConfig
 from repast.data_format import JsonFormat
 from repast.errors import FeatureViewNotFoundError, RepastError
@@ -79,6 +79,29 @@ def test_views_to_consume(tmp_path: Path, redis_clean: RedisServer) -> None:
     assert default.group_id(default.views[0]) == f"repast.{store.project}.{VIEW}"
     with pytest.raises(ValueError, match="must contain"):
         StreamRunner(store, dead_letter_topic="dlq", metrics=fresh_metrics())
+    store.online_store.close()
+
+
+def double_trips(df: Any) -> Any:
+    df["trips"] = df["trips"] * 2
+    return df
+
+
+def test_views_with_a_udf_are_refused(tmp_path: Path, redis_clean: RedisServer) -> None:
+    store = stream_store(tmp_path, redis_clean, "127.0.0.1:1", "t")
+    source = store.get_stream_feature_view(VIEW).stream_source
+    assert source is not None
+    doubled = StreamFeatureView(
+        name="doubled",
+        entities=[Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)],
+        schema=[Field(name="driver_id", dtype=Int64), Field(name="trips", dtype=Int64)],
+        source=source,
+        udf=double_trips,
+    )
+    store.apply([doubled])
+    with pytest.raises(RepastError, match="StreamFeatureView 'doubled' has a udf"):
+        stream_views(store)
+    assert [v.name for v in stream_views(store, [VIEW])] == [VIEW]
     store.online_store.close()
 
 

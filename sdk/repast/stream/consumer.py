@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,11 +127,36 @@ def write_online(store: FeatureStore, view: FeatureView, decoded: Decoded, ts_co
     return store.online_store.write_batch(OnlineView.of(view), batch)
 
 
-# Failures that pass by themselves: the batch is read again after a backoff.
-def _transient(exc: BaseException) -> bool:
+def _transient_types() -> tuple[type[BaseException], ...]:
     from aiokafka.errors import KafkaError
 
-    return isinstance(exc, OnlineStoreError | KafkaError | OSError | TimeoutError)
+    types: list[type[BaseException]] = [
+        OnlineStoreError,
+        KafkaError,
+        OSError,
+        TimeoutError,
+        sqlite3.OperationalError,  # "database is locked"
+    ]
+    try:
+        # The Redis store wraps most client errors, not every one (a connection dropped mid-
+        # reply surfaces as redis' own ConnectionError, which is not an OSError).
+        from redis import exceptions as rx
+
+        types += [rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError]
+    except ImportError:  # pragma: no cover - the redis extra is not installed
+        pass
+    return tuple(types)
+
+
+# Failures that pass by themselves: the batch is read again after a backoff.
+def _transient(exc: BaseException) -> bool:
+    global _TRANSIENT
+    if _TRANSIENT is None:
+        _TRANSIENT = _transient_types()
+    return isinstance(exc, _TRANSIENT)
+
+
+_TRANSIENT: tuple[type[BaseException], ...] | None = None
 
 
 class StreamConsumer:

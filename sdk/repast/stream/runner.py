@@ -60,10 +60,18 @@ def stream_views(store: FeatureStore, names: Sequence[str] | None = None) -> lis
         if not chosen:
             raise RepastError(f"no feature view in project '{store.project}' reads a KafkaSource")
     for view in chosen:
-        if isinstance(view, StreamFeatureView) and view.aggregations:
+        if not isinstance(view, StreamFeatureView):
+            continue
+        if view.aggregations:
             raise RepastError(
                 f"StreamFeatureView '{view.name}' declares aggregations, which Repast does not "
                 "compute yet"
+            )
+        if view.udf is not None or view.udf_string:
+            # Writing the untransformed rows would store wrong values without a word.
+            raise RepastError(
+                f"StreamFeatureView '{view.name}' has a udf, which `repast stream` does not "
+                "apply yet; transform the messages before they reach the topic"
             )
     return chosen
 
