@@ -41,8 +41,9 @@ lint: $(VENV)/.deps ## ruff, cargo fmt --check, cargo clippy -D warnings
 	cargo fmt --all --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
 
-typecheck: build-dev ## mypy --strict on the SDK and the server
+typecheck: build-dev ## mypy --strict on the SDK and the server; stubtest keeps _core.pyi honest
 	mypy
+	python -m mypy.stubtest repast._core --mypy-config-file pyproject.toml
 
 format: $(VENV)/.deps ## Format Python and Rust sources
 	ruff format sdk server tests load-tests

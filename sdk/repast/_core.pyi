@@ -4,6 +4,27 @@ from typing import final
 
 import pyarrow as pa
 
+__all__ = [
+    "VERSION",
+    "RepastError",
+    "InvalidValueError",
+    "DecodeError",
+    "UnsupportedTypeError",
+    "serialize_entity_keys",
+    "entity_key_prefix",
+    "mmh3_32",
+    "feature_field_names",
+    "encode_values",
+    "decode_values",
+    "encode_timestamps",
+    "decode_timestamps",
+    "point_in_time_indices",
+    "encode_packed_rows",
+    "decode_packed_rows",
+    "latest_per_key",
+    "LatestState",
+]
+
 VERSION: str
 
 class RepastError(Exception): ...
