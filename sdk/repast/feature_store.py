@@ -447,8 +447,24 @@ class FeatureStore:
         to: PushMode = PushMode.ONLINE,
         transform_on_write: bool = True,
     ) -> None:
-        """Write rows to every view fed by the push source (online only for now)."""
+        """Write rows to every view fed by the push source: online, offline (appended to the
+        batch source's directory, see `write_to_offline_store`) or both."""
         online_write.push(self, push_source_name, df, to)
+
+    def write_to_offline_store(
+        self,
+        feature_view_name: str,
+        df: Any,
+        allow_registry_cache: bool = True,
+        reorder_columns: bool = True,
+    ) -> None:
+        """Append rows (pandas or Arrow) to the view's batch source as a new Parquet file.
+
+        The columns must be exactly the source's (any order with `reorder_columns`); values
+        are cast to the source's types. The source must be a directory (never rewritten)."""
+        from repast.offline.write import write_to_offline_store
+
+        write_to_offline_store(self, feature_view_name, df, reorder_columns=reorder_columns)
 
     def materialize(
         self,

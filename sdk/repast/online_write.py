@@ -18,6 +18,7 @@ from repast.validate import closest
 
 if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
+    from repast.offline.write import OfflineWrite
 
 __all__ = [
     "MissingColumnError",
@@ -144,8 +145,6 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode) -> i
     from repast.data_source import PushSource
     from repast.errors import DataSourceNotFoundError
 
-    if to is not PushMode.ONLINE:
-        raise RepastError(f"push to {to.name} is not supported by Repast yet; use PushMode.ONLINE")
     views = [
         v
         for v in [
@@ -163,4 +162,20 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode) -> i
             f"or no feature view reads it{closest(push_source_name, sources)}"
         )
     table = to_arrow(df)
-    return sum(write_table(store, v, table, f"push to '{push_source_name}'") for v in views)
+    what = f"push to '{push_source_name}'"
+    offline: list[OfflineWrite] = []
+    if to in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
+        from repast.offline.write import prepare_offline_write
+
+        # Checked before anything is written; one append per batch source (views may share it).
+        by_location: dict[str, OfflineWrite] = {}
+        for v in views:
+            write = prepare_offline_write(store, v, table, what)
+            by_location.setdefault(write.location, write)
+        offline = list(by_location.values())
+    written = 0
+    if to in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE):
+        written = sum(write_table(store, v, table, what) for v in views)
+    for write in offline:
+        write.commit()
+    return written

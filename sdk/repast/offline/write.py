@@ -1,0 +1,369 @@
+"""`write_to_offline_store` and push to the offline store: append rows to a view's batch source.
+
+Rows are checked against the source's Parquet schema (reference §12.1: the column *set* must be
+the source's, else an error listing the missing and extra columns), reordered to the source's
+column order, cast to its types, and **appended as a new Parquet file** in the source's
+directory; existing data is never rewritten. A local file is written under a dot-prefixed name
+in the same directory and then renamed (`os.replace`) to `part-<UTC time>-<uuid>.parquet`, so a
+concurrent reader (pyarrow datasets skip names that start with `.` or `_`) sees the whole file
+or nothing. An S3 object only appears once its upload completed, so S3 writes go straight to
+the final key. Hive-partitioned directories get one new file per partition they touch.
+
+Unlike Feast's file store (which re-reads the single Parquet file, prepends the new rows and
+rewrites it), a FileSource that is one Parquet *file* is refused: point it at a directory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from repast.data_source import FileSource
+from repast.feature_view import FeatureView
+from repast.offline.errors import OfflineStoreError, SourceReadError
+
+if TYPE_CHECKING:
+    from repast.feature_store import FeatureStore
+
+__all__ = [
+    "OfflineWrite",
+    "OfflineWriteError",
+    "SingleFileSourceError",
+    "prepare_offline_write",
+    "write_to_offline_store",
+]
+
+
+class OfflineWriteError(OfflineStoreError):
+    """Rows cannot be appended to a view's batch source (columns, types or the source itself);
+    nothing was written."""
+
+
+class SingleFileSourceError(OfflineWriteError):
+    """The batch source is one Parquet file; appends need a directory."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a source's files live: a filesystem and a directory on it."""
+
+    filesystem: pafs.FileSystem
+    directory: str
+    location: str  # as the user wrote it, resolved (for messages)
+    remote: bool
+
+
+@dataclass(frozen=True)
+class OfflineWrite:
+    """Checked, cast rows ready to be appended; `commit()` writes them."""
+
+    view: str
+    target: _Target
+    table: pa.Table
+    partitioning: ds.Partitioning | None
+
+    @property
+    def location(self) -> str:
+        return self.target.location
+
+    def commit(self) -> list[str]:
+        """Append the rows as new file(s); returns the paths written (none for no rows)."""
+        if self.table.num_rows == 0:
+            return []
+        if self.partitioning is not None:
+            return _write_partitioned(self.target, self.table, self.partitioning)
+        return [_write_file(self.target, self.target.directory, self.table)]
+
+
+# --- locating the source ------------------------------------------------------------------
+
+
+def _file_source(view: FeatureView) -> FileSource:
+    source = view.batch_source
+    if not isinstance(source, FileSource):
+        raise OfflineWriteError(
+            f"feature view '{view.name}': its batch source '{source.name}' is a "
+            f"{type(source).__name__}; the offline store writes FileSources only"
+        )
+    return source
+
+
+def _target(store: FeatureStore, view: FeatureView, source: FileSource) -> _Target:
+    location = store.config.resolve_location(source.path)
+    if location.startswith("s3://"):
+        try:
+            filesystem = (
+                pafs.S3FileSystem(endpoint_override=source.s3_endpoint_override)
+                if source.s3_endpoint_override
+                else pafs.FileSystem.from_uri(location)[0]
+            )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise OfflineWriteError(
+                f"feature view '{view.name}': cannot open the S3 location '{location}': {exc}"
+            ) from exc
+        directory = location[len("s3://") :].rstrip("/")
+        return _Target(filesystem, directory, location, remote=True)
+    if "://" in location:
+        raise OfflineWriteError(
+            f"feature view '{view.name}': writing to '{location}' is not supported yet "
+            "(local directories and s3:// only)"
+        )
+    return _Target(pafs.LocalFileSystem(), location, location, remote=False)
+
+
+def _check_directory(view: FeatureView, target: _Target) -> None:
+    try:
+        info = target.filesystem.get_file_info(target.directory)
+    except OSError as exc:
+        raise SourceReadError(
+            f"feature view '{view.name}': cannot reach its batch source '{target.location}': {exc}"
+        ) from exc
+    if info.type == pafs.FileType.File or (
+        info.type == pafs.FileType.NotFound and target.directory.endswith(".parquet")
+    ):
+        raise SingleFileSourceError(
+            f"feature view '{view.name}': its batch source '{target.location}' is a single "
+            "Parquet file, and Repast never rewrites existing data to append rows. Point the "
+            "FileSource's path at a directory (move the file into it, e.g. "
+            f"'{_suggested_directory(target.location)}/'): new rows are then added as new "
+            "files beside the existing ones"
+        )
+    if info.type == pafs.FileType.NotFound:
+        raise SourceReadError(
+            f"feature view '{view.name}': its batch source directory '{target.location}' does "
+            "not exist; create it with at least one Parquet file (its schema defines the "
+            "source's columns)"
+        )
+
+
+def _suggested_directory(location: str) -> str:
+    return location[: -len(".parquet")] if location.endswith(".parquet") else location + "_dir"
+
+
+def _dataset(view: FeatureView, target: _Target) -> ds.FileSystemDataset:
+    try:
+        dataset = ds.dataset(
+            target.directory, filesystem=target.filesystem, format="parquet", partitioning="hive"
+        )
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise SourceReadError(
+            f"feature view '{view.name}': cannot read its batch source '{target.location}': {exc}"
+        ) from exc
+    if not isinstance(dataset, ds.FileSystemDataset) or not dataset.files:
+        raise SourceReadError(
+            f"feature view '{view.name}': its batch source directory '{target.location}' holds "
+            "no Parquet file to take the columns from; write the first file yourself (its "
+            "schema defines the source's columns)"
+        )
+    return dataset
+
+
+def _partitioning(dataset: ds.FileSystemDataset) -> ds.Partitioning | None:
+    """Hive partitioning of the columns that live in directory names, not in the files."""
+    fragment = next(iter(dataset.get_fragments()))
+    physical = fragment.physical_schema.names
+    keys = [f for f in dataset.schema if f.name not in physical]
+    if not keys:
+        return None
+    return ds.partitioning(pa.schema(keys), flavor="hive")
+
+
+# --- checking and casting -----------------------------------------------------------------
+
+
+def _as_table(df: Any) -> pa.Table:
+    if isinstance(df, pa.Table):
+        return df
+    if isinstance(df, pa.RecordBatch):
+        return pa.Table.from_batches([df])
+    if isinstance(df, dict):
+        return pa.table(df)
+    if type(df).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(df, preserve_index=False)
+    raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(df).__name__}")
+
+
+def _unmapped(table: pa.Table, source: FileSource, schema: pa.Schema) -> pa.Table:
+    """Columns named as the feature store names them (after `field_mapping`) get the source's
+    own names back; columns already named as in the source stay."""
+    if not source.field_mapping:
+        return table
+    back = {mapped: raw for raw, mapped in source.field_mapping.items()}
+    names = [
+        back[c] if c not in schema.names and back.get(c) in schema.names else c
+        for c in table.column_names
+    ]
+    return table.rename_columns(names)
+
+
+def _listing(names: list[str]) -> str:
+    return "[" + ", ".join(f"'{n}'" for n in names) + "]"
+
+
+def _check_columns(
+    table: pa.Table, schema: pa.Schema, view: str, location: str, reorder: bool, what: str
+) -> pa.Table:
+    have = table.column_names
+    duplicated = sorted({c for c in have if have.count(c) > 1})
+    if duplicated:
+        raise OfflineWriteError(
+            f"{what} for feature view '{view}' has duplicated columns {_listing(duplicated)}"
+        )
+    missing = [c for c in schema.names if c not in have]
+    extra = [c for c in have if c not in schema.names]
+    if missing or extra:
+        raise OfflineWriteError(
+            f"{what} for feature view '{view}': its columns must be exactly those of the batch "
+            f"source '{location}' {_listing(schema.names)}; missing {_listing(missing)}, "
+            f"extra {_listing(extra)}"
+        )
+    if have != schema.names:
+        if not reorder:
+            raise OfflineWriteError(
+                f"{what} for feature view '{view}': columns {_listing(have)} are not in the "
+                f"order of the batch source '{location}' {_listing(schema.names)} (pass "
+                "reorder_columns=True)"
+            )
+        table = table.select(schema.names)
+    return table
+
+
+def _try_cast(array: pa.Array, target: pa.DataType) -> pa.Array:
+    # Timestamps may lose sub-unit digits (as online writes do); anything else converts exactly.
+    return array.cast(target, safe=not pa.types.is_timestamp(target))
+
+
+def _first_bad_row(array: pa.Array, target: pa.DataType) -> int:
+    """The first row that does not cast: bisection over slices (about 2n values cast)."""
+    lo, hi = 0, len(array)  # the bad row is in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            _try_cast(array.slice(lo, mid - lo), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def _cast(table: pa.Table, schema: pa.Schema, view: str, location: str, what: str) -> pa.Table:
+    columns = []
+    for name, field in zip(schema.names, schema, strict=True):
+        column = table.column(name)
+        if column.type == field.type:
+            columns.append(column)
+            continue
+        array = column.combine_chunks()
+        try:
+            columns.append(_try_cast(array, field.type))
+        except pa.ArrowNotImplementedError:
+            raise OfflineWriteError(
+                f"{what} for feature view '{view}': column '{name}' is {array.type} and cannot "
+                f"be stored as {field.type} (the type of '{name}' in the batch source "
+                f"'{location}')"
+            ) from None
+        except pa.ArrowInvalid as exc:
+            row = _first_bad_row(array, field.type)
+            raise OfflineWriteError(
+                f"{what} for feature view '{view}': column '{name}' ({array.type}) cannot be "
+                f"stored as {field.type} (its type in the batch source '{location}'): row "
+                f"{row} holds {array[row].as_py()!r} ({exc})"
+            ) from None
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _file_name() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"part-{stamp}-{uuid.uuid4().hex}.parquet"
+
+
+def _write_file(target: _Target, directory: str, table: pa.Table) -> str:
+    final = f"{directory}/{_file_name()}"
+    if target.remote:
+        # An S3 object becomes visible only when its upload completes: no rename needed.
+        pq.write_table(table, final, filesystem=target.filesystem)
+        return final
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    temp = f"{directory}/.{Path(final).name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(temp, "wb") as out:
+            pq.write_table(table, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _write_partitioned(
+    target: _Target, table: pa.Table, partitioning: ds.Partitioning
+) -> list[str]:
+    """One new file per partition directory the rows fall in (hive layout, same encoding)."""
+    keys = partitioning.schema.names
+    data_columns = [c for c in table.column_names if c not in keys]
+    groups = table.group_by(keys, use_threads=False).aggregate([])
+    written = []
+    for i in range(groups.num_rows):
+        mask: Any = None
+        expression: Any = None
+        for key in keys:
+            value = groups.column(key)[i]
+            if value.is_valid:
+                test = pc.fill_null(pc.equal(table.column(key), value), False)
+                term = ds.field(key) == value
+            else:
+                test, term = table.column(key).is_null(), ds.field(key).is_null()
+            mask = test if mask is None else pc.and_(mask, test)
+            expression = term if expression is None else expression & term
+        directory, _ = partitioning.format(expression)
+        sub = f"{target.directory}/{directory}".rstrip("/")
+        written.append(_write_file(target, sub, table.filter(mask).select(data_columns)))
+    return written
+
+
+# --- entry points -------------------------------------------------------------------------
+
+
+def prepare_offline_write(
+    store: FeatureStore,
+    view: FeatureView,
+    df: Any,
+    what: str = "write_to_offline_store data",
+    reorder_columns: bool = True,
+) -> OfflineWrite:
+    """Check and cast `df` for `view`'s batch source without writing anything."""
+    source = _file_source(view)
+    target = _target(store, view, source)
+    _check_directory(view, target)
+    dataset = _dataset(view, target)
+    schema = dataset.schema
+    table = _unmapped(_as_table(df), source, schema)
+    table = _check_columns(table, schema, view.name, target.location, reorder_columns, what)
+    table = _cast(table, schema, view.name, target.location, what)
+    return OfflineWrite(view.name, target, table, _partitioning(dataset))
+
+
+def write_to_offline_store(
+    store: FeatureStore, feature_view_name: str, df: Any, reorder_columns: bool = True
+) -> int:
+    """Append `df`'s rows to the view's batch source; returns the number of rows written."""
+    view = store._online_view(feature_view_name)
+    write = prepare_offline_write(store, view, df, reorder_columns=reorder_columns)
+    write.commit()
+    return int(write.table.num_rows)
