@@ -61,6 +61,7 @@ def stream_store(
     *,
     field_mapping: dict[str, str] | None = None,
     project: str | None = None,
+    offline: bool = False,
 ) -> FeatureStore:
     """A store on the test Redis (packed layout) with one StreamFeatureView `driver_live`
     reading `topic`: driver_id Int64 key, conv_rate Float32, trips Int64, label String."""
@@ -74,19 +75,21 @@ def stream_store(
     )
     store = FeatureStore(config=config)
     tmp.mkdir(parents=True, exist_ok=True)
-    # The view's batch source: an empty log with the source's columns.
-    pq.write_table(
-        pa.table(
-            {
-                "driver_id": pa.array([], pa.int64()),
-                "event_timestamp": pa.array([], pa.timestamp("us", tz="UTC")),
-                "conv_rate": pa.array([], pa.float32()),
-                "trips": pa.array([], pa.int64()),
-                "label": pa.array([], pa.string()),
-            }
-        ),
-        tmp / "log.parquet",
-    )
+    # The view's batch source: an empty log with the source's columns (with `offline`, a
+    # directory that stream rows are appended to, with a `created` column).
+    columns = {
+        "driver_id": pa.array([], pa.int64()),
+        "event_timestamp": pa.array([], pa.timestamp("us", tz="UTC")),
+        "conv_rate": pa.array([], pa.float32()),
+        "trips": pa.array([], pa.int64()),
+        "label": pa.array([], pa.string()),
+    }
+    if offline:
+        (tmp / "log").mkdir(exist_ok=True)
+        columns["created"] = pa.array([], pa.timestamp("us", tz="UTC"))
+        pq.write_table(pa.table(columns), tmp / "log" / "part-0.parquet")
+    else:
+        pq.write_table(pa.table(columns), tmp / "log.parquet")
     driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
     source = KafkaSource(
         name="driver_events",
@@ -94,7 +97,10 @@ def stream_store(
         topic=topic,
         timestamp_field="event_timestamp",
         batch_source=FileSource(
-            name="driver_log", path=str(tmp / "log.parquet"), timestamp_field="event_timestamp"
+            name="driver_log",
+            path=str(tmp / "log") if offline else str(tmp / "log.parquet"),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created" if offline else "",
         ),
         message_format=JsonFormat(
             "driver_id bigint, event_timestamp timestamp, conv_rate double, trips bigint"
@@ -113,6 +119,7 @@ def stream_store(
         ],
         source=source,
         timestamp_field="event_timestamp",
+        offline=offline,
     )
     store.apply([driver, source, view])
     return store

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from repast import FeatureStore
@@ -416,3 +417,34 @@ def test_several_partitions_are_rewound_and_committed_together(
     asyncio.run(main())
     assert calls["n"] > 2
     online.close()
+
+
+def test_offline_views_append_stream_rows_to_the_batch_source(
+    tmp_path: Path,
+    redis_clean: RedisServer,
+    kafka_broker: str,
+    topic: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = stream_store(tmp_path, redis_clean, kafka_broker, topic, offline=True)
+    group = unique("g")
+
+    async def main() -> None:
+        await produce(kafka_broker, topic, [event(1, 0, 1, label="x"), event(2, 5, 2)])
+        async with consuming(store, group, fresh_metrics()):
+            await eventually(lambda: _committed_is(kafka_broker, group, topic, 2), "commit")
+
+    asyncio.run(main())
+    assert trips(store, [1, 2]) == [1, 2]
+    store.online_store.close()
+    log = pq.read_table(tmp_path / "log").sort_by("driver_id")
+    if not hasattr(FeatureStore, "write_to_offline_store"):
+        # The offline write API has not landed in this build: rows go online only, and say so.
+        assert len(log) == 0
+        assert "no write_to_offline_store" in caplog.text
+        return
+    assert log.column("driver_id").to_pylist() == [1, 2]
+    assert log.column("trips").to_pylist() == [1, 2]
+    assert log.column("label").to_pylist() == ["x", None]
+    assert [t.timestamp() for t in log.column("event_timestamp").to_pylist()] == [T0, T0 + 5]
+    assert log.column("created").null_count == 0

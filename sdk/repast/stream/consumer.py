@@ -26,7 +26,7 @@ from repast import online_write
 from repast.data_source import KafkaSource
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
-from repast.online.base import OnlineStoreError, OnlineView, WriteBatch, latest_rows
+from repast.online.base import TIMESTAMP, OnlineStoreError, OnlineView, WriteBatch, latest_rows
 from repast.stream.dead_letter import DeadLetterQueue, Rejection
 from repast.stream.decode import Decoded, MessageDecoder
 from repast.stream.metrics import StreamMetrics
@@ -423,7 +423,7 @@ class StreamConsumer:
         decoded = prepared.decoded
         rejections = dict(decoded.errors)
         written = 0
-        if len(decoded.table):
+        if len(decoded.table) and self.view.online:
             self._stage = "write"
             try:
                 written = await asyncio.to_thread(
@@ -442,8 +442,9 @@ class StreamConsumer:
                     rejections[i] = Rejection("write_failed", f"{type(exc).__name__}: {exc}")
             else:
                 self._observe_freshness(decoded)
-                self._stage = "offline"
-                await self._write_offline(decoded)
+        if len(decoded.table) and not any(r.reason == "write_failed" for r in rejections.values()):
+            self._stage = "offline"
+            await self._write_offline(decoded)
         self._stage = "dead_letter"
         dead = await self.dead_letters.send(view, prepared.records, rejections)
         self._written.update(prepared.offsets)
@@ -482,11 +483,18 @@ class StreamConsumer:
                 )
                 self._offline_warned = True
             return
-        # The offline store takes rows named as the batch source names them.
+        # The offline store takes rows named as the batch source names them (it maps view
+        # names back through the source's field_mapping).
         table = decoded.table
-        ts = self.view.batch_source.timestamp_field
+        source = self.view.batch_source
+        ts = source.timestamp_field
         if ts and ts != self.decoder.event_timestamp_column:
             table = table.rename_columns(
                 [ts if c == self.decoder.event_timestamp_column else c for c in table.column_names]
             )
+        created = source.created_timestamp_column
+        if created and created not in table.column_names:
+            # As Feast's stream processor does: the rows were created when they were ingested.
+            now = np.full(len(table), int(self.clock() * 1e6), dtype=np.int64)
+            table = table.append_column(created, pa.array(now).cast(TIMESTAMP))
         await asyncio.to_thread(writer, self.view.name, table)
