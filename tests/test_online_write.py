@@ -153,3 +153,15 @@ def test_naive_timestamps_are_utc(store: FeatureStore) -> None:
 def test_unknown_view(store: FeatureStore) -> None:
     with pytest.raises(RepastError, match="did you mean 'hourly_fresh'"):
         store.write_to_online_store("hourly_frsh", rows((1, T, 0.1, 1)))
+
+
+def test_rows_whose_features_are_all_null_are_skipped(
+    store: FeatureStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.write_to_online_store("hourly_fresh", rows((1, T, 0.1, 1)))
+    empty = rows((1, T + timedelta(hours=1), 0.0, 0))
+    empty["conv_rate"] = pd.Series([None], dtype="float32")
+    empty["rating"] = pd.Series([None], dtype="Int32")
+    store.write_to_online_store("hourly_fresh", empty)
+    assert read(store, ids=[1])["rating"] == [1]
+    assert "every feature is null" in caplog.text

@@ -6,6 +6,7 @@ keys built in Rust, and one row per key (the latest event time; the first of equ
 from __future__ import annotations
 
 import enum
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -30,6 +31,9 @@ __all__ = [
     "write_table",
     "write_to_online_store",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 class PushMode(enum.Enum):
@@ -127,6 +131,11 @@ def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: s
     if not any(f.name in table.column_names for f in view.features):
         _require(table, [f.name for f in view.features], view, what)
     if len(table) == 0:
+        return 0
+    present = [f.name for f in view.features if f.name in table.column_names]
+    if all(table.column(name).null_count == len(table) for name in present):
+        # As Feast: rows without a single value would only overwrite stored values with nulls.
+        logger.warning("%s for feature view '%s': every feature is null; skipped", what, view.name)
         return 0
     keys = entity_keys(view, table, store.config.entity_key_serialization_version)
     batch = write_batch(view, table, keys)
