@@ -144,12 +144,16 @@ class RedisOnlineStore:
         conn = pool.get_connection()
         try:
             conn.send_packed_command([payload], check_health=False)
-            replies: list[Any] = []
-            for _ in range(count):
-                try:
-                    replies.append(conn.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
+            sock = getattr(conn, "_sock", None)
+            if _hiredis is None or sock is None or getattr(conn, "_parser", None) is None:
+                replies: list[Any] = []
+                for _ in range(count):
+                    try:
+                        replies.append(conn.read_response())
+                    except redis.ResponseError as exc:
+                        replies.append(exc)
+            else:
+                replies = _read_replies(sock, count)
         except BaseException:
             conn.disconnect()
             raise
@@ -472,6 +476,33 @@ class RedisOnlineStore:
         if self._async is not None:
             await self._async.aclose()
             self._async = self._async_loop = None
+
+
+_hiredis: Any
+try:  # hiredis parses a whole pipelined reply stream in C; redis-py's reader costs ~µs per reply
+    import hiredis as _hiredis
+except ImportError:  # pragma: no cover - hiredis comes with the redis extra
+    _hiredis = None
+
+
+def _read_replies(sock: Any, count: int) -> list[Any]:
+    """Read `count` replies straight off a redis-py connection's socket (which holds nothing
+    buffered: every command on it was read to the end). Error replies come back as
+    `redis.ResponseError` values."""
+    import redis
+
+    reader = _hiredis.Reader(replyError=redis.ResponseError)
+    replies: list[Any] = []
+    while len(replies) < count:
+        reply = reader.gets()
+        if reply is False:
+            data = sock.recv(1 << 16)
+            if not data:
+                raise redis.ConnectionError("Redis closed the connection")
+            reader.feed(data)
+            continue
+        replies.append(reply)
+    return replies
 
 
 def _parse_bulks(data: bytes) -> list[bytes]:
