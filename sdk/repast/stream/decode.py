@@ -42,7 +42,8 @@ class Decoded:
     """A batch after decoding: the good rows (view column names, typed) and the bad ones."""
 
     table: pa.Table
-    """Join keys, the event time (`event_timestamp_column`), and the features present."""
+    """Join keys, the event time (`event_timestamp_column`) and every feature of the view
+    (null where a message lacks the field)."""
     rows: np.ndarray
     """For each row of `table`, the index of its message in the batch."""
     errors: dict[int, Rejection]
