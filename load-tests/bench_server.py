@@ -545,6 +545,9 @@ def main() -> None:
                 url = f"http://127.0.0.1:{port}"
                 command = [str(python.parent / "feast"), "-c", str(tmp / "feast"), "serve"]
                 command += ["-p", str(port), "--no-access-log", "-w", "1"]
+                # Feast's default recycles its gunicorn worker every ~1000 requests, which
+                # would take the worker's CPU time out of the measurement.
+                command += ["--max-requests", "100000000"]
                 with started(command, url, tmp / "feast.log") as process:
                     results["feast"] = run_scenarios(
                         port, tmp, args.duration, args.repeats, only, process.pid

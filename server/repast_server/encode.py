@@ -68,9 +68,31 @@ def _seconds(micros: int) -> int:
     return micros // 1_000_000
 
 
+_SMALL = 16
+_PLAIN = frozenset(
+    [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32()]
+    + [pa.uint64(), pa.bool_(), pa.string(), pa.large_string()]
+)
+_FLOATS = frozenset([pa.float32(), pa.float64()])
+
+
+def _finite_or_none(values: list[Any]) -> bool:
+    return all(v is None or math.isfinite(v) for v in values)
+
+
 def json_values(array: pa.Array) -> Any:
     """One column's values as something orjson writes the way Feast's server does."""
     kind = array.type
+    if len(array) <= _SMALL:
+        # A few values: Python objects cost less than the fixed cost of numpy calls (the
+        # 1-entity read is the common request). pyarrow widens float32 when it makes floats.
+        if kind in _PLAIN:
+            return array.to_pylist()
+        if kind in _FLOATS:
+            items: list[Any] = array.to_pylist()
+            if _finite_or_none(items):
+                return items
+            return [v if v is None else _special(v) for v in items]
     if pa.types.is_floating(kind):
         return _float_values(array)
     if pa.types.is_integer(kind) or pa.types.is_boolean(kind):

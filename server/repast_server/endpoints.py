@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from repast import materialize as materialize_mod
 from repast import online_write
-from repast.errors import RepastError
+from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.online_write import PushMode
@@ -165,8 +165,6 @@ async def get_online_features(request: Request) -> Response:
 
 
 def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Exception:
-    from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError
-
     error = FeatureServiceNotFoundError if what == "feature service" else FeatureViewNotFoundError
     return error(
         f"{what} '{name}' does not exist in project '{state.store.project}'{closest(name, known)}"
@@ -359,11 +357,15 @@ async def health(request: Request) -> Response:
     problem = await _ping_online_store(state)
     if problem:
         problems.append(problem)
+    refresher = getattr(request.app.state, "refresher", None)
+    refresh_error = getattr(refresher, "last_error", None)
     content = {
         "status": "unhealthy" if problems else "ok",
         "project": state.store.project,
         "registry_version": snapshot.version_id,
         "registry_age_seconds": round(state.registry_age(), 3),
+        # A failed refresh keeps serving the last snapshot: reported, but still healthy.
+        "registry_refresh_error": None if refresh_error is None else str(refresh_error),
         "problems": problems,
     }
     return JSONResponse(content, status_code=503 if problems else 200)

@@ -276,6 +276,7 @@ OPENAPI: dict[str, Any] = {
                     "project": {"type": "string"},
                     "registry_version": {"type": "string"},
                     "registry_age_seconds": {"type": ["number", "null"]},
+                    "registry_refresh_error": {"type": ["string", "null"]},
                     "problems": {"type": "array", "items": {"type": "string"}},
                 },
             },
