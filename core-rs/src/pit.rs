@@ -15,7 +15,7 @@
 //!
 //! How (a radix-partitioned sort join): both sides are scattered into hash partitions of the
 //! key, small enough that a partition's source rows stay in a core's cache. Per partition, in
-//! parallel (rayon): the source records `(key, event_ts, created_ts, row)` are sorted, each key's
+//! parallel (rayon): the source records `(key, event_ts, row)` are sorted, each key's
 //! run goes into a small hash table, and every entity row of the partition finds its key's run
 //! and binary searches it for the latest event timestamp at or before its own. So every step
 //! touches memory sequentially or in cache, and nothing is allocated per row. A small entity
@@ -411,15 +411,26 @@ impl Keys for AnyKey<'_, '_> {
     }
 }
 
-/// A source row as the partitions keep it: sorted by `(k, ts, created, row)`.
+/// A source row as the partitions keep it: sorted by `(k, ts, row)`. The created timestamp
+/// stays in its column (24 bytes a record instead of 32): it is only read for rows that tie on
+/// the event time or under `filter_by_created_timestamp`.
 #[derive(Clone, Copy, Debug, Default)]
 struct SourceRec {
     k: u64,
     ts: i64,
-    /// Null created timestamps are `i64::MIN` (they lose ties), or `i64::MAX` under
-    /// `filter_by_created_timestamp` (they never pass it).
-    created: i64,
     row: u32,
+}
+
+/// A source row's created timestamp as the tie-break and the filter see it: null is `i64::MIN`
+/// (it loses ties), or `i64::MAX` under `filter_by_created_timestamp` (it never passes it).
+#[inline]
+fn created_at(created: Option<TimeColumn<'_>>, row: u32, filter: bool) -> i64 {
+    match created {
+        None => i64::MIN,
+        Some(c) => c
+            .get(row as usize)
+            .unwrap_or(if filter { i64::MAX } else { i64::MIN }),
+    }
 }
 
 /// An entity row as the partitions keep it.
@@ -488,7 +499,7 @@ impl<T: Copy + Default + Send + Sync> Partitioned<T> {
 /// Rows per chunk of the partitioning pass.
 const SCATTER_CHUNK: usize = 1 << 20;
 
-/// Source rows per partition to aim for: a partition's records (32 bytes each) and its run
+/// Source rows per partition to aim for: a partition's records (24 bytes each) and its run
 /// table then stay in a core's L2 cache.
 const PARTITION_ROWS: usize = 1 << 14;
 
@@ -496,7 +507,7 @@ const MAX_PARTITIONS: usize = 4096;
 
 /// Build the source lookup for one partition: records sorted, and `k -> run` in a hash table.
 fn sort_partition(recs: &mut [SourceRec]) {
-    let key = |r: &SourceRec| (r.k, r.ts, r.created, r.row);
+    let key = |r: &SourceRec| (r.k, r.ts, r.row);
     if recs.len() >= LARGE_GROUP {
         recs.par_sort_unstable_by_key(key);
     } else {
@@ -519,6 +530,10 @@ fn index_runs<K: Keys>(recs: &[SourceRec], runs: &mut HashTable<(u64, u32, u32)>
 }
 
 /// The answer for one entity row, given the sorted records of its key's run.
+///
+/// Walks back from the latest event time at or before the entity's: without a created column
+/// the first acceptable record is the answer (the run is sorted by row within an event time);
+/// with one, every acceptable record of that event time is compared by `(created, row)`.
 #[inline]
 fn pick<K: Keys>(
     run: &[SourceRec],
@@ -526,29 +541,38 @@ fn pick<K: Keys>(
     options: PitOptions,
     entity_keys: &K,
     source_keys: &K,
+    created: Option<TimeColumn<'_>>,
 ) -> u64 {
     let lower = if options.ttl_ns > 0 {
         entity.ts.saturating_sub(options.ttl_ns)
     } else {
         i64::MIN
     };
+    let filter = options.filter_by_created_timestamp;
+    let mut best: Option<(i64, i64, u32)> = None; // (ts, created, row)
     let mut i = run.partition_point(|r| r.ts <= entity.ts);
     while i > 0 {
         i -= 1;
         let r = &run[i];
-        if r.ts < lower {
+        if r.ts < lower || best.is_some_and(|(ts, _, _)| r.ts < ts) {
             break;
-        }
-        if options.filter_by_created_timestamp && r.created > entity.ts {
-            continue;
         }
         // A different key whose hash collided with this one: skip its rows.
         if !K::EXACT && !entity_keys.same(entity.row as usize, source_keys, r.row as usize) {
             continue;
         }
-        return u64::from(r.row);
+        let c = created_at(created, r.row, filter);
+        if filter && c > entity.ts {
+            continue;
+        }
+        if created.is_none() {
+            return u64::from(r.row);
+        }
+        if best.is_none_or(|(_, bc, brow)| (c, r.row) > (bc, brow)) {
+            best = Some((r.ts, c, r.row));
+        }
     }
-    NO_MATCH
+    best.map_or(NO_MATCH, |(_, _, row)| u64::from(row))
 }
 
 fn join<K: Keys>(
@@ -589,7 +613,6 @@ fn join<K: Keys>(
     let mask = (partitions - 1) as u64;
     let part_of = |k: u64| ((K::mix(k) >> 32) & mask) as u16;
 
-    let filter = options.filter_by_created_timestamp;
     let event = source.event_timestamps;
     let created = source.created_timestamps;
     let sources = Partitioned::build(n_source, partitions, |row| {
@@ -605,16 +628,9 @@ fn join<K: Keys>(
                 return (SKIP, SourceRec::default());
             }
         }
-        let created = match created {
-            None => i64::MIN,
-            Some(c) => c
-                .get(row)
-                .unwrap_or(if filter { i64::MAX } else { i64::MIN }),
-        };
         let rec = SourceRec {
             k,
             ts,
-            created,
             row: row as u32,
         };
         (part_of(k), rec)
@@ -654,7 +670,7 @@ fn join<K: Keys>(
                 for e in segment {
                     if let Some(&(_, start, end)) = runs.find(K::mix(e.k), |r| r.0 == e.k) {
                         let run = &recs[start as usize..end as usize];
-                        let i = pick(run, e, options, entity_keys, source_keys);
+                        let i = pick(run, e, options, entity_keys, source_keys, created);
                         out[e.row as usize].store(i, Ordering::Relaxed);
                     }
                 }
