@@ -101,6 +101,19 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, redis_clean: Red
     assert statuses == [200] * 3
 
 
+def test_several_workers_serve_the_same_repo(tmp_path: Path) -> None:
+    store = server_store(tmp_path, {"type": "sqlite", "path": "data/online.db"})
+    store.online_store.close()
+    write_feature_store_yaml(tmp_path, "golden", {"type": "sqlite", "path": "data/online.db"})
+    with serve_process(tmp_path, tmp_path, "-w", "2") as server:
+        for _ in range(4):
+            response = httpx.post(server.url + "/push", json=push_body([1], [3]), timeout=10)
+            assert response.status_code == 200
+            got = httpx.post(server.url + "/get-online-features", json=fresh_request([1]))
+            assert got.json()["results"][1]["values"] == [3]
+    _stopped_gracefully(server.process.returncode, server.log())
+
+
 def test_serve_without_repast_server_prints_the_install_hint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
