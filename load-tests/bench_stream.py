@@ -8,8 +8,9 @@ real redis-server started here on 127.0.0.1 (the test fixtures' starters):
    first batch to the last commit). Repeated `--runs` times (Redis flushed in between);
    the median is reported. Target: >= 50,000 events/s.
 2. Freshness: a producer process (pinned to the other core) sends `--rate` events/s for
-   `--seconds` (`--runs` times, the median reported), each stamped with its send time; the consumer (pinned to core 0) records
-   write time - event time for every row. Target: p99 <= 100 ms at 10,000 events/s.
+   `--seconds`, each stamped with its send time; the consumer (pinned to core 0) records
+   write time - event time for every row. `--runs` times, the median reported.
+   Target: p99 <= 100 ms at 10,000 events/s.
 
     .venv/bin/python load-tests/bench_stream.py [--events 500000] [--runs 3] [--json out.json]
 
