@@ -13,7 +13,9 @@ from server_helpers import serve_process, server_store, write_feature_store_yaml
 
 
 def test_the_document_lists_every_route_and_method() -> None:
-    documented = {(path, method.upper()) for path, ops in OPENAPI["paths"].items() for method in ops}
+    documented = {
+        (path, method.upper()) for path, ops in OPENAPI["paths"].items() for method in ops
+    }
     served = {(r.path, m) for r in routes for m in (r.methods or ()) if m != "HEAD"}
     assert documented == served
 
