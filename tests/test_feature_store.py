@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from feature_repos import write_full_repo, write_repo
@@ -18,7 +19,7 @@ from repast.errors import (
 from repast.types import Float32, Int64
 
 ENTITY_AND_VIEW = """
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from repast import Entity, FeatureView, Field, FileSource
 from repast.types import Float32, Int64
 
@@ -361,3 +362,71 @@ def test_full_repo_applies_to_s3(tmp_path: Path, s3_env: object, s3_bucket: str)
         "driver_fresh",
         "driver_stats",
     ]
+
+
+def test_delete_feature_view_of_either_kind(tmp_path: Path) -> None:
+    store = FeatureStore(repo_path=write_full_repo(tmp_path))
+    store.apply_repo()
+    store.delete_feature_view("driver_stream")
+    store.delete_feature_view("driver_stats")
+    assert [v.name for v in store.list_stream_feature_views()] == []
+    assert "driver_stats" not in [v.name for v in store.list_feature_views()]
+    with pytest.raises(FeatureViewNotFoundError, match="'driver_stats' does not exist"):
+        store.delete_feature_view("driver_stats")
+
+
+TWO_FEATURES = ENTITY_AND_VIEW.format(ttl=0)
+
+
+def _online_trips(store: FeatureStore) -> list[object]:
+    response = store.get_online_features(["driver_stats:trips"], {"driver_id": [1001]})
+    return response.to_dict()["trips"]
+
+
+def test_apply_keeps_online_rows_unless_they_became_unreadable(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path, TWO_FEATURES)
+    store = FeatureStore(repo_path=repo)
+    store.apply_repo()
+    store.write_to_online_store(
+        "driver_stats",
+        pa.table(
+            {
+                "driver_id": [1001],
+                "event_timestamp": pa.array([datetime(2024, 1, 1, tzinfo=UTC)]),
+                "conv_rate": pa.array([0.5], pa.float32()),
+                "trips": [7],
+            }
+        ),
+    )
+    assert _online_trips(store) == [7]
+    # A feature added at the end: the stored rows still read, the new feature is null.
+    grown = TWO_FEATURES.replace(
+        'Field(name="trips", dtype=Int64)',
+        'Field(name="trips", dtype=Int64), Field(name="label", dtype=String)',
+    ).replace(
+        "from repast.types import Float32, Int64", "from repast.types import Float32, Int64, String"
+    )
+    (repo / "definitions.py").write_text(grown)
+    store.apply_repo()
+    assert _online_trips(store) == [7]
+    label = store.get_online_features(["driver_stats:label"], {"driver_id": [1001]})
+    assert label.to_dict()["label"] == [None]
+    # A retyped feature: the rows no longer decode, so they are dropped, and writes still work.
+    (repo / "definitions.py").write_text(
+        grown.replace('name="trips", dtype=Int64', 'name="trips", dtype=Float32')
+    )
+    store.apply_repo()
+    assert _online_trips(store) == [None]
+    store.write_to_online_store(
+        "driver_stats",
+        pa.table(
+            {
+                "driver_id": [1001],
+                "event_timestamp": pa.array([datetime(2024, 1, 1, tzinfo=UTC)]),
+                "conv_rate": pa.array([0.5], pa.float32()),
+                "trips": pa.array([2.5], pa.float32()),
+                "label": ["x"],
+            }
+        ),
+    )
+    assert _online_trips(store) == [2.5]

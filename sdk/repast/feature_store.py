@@ -59,6 +59,22 @@ def _tags_match(obj: Any, tags: Mapping[str, str] | None) -> bool:
     return all(own.get(k) == v for k, v in tags.items())
 
 
+def _rows_still_readable(stored: OnlineView, new: OnlineView | None) -> bool:
+    """Whether rows written for `stored` still read correctly under `new`.
+
+    Packed rows hold features by position: features added or removed at the end keep the
+    stored rows readable (short rows read as null); a renamed, retyped or reordered feature,
+    or other join keys, do not, and those rows are dropped (rematerialize the view).
+    """
+    if new is None or new.join_keys != stored.join_keys:
+        return False
+    n = min(len(stored.features), len(new.features))
+    return (
+        stored.features[:n] == new.features[:n]
+        and stored.value_types[:n] == new.value_types[:n]
+    )
+
+
 class FeatureStore:
     """A feature repo's registry and stores, configured by its `feature_store.yaml`.
 
@@ -307,8 +323,15 @@ class FeatureStore:
         return self.plan(parse_repo(self.repo_path), skip_source_validation=skip_source_validation)
 
     def delete_feature_view(self, name: str) -> None:
-        self.get_feature_view(name)
-        self._delete_record("feature_views", name)
+        """Delete a feature view or a stream feature view and its online data."""
+        kind: Kind = "feature_views"
+        if name in self._specs("stream_feature_views", allow_cache=False):
+            kind = "stream_feature_views"
+        else:
+            self.get_feature_view(name)
+        before = self._online_views()
+        self._delete_record(kind, name)
+        self._update_online(before, self._online_views())
 
     def delete_feature_service(self, name: str) -> None:
         self.get_feature_service(name)
@@ -377,9 +400,7 @@ class FeatureStore:
     def _update_online(
         self, before: Mapping[str, OnlineView], after: Mapping[str, OnlineView]
     ) -> None:
-        # A packed row holds features by position, so a view whose features changed loses
-        # its stored rows (rematerialize it), as does a removed view.
-        doomed = [v for name, v in before.items() if after.get(name) != v]
+        doomed = [v for name, v in before.items() if not _rows_still_readable(v, after.get(name))]
         self.online_store.update(list(after.values()), doomed)
         infra = self.online_store.infra()
 

@@ -183,10 +183,12 @@ class SqliteOnlineStore:
     ) -> None:
         with self._lock:
             conn = self._connection()
-            for view in views_to_keep:
-                self._create(conn, view)
+            # Dropped first: a view whose rows became unreadable is in both lists, and must end
+            # up with an empty table, not none.
             for view in views_to_delete:
                 conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
+            for view in views_to_keep:
+                self._create(conn, view)
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         self.update([], views)
