@@ -280,3 +280,39 @@ def test_concurrent_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
     assert all((n - 2) % batch == 0 for n in seen), sorted(set(seen))
     assert not [f for f in os.listdir(directory) if f.startswith(".")]
     assert ds.dataset(directory, format="parquet").count_rows() == 2 + 15 * batch
+
+
+def test_s3_source_gets_a_new_object(tmp_path: Path, s3_env: Any, s3_bucket: str) -> None:
+    import pyarrow.fs as pafs
+
+    store = build(tmp_path)
+    fs = pafs.S3FileSystem(
+        endpoint_override=s3_env.endpoint_url,
+        access_key=s3_env.access_key,
+        secret_key=s3_env.secret_key,
+        region=s3_env.region,
+    )
+    pq.write_table(rows((1, T, 0.1, 10)), f"{s3_bucket}/stats/part-0.parquet", filesystem=fs)
+    view = store.get_feature_view("stats")
+    source = FileSource(
+        name="s3_stats",
+        path=f"s3://{s3_bucket}/stats",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+        s3_endpoint_override=s3_env.endpoint_url,
+    )
+    s3_view = FeatureView(
+        name="s3_stats",
+        entities=[store.get_entity("driver")],
+        ttl=view.ttl,
+        schema=view.schema,
+        source=source,
+    )
+    store.apply([source, s3_view], skip_source_validation=True)
+    store.write_to_offline_store("s3_stats", rows((2, T, 0.2, 20)))
+    names = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(f"{s3_bucket}/stats")))
+    assert len(names) == 2
+    got = ds.dataset(f"{s3_bucket}/stats", filesystem=fs, format="parquet").to_table()
+    assert sorted(got.column("trips").to_pylist()) == [10, 20]
+    with pytest.raises(OfflineWriteError, match="missing"):
+        store.write_to_offline_store("s3_stats", rows((2, T, 0.2, 20)).drop_columns(["trips"]))

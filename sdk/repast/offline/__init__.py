@@ -13,6 +13,7 @@ from repast.offline.errors import (
 )
 from repast.offline.join import ViewJoin, infer_timestamp_column, point_in_time_join
 from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
+from repast.offline.write import OfflineWriteError, SingleFileSourceError
 
 __all__ = [
     "ColumnNotFoundError",
@@ -20,8 +21,10 @@ __all__ = [
     "FeatureNameCollisionError",
     "KeyTypeMismatchError",
     "OfflineStoreError",
+    "OfflineWriteError",
     "RetrievalJob",
     "RetrievalMetadata",
+    "SingleFileSourceError",
     "SourceReadError",
     "TimestampTypeError",
     "ViewJoin",
