@@ -165,3 +165,18 @@ def test_rows_whose_features_are_all_null_are_skipped(
     store.write_to_online_store("hourly_fresh", empty)
     assert read(store, ids=[1])["rating"] == [1]
     assert "every feature is null" in caplog.text
+
+
+def test_write_plan_is_built_once_per_view_object(store: FeatureStore) -> None:
+    from repast.online_write import write_plan
+
+    view = store.get_feature_view("hourly_fresh")
+    plan = write_plan(view)
+    assert write_plan(view) is plan
+    assert plan.online.features == ("conv_rate", "rating")
+    assert plan.numeric_sources == {"conv_rate": pa.float32(), "rating": pa.int32()}
+    assert "event_timestamp" in plan.timestamp_sources
+    # Another object (a newer registry version) gets its own plan.
+    again = store.get_feature_view("hourly_fresh")
+    assert write_plan(again) is not plan
+    assert write_plan(again).view is again

@@ -128,6 +128,23 @@ def test_push_then_read_sees_the_new_value_at_once(store: FeatureStore) -> None:
     run(main)
 
 
+def test_pushed_json_numbers_are_stored_as_the_feature_type(store: FeatureStore) -> None:
+    # float32 from JSON ints, floats and nulls; an int32 column given as whole floats.
+    body = push_body([7, 8, 9], [1, 2, 3])
+    body["df"]["conv_rate"] = [1, 0.1, None]
+    body["df"]["rating"] = [1.0, 2.0, None]
+
+    async def main() -> None:
+        async with client_for(store) as client:
+            assert (await client.post("/push", json=body)).status_code == 200
+            got = (await client.post("/get-online-features", json=fresh_request([7, 8, 9]))).json()
+            assert got["results"][1]["values"] == [1, 2, None]
+            # Feast prints float32 widened to double.
+            assert got["results"][2]["values"] == [1.0, 0.10000000149011612, None]
+
+    run(main)
+
+
 def test_write_to_online_store_answers_null(store: FeatureStore) -> None:
     body = push_body([11], [4])
     write = {"feature_view_name": "hourly_fresh", "df": body["df"]}

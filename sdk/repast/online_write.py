@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
 __all__ = [
     "MissingColumnError",
     "PushMode",
+    "WritePlan",
     "entity_keys",
     "push",
     "to_arrow",
     "write_batch",
+    "write_plan",
     "write_table",
     "write_to_online_store",
 ]
@@ -83,15 +86,86 @@ def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) ->
         ) from None
 
 
+@dataclass(frozen=True)
+class WritePlan:
+    """What writing rows of one view needs that does not depend on the rows: Arrow and
+    Feast types per column, the store's `OnlineView`. Built once per view object (the server's
+    catalog and the stream processor hold one per registry version), not per write."""
+
+    view: FeatureView
+    online: OnlineView
+    mapping: dict[str, str]
+    join_keys: list[str]
+    key_arrow: list[pa.DataType]
+    key_types: list[int]
+    timestamp_field: str
+    required: list[str]
+    features: list[tuple[str, pa.DataType]]
+    timestamp_sources: frozenset[str]
+    """Source column names (before `field_mapping`) that hold timestamps."""
+    numeric_sources: dict[str, pa.DataType]
+    """Source column name → Arrow type of the numeric features, so JSON values can be built
+    as that type at once (no cast afterwards)."""
+
+
+_NUMERIC = frozenset([pa.int32(), pa.int64(), pa.float32(), pa.float64()])
+_PLANS: dict[int, WritePlan] = {}
+_MAX_PLANS = 256
+
+
+def write_plan(view: FeatureView) -> WritePlan:
+    """The view's `WritePlan`, cached by object identity (the plan holds the view, so the id
+    is not reused while cached)."""
+    plan = _PLANS.get(id(view))
+    if plan is not None and plan.view is view:
+        return plan
+    plan = _build_plan(view)
+    if len(_PLANS) >= _MAX_PLANS:
+        # Views parsed per call (SDK writes) only churn the cache; drop the oldest.
+        del _PLANS[next(iter(_PLANS))]
+    _PLANS[id(view)] = plan
+    return plan
+
+
+def _build_plan(view: FeatureView) -> WritePlan:
+    source = view.batch_source
+    by_name = {f.name: f for f in view.entity_columns}
+    join_keys = list(view.join_keys)
+    required = [*join_keys, source.timestamp_field]
+    if source.created_timestamp_column:
+        required.append(source.created_timestamp_column)
+    features = [(f.name, f.dtype.to_arrow_type()) for f in view.features]
+    mapping = dict(source.field_mapping or {})
+    reverse = {v: k for k, v in mapping.items()}
+    stamps = [source.timestamp_field, source.created_timestamp_column]
+    stamps += [name for name, arrow in features if pa.types.is_timestamp(arrow)]
+    return WritePlan(
+        view=view,
+        online=OnlineView.of(view),
+        mapping=mapping,
+        join_keys=join_keys,
+        key_arrow=[by_name[k].dtype.to_arrow_type() for k in join_keys],
+        key_types=[int(by_name[k].dtype.to_value_type()) for k in join_keys],
+        timestamp_field=source.timestamp_field,
+        required=required,
+        features=features,
+        timestamp_sources=frozenset(reverse.get(n, n) for n in stamps if n),
+        numeric_sources={
+            reverse.get(name, name): arrow for name, arrow in features if arrow in _NUMERIC
+        },
+    )
+
+
 def entity_keys(view: FeatureView, table: pa.Table, version: int = 3) -> pa.Array:
     """Serialized entity keys (no project suffix) for every row, built in Rust."""
-    join_keys = view.join_keys
-    if not join_keys:
+    plan = write_plan(view)
+    if not plan.join_keys:
         return _dummy_keys(len(table), version)
-    by_name = {f.name: f for f in view.entity_columns}
-    arrays = [_cast(table.column(k), by_name[k].dtype.to_arrow_type(), k) for k in join_keys]
-    types = [int(by_name[k].dtype.to_value_type()) for k in join_keys]
-    return _core.serialize_entity_keys(list(join_keys), arrays, types, version)
+    arrays = [
+        _cast(table.column(k), arrow, k)
+        for k, arrow in zip(plan.join_keys, plan.key_arrow, strict=True)
+    ]
+    return _core.serialize_entity_keys(plan.join_keys, arrays, plan.key_types, version)
 
 
 def _dummy_keys(n: int, version: int) -> pa.Array:
@@ -100,17 +174,19 @@ def _dummy_keys(n: int, version: int) -> pa.Array:
 
 def write_batch(view: FeatureView, table: pa.Table, keys: pa.Array) -> WriteBatch:
     """A `WriteBatch` of the view's features present in `table` (view column names)."""
-    ts_column = view.batch_source.timestamp_field
+    plan = write_plan(view)
+    have = set(table.column_names)
     columns = {
-        f.name: _cast(table.column(f.name), f.dtype.to_arrow_type(), f.name)
-        for f in view.features
-        if f.name in table.column_names
+        name: _cast(table.column(name), arrow, name)
+        for name, arrow in plan.features
+        if name in have
     }
-    return WriteBatch(keys, _cast(table.column(ts_column), TIMESTAMP, ts_column), columns)
+    ts = plan.timestamp_field
+    return WriteBatch(keys, _cast(table.column(ts), TIMESTAMP, ts), columns)
 
 
-def _mapped(view: FeatureView, table: pa.Table) -> pa.Table:
-    mapping = view.batch_source.field_mapping
+def _mapped(plan: WritePlan, table: pa.Table) -> pa.Table:
+    mapping = plan.mapping
     if not mapping:
         return table
     return table.rename_columns([mapping.get(c, c) for c in table.column_names])
@@ -122,17 +198,15 @@ def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: s
     Required: every join key and the timestamp field. Feature columns that are absent are
     left as stored (a partial write, a Repast extension); at least one must be present.
     """
-    table = _mapped(view, table)
-    source = view.batch_source
-    required = [*view.join_keys, source.timestamp_field]
-    if source.created_timestamp_column:
-        required.append(source.created_timestamp_column)
-    _require(table, required, view, what)
-    if not any(f.name in table.column_names for f in view.features):
-        _require(table, [f.name for f in view.features], view, what)
+    plan = write_plan(view)
+    table = _mapped(plan, table)
+    _require(table, plan.required, view, what)
+    have = set(table.column_names)
+    present = [name for name, _ in plan.features if name in have]
+    if not present:
+        _require(table, [name for name, _ in plan.features], view, what)
     if len(table) == 0:
         return 0
-    present = [f.name for f in view.features if f.name in table.column_names]
     if all(table.column(name).null_count == len(table) for name in present):
         # As Feast: rows without a single value would only overwrite stored values with nulls.
         logger.warning("%s for feature view '%s': every feature is null; skipped", what, view.name)
@@ -142,7 +216,7 @@ def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: s
     keep = latest_rows(batch.keys, batch.event_timestamps)
     if keep is not None:
         batch = batch.take(keep)
-    return store.online_store.write_batch(OnlineView.of(view), batch)
+    return store.online_store.write_batch(plan.online, batch)
 
 
 def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> int:

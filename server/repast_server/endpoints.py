@@ -126,7 +126,12 @@ def _timestamp(value: object, name: str) -> datetime:
     except ValueError:
         raise BadRequest(f"field '{name}': '{value}' is not an ISO 8601 timestamp") from None
     # Naive timestamps are UTC, as Feast's server reads them.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+00:01 is before year 1 in UTC
+        raise BadRequest(f"field '{name}': '{value}' is out of range in UTC") from None
 
 
 def _string_list(body: Mapping[str, Any], name: str) -> list[str] | None:
@@ -174,17 +179,22 @@ def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Ex
 # -- /push and /write-to-online-store ----------------------------------------------------------
 
 
-def _target_types(views: Sequence[FeatureView]) -> dict[str, pa.DataType]:
-    """Source column name → Arrow type for the columns that must become timestamps."""
-    types: dict[str, pa.DataType] = {}
-    for view in views:
-        source = view.batch_source
-        reverse = {v: k for k, v in (source.field_mapping or {}).items()}
-        names = [source.timestamp_field, source.created_timestamp_column]
-        names += [f.name for f in view.features if pa.types.is_timestamp(f.dtype.to_arrow_type())]
-        for name in filter(None, names):
-            types[reverse.get(name, name)] = _TIMESTAMP
-    return types
+def _column_types(views: Sequence[FeatureView]) -> tuple[frozenset[str], dict[str, pa.DataType]]:
+    """Source column names that must become timestamps, and those of numeric features with
+    their Arrow type (from each view's cached write plan)."""
+    plans = [online_write.write_plan(v) for v in views]
+    if len(plans) == 1:
+        return plans[0].timestamp_sources, plans[0].numeric_sources
+    numeric: dict[str, pa.DataType] = {}
+    for plan in plans:
+        for name, arrow in plan.numeric_sources.items():
+            numeric.setdefault(name, arrow)
+    # Views that disagree on a column's type: let Arrow infer it and each view cast.
+    for plan in plans:
+        for name, arrow in plan.numeric_sources.items():
+            if numeric.get(name) != arrow:
+                numeric.pop(name, None)
+    return frozenset().union(*(p.timestamp_sources for p in plans)), numeric
 
 
 def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
@@ -199,18 +209,32 @@ def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
         raise BadRequest(f"column '{column}' must hold ISO 8601 timestamps: {exc}") from None
 
 
+_BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+
+
+def _array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array:
+    if target is not None:
+        # Straight to a numeric feature's type (float32 without a float64 detour); values
+        # that do not fit fall through to inference, whose cast reports them as before.
+        try:
+            return pa.array(values, target)
+        except _BAD_VALUES:
+            pass
+    try:
+        return pa.array(values)
+    except _BAD_VALUES as exc:
+        raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
+
+
 def _frame(state: ServerState, body: Mapping[str, Any], views: Sequence[FeatureView]) -> pa.Table:
     columns, rows = _columns(body, "df")
     if not columns:
         raise BadRequest("'df' has no columns")
     _check_rows(state, rows, "rows")
-    timestamps = _target_types(views)
+    timestamps, numeric = _column_types(views)
     arrays: dict[str, pa.Array] = {}
     for name, values in columns.items():
-        try:
-            array = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-            raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
+        array = _array(name, values, numeric.get(name))
         if name in timestamps and (pa.types.is_string(array.type) or array.null_count == rows):
             array = _parse_timestamps(array.cast(pa.string()), name)
         arrays[name] = array
@@ -221,7 +245,7 @@ def _prevalidate(views: Sequence[FeatureView], table: pa.Table, version: int) ->
     """Encode every target view's rows without writing, so a push that fits one view but not
     another fails before the first view is written (one view validates in `write_table`)."""
     for view in views:
-        mapping = view.batch_source.field_mapping or {}
+        mapping = online_write.write_plan(view).mapping
         mapped = table.rename_columns([mapping.get(c, c) for c in table.column_names])
         needed = [*view.join_keys, view.batch_source.timestamp_field]
         missing = [c for c in needed if c not in mapped.column_names]

@@ -26,7 +26,7 @@ from repast import online_write
 from repast.data_source import KafkaSource
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
-from repast.online.base import TIMESTAMP, OnlineStoreError, OnlineView, WriteBatch, latest_rows
+from repast.online.base import TIMESTAMP, OnlineStoreError, WriteBatch, latest_rows
 from repast.stream.dead_letter import DeadLetterQueue, Rejection
 from repast.stream.decode import Decoded, MessageDecoder
 from repast.stream.metrics import StreamMetrics
@@ -124,7 +124,7 @@ def write_online(store: FeatureStore, view: FeatureView, decoded: Decoded, ts_co
     keep = latest_rows(batch.keys, batch.event_timestamps)
     if keep is not None:
         batch = batch.take(keep)
-    return store.online_store.write_batch(OnlineView.of(view), batch)
+    return store.online_store.write_batch(online_write.write_plan(view).online, batch)
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
