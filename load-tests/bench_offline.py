@@ -223,6 +223,12 @@ def machine() -> dict[str, Any]:
         except ImportError:
             versions[module] = None
     info["versions"] = versions
+    # Allocator settings change the first-touch cost of large buffers (see RESULTS.md).
+    info["env"] = {
+        k: os.environ[k]
+        for k in ("MIMALLOC_LARGE_OS_PAGES", "ARROW_DEFAULT_MEMORY_POOL", "RAYON_NUM_THREADS")
+        if k in os.environ
+    }
     return info
 
 
