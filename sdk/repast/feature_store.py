@@ -69,10 +69,7 @@ def _rows_still_readable(stored: OnlineView, new: OnlineView | None) -> bool:
     if new is None or new.join_keys != stored.join_keys:
         return False
     n = min(len(stored.features), len(new.features))
-    return (
-        stored.features[:n] == new.features[:n]
-        and stored.value_types[:n] == new.value_types[:n]
-    )
+    return stored.features[:n] == new.features[:n] and stored.value_types[:n] == new.value_types[:n]
 
 
 class FeatureStore:
