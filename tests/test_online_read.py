@@ -79,6 +79,19 @@ def test_missing_entities_are_not_found_on_every_store(store: FeatureStore) -> N
     assert stamps == [int(datetime(2024, 1, 1, 11, tzinfo=UTC).timestamp()), 0, stamps[0]]
 
 
+def test_repeated_entities_each_get_their_row(store: FeatureStore) -> None:
+    # Few repeats: the keys are read as given; many: read once each and fanned out.
+    for ids in ([1001, 4242, 1001], [1001, 1001, 4242, 1001, 1002, 1001]):
+        response = store.get_online_features(
+            ["driver_hourly_stats:rating", "driver_profile:name"], {"driver_id": ids}
+        )
+        got = response.to_dict()
+        assert got["driver_id"] == ids
+        assert got["rating"] == [{1001: 5, 1002: 3}.get(i) for i in ids]
+        assert got["name"] == [{1001: "Ann B.", 1002: "Bob"}.get(i) for i in ids]
+        assert response.status_names(1) == ["NOT_FOUND" if i == 4242 else "PRESENT" for i in ids]
+
+
 def test_ttl_is_enforced_on_read(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # driver_customer_stats has ttl 2 h; 1001/c1 was written for 10:00, 1002/c1 for 11:00.
     late = datetime(2024, 1, 1, 12, 30, tzinfo=UTC)

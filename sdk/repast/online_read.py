@@ -351,7 +351,8 @@ def _columns(entity_rows: EntityRows) -> Mapping[str, Sequence[Any]]:
 def _keys(
     p: _ViewPlan, columns: Mapping[str, Sequence[Any]], typed: dict[str, pa.Array], n: int
 ) -> tuple[pa.Array, pa.Array | None]:
-    """(distinct entity keys, index of each entity row's key) for one view."""
+    """(entity keys to read, index of each entity row's key or None when the keys are read
+    as given) for one view: keys are de-duplicated only when many rows repeat one."""
     if p.join_keys == [DUMMY_ENTITY_ID]:
         key = _core.serialize_entity_keys(
             [DUMMY_ENTITY_ID], [pa.array([""])], [int(ValueType.STRING)]
@@ -384,7 +385,9 @@ def _keys(
     if n == 1:  # one entity row: nothing to de-duplicate (dictionary_encode costs ~20 us)
         return keys, None
     encoded = keys.dictionary_encode()
-    if len(encoded.dictionary) == n:  # no duplicate rows: the keys are already distinct
+    if len(encoded.dictionary) * 2 > n:
+        # Few or no repeated entities: reading a repeated key twice costs the store less than
+        # fanning every column out afterwards (one `take` per feature).
         return keys, None
     return encoded.dictionary, encoded.indices
 

@@ -102,8 +102,9 @@ class WriteBatch:
 
 @dataclass
 class ReadRequest:
-    """Read `features` of `view` for `keys` (unique). Requests whose `keys` is the same object
-    share entity keys, so a store may read them together (one Redis hash per key)."""
+    """Read `features` of `view` for `keys` (a key may repeat: each row gets its own answer).
+    Requests whose `keys` is the same object share entity keys, so a store may read them
+    together (one Redis hash per key)."""
 
     view: OnlineView
     keys: pa.Array
