@@ -344,6 +344,7 @@ SCENARIOS: list[tuple[str, str, str, int, int, float | None, int]] = [
     ("100x50@300", "/get-online-features", "wide50", 50, 100, 300, 32),
     ("100x50@max", "/get-online-features", "wide50", 50, 100, None, 16),
     ("100x250@50", "/get-online-features", "wide250", 250, 100, 50, 16),
+    ("push1@200", "/push", "pushed", 50, 1, 200, 32),
     ("push1@500", "/push", "pushed", 50, 1, 500, 32),
     ("push1000@max", "/push", "pushed", 50, 1000, None, 4),
 ]
