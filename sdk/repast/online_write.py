@@ -74,7 +74,11 @@ def _require(table: pa.Table, columns: list[str], view: FeatureView, what: str) 
 
 
 def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray):
+        # One chunk (what the server and most writers make): its array, without a copy.
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    else:
+        array = column
     if array.type == target:
         return array
     try:
@@ -175,14 +179,15 @@ def _dummy_keys(n: int, version: int) -> pa.Array:
 def write_batch(view: FeatureView, table: pa.Table, keys: pa.Array) -> WriteBatch:
     """A `WriteBatch` of the view's features present in `table` (view column names)."""
     plan = write_plan(view)
-    have = set(table.column_names)
+    # One pass over the table's columns: `table.column(name)` searches the schema each time.
+    given = dict(zip(table.column_names, table.columns, strict=True))
+    if len(given) != table.num_columns:  # a repeated name: let Arrow refuse it, as it did
+        given = {name: table.column(name) for name in given}
     columns = {
-        name: _cast(table.column(name), arrow, name)
-        for name, arrow in plan.features
-        if name in have
+        name: _cast(given[name], arrow, name) for name, arrow in plan.features if name in given
     }
     ts = plan.timestamp_field
-    return WriteBatch(keys, _cast(table.column(ts), TIMESTAMP, ts), columns)
+    return WriteBatch(keys, _cast(given[ts], TIMESTAMP, ts), columns)
 
 
 def _mapped(plan: WritePlan, table: pa.Table) -> pa.Table:
