@@ -28,35 +28,10 @@ pub enum ValueType {
     List(Kind),
 }
 
-/// The element kind of a scalar or list value type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Bytes,
-    String,
-    Int32,
-    Int64,
-    Double,
-    Float,
-    Bool,
-    UnixTimestamp,
-    Json,
-}
+/// The element kind of a scalar or list value type (shared with the packed rows).
+pub use crate::value_type::Scalar as Kind;
 
 impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Bytes => "BYTES",
-            Self::String => "STRING",
-            Self::Int32 => "INT32",
-            Self::Int64 => "INT64",
-            Self::Double => "DOUBLE",
-            Self::Float => "FLOAT",
-            Self::Bool => "BOOL",
-            Self::UnixTimestamp => "UNIX_TIMESTAMP",
-            Self::Json => "JSON",
-        }
-    }
-
     /// The Value oneof field of the scalar.
     fn scalar_field(self) -> u32 {
         match self {
@@ -101,53 +76,22 @@ impl Kind {
             Self::Json => 33,
         }
     }
-
-    fn arrow_type(self) -> DataType {
-        match self {
-            Self::Bytes => DataType::Binary,
-            Self::String | Self::Json => DataType::Utf8,
-            Self::Int32 => DataType::Int32,
-            Self::Int64 => DataType::Int64,
-            Self::Double => DataType::Float64,
-            Self::Float => DataType::Float32,
-            Self::Bool => DataType::Boolean,
-            Self::UnixTimestamp => {
-                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
-            }
-        }
-    }
 }
 
 impl ValueType {
     pub fn from_code(code: i64) -> Result<Self, CoreError> {
-        use Kind::{Bool, Bytes, Double, Float, Int32, Int64, Json, String, UnixTimestamp};
-        Ok(match code {
-            1 => Self::Scalar(Bytes),
-            2 => Self::Scalar(String),
-            3 => Self::Scalar(Int32),
-            4 => Self::Scalar(Int64),
-            5 => Self::Scalar(Double),
-            6 => Self::Scalar(Float),
-            7 => Self::Scalar(Bool),
-            8 => Self::Scalar(UnixTimestamp),
-            11 => Self::List(Bytes),
-            12 => Self::List(String),
-            13 => Self::List(Int32),
-            14 => Self::List(Int64),
-            15 => Self::List(Double),
-            16 => Self::List(Float),
-            17 => Self::List(Bool),
-            18 => Self::List(UnixTimestamp),
-            32 => Self::Scalar(Json),
-            _ => {
-                return Err(CoreError::unsupported(
-                    "",
-                    format!(
-                        "value type {code} is not supported by the value codec \
-                         (supported: 1-8, 11-18, 32)"
-                    ),
-                ))
-            }
+        let found = match code {
+            11..=18 => Kind::from_code(code - 10).map(Self::List),
+            _ => Kind::from_code(code).map(Self::Scalar),
+        };
+        found.ok_or_else(|| {
+            CoreError::unsupported(
+                "",
+                format!(
+                    "value type {code} is not supported by the value codec \
+                     (supported: 1-8, 11-18, 32)"
+                ),
+            )
         })
     }
 

@@ -15,6 +15,7 @@ mod py_codecs;
 mod py_latest;
 mod py_packed;
 mod py_pit;
+pub mod value_type;
 
 create_exception!(
     repast._core,

@@ -54,48 +54,7 @@ pub fn timestamp_from_bytes(bytes: [u8; 8]) -> i64 {
     (u64::from_be_bytes(bytes) ^ SIGN_BIT) as i64
 }
 
-/// The scalar kind of a feature (a list feature is a list of one of these).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scalar {
-    Bytes,
-    String,
-    Int32,
-    Int64,
-    Double,
-    Float,
-    Bool,
-    UnixTimestamp,
-    Json,
-}
-
-impl Scalar {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Bytes => "BYTES",
-            Self::String => "STRING",
-            Self::Int32 => "INT32",
-            Self::Int64 => "INT64",
-            Self::Double => "DOUBLE",
-            Self::Float => "FLOAT",
-            Self::Bool => "BOOL",
-            Self::UnixTimestamp => "UNIX_TIMESTAMP",
-            Self::Json => "JSON",
-        }
-    }
-
-    fn arrow_type(self) -> DataType {
-        match self {
-            Self::Bytes => DataType::Binary,
-            Self::String | Self::Json => DataType::Utf8,
-            Self::Int32 => DataType::Int32,
-            Self::Int64 => DataType::Int64,
-            Self::Double => DataType::Float64,
-            Self::Float => DataType::Float32,
-            Self::Bool => DataType::Boolean,
-            Self::UnixTimestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        }
-    }
-}
+pub use crate::value_type::Scalar;
 
 /// A feature's type: Feast `ValueType` numbers 1..8 and 32 (scalars), 11..18 and 33 (lists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,18 +65,7 @@ pub struct FeatureType {
 
 impl FeatureType {
     pub fn from_code(code: i64) -> Result<Self, CoreError> {
-        let scalar = |code| match code {
-            1 => Some(Scalar::Bytes),
-            2 => Some(Scalar::String),
-            3 => Some(Scalar::Int32),
-            4 => Some(Scalar::Int64),
-            5 => Some(Scalar::Double),
-            6 => Some(Scalar::Float),
-            7 => Some(Scalar::Bool),
-            8 => Some(Scalar::UnixTimestamp),
-            32 => Some(Scalar::Json),
-            _ => None,
-        };
+        let scalar = Scalar::from_code;
         let found = match code {
             11..=18 => scalar(code - 10).map(|scalar| Self { scalar, list: true }),
             33 => Some(Self {
