@@ -311,44 +311,33 @@ def _apply_many(repo: str, times: int) -> None:
         store.apply(extra)
 
 
-def test_concurrent_applies_on_a_file_registry_lose_nothing(tmp_path: Path) -> None:
-    shared = str(tmp_path / "registry.json")
+def _race_two_projects(tmp_path: Path, registry: str, times: int) -> None:
+    """Two processes apply `times` entities each to their own project of one registry."""
     repos = [
-        write_repo(tmp_path / name, "x = 1\n", project=name, registry=shared)
+        write_repo(tmp_path / name, "x = 1\n", project=name, registry=registry)
         for name in ("alpha", "beta")
     ]
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_apply_many, args=(str(r), 15)) for r in repos]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(90)
-        assert p.exitcode == 0
-    for repo in repos:
-        entities = FeatureStore(repo_path=repo).list_entities()
-        assert sorted(e.name for e in entities) == sorted(f"extra_{i}" for i in range(15))
-
-
-def test_concurrent_applies_on_an_s3_registry_lose_nothing(
-    tmp_path: Path, s3_env: object, s3_bucket: str
-) -> None:
-    shared = f"s3://{s3_bucket}/team/registry.json"
-    repos = [
-        write_repo(tmp_path / name, "x = 1\n", project=name, registry=shared)
-        for name in ("alpha", "beta")
-    ]
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_apply_many, args=(str(r), 8)) for r in repos]
+    procs = [ctx.Process(target=_apply_many, args=(str(r), times)) for r in repos]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    store = FeatureStore(repo_path=repos[0])
-    assert store.list_projects() == ["alpha", "beta"]
+    assert FeatureStore(repo_path=repos[0]).list_projects() == ["alpha", "beta"]
     for repo in repos:
         entities = FeatureStore(repo_path=repo).list_entities()
-        assert sorted(e.name for e in entities) == sorted(f"extra_{i}" for i in range(8))
+        assert sorted(e.name for e in entities) == sorted(f"extra_{i}" for i in range(times))
+
+
+def test_concurrent_applies_on_a_file_registry_lose_nothing(tmp_path: Path) -> None:
+    _race_two_projects(tmp_path, str(tmp_path / "registry.json"), 15)
+
+
+def test_concurrent_applies_on_an_s3_registry_lose_nothing(
+    tmp_path: Path, s3_env: object, s3_bucket: str
+) -> None:
+    _race_two_projects(tmp_path, f"s3://{s3_bucket}/team/registry.json", 8)
 
 
 def test_full_repo_applies_to_s3(tmp_path: Path, s3_env: object, s3_bucket: str) -> None:
