@@ -98,6 +98,11 @@ class _LoopThread:
             except Exception:  # best effort at interpreter exit
                 logging.getLogger("repast.registry").debug("closing an S3 client failed")
         self.loop.call_soon_threadsafe(self.loop.stop)
+        # Closing the stopped loop releases its self-pipe sockets, which would otherwise be
+        # reported as unclosed (ResourceWarning) when the interpreter exits.
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 class _Client:
