@@ -13,12 +13,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
+from repast import (
+    Entity,
+    FeatureService,
+    FeatureStore,
+    FeatureView,
+    Field,
+    FileSource,
+    PushSource,
+)
 from repast.config import RepoConfig
-from repast.types import from_string
+from repast.types import Float32, Int32, Int64, from_string
 from repast.value_type import ValueType
 
-__all__ = ["GOLDEN", "build_store", "load_dump", "run_steps"]
+__all__ = ["GOLDEN", "add_push_view", "build_store", "load_dump", "run_steps"]
 
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
@@ -140,3 +148,22 @@ def run_steps(store: FeatureStore) -> None:
                     else df[column].astype(dtype)
                 )
             store.write_to_online_store(step["feature_view"], df)
+
+
+def add_push_view(store: FeatureStore) -> None:
+    """Apply `hourly_push` (on driver_hourly_stats' batch source) feeding `hourly_fresh`
+    (ttl 0, so pushed rows never expire): the target of the push and write tests."""
+    hourly = store.get_feature_view("driver_hourly_stats")
+    push = PushSource(name="hourly_push", batch_source=hourly.batch_source)
+    fresh = FeatureView(
+        name="hourly_fresh",
+        entities=[store.get_entity("driver")],
+        ttl=timedelta(0),
+        schema=[
+            Field(name="driver_id", dtype=Int64),
+            Field(name="conv_rate", dtype=Float32),
+            Field(name="rating", dtype=Int32),
+        ],
+        source=push,
+    )
+    store.apply([push, fresh])

@@ -122,29 +122,12 @@ def write_feature_store_yaml(repo: Path, project: str, online_store: dict[str, A
 def server_store(tmp: Path, online_store: dict[str, Any], steps: bool = True) -> FeatureStore:
     """The golden repo (its Feast steps run), plus `hourly_push` feeding `hourly_fresh`
     (ttl 0, so pushed rows never expire) for the write endpoints."""
-    from datetime import timedelta
-
-    from golden_repo import build_store, run_steps
-    from repast import FeatureView, Field, PushSource
-    from repast.types import Float32, Int32, Int64
+    from golden_repo import add_push_view, build_store, run_steps
 
     store = build_store(tmp, online_store)
     if steps:
         run_steps(store)
-    hourly = store.get_feature_view("driver_hourly_stats")
-    push = PushSource(name="hourly_push", batch_source=hourly.batch_source)
-    fresh = FeatureView(
-        name="hourly_fresh",
-        entities=[store.get_entity("driver")],
-        ttl=timedelta(0),
-        schema=[
-            Field(name="driver_id", dtype=Int64),
-            Field(name="conv_rate", dtype=Float32),
-            Field(name="rating", dtype=Int32),
-        ],
-        source=push,
-    )
-    store.apply([push, fresh])
+    add_push_view(store)
     return store
 
 

@@ -12,12 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from golden_repo import build_store
+from golden_repo import add_push_view, build_store
 from online_stores import STORES, online_config
-from repast import FeatureStore, FeatureView, Field, PushSource
+from repast import FeatureStore
 from repast.errors import DataSourceNotFoundError, RepastError
 from repast.online_write import MissingColumnError, PushMode
-from repast.types import Float32, Int32, Int64
 
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
@@ -26,20 +25,7 @@ T = datetime(2024, 1, 1, 12, tzinfo=UTC)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureStore]:
     redis = request.getfixturevalue("redis_clean") if request.param != "sqlite" else None
     fs = build_store(tmp_path, online_config(request.param, redis))
-    hourly = fs.get_feature_view("driver_hourly_stats")
-    push = PushSource(name="hourly_push", batch_source=hourly.batch_source)
-    fresh = FeatureView(
-        name="hourly_fresh",
-        entities=[fs.get_entity("driver")],
-        ttl=timedelta(0),
-        schema=[
-            Field(name="driver_id", dtype=Int64),
-            Field(name="conv_rate", dtype=Float32),
-            Field(name="rating", dtype=Int32),
-        ],
-        source=push,
-    )
-    fs.apply([push, fresh])
+    add_push_view(fs)
     yield fs
     fs.online_store.close()
 
