@@ -30,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RepastError", m.py().get_type::<RepastError>())?;
     py_codecs::register(m)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_indices, m)?)?;
+    m.add_function(wrap_pyfunction!(py_pit::point_in_time_partitions, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::encode_packed_rows, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::decode_packed_rows, m)?)?;
     m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;

@@ -4,7 +4,7 @@
 //! Conversion only; the rules live in `pit.rs`. The Python driver (`repast.offline.join`)
 //! normalizes the inputs first (integer keys as int64, strings as `string`/`large_string`,
 //! timestamps as int64 nanoseconds), so this layer accepts exactly those layouts.
-use arrow::array::{Array, ArrayData, UInt64Array};
+use arrow::array::{Array, ArrayData, UInt32Array, UInt64Array};
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, TimeUnit};
 use arrow::pyarrow::PyArrowType;
@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 use crate::pit::{
-    point_in_time_join_many, EntitySide, KeyColumn, KeyValues, PitError, PitOptions, SourceSide,
-    TimeColumn, Validity, ViewInput, NO_MATCH,
+    key_partitions, point_in_time_join_many, EntitySide, KeyColumn, KeyValues, PitError,
+    PitOptions, Side, SourceSide, TimeColumn, Validity, ViewInput, NO_MATCH, NO_PARTITION,
 };
 
 type Named = (String, PyArrowType<ArrayData>);
@@ -192,4 +192,36 @@ pub(crate) fn point_in_time_indices(
     let views: Vec<View> = views.into_iter().map(View::from).collect();
     let out = py.detach(|| run(&entity_ts, &views, filter_by_created_timestamp))?;
     Ok(out.into_iter().map(PyArrowType).collect())
+}
+
+fn partitions_of(keys: &[(String, ArrayData)], partitions: u32) -> Result<ArrayData, CoreError> {
+    let columns = keys
+        .iter()
+        .map(|(n, d)| key_column(n, d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ids = key_partitions(Side::Source, &columns, partitions)
+        .map_err(|e| CoreError::InvalidArgument(e.to_string()))?;
+    let valid = BooleanBuffer::collect_bool(ids.len(), |i| ids[i] != NO_PARTITION);
+    let nulls = NullBuffer::new(valid);
+    for id in &mut ids {
+        if *id == NO_PARTITION {
+            *id = 0;
+        }
+    }
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    Ok(UInt32Array::new(ScalarBuffer::from(ids), nulls).into_data())
+}
+
+/// For every row of the join-key columns, its key-hash partition in `0..partitions` as a
+/// pyarrow `UInt32Array` (null where a key is null), for joins too large for memory: equal keys
+/// (entity or source, any string layout) always get the same id.
+#[pyfunction]
+pub(crate) fn point_in_time_partitions(
+    py: Python<'_>,
+    keys: Vec<Named>,
+    partitions: u32,
+) -> PyResult<PyArrowType<ArrayData>> {
+    let keys: Vec<(String, ArrayData)> = keys.into_iter().map(unwrap).collect();
+    let out = py.detach(|| partitions_of(&keys, partitions))?;
+    Ok(PyArrowType(out))
 }

@@ -19,6 +19,7 @@ __all__ = [
     "encode_timestamps",
     "decode_timestamps",
     "point_in_time_indices",
+    "point_in_time_partitions",
     "encode_packed_rows",
     "decode_packed_rows",
     "latest_per_key",
@@ -161,4 +162,10 @@ def point_in_time_indices(
 
     Equal keys, latest event time <= the entity time and >= entity time - ttl, ties to the
     larger created time, then to the later source row. Views run in parallel.
+    """
+
+def point_in_time_partitions(keys: Sequence[_Column], partitions: int) -> pa.UInt32Array:
+    """Per row of the join-key columns, its key-hash partition in `0..partitions`, null where a
+    key is null (GIL released). Equal keys get equal ids on either side and in any string
+    layout, so a join too large for memory can run partition by partition.
     """

@@ -141,6 +141,10 @@ class FileOfflineStoreConfig(_Model):
     """Repast's Parquet file store; Feast's `file`, `dask` and `duckdb` types all map to it."""
 
     type: Literal["file"] = "file"
+    memory_limit: PositiveInt | None = None
+    """Bytes a point-in-time join may hold (`8GiB`, `512MiB`, `2GB` or a number); larger joins
+    stream their sources. Default: half the available memory; `REPAST_OFFLINE_MEMORY_LIMIT`
+    overrides it."""
 
     @field_validator("type", mode="before")
     @classmethod
@@ -148,6 +152,14 @@ class FileOfflineStoreConfig(_Model):
         if isinstance(value, str) and value not in _OFFLINE_STORE_ALIASES:
             raise _not_supported("offline store type", value, _OFFLINE_STORE_ALIASES)
         return "file" if value in _OFFLINE_STORE_ALIASES else value
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _byte_size(cls, value: object) -> object:
+        # Imported here: repast.offline imports the models of this module's users.
+        from repast.offline.budget import parse_byte_size
+
+        return parse_byte_size(value) if isinstance(value, str) else value
 
 
 class BatchEngineConfig(_Model):

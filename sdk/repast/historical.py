@@ -235,7 +235,11 @@ def get_historical_features(
 
     def compute() -> pa.Table:
         frame = point_in_time_join(
-            entity, timestamp_column, plan.joins, filter_by_created_timestamp
+            entity,
+            timestamp_column,
+            plan.joins,
+            filter_by_created_timestamp,
+            memory_limit=store.config.offline_store.memory_limit,
         )
         if plan.odfvs:
             inputs = frame

@@ -121,6 +121,7 @@ def point_in_time_join(
     timestamp_column: str,
     views: Sequence[ViewJoin],
     filter_by_created_timestamp: bool = False,
+    memory_limit: int | None = None,
 ) -> pa.Table:
     """Join every view's features onto the entity rows as of each row's timestamp.
 
@@ -128,6 +129,10 @@ def point_in_time_join(
     order (named by `ViewJoin.features`). Every entity row is kept, in input order, duplicates
     included; a row without a matching source row gets nulls. Feature columns keep their Arrow
     type (an int feature with nulls stays an int column).
+
+    Parquet sources whose join would not fit in `memory_limit` bytes (see
+    `repast.offline.budget.memory_limit` for the default and the environment override) are
+    streamed row group by row group instead (`repast.offline.partitioned`), with the same result.
     """
     if isinstance(entity, pa.RecordBatch):
         entity = pa.Table.from_batches([entity])
@@ -141,8 +146,41 @@ def point_in_time_join(
         entity.column(timestamp_column), f"entity frame column '{timestamp_column}'"
     )
     bounds = _time_bounds(entity_ts)
-    sources = [_read_source(view, bounds) for view in views]
+    opened = [_open_source(view, bounds) for view in views]
+    # Imported here: the bounded path reuses this module's column helpers.
+    from repast.offline import partitioned
 
+    budget = partitioned.Budget.of(memory_limit)
+    bounded = partitioned.choose_bounded(views, opened, entity.num_rows, budget)
+    in_memory = [i for i in range(len(views)) if i not in bounded]
+    columns: dict[int, list[pa.ChunkedArray | pa.Array]] = {}
+    if in_memory:
+        resident = [views[i] for i in in_memory]
+        per_view = _join_in_memory(
+            entity,
+            (timestamp_column, entity_ts),
+            resident,
+            [_read(views[i], opened[i]) for i in in_memory],
+            filter_by_created_timestamp,
+        )
+        columns.update(zip(in_memory, per_view, strict=True))
+    for i, plan in bounded.items():
+        columns[i] = partitioned.join_view(
+            views[i], plan, entity, (timestamp_column, entity_ts), filter_by_created_timestamp
+        )
+    names = [out for view in views for _, out in view.features]
+    gathered = [column for i in range(len(views)) for column in columns[i]]
+    return pa.Table.from_arrays([*entity.columns, *gathered], names=[*entity.column_names, *names])
+
+
+def _join_in_memory(
+    entity: pa.Table,
+    entity_ts: tuple[str, pa.Array],
+    views: Sequence[ViewJoin],
+    sources: Sequence[pa.Table],
+    filter_by_created_timestamp: bool,
+) -> list[list[pa.ChunkedArray | pa.Array]]:
+    """Every view's feature columns, with each view's needed source columns all in memory."""
     kernel_views = []
     for view, source in zip(views, sources, strict=True):
         entity_keys, source_keys = _key_columns(view, entity, source)
@@ -154,18 +192,15 @@ def point_in_time_join(
         event = (ts_name, _timestamps_ns(source.column(ts_name), _where(view, ts_name)))
         kernel_views.append((view.name, entity_keys, source_keys, event, created, view.ttl_ns))
 
-    indices = _core.point_in_time_indices(
-        (timestamp_column, entity_ts), kernel_views, filter_by_created_timestamp
-    )
+    indices = _core.point_in_time_indices(entity_ts, kernel_views, filter_by_created_timestamp)
 
     gathers = [
         (source, _raw_column(view, feature, source.schema), idx)
         for view, source, idx in zip(views, sources, indices, strict=True)
         for feature, _ in view.features
     ]
-    columns = _gather(gathers)
-    names = [out for view in views for _, out in view.features]
-    return pa.Table.from_arrays([*entity.columns, *columns], names=[*entity.column_names, *names])
+    columns = iter(_gather(gathers))
+    return [[next(columns) for _ in view.features] for view in views]
 
 
 # --- output names ---------------------------------------------------------------------------
@@ -223,8 +258,9 @@ def _needed_columns(view: ViewJoin, schema: pa.Schema) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _read_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table:
-    """The columns the join needs, with row groups and rows outside the time window left out."""
+def _open_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table | ds.Dataset:
+    """The columns the join needs of an in-memory source, or a Parquet source as a dataset
+    without the files and row groups outside the time window (nothing read but metadata)."""
     if isinstance(view.source, pa.Table):
         return view.source.select(_needed_columns(view, view.source.schema))
     if not isinstance(view.source, (str, os.PathLike)):
@@ -237,10 +273,19 @@ def _read_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table:
         raise SourceReadError(f"the {view.describe_source()} does not exist")
     try:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
-        columns = _needed_columns(view, dataset.schema)
+        _needed_columns(view, dataset.schema)  # fail fast on a missing column
         ts_name = _raw_time_column(view, view.timestamp_field, dataset.schema)
         expression = _time_filter(dataset.schema.field(ts_name).type, ts_name, view, bounds)
-        return _prune(dataset, expression).to_table(columns=columns)
+        return _prune(dataset, expression)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise SourceReadError(f"cannot read the {view.describe_source()}: {exc}") from exc
+
+
+def _read(view: ViewJoin, source: pa.Table | ds.Dataset) -> pa.Table:
+    if isinstance(source, pa.Table):
+        return source
+    try:
+        return source.to_table(columns=_needed_columns(view, source.schema))
     except (OSError, pa.ArrowInvalid) as exc:
         raise SourceReadError(f"cannot read the {view.describe_source()}: {exc}") from exc
 

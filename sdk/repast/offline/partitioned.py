@@ -1,0 +1,348 @@
+"""The bounded-memory point-in-time join, for Parquet sources too large to hold in memory.
+
+`point_in_time_join` sends a view here when its in-memory join would not fit the memory budget
+(`repast.offline.budget`). The result is the same as the in-memory path's, row for row.
+
+- Pass 1 reads only the join-key and timestamp columns, one Parquet row group at a time, and the
+  Rust kernel picks the chosen source row per entity row, as a global row number (row groups
+  numbered in the order the dataset lists them). When even those columns exceed the budget,
+  the rows are split into P key-hash partitions (`_core.point_in_time_partitions`): one scan of
+  the key and time columns per partition keeps that partition's source rows, and the kernel
+  joins them with that partition's entity rows. Answers are scattered back in entity order.
+- Pass 2 reads the feature columns one row group at a time, skipping row groups that hold no
+  chosen row, and takes only the chosen rows of each (each distinct row once); a final `take`
+  puts them in entity order, null where nothing matched. The feature columns are never all in
+  memory at once.
+
+Everything per row runs in Arrow, numpy or Rust (the kernel and the partitioning release the
+GIL); two row groups are read at a time, so decoding overlaps the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from repast import _core
+from repast.offline.budget import RowGroup, column_bytes, memory_limit, row_groups
+from repast.offline.errors import SourceReadError
+from repast.offline.join import (
+    _KERNEL_TYPE,
+    ViewJoin,
+    _gather,
+    _key_array,
+    _key_columns,
+    _key_kind,
+    _needed_columns,
+    _raw_column,
+    _raw_time_column,
+    _timestamps_ns,
+    _where,
+)
+
+__all__ = ["Budget", "Plan", "choose_bounded", "join_view"]
+
+# Bytes per row beyond the columns themselves: the kernel's 24-byte records, a timestamp cast
+# to nanoseconds, the global row number kept per source row when partitioned.
+_KERNEL_SOURCE_ROW = 24 + 8
+_PARTITION_ROW = 8 + 4
+# Per entity row: the kernel's record, its answer, the answer as a global row, the scatter.
+_ENTITY_ROW = 24 + 8 + 8 + 8
+_MAX_PARTITIONS = 1024
+_READERS = 2
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The bytes a join may use (see `repast.offline.budget.memory_limit`)."""
+
+    limit: int
+
+    @classmethod
+    def of(cls, configured: int | None) -> Budget:
+        return cls(memory_limit(configured))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one view is joined on the bounded path."""
+
+    dataset: ds.Dataset
+    groups: Sequence[RowGroup]
+    partitions: int  # key-hash partitions of pass 1, each one scan of the key/time columns
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    groups: list[RowGroup]
+    rows: int
+    key_time: int  # Arrow bytes of the join-key and timestamp columns
+    features: int  # Arrow bytes of the feature columns
+    largest_group: int  # bytes of the feature columns of the largest row group
+
+
+def _key_time_names(view: ViewJoin, schema: pa.Schema) -> list[str]:
+    names = [_raw_column(view, src, schema) for _, src in view.entity_join_keys]
+    names.append(_raw_time_column(view, view.timestamp_field, schema))
+    if view.created_timestamp_column is not None:
+        names.append(_raw_time_column(view, view.created_timestamp_column, schema))
+    return list(dict.fromkeys(names))
+
+
+def _feature_names(view: ViewJoin, schema: pa.Schema) -> list[str]:
+    return list(dict.fromkeys(_raw_column(view, f, schema) for f, _ in view.features))
+
+
+def _sizes(view: ViewJoin, dataset: ds.Dataset) -> _Sizes | None:
+    groups = row_groups(dataset)
+    if groups is None:
+        return None
+    schema = dataset.schema
+    key_time = _key_time_names(view, schema)
+    features = [name for name in _needed_columns(view, schema) if name not in key_time]
+    largest = max(groups, key=lambda g: g.rows, default=None)
+    return _Sizes(
+        groups=groups,
+        rows=sum(g.rows for g in groups),
+        key_time=column_bytes(groups, schema, key_time),
+        features=column_bytes(groups, schema, features),
+        largest_group=column_bytes([largest], schema, features) if largest else 0,
+    )
+
+
+def choose_bounded(
+    views: Sequence[ViewJoin],
+    opened: Sequence[pa.Table | ds.Dataset],
+    entity_rows: int,
+    budget: Budget,
+) -> dict[int, Plan]:
+    """The views (by position) to join on the bounded path, with their plans: none when every
+    view's in-memory join fits the budget together, else every Parquet-backed view."""
+    sizes: dict[int, _Sizes] = {}
+    for i, (view, source) in enumerate(zip(views, opened, strict=True)):
+        if isinstance(source, ds.Dataset):
+            found = _sizes(view, source)
+            if found is not None:
+                sizes[i] = found
+    if not sizes:
+        return {}
+    in_memory = 0
+    for found in sizes.values():
+        # Output features: the same width per row as in the source, for every entity row.
+        output = found.features * entity_rows // max(found.rows, 1)
+        # Multi-chunk key and time columns are copied into one array for the kernel.
+        in_memory += 2 * found.key_time + found.features + found.rows * _KERNEL_SOURCE_ROW
+        in_memory += entity_rows * _ENTITY_ROW + output
+    if in_memory <= budget.limit:
+        return {}
+    return {
+        i: Plan(source, found.groups, _partitions(views[i], found, entity_rows, budget))
+        for i, found in sizes.items()
+        if isinstance(source := opened[i], ds.Dataset)
+    }
+
+
+def _partitions(view: ViewJoin, sizes: _Sizes, entity_rows: int, budget: Budget) -> int:
+    """How many key-hash partitions pass 1 needs for its share of the budget."""
+    if not view.entity_join_keys:
+        return 1  # an entity-less view has one key: it cannot be split by key
+    output = sizes.features * entity_rows // max(sizes.rows, 1)
+    # Pass 2 holds the gathered rows and the output at once, plus the row groups being read.
+    fixed = entity_rows * _ENTITY_ROW + 2 * output + _READERS * 2 * sizes.largest_group
+    room = max(budget.limit - fixed, budget.limit // 4, 1)
+    # The chunks as read and the concatenated columns are both alive for a moment.
+    whole = 2 * sizes.key_time + sizes.rows * _KERNEL_SOURCE_ROW
+    if whole <= room:
+        return 1
+    # Split, each scan also keeps a partition id and a global row number per row it reads.
+    whole += sizes.rows * _PARTITION_ROW
+    return min(max(2, math.ceil(whole / room)), _MAX_PARTITIONS)
+
+
+# --- the join -------------------------------------------------------------------------------
+
+
+def _ordered_map(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    with ThreadPoolExecutor(max_workers=_READERS) as pool:
+        yield from pool.map(fn, items)
+
+
+@dataclass
+class _KeyTime:
+    keys: list[pa.Array]
+    event: pa.Array
+    created: pa.Array | None
+    rows: pa.Array | None  # global row numbers, when a partition keeps only some rows
+
+
+class _Pass1:
+    """Reads the key and time columns, normalized the way the in-memory path normalizes them."""
+
+    def __init__(self, view: ViewJoin, plan: Plan, entity: pa.Table) -> None:
+        schema = plan.dataset.schema
+        self.view, self.plan, self.schema = view, plan, schema
+        self.key_names = [_raw_column(view, src, schema) for _, src in view.entity_join_keys]
+        self.ts_name = _raw_time_column(view, view.timestamp_field, schema)
+        self.created_name = (
+            _raw_time_column(view, view.created_timestamp_column, schema)
+            if view.created_timestamp_column is not None
+            else None
+        )
+        # Type checks (and their errors) and the key kinds against an empty source of the
+        # dataset's schema: the entity keys are normalized once, each chunk's source keys alike.
+        self.entity_keys, empty = _key_columns(view, entity, schema.empty_table())
+        self.kinds = [str(_key_kind(array.type)) for _, array in empty]
+
+    def chunk(self, group: RowGroup, partition: int | None) -> _KeyTime:
+        table = group.read(_key_time_names(self.view, self.schema), self.schema)
+        keys = [
+            _key_array(table.column(name), kind, _where(self.view, name))
+            for name, kind in zip(self.key_names, self.kinds, strict=True)
+        ]
+        event = _timestamps_ns(table.column(self.ts_name), _where(self.view, self.ts_name))
+        created = None
+        if self.created_name is not None:
+            column = table.column(self.created_name)
+            created = _timestamps_ns(column, _where(self.view, self.created_name))
+        if partition is None:
+            return _KeyTime(keys, event, created, None)
+        ids = _core.point_in_time_partitions(
+            list(zip(self.key_names, keys, strict=True)), self.plan.partitions
+        )
+        mask = pc.equal(ids, pa.scalar(partition, pa.uint32()))
+        rows = pa.array(np.arange(group.start, group.start + group.rows, dtype=np.int64))
+        return _KeyTime(
+            [k.filter(mask) for k in keys],
+            event.filter(mask),
+            created.filter(mask) if created is not None else None,
+            rows.filter(mask),
+        )
+
+    def scan(self, partition: int | None) -> _KeyTime:
+        def read(group: RowGroup) -> _KeyTime:
+            return self.chunk(group, partition)
+
+        chunks = list(_guarded(self.view, _ordered_map(read, self.plan.groups)))
+        kinds = [_KERNEL_TYPE[k] for k in self.kinds]
+
+        def concat(arrays: list[pa.Array], kind: pa.DataType) -> pa.Array:
+            if not arrays:
+                return pa.array([], type=kind)
+            return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+        keys = [concat([c.keys[j] for c in chunks], kinds[j]) for j in range(len(self.key_names))]
+        event = concat([c.event for c in chunks], pa.int64())
+        created = None
+        if self.created_name is not None:
+            created = concat([c.created for c in chunks if c.created is not None], pa.int64())
+        rows = None
+        if partition is not None:
+            rows = concat([c.rows for c in chunks if c.rows is not None], pa.int64())
+        return _KeyTime(keys, event, created, rows)
+
+
+def _guarded(view: ViewJoin, results: Iterator[T]) -> Iterator[T]:
+    try:
+        yield from results
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise SourceReadError(f"cannot read the {view.describe_source()}: {exc}") from exc
+
+
+def _chosen_rows(
+    view: ViewJoin,
+    plan: Plan,
+    entity: pa.Table,
+    entity_ts: tuple[str, pa.Array],
+    filter_by_created_timestamp: bool,
+) -> np.ndarray:
+    """Pass 1: the global source row per entity row, -1 where nothing matches."""
+    reader = _Pass1(view, plan, entity)
+    n = entity.num_rows
+    ts_name, ets = entity_ts
+
+    def kernel(positions: np.ndarray | None, found: _KeyTime) -> pa.Array:
+        entity_keys = reader.entity_keys
+        stamps = ets
+        if positions is not None:
+            taken = pa.array(positions)
+            entity_keys = [(name, array.take(taken)) for name, array in entity_keys]
+            stamps = ets.take(taken)
+        source_keys = list(zip(reader.key_names, found.keys, strict=True))
+        created = (
+            (str(reader.created_name), found.created)
+            if reader.created_name is not None and found.created is not None
+            else None
+        )
+        spec = (view.name, entity_keys, source_keys, (reader.ts_name, found.event), created)
+        (indices,) = _core.point_in_time_indices(
+            (ts_name, stamps), [(*spec, view.ttl_ns)], filter_by_created_timestamp
+        )
+        return indices
+
+    if plan.partitions == 1:
+        indices = kernel(None, reader.scan(None))
+        return np.asarray(pc.fill_null(indices.cast(pa.int64()), -1).to_numpy())
+
+    chosen = np.full(n, -1, dtype=np.int64)
+    ids = _core.point_in_time_partitions(reader.entity_keys, plan.partitions)
+    entity_parts = np.asarray(pc.fill_null(ids, plan.partitions).to_numpy())
+    for partition in range(plan.partitions):
+        positions = np.flatnonzero(entity_parts == partition)
+        if len(positions) == 0:
+            continue
+        found = reader.scan(partition)
+        assert found.rows is not None
+        local = kernel(positions, found)
+        global_rows = found.rows.take(local)
+        chosen[positions] = pc.fill_null(global_rows, -1).to_numpy()
+    return chosen
+
+
+def join_view(
+    view: ViewJoin,
+    plan: Plan,
+    entity: pa.Table,
+    entity_ts: tuple[str, pa.Array],
+    filter_by_created_timestamp: bool,
+) -> list[pa.ChunkedArray | pa.Array]:
+    """The view's feature columns in `view.features` order, one per entity row."""
+    chosen = _chosen_rows(view, plan, entity, entity_ts, filter_by_created_timestamp)
+    schema = plan.dataset.schema
+    names = _feature_names(view, schema)
+
+    # Pass 2. Each distinct chosen row is read once, in source order.
+    matched = chosen >= 0
+    distinct, inverse = np.unique(chosen[matched], return_inverse=True)
+    starts = np.array([g.start for g in plan.groups] + [sum(g.rows for g in plan.groups)])
+    cuts = np.searchsorted(distinct, starts)
+    jobs = [
+        (group, distinct[cuts[i] : cuts[i + 1]] - group.start)
+        for i, group in enumerate(plan.groups)
+        if cuts[i + 1] > cuts[i]
+    ]
+
+    def gather(job: tuple[RowGroup, np.ndarray]) -> pa.Table:
+        group, local = job
+        return group.read(names, schema).take(pa.array(local))
+
+    pieces = list(_guarded(view, _ordered_map(gather, jobs)))
+    empty = pa.table({name: pa.array([], type=schema.field(name).type) for name in names})
+    gathered = pa.concat_tables(pieces) if pieces else empty
+    positions = np.zeros(len(chosen), dtype=np.int64)
+    positions[matched] = inverse
+    indices = pa.array(positions, mask=~matched)
+    by_name: Mapping[str, pa.ChunkedArray | pa.Array] = dict(
+        zip(names, _gather([(gathered, name, indices) for name in names]), strict=True)
+    )
+    return [by_name[_raw_column(view, feature, schema)] for feature, _ in view.features]
