@@ -65,13 +65,15 @@ def test_too_many_entities_is_413_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_slow_requests_time_out_with_504(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(tmp_path, request_timeout_seconds=0.05)
-    original = store.get_online_features_async
+    # The server reads through the packed path when it can, else the general one: slow both.
+    for name in ("read_online_packed_async", "get_online_features_async"):
+        original = getattr(store, name)
 
-    async def slow(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(1)
-        return await original(*args, **kwargs)
+        async def slow(*args: Any, original: Any = original, **kwargs: Any) -> Any:
+            await asyncio.sleep(1)
+            return await original(*args, **kwargs)
 
-    monkeypatch.setattr(store, "get_online_features_async", slow)
+        monkeypatch.setattr(store, name, slow)
 
     async def main() -> None:
         async with client_for(create_app(store)) as client:

@@ -15,6 +15,8 @@ mod py_codecs;
 mod py_latest;
 mod py_packed;
 mod py_pit;
+mod py_response;
+pub mod response;
 pub mod value_type;
 
 create_exception!(
@@ -33,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_partitions, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::encode_packed_rows, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::decode_packed_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(py_response::packed_response_json, m)?)?;
     m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;
     m.add_class::<py_latest::PyLatestState>()?;
     Ok(())

@@ -549,7 +549,7 @@ pub fn encode_rows(
 
 /// One `MessagePack` header; for str, bin, array, map and ext the length that follows.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Marker {
+pub(crate) enum Marker {
     Nil,
     Bool(bool),
     Int(i64),
@@ -565,7 +565,7 @@ enum Marker {
 }
 
 impl Marker {
-    fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Self::Nil => "nil",
             Self::Bool(_) => "a bool",
@@ -580,16 +580,16 @@ impl Marker {
     }
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 const TRUNCATED: &str = "truncated MessagePack value";
 
 impl<'a> Reader<'a> {
     #[inline]
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         let end = end.ok_or(TRUNCATED)?;
         let s = &self.buf[self.pos..end];
@@ -622,7 +622,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn marker(&mut self) -> Result<Marker, String> {
+    pub(crate) fn marker(&mut self) -> Result<Marker, String> {
         let b = self.u8()?;
         Ok(match b {
             0x00..=0x7f => Marker::Int(i64::from(b)),
@@ -669,7 +669,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips the value whose marker was just read (nested arrays and maps included).
-    fn skip(&mut self, marker: Marker) -> Result<(), String> {
+    pub(crate) fn skip(&mut self, marker: Marker) -> Result<(), String> {
         let mut pending: usize = 0;
         let mut marker = marker;
         loop {
@@ -704,7 +704,7 @@ enum LeafBuilder {
     Timestamp(TimestampMicrosecondBuilder),
 }
 
-fn expected(what: &str, found: Marker) -> String {
+pub(crate) fn expected(what: &str, found: Marker) -> String {
     format!("expected {what}, found {}", found.kind())
 }
 

@@ -22,6 +22,7 @@ __all__ = [
     "point_in_time_partitions",
     "encode_packed_rows",
     "decode_packed_rows",
+    "packed_response_json",
     "latest_per_key",
     "LatestState",
 ]
@@ -108,6 +109,27 @@ def decode_packed_rows(
 
     Returns the event times (timestamp[us, tz=UTC]) and one array per index in `select`; null
     where the row is missing or holds fewer features. A corrupt row raises DecodeError.
+    """
+
+# --- Response JSON (core-rs/src/py_response.rs) ---------------------------------------------
+
+def packed_response_json(
+    views: list[
+        tuple[str, list[bytes | None], list[int], list[int], pa.Int32Array | pa.Array | None, int]
+    ],
+    outputs: list[tuple[int, int]],
+    entity_rows: int,
+    now_micros: int,
+) -> bytes:
+    """The feature columns' `results` objects of a `/get-online-features` answer, comma-separated.
+
+    `views`: per view read, (name, stored packed row or None per key read, value types of all
+    its features in schema order, schema positions requested, int32 read row per entity row
+    or None when rows were read one per entity row, ttl in microseconds or 0). `outputs`:
+    (view index, index into its positions) per feature column, in response order. Values
+    print as orjson prints them; statuses are PRESENT / NOT_FOUND / OUTSIDE_MAX_AGE (judged
+    against `now_micros`; a stale value is null). A corrupt row raises DecodeError naming
+    the view and row; inconsistent arguments raise InvalidValueError.
     """
 
 def latest_per_key(

@@ -26,7 +26,7 @@ from repast.historical import get_historical_features
 from repast.offline import RetrievalJob
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online import OnlineStore, OnlineView, online_store_from_config
-from repast.online_read import OnlineReader
+from repast.online_read import OnlineReader, PackedRead
 from repast.online_response import OnlineResponse
 from repast.online_write import PushMode
 from repast.registry import Kind, Registry, registry_from_config, set_infra
@@ -439,6 +439,19 @@ class FeatureStore:
         full_feature_names: bool = False,
     ) -> OnlineResponse:
         return await self._online_reader().read_async(features, entity_rows, full_feature_names)
+
+    async def read_online_packed_async(
+        self,
+        features: Sequence[str] | FeatureService,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> PackedRead | None:
+        """`get_online_features_async` with the values left as the stored packed rows, for
+        writers that skip Arrow (the feature server's JSON); None when the online store or
+        the features need the general path."""
+        return await self._online_reader().read_packed_async(
+            features, entity_rows, full_feature_names
+        )
 
     def write_to_online_store(
         self,

@@ -22,7 +22,14 @@ from repast.errors import FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
 from repast.on_demand_feature_view import OnDemandFeatureView
-from repast.online.base import OnlineStore, OnlineView, ReadRequest, ViewRows
+from repast.online.base import (
+    OnlineStore,
+    OnlineView,
+    PackedRows,
+    ReadRequest,
+    ViewRows,
+    packed_row_store,
+)
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
@@ -31,7 +38,7 @@ from repast.value_type import ValueType
 if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
 
-__all__ = ["EntityError", "FeatureNotFoundError", "OnlineReader"]
+__all__ = ["EntityError", "FeatureNotFoundError", "OnlineReader", "PackedRead"]
 
 Features = Sequence[str] | FeatureService
 EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
@@ -66,6 +73,8 @@ class _ViewPlan:
     key_types: list[int]
     key_arrow: list[pa.DataType]
     ttl_micros: int
+    select: list[int]
+    """Schema positions of `features` (what a packed row is decoded by)."""
 
 
 @dataclass
@@ -76,6 +85,24 @@ class _OdfvPlan:
     """(view plan index, feature index, the names the udf sees it under)."""
     request: list[tuple[str, pa.DataType]]
     udf: Callable[..., Any]
+
+
+@dataclass
+class PackedRead:
+    """A read whose feature values are still the stored packed rows, for writers that skip
+    Arrow (`_core.packed_response_json`, the feature server's JSON).
+
+    `views` holds per view read: (name, stored rows per key read, the value types of all its
+    features, the schema positions requested, each entity row's read row (int32 array) or
+    None, ttl in microseconds); `outputs` the (view, position index) of each feature column
+    in response order. The entity key columns come first in a response, typed."""
+
+    key_names: list[str]
+    key_columns: list[pa.Array]
+    feature_names: list[str]
+    views: list[tuple[str, PackedRows, list[int], list[int], pa.Array | None, int]]
+    outputs: list[tuple[int, int]]
+    rows: int
 
 
 @dataclass
@@ -291,6 +318,31 @@ class OnlineReader:
         )
         return self.respond(plan, self._online.read(requests), fanout, typed, n, raw)
 
+    async def read_packed_async(
+        self, features: Features, entity_rows: EntityRows, full_feature_names: bool
+    ) -> PackedRead | None:
+        """`read_async` with the values left as stored packed rows; None when the store keeps
+        no packed rows or on-demand views need the values in Arrow."""
+        store = packed_row_store(self._online)
+        if store is None or self.plan(features, full_feature_names).odfvs:
+            return None
+        plan, requests, fanout, typed, n, _ = self.prepare(
+            features, entity_rows, full_feature_names
+        )
+        stored = await store.read_packed_async(requests)
+        views = [
+            (p.view.name, rows, list(p.view.value_types), p.select, indices, p.ttl_micros)
+            for p, rows, indices in zip(plan.views, stored, fanout, strict=True)
+        ]
+        return PackedRead(
+            key_names=list(plan.join_columns),
+            key_columns=[typed[c] for c in plan.join_columns],
+            feature_names=[name for _, _, _, name in plan.outputs],
+            views=views,
+            outputs=[(index, fi) for _, index, fi, _ in plan.outputs],
+            rows=n,
+        )
+
     async def read_async(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
     ) -> OnlineResponse:
@@ -326,6 +378,7 @@ def _view_plan(
         key_types=key_types,
         key_arrow=key_arrow,
         ttl_micros=int(view.ttl.total_seconds() * 1_000_000),
+        select=[known.index(name) for name in names],
     )
 
 

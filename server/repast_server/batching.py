@@ -15,29 +15,40 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from repast.online.base import OnlineStore, OnlineView, ReadRequest, ViewRows, WriteBatch
+from repast.online.base import (
+    OnlineStore,
+    OnlineStoreError,
+    OnlineView,
+    PackedRows,
+    ReadRequest,
+    ViewRows,
+    WriteBatch,
+    packed_row_store,
+)
 
 if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
 
 __all__ = ["TickBatcher", "batch_reads"]
 
-_Pending = tuple[list[ReadRequest], "asyncio.Future[list[ViewRows]]"]
+_Pending = tuple[list[ReadRequest], "asyncio.Future[list[Any]]"]
 
 
 class TickBatcher:
-    """Wraps an online store: `read_async` is batched per loop tick, the rest delegates."""
+    """Wraps an online store: `read_async` and `read_packed_async` are batched per loop tick
+    (each kind in its own batch), the rest delegates."""
 
     def __init__(self, store: OnlineStore, max_requests: int = 256) -> None:
         self.store = store
         self.max_requests = max_requests
         self.batches = 0
         self.batched_reads = 0
-        self._pending: list[_Pending] = []
+        self._pending: dict[str, list[_Pending]] = {"read_async": [], "read_packed_async": []}
         self._flush_scheduled = False
 
     def __getattr__(self, name: str) -> Any:
-        # Store-specific extras (the Redis store's `async_client`, used by /health).
+        # Store-specific extras (the Redis store's `async_client`, used by /health, and
+        # `holds_packed_rows`).
         return getattr(self.store, name)
 
     def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
@@ -45,6 +56,12 @@ class TickBatcher:
 
     def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
         return self.store.read(requests)
+
+    def read_packed(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
+        store = packed_row_store(self.store)
+        if store is None:
+            raise OnlineStoreError(f"{self.store!r} keeps no packed rows")
+        return store.read_packed(requests)
 
     def update(
         self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
@@ -61,11 +78,20 @@ class TickBatcher:
         self.store.close()
 
     async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        rows: list[ViewRows] = await self._enqueue("read_async", requests)
+        return rows
+
+    async def read_packed_async(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
+        rows: list[PackedRows] = await self._enqueue("read_packed_async", requests)
+        return rows
+
+    async def _enqueue(self, method: str, requests: Sequence[ReadRequest]) -> list[Any]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[ViewRows]] = loop.create_future()
-        self._pending.append((list(requests), future))
-        if len(self._pending) >= self.max_requests:
-            self._flush()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        pending = self._pending[method]
+        pending.append((list(requests), future))
+        if len(pending) >= self.max_requests:
+            self._flush_one(method)
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             # Runs after every callback already ready in this iteration: the reads they
@@ -75,16 +101,20 @@ class TickBatcher:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        batch, self._pending = self._pending, []
-        if batch:
-            asyncio.ensure_future(self._read(batch))
+        for method in self._pending:
+            self._flush_one(method)
 
-    async def _read(self, batch: list[_Pending]) -> None:
+    def _flush_one(self, method: str) -> None:
+        batch, self._pending[method] = self._pending[method], []
+        if batch:
+            asyncio.ensure_future(self._read(method, batch))
+
+    async def _read(self, method: str, batch: list[_Pending]) -> None:
         self.batches += 1
         self.batched_reads += len(batch)
         flat = [request for requests, _ in batch for request in requests]
         try:
-            rows = await self.store.read_async(flat)
+            rows = await getattr(self.store, method)(flat)
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():

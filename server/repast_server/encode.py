@@ -23,9 +23,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast import _core, online_read
+from repast.online_read import PackedRead
 from repast.online_response import FIELD_STATUS, OnlineResponse
 
-__all__ = ["encode_online_response", "format_timestamps", "json_values"]
+__all__ = ["encode_online_response", "encode_packed_read", "format_timestamps", "json_values"]
 
 _STATUS_NAMES = np.array([FIELD_STATUS.get(i, "INVALID") for i in range(8)], dtype=object)
 _EPOCH_TEXT = "1970-01-01T00:00:00Z"
@@ -200,3 +202,35 @@ def encode_online_response(response: OnlineResponse, entities: Sequence[str] = (
     names = [response.feature_names[i] for i in order]
     document = {"results": results, "metadata": {"feature_names": names}}
     return orjson.dumps(document, option=_OPTIONS, default=_default)
+
+
+def encode_packed_read(read: PackedRead, entities: Sequence[str] = ()) -> bytes:
+    """The same bytes as `encode_online_response` for a read left as packed rows: Rust writes
+    the feature columns' objects straight from the stored rows; the few entity key columns
+    go through orjson here."""
+    n = read.rows
+    features = _core.packed_response_json(read.views, read.outputs, n, online_read.now_micros())
+    position = {name: i for i, name in enumerate(entities)}
+    order = sorted(
+        range(len(read.key_names)),
+        key=lambda i: position.get(read.key_names[i], len(position)),
+    )
+    parts = []
+    if order:
+        statuses = ["PRESENT"] * n
+        times = [_EPOCH_TEXT] * n
+        for i in order:
+            values = json_values(read.key_columns[i])
+            result = {"values": values, "statuses": statuses, "event_timestamps": times}
+            parts.append(orjson.dumps(result, option=_OPTIONS, default=_default))
+    parts.append(features)
+    names = [read.key_names[i] for i in order] + read.feature_names
+    return b"".join(
+        (
+            b'{"results":[',
+            b",".join(parts),
+            b'],"metadata":{"feature_names":',
+            orjson.dumps(names),
+            b"}}",
+        )
+    )

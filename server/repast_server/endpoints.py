@@ -28,7 +28,7 @@ from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.online_write import PushMode
 from repast.validate import closest
-from repast_server.encode import encode_online_response
+from repast_server.encode import encode_online_response, encode_packed_read
 from repast_server.errors import BadRequest, PayloadTooLarge, PushSourceNotFound, SchemaError
 from repast_server.openapi import OPENAPI_JSON
 from repast_server.state import ServerState, server_state
@@ -161,11 +161,18 @@ async def get_online_features(request: Request) -> Response:
         features = _string_list(body, "features") or []
         if not features:
             raise BadRequest("No features specified for retrieval")
+    store = state.store
     async with state.read_slots:
         start = time.perf_counter()
-        response = await state.store.get_online_features_async(features, entities, full_names)
+        # Packed rows go straight to JSON in Rust; other stores and on-demand views take
+        # the Arrow path.
+        packed = await store.read_online_packed_async(features, entities, full_names)
+        if packed is None:
+            response = await store.get_online_features_async(features, entities, full_names)
         state.metrics.online_read.observe(time.perf_counter() - start)
     state.metrics.online_entities.inc(rows)
+    if packed is not None:
+        return Response(encode_packed_read(packed, list(entities)), media_type=_JSON)
     return Response(encode_online_response(response, list(entities)), media_type=_JSON)
 
 

@@ -28,11 +28,14 @@ __all__ = [
     "OnlineStore",
     "OnlineStoreError",
     "OnlineView",
+    "PackedRowStore",
+    "PackedRows",
     "ReadRequest",
     "ViewRows",
     "WriteBatch",
     "latest_rows",
     "merge_partial_rows",
+    "packed_row_store",
 ]
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -120,6 +123,10 @@ class ViewRows:
     columns: list[pa.Array]
 
 
+PackedRows = list[bytes | None]
+"""One request's stored packed rows (docs/internals.md), aligned with its keys; None = not found."""
+
+
 class OnlineStore(Protocol):
     """An online store: the latest feature values per entity key, newer event time wins."""
 
@@ -156,6 +163,24 @@ class OnlineStore(Protocol):
     async def close_async(self) -> None:
         """Close what `read_async` opened, on the event loop that ran it."""
         ...
+
+
+class PackedRowStore(Protocol):
+    """A store that keeps a view's features as one packed row per entity and can hand those
+    bytes over undecoded (the feature server writes its JSON straight from them)."""
+
+    def read_packed(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
+        """One list of stored rows per request, in order (`features` is not looked at)."""
+        ...
+
+    async def read_packed_async(self, requests: Sequence[ReadRequest]) -> list[PackedRows]: ...
+
+
+def packed_row_store(store: object) -> PackedRowStore | None:
+    """`store` when it serves packed rows now (a Redis store in the `feast` layout does not)."""
+    if getattr(store, "holds_packed_rows", False):
+        return store  # type: ignore[return-value]
+    return None
 
 
 def latest_rows(keys: pa.Array, event_timestamps: pa.Array) -> pa.Array | None:

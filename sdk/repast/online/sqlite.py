@@ -29,6 +29,7 @@ from repast import _core
 from repast.online.base import (
     OnlineStoreError,
     OnlineView,
+    PackedRows,
     ReadRequest,
     ViewRows,
     WriteBatch,
@@ -136,40 +137,52 @@ class SqliteOnlineStore:
     def _stored_rows(
         self, conn: sqlite3.Connection, view: OnlineView, keys: list[bytes | None]
     ) -> pa.Array:
+        return pa.array(self._stored(conn, view, keys), pa.binary())
+
+    def _stored(
+        self, conn: sqlite3.Connection, view: OnlineView, keys: list[bytes | None]
+    ) -> PackedRows:
         found: dict[bytes, bytes] = {}
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                conn.execute(
-                    f"SELECT entity_key, row FROM {_quote(self.table(view))} "
-                    f"WHERE entity_key IN ({marks})",
-                    chunk,
-                ).fetchall()
-            )
-        return pa.array([found.get(k) for k in keys], pa.binary())  # type: ignore[arg-type]
+        try:
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    conn.execute(
+                        f"SELECT entity_key, row FROM {_quote(self.table(view))} "
+                        f"WHERE entity_key IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                )
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            # never written: not found
+        return [found.get(k) for k in keys]  # type: ignore[arg-type]
 
     # -- reading -----------------------------------------------------------------------------
 
-    def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
-        out = []
+    holds_packed_rows = True
+
+    def read_packed(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
         try:
             with self._lock:
                 conn = self._connection()
-                for request in requests:
-                    keys = request.keys.to_pylist()
-                    try:
-                        rows = self._stored_rows(conn, request.view, keys)
-                    except sqlite3.OperationalError as exc:
-                        if "no such table" not in str(exc):
-                            raise
-                        rows = pa.nulls(len(keys), pa.binary())  # never written: not found
-                    select = request.view.positions(request.features)
-                    ts, columns = _core.decode_packed_rows(
-                        rows, list(request.view.value_types), select
-                    )
-                    out.append(ViewRows(ts, list(columns)))
+                return [self._stored(conn, r.view, r.keys.to_pylist()) for r in requests]
         except sqlite3.Error as exc:
             raise OnlineStoreError(f"SQLite online store {self.path}: read failed: {exc}") from exc
+
+    async def read_packed_async(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
+        # Local file reads take microseconds; a thread hop would cost more than it saves.
+        return self.read_packed(requests)
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+        out = []
+        for request, rows in zip(requests, self.read_packed(requests), strict=True):
+            select = request.view.positions(request.features)
+            ts, columns = _core.decode_packed_rows(
+                pa.array(rows, pa.binary()), list(request.view.value_types), select
+            )
+            out.append(ViewRows(ts, list(columns)))
         return out
 
     async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
