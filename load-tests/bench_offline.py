@@ -9,6 +9,8 @@ table and the Parquet source to a result table:
 
 - `repast`: `repast.offline.point_in_time_join` to a pyarrow Table.
 - `repast-mem`: the same with the source already read into memory (join + gather only).
+- `repast-stream`: `repast` with `memory_limit=--stream-memory-limit`, small enough that the
+  bounded-memory path (`repast.offline.partitioned`) runs instead of the in-memory one.
 - `duckdb`: `entity ASOF LEFT JOIN read_parquet(source)` on key equality and
   `entity_ts >= event_ts`, the ttl applied as a filter on the matched row, `.arrow()`. DuckDB does
   not keep the entity order (an advantage it is given here).
@@ -21,15 +23,24 @@ figure to `--json`.
 
     .venv/bin/python load-tests/bench_offline.py                      # 10 M x 10 M, 3 repeats
     .venv/bin/python load-tests/bench_offline.py --entity-rows 1000000 --source-rows 1000000
+    # The large case: 100 M source rows (~9 GB of Parquet-decoded columns, more than the default
+    # budget of half the free memory, so `repast` streams), data kept for later runs:
+    .venv/bin/python load-tests/bench_offline.py --source-rows 100000000 --engines repast \
+        --repeats 1 --data-dir ~/.cache/repast/bench-offline-100m --keep-data
+
+Every child also reports which path each join took (`paths`: "memory" or the number of key
+partitions of the bounded path).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,27 +58,44 @@ TTL = timedelta(days=7)
 DAY_US = 86_400 * 1_000_000
 T0_US = 1_704_067_200 * 1_000_000  # 2024-01-01T00:00:00Z
 TS = pa.timestamp("us", tz="UTC")
-ENGINES = ["repast", "repast-mem", "duckdb", "pandas"]
+ENGINES = ["repast", "repast-mem", "repast-stream", "duckdb", "pandas"]
+GENERATE_CHUNK = 1 << 20  # rows generated and written at a time (one row group each)
 
 
 # --- data -----------------------------------------------------------------------------------
 
 
 def generate(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Writes the source one row group at a time, so a 100 M-row source never sits in memory."""
+    marker = work / "sizes.json"
+    if marker.exists():
+        sizes: dict[str, Any] = json.loads(marker.read_text())
+        wanted = {k: getattr(args, k) for k in ("source_rows", "entity_rows", "keys", "features")}
+        if sizes.get("parameters") == wanted | {"seed": args.seed}:
+            return sizes
     rng = np.random.default_rng(args.seed)
     m, n, k = args.source_rows, args.entity_rows, args.keys
-    columns: dict[str, Any] = {
-        "driver_id": pa.array(rng.integers(0, k, m, dtype=np.int64)),
-        "event_timestamp": pa.array(T0_US + rng.integers(0, 30 * DAY_US, m), type=pa.int64()).cast(
-            TS
-        ),
-    }
-    for i in range(args.features):
-        values = rng.random(m)
-        nulls = rng.random(m) < 0.01
-        columns[f"f{i}"] = pa.array(values, mask=nulls)
-    source = pa.table(columns)
-    pq.write_table(source, work / "source.parquet", row_group_size=1 << 20)
+    source_bytes = 0
+    writer: pq.ParquetWriter | None = None
+    for start in range(0, m, GENERATE_CHUNK):
+        rows = min(GENERATE_CHUNK, m - start)
+        columns: dict[str, Any] = {
+            "driver_id": pa.array(rng.integers(0, k, rows, dtype=np.int64)),
+            "event_timestamp": pa.array(
+                T0_US + rng.integers(0, 30 * DAY_US, rows), type=pa.int64()
+            ).cast(TS),
+        }
+        for i in range(args.features):
+            values = rng.random(rows)
+            nulls = rng.random(rows) < 0.01
+            columns[f"f{i}"] = pa.array(values, mask=nulls)
+        chunk = pa.table(columns)
+        source_bytes += chunk.nbytes
+        if writer is None:
+            writer = pq.ParquetWriter(work / "source.parquet", chunk.schema)
+        writer.write_table(chunk, row_group_size=GENERATE_CHUNK)
+    if writer is not None:
+        writer.close()
     # Entity keys reach 5 % past the source's, so some rows find no key at all.
     entity = pa.table(
         {
@@ -79,16 +107,42 @@ def generate(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         }
     )
     pq.write_table(entity, work / "entity.parquet")
-    return {"source_bytes": source.nbytes, "entity_bytes": entity.nbytes}
+    sizes = {
+        "source_bytes": source_bytes,
+        "entity_bytes": entity.nbytes,
+        "parameters": {
+            "source_rows": m,
+            "entity_rows": n,
+            "keys": k,
+            "features": args.features,
+            "seed": args.seed,
+        },
+    }
+    marker.write_text(json.dumps(sizes))
+    return sizes
 
 
 # --- engines (each runs in a child process) --------------------------------------------------
 
 
-def run_repast(entity: pa.Table, source_path: Path, features: list[str], mem: bool) -> Any:
-    from repast.offline import ViewJoin, point_in_time_join
+def run_repast(
+    entity: pa.Table,
+    source_path: Path,
+    features: list[str],
+    mem: bool,
+    memory_limit: int | None,
+    paths: list[Any],
+) -> Any:
+    from repast.offline import ViewJoin, partitioned, point_in_time_join
 
     source: Any = pq.read_table(source_path) if mem else source_path
+    bounded = partitioned.join_view
+
+    def spy(view: Any, plan: Any, *rest: Any) -> Any:
+        paths[-1] = plan.partitions
+        return bounded(view, plan, *rest)
+
+    partitioned.join_view = spy  # type: ignore[assignment]
 
     def once() -> pa.Table:
         view = ViewJoin(
@@ -99,7 +153,8 @@ def run_repast(entity: pa.Table, source_path: Path, features: list[str], mem: bo
             features=[(f, f) for f in features],
             ttl=TTL,
         )
-        return point_in_time_join(entity, "event_timestamp", [view])
+        paths.append("memory")
+        return point_in_time_join(entity, "event_timestamp", [view], memory_limit=memory_limit)
 
     return once
 
@@ -161,8 +216,15 @@ def child(args: argparse.Namespace) -> None:
     if args.entity_rows < entity.num_rows:
         entity = entity.slice(0, args.entity_rows)
     source_path = work / "source.parquet"
-    if args.child in ("repast", "repast-mem"):
-        once = run_repast(entity, source_path, features, mem=args.child == "repast-mem")
+    paths: list[Any] = []
+    if args.child in ("repast", "repast-mem", "repast-stream"):
+        limit = None
+        if args.child == "repast-stream":
+            from repast.offline.budget import parse_byte_size
+
+            limit = parse_byte_size(args.stream_memory_limit)
+        mem = args.child == "repast-mem"
+        once = run_repast(entity, source_path, features, mem, limit, paths)
     elif args.child == "duckdb":
         once = run_duckdb(entity, source_path, features)
     else:
@@ -191,6 +253,7 @@ def child(args: argparse.Namespace) -> None:
                 "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "output_bytes": out_bytes,
                 "rows": result.num_rows if isinstance(result, pa.Table) else len(result),
+                "paths": paths,
             }
         )
     )
@@ -250,6 +313,8 @@ def run_engine(
         str(args.features),
         "--repeats",
         str(args.repeats),
+        "--stream-memory-limit",
+        args.stream_memory_limit,
     ]
     try:
         done = subprocess.run(
@@ -297,6 +362,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20240101)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per engine and case")
     parser.add_argument("--json", type=Path, default=Path("bench_offline.json"))
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the data goes (default: a temporary directory, deleted after the run)",
+    )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep --data-dir (and reuse data generated there with the same parameters)",
+    )
+    parser.add_argument(
+        "--stream-memory-limit",
+        default="1GiB",
+        help="memory_limit of the repast-stream engine",
+    )
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--case", default="big", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -307,12 +387,19 @@ def main() -> None:
 
     engines = [e for e in args.engines.split(",") if e]
     report: dict[str, Any] = {"machine": machine(), "parameters": vars(args) | {"json": None}}
-    with tempfile.TemporaryDirectory(prefix="bench-offline-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.data_dir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-offline-")))
+        else:
+            work = args.data_dir.expanduser()
+            work.mkdir(parents=True, exist_ok=True)
+            if not args.keep_data:
+                stack.callback(shutil.rmtree, work, ignore_errors=True)
         start = time.perf_counter()
         sizes = generate(work, args)
         print(f"generated data in {time.perf_counter() - start:.1f} s: {sizes}", flush=True)
         report["sizes"] = sizes
+        report["source_parquet_bytes"] = (work / "source.parquet").stat().st_size
         cases = {"big": args.entity_rows, "small": min(args.small_entity_rows, args.entity_rows)}
         for case, rows in cases.items():
             results = {}
@@ -322,7 +409,7 @@ def main() -> None:
                 shown = (
                     f"median {r['median_s']:.3f} s, runs {[round(t, 3) for t in r['times_s']]}, "
                     f"cpu {[round(t, 2) for t in r.get('cpu_s', [])]} s, "
-                    f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB"
+                    f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB, paths {r['paths']}"
                     if "error" not in r
                     else r["error"]
                 )
@@ -340,16 +427,19 @@ def summarize(
 ) -> dict[str, Any]:
     ok = {e: r for e, r in results.items() if "error" not in r}
     summary: dict[str, Any] = {}
-    repast = ok.get("repast")
-    if repast is None:
-        return summary
-    for other in ("duckdb", "pandas"):
-        if other in ok:
-            summary[f"speedup_vs_{other}"] = round(ok[other]["median_s"] / repast["median_s"], 2)
     entity_bytes = sizes["entity_bytes"] * rows // max(args.entity_rows, 1)
-    budget = entity_bytes + sizes["source_bytes"] + repast["output_bytes"]
-    summary["repast_input_plus_output_bytes"] = budget
-    summary["repast_peak_rss_over_input_plus_output"] = round(repast["peak_rss_bytes"] / budget, 2)
+    for engine in ("repast", "repast-stream"):
+        repast = ok.get(engine)
+        if repast is None:
+            continue
+        for other in ("duckdb", "pandas"):
+            if other in ok:
+                ratio = ok[other]["median_s"] / repast["median_s"]
+                summary[f"{engine}_speedup_vs_{other}"] = round(ratio, 2)
+        budget = entity_bytes + sizes["source_bytes"] + repast["output_bytes"]
+        summary[f"{engine}_input_plus_output_bytes"] = budget
+        peak = repast["peak_rss_bytes"] / budget
+        summary[f"{engine}_peak_rss_over_input_plus_output"] = round(peak, 2)
     return summary
 
 

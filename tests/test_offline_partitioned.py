@@ -336,7 +336,11 @@ def test_choose_bounded_follows_the_budget(tmp_path: Path) -> None:
     view = rich_view(path)
     opened = [join_module._open_source(view, (0, 2**62)), source]
     views = [view, rich_view(source, name="mem")]
-    assert partitioned.choose_bounded(views, opened, 100, partitioned.Budget(1 << 30)) == {}
+    assert partitioned.choose_bounded(views, opened, 1_000, partitioned.Budget(1 << 30)) == {}
+    # Within budget, an entity frame of at most 1/8 of the source's rows streams all the same.
+    small = partitioned.choose_bounded(views, opened, 375, partitioned.Budget(1 << 30))
+    assert list(small) == [0]
+    assert small[0].partitions == 1
     plans = partitioned.choose_bounded(views, opened, 100, partitioned.Budget(340_000))
     assert list(plans) == [0]  # an in-memory table is never streamed
     assert plans[0].partitions == 1

@@ -57,6 +57,8 @@ _PARTITION_ROW = 8 + 4
 # Per entity row: the kernel's record, its answer, the answer as a global row, the scatter.
 _ENTITY_ROW = 24 + 8 + 8 + 8
 _MAX_PARTITIONS = 1024
+# Entity frames with at most 1/_STREAM_RATIO of the source's rows stream even within budget.
+_STREAM_RATIO = 8
 _READERS = 2
 
 T = TypeVar("T")
@@ -127,8 +129,9 @@ def choose_bounded(
     entity_rows: int,
     budget: Budget,
 ) -> dict[int, Plan]:
-    """The views (by position) to join on the bounded path, with their plans: none when every
-    view's in-memory join fits the budget together, else every Parquet-backed view."""
+    """The views (by position) to join on the bounded path, with their plans: every
+    Parquet-backed view when the in-memory joins of all views together exceed the budget, else
+    only the views whose source is large next to the entity frame."""
     sizes: dict[int, _Sizes] = {}
     for i, (view, source) in enumerate(zip(views, opened, strict=True)):
         if isinstance(source, ds.Dataset):
@@ -145,7 +148,19 @@ def choose_bounded(
         in_memory += 2 * found.key_time + found.features + found.rows * _KERNEL_SOURCE_ROW
         in_memory += entity_rows * _ENTITY_ROW + output
     if in_memory <= budget.limit:
-        return {}
+        # A small entity frame against a large source streams too: it decodes the features a
+        # row group at a time (skipping those without a chosen row) instead of allocating the
+        # whole source, measured faster up to about a tenth of the source's rows
+        # (load-tests/RESULTS.md, issue 3).
+        small = {
+            i: Plan(source, found.groups, 1)
+            for i, found in sizes.items()
+            if entity_rows * _STREAM_RATIO <= found.rows
+            and len(found.groups) > 1
+            and isinstance(source := opened[i], ds.Dataset)
+            and _partitions(views[i], found, entity_rows, budget) == 1
+        }
+        return small
     return {
         i: Plan(source, found.groups, _partitions(views[i], found, entity_rows, budget))
         for i, found in sizes.items()
