@@ -21,6 +21,7 @@ GIL); two row groups are read at a time, so decoding overlaps the rest.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -245,26 +246,84 @@ class _Pass1:
         )
 
     def scan(self, partition: int | None) -> _KeyTime:
+        if partition is None:
+            return self._scan_all()
+
         def read(group: RowGroup) -> _KeyTime:
             return self.chunk(group, partition)
 
         chunks = list(_guarded(self.view, _ordered_map(read, self.plan.groups)))
         kinds = [_KERNEL_TYPE[k] for k in self.kinds]
-
-        def concat(arrays: list[pa.Array], kind: pa.DataType) -> pa.Array:
-            if not arrays:
-                return pa.array([], type=kind)
-            return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
-
-        keys = [concat([c.keys[j] for c in chunks], kinds[j]) for j in range(len(self.key_names))]
-        event = concat([c.event for c in chunks], pa.int64())
+        keys = [_concat([c.keys[j] for c in chunks], kinds[j]) for j in range(len(self.key_names))]
+        event = _concat([c.event for c in chunks], pa.int64())
         created = None
         if self.created_name is not None:
-            created = concat([c.created for c in chunks if c.created is not None], pa.int64())
-        rows = None
-        if partition is not None:
-            rows = concat([c.rows for c in chunks if c.rows is not None], pa.int64())
+            created = _concat([c.created for c in chunks if c.created is not None], pa.int64())
+        rows = _concat([c.rows for c in chunks if c.rows is not None], pa.int64())
         return _KeyTime(keys, event, created, rows)
+
+    def _scan_all(self) -> _KeyTime:
+        """Every row: integer keys and timestamps are written in place as row groups arrive
+        (no second copy to concatenate them); string keys are concatenated."""
+        total = sum(g.rows for g in self.plan.groups)
+        int_keys = {j: _Int64Sink(total) for j, k in enumerate(self.kinds) if k == "integer"}
+        event = _Int64Sink(total)
+        created = _Int64Sink(total) if self.created_name is not None else None
+
+        def read(group: RowGroup) -> list[pa.Array]:
+            found = self.chunk(group, None)
+            event.put(group.start, found.event)
+            if created is not None and found.created is not None:
+                created.put(group.start, found.created)
+            for j, sink in int_keys.items():
+                sink.put(group.start, found.keys[j])
+            return [k for j, k in enumerate(found.keys) if j not in int_keys]
+
+        others = list(_guarded(self.view, _ordered_map(read, self.plan.groups)))
+        keys: list[pa.Array] = []
+        position = 0
+        for j, kind in enumerate(self.kinds):
+            if j in int_keys:
+                keys.append(int_keys[j].array())
+            else:
+                keys.append(_concat([c[position] for c in others], _KERNEL_TYPE[kind]))
+                position += 1
+        return _KeyTime(keys, event.array(), created.array() if created else None, None)
+
+
+def _concat(arrays: list[pa.Array], kind: pa.DataType) -> pa.Array:
+    if not arrays:
+        return pa.array([], type=kind)
+    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+
+class _Int64Sink:
+    """One int64 column of every row group, filled in place (row groups arrive out of order
+    from two reader threads, each into its own rows)."""
+
+    def __init__(self, rows: int) -> None:
+        self.values = np.empty(rows, dtype=np.int64)
+        self.valid: np.ndarray | None = None
+        self.lock = threading.Lock()
+
+    def put(self, start: int, array: pa.Array) -> None:
+        n = len(array)
+        if n == 0:
+            return
+        data = array.buffers()[1]
+        self.values[start : start + n] = np.frombuffer(
+            data, dtype=np.int64, count=n, offset=array.offset * 8
+        )
+        if array.null_count:
+            with self.lock:
+                if self.valid is None:
+                    self.valid = np.ones(len(self.values), dtype=bool)
+            self.valid[start : start + n] = array.is_valid().to_numpy(zero_copy_only=False)
+
+    def array(self) -> pa.Array:
+        if self.valid is None:
+            return pa.array(self.values)
+        return pa.array(self.values, mask=~self.valid)
 
 
 def _guarded(view: ViewJoin, results: Iterator[T]) -> Iterator[T]:
@@ -324,6 +383,22 @@ def _chosen_rows(
     return chosen
 
 
+def _distinct(rows: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(rows, return_inverse=True)` for rows in `0..total`: with many rows, a mark
+    per source row and a running count are linear and several times faster than sorting."""
+    if len(rows) * 16 < total:
+        distinct, inverse = np.unique(rows, return_inverse=True)
+        return distinct, inverse
+    marks = np.zeros(total, dtype=bool)
+    marks[rows] = True
+    distinct = np.flatnonzero(marks)
+    del marks
+    width = np.int32 if len(distinct) < 2**31 else np.int64
+    rank = np.zeros(total, dtype=width)
+    rank[distinct] = np.arange(len(distinct), dtype=width)
+    return distinct, rank[rows]
+
+
 def join_view(
     view: ViewJoin,
     plan: Plan,
@@ -338,8 +413,9 @@ def join_view(
 
     # Pass 2. Each distinct chosen row is read once, in source order.
     matched = chosen >= 0
-    distinct, inverse = np.unique(chosen[matched], return_inverse=True)
-    starts = np.array([g.start for g in plan.groups] + [sum(g.rows for g in plan.groups)])
+    total = sum(g.rows for g in plan.groups)
+    distinct, inverse = _distinct(chosen[matched], total)
+    starts = np.array([g.start for g in plan.groups] + [total])
     cuts = np.searchsorted(distinct, starts)
     jobs = [
         (group, distinct[cuts[i] : cuts[i + 1]] - group.start)
