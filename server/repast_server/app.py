@@ -1,7 +1,8 @@
 """`create_app(store_or_settings) -> Starlette`: the feature server as an ASGI app.
 
 The lifespan opens what the handlers share (the `FeatureStore` with its online store
-clients, the metrics) and starts the registry refresher; nothing lives in module globals, so
+clients, the metrics) and starts the registry refresher; at exit it waits for running
+materialization jobs (bounded) before closing the store. Nothing lives in module globals, so
 several apps can run in one process (as the tests do).
 """
 
@@ -84,7 +85,13 @@ def create_app(
                 app.state.batcher = batcher
                 async with RegistryRefresher(registry, ttl) as refresher:
                     app.state.refresher = refresher
-                    yield
+                    try:
+                        yield
+                    finally:
+                        # Materialization jobs run in threads that cannot be cancelled: wait
+                        # (bounded, `JobTracker.shutdown_wait`) before closing the store they
+                        # write to, so a job answered 202 completes its writes.
+                        await state.jobs.drain()
         finally:
             await _close_async_clients(store)
             if given is None:

@@ -9,6 +9,7 @@ a 4xx JSON answer before anything is written.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -136,7 +137,8 @@ def _timestamp(value: object, name: str) -> datetime:
 
 def _string_list(body: Mapping[str, Any], name: str) -> list[str] | None:
     values: list[str] | None = _field(body, name, list, None)
-    if values is not None and not all(isinstance(v, str) for v in values):
+    # One C-level pass (`map`), not a Python loop over what may be hundreds of names.
+    if values is not None and not set(map(type, values)) <= {str}:
         raise SchemaError(f"field '{name}' must be an array of strings")
     return values
 
@@ -319,9 +321,23 @@ async def write_to_online_store(request: Request) -> Response:
 
 # -- /materialize and /materialize-incremental ----------------------------------------------------
 
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A boolean query parameter (`?async=true`): true/false/1/0, any case; absent = false."""
+    value = request.query_params.get(name)
+    if value is None:
+        return False
+    flag = _FLAGS.get(value.lower())
+    if flag is None:
+        raise BadRequest(f"query parameter '{name}' must be true, false, 1 or 0, got '{value}'")
+    return flag
+
 
 async def materialize(request: Request) -> Response:
     state = server_state(request)
+    background, force = _flag(request, "async"), _flag(request, "force")
     body = _body(await request.body())
     views = _string_list(body, "feature_views")
     disable = _field(body, "disable_event_timestamp", bool, False)
@@ -334,32 +350,70 @@ async def materialize(request: Request) -> Response:
             raise BadRequest(
                 f"start_ts ({start.isoformat()}) must be before end_ts ({end.isoformat()})"
             )
-    await _in_thread(
-        materialize_mod.materialize, state.store, start, end, views, disable, progress=False
+    names = await _view_names(state, views)
+    work = functools.partial(
+        materialize_mod.materialize, state.store, start, end, names, disable, progress=False
     )
-    return Response(_NULL, media_type=_JSON)
+    return await _run_job(state, "/materialize", names, work, background, force)
 
 
 async def materialize_incremental(request: Request) -> Response:
     state = server_state(request)
+    background, force = _flag(request, "async"), _flag(request, "force")
     body = _body(await request.body())
     views = _string_list(body, "feature_views")
     end = _timestamp(body.get("end_ts"), "end_ts")
-    await _in_thread(
-        materialize_mod.materialize_incremental, state.store, end, views, progress=False
+    names = await _view_names(state, views)
+    work = functools.partial(
+        materialize_mod.materialize_incremental, state.store, end, names, progress=False
     )
-    return Response(_NULL, media_type=_JSON)
+    return await _run_job(state, "/materialize-incremental", names, work, background, force)
 
 
-async def _in_thread(func: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-    """Materialization reads Parquet and writes in batches: a worker thread keeps the
-    event loop serving reads meanwhile. Its ValueErrors are about the request's range."""
+async def _view_names(state: ServerState, names: list[str] | None) -> list[str]:
+    """The views the request names (404 for an unknown one), or all materializable ones, as
+    the materialization itself selects them: known before answering 202 or 409. Read fresh
+    from the registry (a worker thread: registry I/O), since a view applied a moment ago may
+    be materialized before the refresher's next pass."""
+    views = await asyncio.to_thread(materialize_mod.select_views, state.store, names)
+    return [view.name for view in views]
+
+
+async def _run_job(
+    state: ServerState,
+    endpoint: str,
+    views: list[str],
+    work: Callable[[], object],
+    background: bool,
+    force: bool,
+) -> Response:
+    """Run `work` as a job holding `views`: 409 if another job holds one (unless `force`),
+    202 at once when `background`, else the answer once it is done."""
+    jobs = state.jobs
+    # No `await` between this check and `jobs.start`: the claim is atomic on the event loop.
+    busy = jobs.busy(views)
+    if busy and not force:
+        state.metrics.errors.labels(endpoint=endpoint, error="MaterializationInProgress").inc()
+        message = (
+            f"feature view(s) {', '.join(busy)} already being materialized by this server; "
+            "retry when that finishes, or pass force=true"
+        )
+        conflict = {"error": message, "feature_views": busy}
+        return Response(orjson.dumps(conflict), status_code=409, media_type=_JSON)
+    task = jobs.start(endpoint, views, work, background=background)
+    if background:
+        accepted = {"status": "accepted", "feature_views": views}
+        return Response(orjson.dumps(accepted), status_code=202, media_type=_JSON)
     try:
-        await asyncio.to_thread(func, *args, **kwargs)
+        # Shielded: a client that disconnects cancels this handler, not the job, which keeps
+        # its views until its thread really ends.
+        await asyncio.shield(task)
     except ValueError as exc:
+        # Materialization's own ValueErrors are about the request's range.
         if isinstance(exc, RepastError):
             raise
         raise BadRequest(str(exc)) from None
+    return Response(_NULL, media_type=_JSON)
 
 
 # -- /health, /metrics, /openapi.json ---------------------------------------------------------

@@ -66,6 +66,15 @@ class Metrics:
             "repast_errors", "Error answers by endpoint and error kind",
             ["endpoint", "error"], registry=r,
         )  # fmt: skip
+        self.materialize_jobs = Counter(
+            "repast_materialize_jobs",
+            "Finished materialization jobs (sync and async) by endpoint and outcome "
+            "(success, error, cancelled)",
+            ["endpoint", "outcome"], registry=r,
+        )  # fmt: skip
+        self.materialize_running = Gauge(
+            "repast_materialize_jobs_running", "Materialization jobs running now", registry=r
+        )
         self.registry_age = Gauge(
             "repast_registry_age_seconds",
             "Seconds since the served registry snapshot was read from its store",

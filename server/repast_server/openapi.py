@@ -44,6 +44,46 @@ _NULL_OK = {
 }
 _WRITE_ERRORS = (400, 401, 404, 413, 422, 503, 504)
 
+_MATERIALIZE_PARAMS = [
+    {
+        "name": "async",
+        "in": "query",
+        "required": False,
+        "description": "Start the job in the background and answer 202 at once (also 1/0, "
+        "any case). The body is validated first: a bad request still answers 4xx.",
+        "schema": {"type": "boolean", "default": False},
+    },
+    {
+        "name": "force",
+        "in": "query",
+        "required": False,
+        "description": "Start even if one of the views is already being materialized by this "
+        "server (instead of answering 409)",
+        "schema": {"type": "boolean", "default": False},
+    },
+]
+
+
+def _materialize_responses() -> dict[str, Any]:
+    return {
+        "200": _NULL_OK,
+        "202": {
+            "description": "With `async=true`: the job started in the background",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/MaterializeAccepted"}}
+            },
+        },
+        "409": {
+            "description": "A view is already being materialized by this server "
+            "(`force=true` starts anyway)",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/MaterializeConflict"}}
+            },
+        },
+        **_errors(400, 401, 404, 413, 422, 503),
+    }
+
+
 _COLUMNS = {
     "type": "object",
     "description": "Column-oriented rows: column name → array of values (equal lengths)",
@@ -101,16 +141,18 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "operationId": "materialize",
                 "summary": "Load offline rows in [start_ts, end_ts] into the online store",
+                "parameters": _MATERIALIZE_PARAMS,
                 "requestBody": _json_body("MaterializeRequest"),
-                "responses": {"200": _NULL_OK, **_errors(400, 401, 404, 413, 422, 503)},
+                "responses": _materialize_responses(),
             }
         },
         "/materialize-incremental": {
             "post": {
                 "operationId": "materializeIncremental",
                 "summary": "Materialize from each view's last materialized time to end_ts",
+                "parameters": _MATERIALIZE_PARAMS,
                 "requestBody": _json_body("MaterializeIncrementalRequest"),
-                "responses": {"200": _NULL_OK, **_errors(400, 401, 404, 413, 422, 503)},
+                "responses": _materialize_responses(),
             }
         },
         "/health": {
@@ -266,6 +308,30 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "end_ts": {"type": "string", "format": "date-time"},
                     "feature_views": {"type": ["array", "null"], "items": {"type": "string"}},
+                },
+            },
+            "MaterializeAccepted": {
+                "type": "object",
+                "required": ["status", "feature_views"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["accepted"]},
+                    "feature_views": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "The views the job materializes",
+                    },
+                },
+            },
+            "MaterializeConflict": {
+                "type": "object",
+                "required": ["error", "feature_views"],
+                "properties": {
+                    "error": {"type": "string", "description": "Which views are busy"},
+                    "feature_views": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "The requested views already being materialized",
+                    },
                 },
             },
             "Health": {

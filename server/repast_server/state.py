@@ -1,5 +1,6 @@
 """What the handlers share, created in the app's lifespan: the `FeatureStore`, the metrics,
-the limits, and a catalog of registry objects rebuilt only when the registry snapshot changes.
+the limits, the running materialization jobs, and a catalog of registry objects rebuilt only
+when the registry snapshot changes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
 from repast.registry import RegistrySnapshot
 from repast.stream_feature_view import StreamFeatureView
+from repast_server.jobs import JobTracker
 from repast_server.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -77,7 +79,12 @@ class ServerState:
     read_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_SLOTS))
     """Bounds concurrent online-store reads: redis-py's asyncio pool fails ("Too many
     connections") instead of waiting when more requests than its connections arrive."""
+    jobs: JobTracker = field(init=False)
+    """Materialization jobs of this server (one per app: each app has its own lifespan)."""
     _catalog: Catalog | None = None
+
+    def __post_init__(self) -> None:
+        self.jobs = JobTracker(self.metrics)
 
     def snapshot(self) -> RegistrySnapshot:
         # The cache never expires inside the server (the lifespan set its TTL to 0): this is
