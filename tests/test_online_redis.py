@@ -286,6 +286,51 @@ def test_async_read_matches_sync_read(tmp_path: Path, redis_clean: RedisServer) 
     assert asyncio.run(read()) == sync
 
 
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_async_reads_of_replies_spanning_many_socket_reads(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    """~1 MB of replies arrive in many socket reads; the async reader drains what is buffered
+    and waits for the rest, and both read paths give each entity its own row."""
+    import asyncio
+
+    import pyarrow as pa
+
+    store = build_store(tmp_path, _config(redis_clean, layout))
+    n = 3000
+    stamp = datetime(2024, 1, 1, tzinfo=UTC)
+    store.write_to_online_store(
+        "driver_profile",
+        pa.table(
+            {
+                "driver_id": pa.array(range(n), pa.int64()),
+                "event_timestamp": pa.array([stamp] * n, pa.timestamp("us", tz="UTC")),
+                "name": [f"{i:06d}" * 50 for i in range(n)],
+            }
+        ),
+    )
+    ids = [*range(n - 1, -1, -1), n + 5]  # reversed, then one never written
+    features = ["driver_profile:name"]
+
+    async def read() -> tuple[list[Any], Any]:
+        try:
+            general = await store.get_online_features_async(features, {"driver_id": ids})
+            packed = await store.read_online_packed_async(features, {"driver_id": ids})
+            return general.to_dict()["name"], packed
+        finally:
+            await store.online_store.close_async()
+
+    names, packed = asyncio.run(read())
+    assert names == [f"{i:06d}" * 50 for i in ids[:-1]] + [None]
+    if layout == "feast":
+        assert packed is None  # no packed rows in this layout: the server takes the Arrow path
+    else:
+        rows = packed.views[0][1]
+        assert len(rows) == n + 1
+        assert rows[-1] is None
+        assert all(row is not None and f"{ids[0]:06d}".encode() in row for row in rows[:1])
+
+
 def _unused(_: FeatureStore, __: RedisOnlineStore) -> None:  # keep imports typed for mypy
     return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,6 +114,18 @@ class _Plan:
     that plan, name)."""
     join_columns: list[str]
     odfvs: list[_OdfvPlan]
+
+    @cached_property
+    def packed_outputs(self) -> list[tuple[int, int]]:
+        return [(index, fi) for _, index, fi, _ in self.outputs]
+
+    @cached_property
+    def feature_names(self) -> list[str]:
+        return [name for _, _, _, name in self.outputs]
+
+    @cached_property
+    def value_types(self) -> list[list[int]]:
+        return [list(p.view.value_types) for p in self.views]
 
 
 class OnlineReader:
@@ -331,15 +344,18 @@ class OnlineReader:
         )
         stored = await store.read_packed_async(requests)
         views = [
-            (p.view.name, rows, list(p.view.value_types), p.select, indices, p.ttl_micros)
-            for p, rows, indices in zip(plan.views, stored, fanout, strict=True)
+            (p.view.name, rows, types, p.select, indices, p.ttl_micros)
+            for p, types, rows, indices in zip(
+                plan.views, plan.value_types, stored, fanout, strict=True
+            )
         ]
+        # The lists from the plan are shared by every read of this plan: read-only.
         return PackedRead(
-            key_names=list(plan.join_columns),
+            key_names=plan.join_columns,
             key_columns=[typed[c] for c in plan.join_columns],
-            feature_names=[name for _, _, _, name in plan.outputs],
+            feature_names=plan.feature_names,
             views=views,
-            outputs=[(index, fi) for _, index, fi, _ in plan.outputs],
+            outputs=plan.packed_outputs,
             rows=n,
         )
 

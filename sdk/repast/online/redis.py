@@ -184,7 +184,7 @@ class RedisOnlineStore:
                     replies.append(exc)
                 while drain is not None and len(replies) < count:
                     reply = drain()
-                    if reply is False:  # hiredis: no complete reply buffered
+                    if reply is _NOT_ENOUGH_DATA or reply is False:  # nothing complete buffered
                         break
                     replies.append(reply)
         except BaseException:
@@ -523,6 +523,12 @@ class RedisOnlineStore:
 
 
 _hiredis: Any
+# What redis-py's hiredis reader returns while no complete reply is buffered.
+_NOT_ENOUGH_DATA: Any
+try:
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - another redis-py layout: hiredis' own default
+    _NOT_ENOUGH_DATA = False
 try:  # hiredis parses a whole pipelined reply stream in C; redis-py's reader costs ~µs per reply
     import hiredis as _hiredis
 except ImportError:  # pragma: no cover - hiredis comes with the redis extra
