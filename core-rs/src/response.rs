@@ -7,7 +7,7 @@
 //!
 //! The text must be byte-identical to what the general encoder writes (the tests compare
 //! the two), so the formatting follows orjson: floats as the shortest round-trip digits
-//! (ryu, with `e+` for positive exponents), float32 widened to double first, NaN/±Inf as the
+//! (zmij, as orjson), float32 widened to double first, NaN/±Inf as the
 //! strings `"NaN"`/`"Infinity"`/`"-Infinity"`, bytes as padded base64, `UNIX_TIMESTAMP` as
 //! integer seconds, and orjson's string escapes. Event timestamps are RFC 3339 UTC with `Z`
 //! and 0, 3 or 6 fraction digits, as few as the value needs.
@@ -355,8 +355,9 @@ fn write_int(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// A double as orjson writes it: ryu's shortest digits, `e+` for positive exponents, and the
-/// non-finite values as strings (Feast's server sends them that way).
+/// A double as orjson writes it: the shortest round-trip digits with `e+`/`e-` exponents
+/// outside [1e-5, 1e16) (zmij's format, which is orjson's), and the non-finite values as
+/// strings (Feast's server sends them that way).
 pub fn write_float(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
@@ -367,16 +368,7 @@ pub fn write_float(out: &mut Vec<u8>, v: f64) {
             b"\"-Infinity\""
         });
     } else {
-        let mut buffer = ryu::Buffer::new();
-        let text = buffer.format_finite(v).as_bytes();
-        match text.iter().position(|&b| b == b'e') {
-            Some(e) if text.get(e + 1) != Some(&b'-') => {
-                out.extend_from_slice(&text[..=e]);
-                out.push(b'+');
-                out.extend_from_slice(&text[e + 1..]);
-            }
-            _ => out.extend_from_slice(text),
-        }
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
     }
 }
 
