@@ -103,3 +103,41 @@ def test_concurrent_server_reads_are_batched(
 
     run(main)
     store.online_store.close()
+
+
+def test_a_cancelled_leader_does_not_strand_its_batch() -> None:
+    """The first read of a tick leads the batch; cancelling it (a request timeout) while it
+    waits for the tick or for the store must still answer the reads that joined it."""
+
+    class SlowStore(FakeStore):
+        async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+            await asyncio.sleep(0.05)
+            return await super().read_async(requests)
+
+    for cancel_after in (0.0, 0.01):  # during the tick, during the store call
+        store = SlowStore()
+        batcher = TickBatcher(store)  # type: ignore[arg-type]
+
+        async def main(delay: float = cancel_after, batcher: TickBatcher = batcher) -> list[Any]:
+            leader = asyncio.ensure_future(batcher.read_async([_request(1)]))
+            followers = [asyncio.ensure_future(batcher.read_async([_request(k)])) for k in (2, 3)]
+            await asyncio.sleep(delay)
+            leader.cancel()
+            got = await asyncio.gather(*followers)
+            assert leader.cancelled()
+            return got
+
+        got = run(main)
+        assert [result[0].columns[0].to_pylist() for result in got] == [[2], [3]]
+
+
+def test_a_full_batch_starts_the_next_one() -> None:
+    store = FakeStore()
+    batcher = TickBatcher(store, max_requests=2)  # type: ignore[arg-type]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(batcher.read_async([_request(k)]) for k in range(5)))
+
+    got = run(main)
+    assert store.calls == [2, 2, 1]
+    assert [result[0].columns[0].to_pylist() for result in got] == [[k] for k in range(5)]

@@ -2,10 +2,10 @@
 
 Under load many requests become ready in the same loop iteration (one epoll wake-up
 delivers several connections' bodies). Each would send its own pipelined `HMGET` payload and
-wait for its own reply; `TickBatcher` queues the reads made during one iteration and sends
-them as one `read_async` call at the end of it (`loop.call_soon`), so the store writes one
-payload and reads one stream of replies for all of them. A lone request pays only one extra
-trip through the ready queue.
+wait for its own reply; `TickBatcher` lets the first read of an iteration lead a batch: it
+yields once (`asyncio.sleep(0)`), so the reads started by the other callbacks of that
+iteration join it, then makes one store call for all of them and hands each its rows. A lone
+request pays one trip through the ready queue, and no task is created for it.
 """
 
 from __future__ import annotations
@@ -36,15 +36,16 @@ _Pending = tuple[list[ReadRequest], "asyncio.Future[list[Any]]"]
 
 class TickBatcher:
     """Wraps an online store: `read_async` and `read_packed_async` are batched per loop tick
-    (each kind in its own batch), the rest delegates."""
+    (each kind in its own batch, at most `max_requests` reads each), the rest delegates."""
 
     def __init__(self, store: OnlineStore, max_requests: int = 256) -> None:
         self.store = store
         self.max_requests = max_requests
         self.batches = 0
         self.batched_reads = 0
-        self._pending: dict[str, list[_Pending]] = {"read_async": [], "read_packed_async": []}
-        self._flush_scheduled = False
+        # The open batch per read method; its first entry is its leader's.
+        self._pending: dict[str, list[_Pending]] = {}
+        self._handed_off: set[asyncio.Future[None]] = set()
 
     def __getattr__(self, name: str) -> Any:
         # Store-specific extras (the Redis store's `async_client`, used by /health, and
@@ -78,36 +79,47 @@ class TickBatcher:
         self.store.close()
 
     async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
-        rows: list[ViewRows] = await self._enqueue("read_async", requests)
+        rows: list[ViewRows] = await self._batched("read_async", requests)
         return rows
 
     async def read_packed_async(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
-        rows: list[PackedRows] = await self._enqueue("read_packed_async", requests)
+        rows: list[PackedRows] = await self._batched("read_packed_async", requests)
         return rows
 
-    async def _enqueue(self, method: str, requests: Sequence[ReadRequest]) -> list[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
-        pending = self._pending[method]
-        pending.append((list(requests), future))
-        if len(pending) >= self.max_requests:
-            self._flush_one(method)
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            # Runs after every callback already ready in this iteration: the reads they
-            # start join this batch.
-            loop.call_soon(self._flush)
-        return await future
+    async def _batched(self, method: str, requests: Sequence[ReadRequest]) -> list[Any]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        batch = self._pending.get(method)
+        if batch is not None and len(batch) < self.max_requests:
+            batch.append((list(requests), future))
+            return await future
+        # Lead a new batch.
+        batch = [(list(requests), future)]
+        self._pending[method] = batch
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self._close(method, batch)
+            self._hand_off(method, batch[1:])  # the leader is first
+            raise
+        self._close(method, batch)
+        try:
+            await self._read(method, batch)
+        except asyncio.CancelledError:
+            # This request timed out or its client left: the others are still owed rows.
+            self._hand_off(method, [p for p in batch if p[1] is not future])
+            raise
+        return future.result()
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        for method in self._pending:
-            self._flush_one(method)
+    def _close(self, method: str, batch: list[_Pending]) -> None:
+        if self._pending.get(method) is batch:
+            del self._pending[method]
 
-    def _flush_one(self, method: str) -> None:
-        batch, self._pending[method] = self._pending[method], []
-        if batch:
-            asyncio.ensure_future(self._read(method, batch))
+    def _hand_off(self, method: str, batch: list[_Pending]) -> None:
+        waiting = [p for p in batch if not p[1].done()]
+        if waiting:
+            task = asyncio.ensure_future(self._read(method, waiting))
+            self._handed_off.add(task)
+            task.add_done_callback(self._handed_off.discard)
 
     async def _read(self, method: str, batch: list[_Pending]) -> None:
         self.batches += 1
@@ -115,6 +127,8 @@ class TickBatcher:
         flat = [request for requests, _ in batch for request in requests]
         try:
             rows = await getattr(self.store, method)(flat)
+        except asyncio.CancelledError:
+            raise
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
