@@ -177,7 +177,8 @@ def _partitions(view: ViewJoin, sizes: _Sizes, entity_rows: int, budget: Budget)
     # Pass 2 holds the gathered rows and the output at once, plus the row groups being read.
     fixed = entity_rows * _ENTITY_ROW + 2 * output + _READERS * 2 * sizes.largest_group
     room = max(budget.limit - fixed, budget.limit // 4, 1)
-    # The chunks as read and the concatenated columns are both alive for a moment.
+    # Counted twice: string keys (and, when split, every column) are concatenated from the
+    # chunks as read, both alive for a moment.
     whole = 2 * sizes.key_time + sizes.rows * _KERNEL_SOURCE_ROW
     if whole <= room:
         return 1
