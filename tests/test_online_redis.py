@@ -405,3 +405,47 @@ def test_redis_cluster_writes_and_reads(
     }
     store.teardown()
     store.online_store.close()
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+@pytest.mark.parametrize("rows", [1, 5, 16, 17])
+def test_small_write_payloads_match_the_column_wise_ones(
+    tmp_path: Path,
+    redis_clean: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    layout: str,
+    rows: int,
+) -> None:
+    # Up to _SMALL_BATCH rows the EVAL is joined from Python bytes: it must be the very bytes
+    # of the Arrow path, for full and partial rows, nulls included.
+    import pyarrow as pa
+
+    from repast import online_write
+    from repast.online import redis as redis_module
+
+    store = build_store(tmp_path, _config(redis_clean, layout))
+    view = store.get_feature_view("driver_hourly_stats")
+    plan = online_write.write_plan(view)
+    online = store.online_store
+    assert isinstance(online, RedisOnlineStore)
+    ts = pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * rows, pa.timestamp("us", tz="UTC"))
+    for partial in (False, True):
+        features = plan.features[:1] if partial else plan.features
+        columns = {
+            name: pa.array([None if i % 3 == 1 else i for i in range(rows)]).cast(arrow)
+            for name, arrow in features
+            if pa.types.is_integer(arrow) or pa.types.is_floating(arrow)
+        }
+        assert columns
+        table = pa.table({"driver_id": list(range(1000, 1000 + rows)), "event_timestamp": ts})
+        for name, column in columns.items():
+            table = table.append_column(name, column)
+        keys = online_write.entity_keys(view, table)
+        batch = online_write.write_batch(view, table, keys)
+        small = online._evals(plan.online, batch)
+        monkeypatch.setattr(redis_module, "_SMALL_BATCH", 0)
+        assert online._evals(plan.online, batch) == small
+        monkeypatch.setattr(redis_module, "_SMALL_BATCH", 10**6)
+        assert online._evals(plan.online, batch) == small
+        monkeypatch.undo()
+    assert online.write_batch(plan.online, batch) == rows

@@ -63,14 +63,30 @@ def to_arrow(df: Any) -> pa.Table:
         raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(df)}") from exc
 
 
-def _require(table: pa.Table, columns: list[str], view: FeatureView, what: str) -> None:
-    have = table.column_names
+def _require(names: list[str], columns: list[str], view: FeatureView, what: str) -> None:
+    """`names`: the table's column names (`table.schema.names`, several times cheaper than
+    `table.column_names`)."""
+    have = set(names)
     for column in columns:
         if column not in have:
             raise MissingColumnError(
                 f"{what} for feature view '{view.name}' has no column '{column}'"
-                f"{closest(column, have)}"
+                f"{closest(column, names)}"
             )
+
+
+def _columns_of(table: pa.Table) -> dict[str, pa.ChunkedArray | pa.Array]:
+    """Column name → column in one pass: `table.column(name)` searches the schema per call.
+    A one-chunk table (what the server makes) gives its batch's arrays, which saves `_cast`
+    a `chunk(0)` wrapper per column."""
+    names = table.schema.names
+    batches = table.to_batches()
+    columns = batches[0].columns if len(batches) == 1 else table.columns
+    given = dict(zip(names, columns, strict=True))
+    if len(given) != len(names):
+        # A repeated name: Arrow refuses to pick one, as `table.column(name)` always did here.
+        table.column(next(name for name in given if names.count(name) > 1))
+    return given
 
 
 def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
@@ -165,9 +181,16 @@ def entity_keys(view: FeatureView, table: pa.Table, version: int = 3) -> pa.Arra
     plan = write_plan(view)
     if not plan.join_keys:
         return _dummy_keys(len(table), version)
+    return _entity_keys(plan, {k: table.column(k) for k in plan.join_keys}, version)
+
+
+def _entity_keys(
+    plan: WritePlan, given: dict[str, pa.ChunkedArray | pa.Array], version: int
+) -> pa.Array:
+    if not plan.join_keys:
+        return _dummy_keys(len(next(iter(given.values()))), version)
     arrays = [
-        _cast(table.column(k), arrow, k)
-        for k, arrow in zip(plan.join_keys, plan.key_arrow, strict=True)
+        _cast(given[k], arrow, k) for k, arrow in zip(plan.join_keys, plan.key_arrow, strict=True)
     ]
     return _core.serialize_entity_keys(plan.join_keys, arrays, plan.key_types, version)
 
@@ -178,11 +201,12 @@ def _dummy_keys(n: int, version: int) -> pa.Array:
 
 def write_batch(view: FeatureView, table: pa.Table, keys: pa.Array) -> WriteBatch:
     """A `WriteBatch` of the view's features present in `table` (view column names)."""
-    plan = write_plan(view)
-    # One pass over the table's columns: `table.column(name)` searches the schema each time.
-    given = dict(zip(table.column_names, table.columns, strict=True))
-    if len(given) != table.num_columns:  # a repeated name: let Arrow refuse it, as it did
-        given = {name: table.column(name) for name in given}
+    return _write_batch(write_plan(view), _columns_of(table), keys)
+
+
+def _write_batch(
+    plan: WritePlan, given: dict[str, pa.ChunkedArray | pa.Array], keys: pa.Array
+) -> WriteBatch:
     columns = {
         name: _cast(given[name], arrow, name) for name, arrow in plan.features if name in given
     }
@@ -205,19 +229,22 @@ def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: s
     """
     plan = write_plan(view)
     table = _mapped(plan, table)
-    _require(table, plan.required, view, what)
-    have = set(table.column_names)
+    names = table.schema.names
+    _require(names, plan.required, view, what)
+    have = set(names)
     present = [name for name, _ in plan.features if name in have]
     if not present:
-        _require(table, [name for name, _ in plan.features], view, what)
-    if len(table) == 0:
+        _require(names, [name for name, _ in plan.features], view, what)
+    rows = len(table)
+    if rows == 0:
         return 0
-    if all(table.column(name).null_count == len(table) for name in present):
+    given = _columns_of(table)
+    if all(given[name].null_count == rows for name in present):
         # As Feast: rows without a single value would only overwrite stored values with nulls.
         logger.warning("%s for feature view '%s': every feature is null; skipped", what, view.name)
         return 0
-    keys = entity_keys(view, table, store.config.entity_key_serialization_version)
-    batch = write_batch(view, table, keys)
+    keys = _entity_keys(plan, given, store.config.entity_key_serialization_version)
+    batch = _write_batch(plan, given, keys)
     keep = latest_rows(batch.keys, batch.event_timestamps)
     if keep is not None:
         batch = batch.take(keep)

@@ -13,6 +13,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -241,13 +242,58 @@ def _frame(state: ServerState, body: Mapping[str, Any], views: Sequence[FeatureV
         raise BadRequest("'df' has no columns")
     _check_rows(state, rows, "rows")
     timestamps, numeric = _column_types(views)
+    # None when some numeric value needs inference or is bad: then every column is built on
+    # its own, so the error (which column, which message) is the one it always was.
+    built = _numeric_groups(columns, rows, numeric, timestamps)
     arrays: dict[str, pa.Array] = {}
     for name, values in columns.items():
-        array = _array(name, values, numeric.get(name))
+        array = built.get(name) if built is not None else None
+        if array is None:
+            array = _array(name, values, numeric.get(name))
         if name in timestamps and (pa.types.is_string(array.type) or array.null_count == rows):
             array = _parse_timestamps(array.cast(pa.string()), name)
         arrays[name] = array
-    return pa.table(arrays)
+    # A RecordBatch then a Table: about half the cost of `pa.table(dict)` for 50 columns.
+    batch = pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
+    return pa.Table.from_batches([batch])
+
+
+# Above this many rows the copy into one list costs more than the `pa.array` calls it saves
+# (measured: even at ~250 rows, ahead by 1.7x at 16 rows, behind at 1,000).
+_GROUP_ROWS = 128
+
+
+def _numeric_groups(
+    columns: Mapping[str, list[Any]],
+    rows: int,
+    numeric: Mapping[str, pa.DataType],
+    timestamps: frozenset[str],
+) -> dict[str, pa.Array] | None:
+    """The numeric feature columns, built as one `pa.array` per Arrow type (all their values
+    back to back) and sliced: a `pa.array` call costs ~3 us whatever its length, so one per
+    type instead of one per column. `pa.array(values, type)` converts each value on its own,
+    so a slice holds what the column's own call would make. None when a group fails, or for
+    large pushes."""
+    if rows > _GROUP_ROWS:
+        return None
+    groups: dict[pa.DataType, list[str]] = {}
+    for name in columns:
+        target = numeric.get(name)
+        if target is not None and name not in timestamps:
+            groups.setdefault(target, []).append(name)
+    arrays: dict[str, pa.Array] = {}
+    try:
+        for target, names in groups.items():
+            if len(names) == 1:
+                arrays[names[0]] = pa.array(columns[names[0]], target)
+                continue
+            # `chain` concatenates in C: no Python step per value for large pushes.
+            flat = pa.array(list(chain.from_iterable(columns[n] for n in names)), target)
+            for i, name in enumerate(names):
+                arrays[name] = flat.slice(i * rows, rows)
+    except _BAD_VALUES:
+        return None
+    return arrays
 
 
 def _prevalidate(views: Sequence[FeatureView], table: pa.Table, version: int) -> None:

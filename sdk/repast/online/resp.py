@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["FEAST_SET", "bulk", "bulk_cells", "command", "concat", "data_bytes"]
+__all__ = ["FEAST_SET", "bulk", "bulk_cells", "command", "concat", "data_bytes", "row_values"]
 
 Part: TypeAlias = bytes | pa.Array
 
@@ -32,6 +32,19 @@ def bulk_cells(values: pa.Array) -> pa.Array:
     values = values.fill_null(b"")
     lengths = pc.cast(pc.cast(pc.binary_length(values), pa.string()), pa.binary())
     return pc.binary_join_element_wise(b"$", lengths, b"\r\n", values, b"\r\n", b"")
+
+
+def row_values(part: Part, rows: int) -> list[bytes]:
+    """A few rows' values of an argument as Python bytes (what `bulk_cells` wraps): a constant
+    repeated, or a column's cells with null as the empty string. For small batches only: one
+    Python object per value."""
+    if isinstance(part, bytes):
+        return [part] * rows
+    # Text (the feast layout's decimal event times) as its UTF-8 bytes, as the binary cast.
+    return [
+        b"" if v is None else v if isinstance(v, bytes) else str(v).encode()
+        for v in part.to_pylist()
+    ]
 
 
 def concat(parts: Sequence[Part]) -> pa.Array:
