@@ -346,6 +346,7 @@ def push_bodies(rows: int, rng: np.random.Generator) -> list[str]:
 SCENARIOS: list[tuple[str, str, str, int, int, float | None, int]] = [
     # name, path, view, width, entities (or push rows), rate (None: closed loop), connections
     ("1x50@1000", "/get-online-features", "wide50", 50, 1, 1000, 32),
+    ("1x50@4000", "/get-online-features", "wide50", 50, 1, 4000, 64),
     ("1x50@max", "/get-online-features", "wide50", 50, 1, None, 32),
     ("100x50@300", "/get-online-features", "wide50", 50, 100, 300, 32),
     ("100x50@max", "/get-online-features", "wide50", 50, 100, None, 16),

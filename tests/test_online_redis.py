@@ -449,3 +449,52 @@ def test_small_write_payloads_match_the_column_wise_ones(
         assert online._evals(plan.online, batch) == small
         monkeypatch.undo()
     assert online.write_batch(plan.online, batch) == rows
+
+
+@pytest.mark.parametrize("layout", ["packed", "feast"])
+def test_async_writes_store_what_sync_writes_store(
+    tmp_path: Path, redis_clean: RedisServer, layout: str
+) -> None:
+    """`write_table_async` (the server's small pushes: no worker thread) leaves the same
+    bytes in Redis as `write_table`, keeps newer-event-time-wins, and fails clearly when
+    Redis is down."""
+    import asyncio
+
+    import pyarrow as pa
+
+    from repast import online_write
+
+    store = build_store(tmp_path, _config(redis_clean, layout))
+    view = store.get_feature_view("driver_hourly_stats")
+
+    def table(ids: list[int], hour: int, rate: float) -> pa.Table:
+        n = len(ids)
+        stamps = pa.array(
+            [datetime(2024, 1, 1, hour, tzinfo=UTC)] * n, pa.timestamp("us", tz="UTC")
+        )
+        return pa.table(
+            {
+                "driver_id": pa.array(ids, pa.int64()),
+                "event_timestamp": stamps,
+                "created": stamps,
+                "conv_rate": pa.array([rate] * n, pa.float32()),
+                "rating": pa.array([4] * n, pa.int32()),
+            }
+        )
+
+    online_write.write_table(store, view, table([1, 2], 10, 0.5), "sync")
+    expected = _dump(redis_clean)
+    redis.Redis(port=redis_clean.port).flushall()
+
+    async def write(t: pa.Table) -> int:
+        try:
+            return await online_write.write_table_async(store, view, t, "async")
+        finally:
+            await store.online_store.close_async()
+
+    assert asyncio.run(write(table([1, 2], 10, 0.5))) == 2
+    assert _dump(redis_clean) == expected
+    assert asyncio.run(write(table([1], 9, 0.9))) == 0  # older: kept as stored
+    assert _dump(redis_clean) == expected
+    with redis_clean.stopped(), pytest.raises(Exception, match="Redis .* failed"):
+        asyncio.run(write(table([3], 11, 0.1)))

@@ -5,6 +5,7 @@ keys built in Rust, and one row per key (the latest event time; the first of equ
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "write_batch",
     "write_plan",
     "write_table",
+    "write_table_async",
     "write_to_online_store",
 ]
 
@@ -221,12 +223,10 @@ def _mapped(plan: WritePlan, table: pa.Table) -> pa.Table:
     return table.rename_columns([mapping.get(c, c) for c in table.column_names])
 
 
-def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: str) -> int:
-    """Write source rows of `view` (before `field_mapping`) online; returns rows written.
-
-    Required: every join key and the timestamp field. Feature columns that are absent are
-    left as stored (a partial write, a Repast extension); at least one must be present.
-    """
+def _prepare(
+    store: FeatureStore, view: FeatureView, table: pa.Table, what: str
+) -> tuple[WritePlan, WriteBatch] | None:
+    """The checked, encoded batch `write_table` writes; None when there is nothing to write."""
     plan = write_plan(view)
     table = _mapped(plan, table)
     names = table.schema.names
@@ -237,18 +237,48 @@ def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: s
         _require(names, [name for name, _ in plan.features], view, what)
     rows = len(table)
     if rows == 0:
-        return 0
+        return None
     given = _columns_of(table)
     if all(given[name].null_count == rows for name in present):
         # As Feast: rows without a single value would only overwrite stored values with nulls.
         logger.warning("%s for feature view '%s': every feature is null; skipped", what, view.name)
-        return 0
+        return None
     keys = _entity_keys(plan, given, store.config.entity_key_serialization_version)
     batch = _write_batch(plan, given, keys)
     keep = latest_rows(batch.keys, batch.event_timestamps)
     if keep is not None:
         batch = batch.take(keep)
+    return plan, batch
+
+
+def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: str) -> int:
+    """Write source rows of `view` (before `field_mapping`) online; returns rows written.
+
+    Required: every join key and the timestamp field. Feature columns that are absent are
+    left as stored (a partial write, a Repast extension); at least one must be present.
+    """
+    prepared = _prepare(store, view, table, what)
+    if prepared is None:
+        return 0
+    plan, batch = prepared
     return store.online_store.write_batch(plan.online, batch)
+
+
+async def write_table_async(
+    store: FeatureStore, view: FeatureView, table: pa.Table, what: str
+) -> int:
+    """`write_table` on the event loop for a few rows: the checks and encoding run here, the
+    write is the store's own async call when it has one (Redis), else a worker thread."""
+    prepared = _prepare(store, view, table, what)
+    if prepared is None:
+        return 0
+    plan, batch = prepared
+    online = store.online_store
+    write_async = getattr(online, "write_batch_async", None)
+    if write_async is None:
+        return await asyncio.to_thread(online.write_batch, plan.online, batch)
+    written: int = await write_async(plan.online, batch)
+    return written
 
 
 def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> int:

@@ -310,11 +310,27 @@ def _prevalidate(views: Sequence[FeatureView], table: pa.Table, version: int) ->
         online_write.write_batch(view, mapped, keys)
 
 
-def _write_views(
+def _write_views_sync(
     store: FeatureStore, views: Sequence[FeatureView], table: pa.Table, what: str
 ) -> None:
     for view in views:
         online_write.write_table(store, view, table, what)
+
+
+# Up to this many rows a write is checked and encoded on the event loop (tens of
+# microseconds) and sent with the store's async client; bigger ones go to a worker thread so
+# their encoding does not hold up the reads.
+_INLINE_WRITE_ROWS = 64
+
+
+async def _write_views(
+    store: FeatureStore, views: Sequence[FeatureView], table: pa.Table, what: str
+) -> None:
+    if len(table) > _INLINE_WRITE_ROWS:
+        await asyncio.to_thread(_write_views_sync, store, views, table, what)
+        return
+    for view in views:
+        await online_write.write_table_async(store, view, table, what)
 
 
 async def push(request: Request) -> Response:
@@ -338,12 +354,12 @@ async def push(request: Request) -> Response:
     store = state.store
     if len(views) > 1:
         _prevalidate(views, table, store.config.entity_key_serialization_version)
-    # The online stores write synchronously; a worker thread keeps the event loop serving.
     if mode is PushMode.ONLINE:
         # The catalog's views (parsed once per registry version), not a registry listing
         # per push as `FeatureStore.push` does.
-        await asyncio.to_thread(_write_views, store, views, table, f"push to '{source_name}'")
+        await _write_views(store, views, table, f"push to '{source_name}'")
     else:
+        # Offline appends write Parquet files: a worker thread keeps the event loop serving.
         await asyncio.to_thread(online_write.push, store, source_name, table, mode)
     state.metrics.push_rows.labels("/push").inc(len(table))
     return Response(b"", status_code=200)
@@ -360,7 +376,7 @@ async def write_to_online_store(request: Request) -> Response:
     if view is None:
         raise _not_found("feature view", name, list(views), state)
     table = _frame(state, body, [view])
-    await asyncio.to_thread(_write_views, state.store, [view], table, "write_to_online_store data")
+    await _write_views(state.store, [view], table, "write_to_online_store data")
     state.metrics.push_rows.labels("/write-to-online-store").inc(len(table))
     return Response(_NULL, media_type=_JSON)
 
