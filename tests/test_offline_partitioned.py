@@ -54,6 +54,15 @@ def bounded(entity: pa.Table, views: list[ViewJoin], partitions: int, **kw: Any)
         return point_in_time_join(entity, "event_timestamp", views, memory_limit=1, **kw)
 
 
+def in_memory(entity: pa.Table, views: list[ViewJoin], **kw: Any) -> pa.Table:
+    """The in-memory path only: a huge budget, and no entity frame counts as small."""
+    with (
+        mock.patch.object(partitioned, "_STREAM_RATIO", 1 << 60),
+        mock.patch.object(partitioned, "join_view", side_effect=AssertionError("streamed")),
+    ):
+        return point_in_time_join(entity, "event_timestamp", views, memory_limit=1 << 40, **kw)
+
+
 # --- budget and config ----------------------------------------------------------------------
 
 
@@ -239,9 +248,7 @@ def test_bounded_matches_in_memory(
             features=[("row", "by_driver__row"), ("rate", "by_driver__rate")],
         ),
     ]
-    expected = point_in_time_join(
-        entity, "event_timestamp", views, filter_created, memory_limit=1 << 40
-    )
+    expected = in_memory(entity, views, filter_by_created_timestamp=filter_created)
     got = bounded(entity, views, partitions, filter_by_created_timestamp=filter_created)
     assert got.equals(expected)
     # The data does exercise matches, misses and duplicates.
@@ -336,9 +343,9 @@ def test_choose_bounded_follows_the_budget(tmp_path: Path) -> None:
     view = rich_view(path)
     opened = [join_module._open_source(view, (0, 2**62)), source]
     views = [view, rich_view(source, name="mem")]
-    assert partitioned.choose_bounded(views, opened, 1_000, partitioned.Budget(1 << 30)) == {}
-    # Within budget, an entity frame of at most 1/8 of the source's rows streams all the same.
-    small = partitioned.choose_bounded(views, opened, 375, partitioned.Budget(1 << 30))
+    assert partitioned.choose_bounded(views, opened, 1_501, partitioned.Budget(1 << 30)) == {}
+    # Within budget, an entity frame of at most half the source's rows streams all the same.
+    small = partitioned.choose_bounded(views, opened, 1_500, partitioned.Budget(1 << 30))
     assert list(small) == [0]
     assert small[0].partitions == 1
     plans = partitioned.choose_bounded(views, opened, 100, partitioned.Budget(340_000))
@@ -359,7 +366,7 @@ def test_entity_less_view_and_mixed_paths(tmp_path: Path) -> None:
         rich_view(source, name="mem", features=[("rate", "mem_rate")]),
         rich_view(path, features=[("label", "label")]),
     ]
-    expected = point_in_time_join(entity, "event_timestamp", views, memory_limit=1 << 40)
+    expected = in_memory(entity, views)
     got = bounded(entity, views, 4)
     assert got.equals(expected)
     assert got.column_names[-3:] == ["g_row", "mem_rate", "label"]
@@ -436,12 +443,8 @@ def test_historical_features_on_the_bounded_path(tmp_path: Path) -> None:
     with mock.patch.object(partitioned, "join_view", spy):
         got = store.get_historical_features(entity, refs).to_arrow()
     assert calls == ["driver_hourly_stats"]
-    views = [j for j in store_joins(store, refs)]
-    expected = point_in_time_join(
-        pa.Table.from_pandas(entity, preserve_index=False),
-        "event_timestamp",
-        views,
-        memory_limit=1 << 40,
+    expected = in_memory(
+        pa.Table.from_pandas(entity, preserve_index=False), store_joins(store, refs)
     )
     assert got.column("conv_rate").equals(expected.column("conv_rate"))
     assert got.column("conv_rate").to_pylist()[2:] == [None, None]

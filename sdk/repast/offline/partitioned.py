@@ -59,7 +59,7 @@ _PARTITION_ROW = 8 + 4
 _ENTITY_ROW = 24 + 8 + 8 + 8
 _MAX_PARTITIONS = 1024
 # Entity frames with at most 1/_STREAM_RATIO of the source's rows stream even within budget.
-_STREAM_RATIO = 8
+_STREAM_RATIO = 2
 _READERS = 2
 
 T = TypeVar("T")
@@ -151,7 +151,7 @@ def choose_bounded(
     if in_memory <= budget.limit:
         # A small entity frame against a large source streams too: it decodes the features a
         # row group at a time (skipping those without a chosen row) instead of allocating the
-        # whole source, measured faster up to about a tenth of the source's rows
+        # whole source, measured faster up to half the source's rows and about even at as many
         # (load-tests/RESULTS.md, issue 3).
         small = {
             i: Plan(source, found.groups, 1)
