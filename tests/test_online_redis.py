@@ -421,7 +421,7 @@ def test_small_write_payloads_match_the_column_wise_ones(
     import pyarrow as pa
 
     from repast import online_write
-    from repast.online import redis as redis_module
+    from repast.online import redis_eval
 
     store = build_store(tmp_path, _config(redis_clean, layout))
     view = store.get_feature_view("driver_hourly_stats")
@@ -443,9 +443,9 @@ def test_small_write_payloads_match_the_column_wise_ones(
         keys = online_write.entity_keys(view, table)
         batch = online_write.write_batch(view, table, keys)
         small = online._evals(plan.online, batch)
-        monkeypatch.setattr(redis_module, "_SMALL_BATCH", 0)
+        monkeypatch.setattr(redis_eval, "_SMALL_BATCH", 0)
         assert online._evals(plan.online, batch) == small
-        monkeypatch.setattr(redis_module, "_SMALL_BATCH", 10**6)
+        monkeypatch.setattr(redis_eval, "_SMALL_BATCH", 10**6)
         assert online._evals(plan.online, batch) == small
         monkeypatch.undo()
     assert online.write_batch(plan.online, batch) == rows

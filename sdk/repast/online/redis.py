@@ -7,9 +7,9 @@ Both key one Redis hash per entity: `serialize_entity_key(v3) ++ project`.
 
 Standalone Redis is spoken to in raw RESP: a read is one payload of `HMGET` commands (one
 per distinct entity key, all views of that key in one command) sent in one round trip; a
-write is a few `EVAL` commands of up to `_KEYS_PER_EVAL` keys each, pipelined, running the
-newer-event-time-wins scripts in `resp.py` atomically on the server. Payloads are built
-column-wise (`resp.command`), so no Python object is made per value. Redis Cluster goes
+write is a few `EVAL` commands (built in `redis_eval.py`), pipelined, running the
+newer-event-time-wins scripts atomically on the server. Payloads are built column-wise
+(`resp.py`), so no Python object is made per value. Redis Cluster goes
 through redis-py's cluster pipeline (one key per command) instead.
 """
 
@@ -19,11 +19,9 @@ import asyncio
 import itertools
 import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from repast import _core
 from repast.config import RedisOnlineStoreConfig
@@ -36,18 +34,13 @@ from repast.online.base import (
     ViewRows,
     WriteBatch,
 )
+from repast.online.redis_eval import EvalCommands, cells, parse_bulks
 
 __all__ = ["RedisOnlineStore", "parse_connection_string"]
 
 # Requests grouped by their key array: (keys with the project, request indices, HMGET fields).
 _ReadPlan = list[tuple[list[bytes], list[int], list[bytes]]]
 
-# Keys per EVAL: large enough to amortize the command, small enough that one script call
-# blocks Redis for well under a millisecond.
-_KEYS_PER_EVAL = 256
-# Up to this many rows a write's EVAL is joined from Python bytes (`_small_eval`); above it,
-# column-wise with Arrow compute, whose fixed cost per call is then amortized.
-_SMALL_BATCH = 16
 _SCAN_COUNT = 1000
 _GLOB_SPECIAL = frozenset(b"*?[]\\")
 
@@ -76,17 +69,6 @@ def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str,
     return nodes, options
 
 
-# An EVAL argument per row: a column (one value per row) or a constant repeated on every row.
-_Part = resp.Part
-
-
-def _cells(parts: list[_Part]) -> pa.Array:
-    """Per row, the RESP bulk strings of its arguments back to back (column-wise)."""
-    return resp.concat(
-        [resp.bulk(p) if isinstance(p, bytes) else resp.bulk_cells(p) for p in parts]
-    )
-
-
 def _glob_escape(data: bytes) -> bytes:
     return b"".join(b"\\" + bytes([c]) if c in _GLOB_SPECIAL else bytes([c]) for c in data)
 
@@ -113,6 +95,7 @@ class RedisOnlineStore:
         self._sync: Any = None
         self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._commands = EvalCommands(self.layout, self.suffix, self.ttl)
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({self.config.connection_string!r}, layout={self.layout!r})"
@@ -354,57 +337,8 @@ class RedisOnlineStore:
     # -- writing -----------------------------------------------------------------------------
 
     def _evals(self, view: OnlineView, batch: WriteBatch) -> list[bytes]:
-        """The EVAL commands writing one batch (standalone Redis), `_KEYS_PER_EVAL` keys each."""
-        script, head, parts = (
-            self._feast_args(view, batch)
-            if self.layout == "feast"
-            else self._packed_args(view, batch)
-        )
-        n = len(batch)
-        if n <= _SMALL_BATCH:
-            return [self._small_eval(script, head, batch.keys, parts)]
-        keys = resp.concat([batch.keys, self.suffix])
-        cells = _cells(parts)
-        per_row = len(parts)
-        evals = []
-        for start in range(0, n, _KEYS_PER_EVAL):
-            k = keys.slice(start, _KEYS_PER_EVAL)
-            n = len(k)
-            evals.append(
-                b"".join(
-                    [
-                        b"*%d\r\n" % (3 + n + len(head) + n * per_row),
-                        resp.bulk(b"EVAL"),
-                        resp.bulk(script),
-                        resp.bulk(b"%d" % n),
-                        resp.data_bytes(resp.bulk_cells(k)),
-                        *(resp.bulk(h) for h in head),
-                        resp.data_bytes(cells.slice(start, _KEYS_PER_EVAL)),
-                    ]
-                )
-            )
-        return evals
-
-    def _small_eval(
-        self, script: bytes, head: list[bytes], keys: pa.Array, parts: list[_Part]
-    ) -> bytes:
-        """One EVAL for a few rows, joined from Python bytes: cheaper than the ~10 Arrow compute
-        calls of the column-wise path (each ~10 us whatever the length) below ~16 rows."""
-        n = len(keys)
-        suffix = self.suffix
-        bulk = resp.bulk
-        out = [
-            b"*%d\r\n" % (3 + n + len(head) + n * len(parts)),
-            bulk(b"EVAL"),
-            bulk(script),
-            bulk(b"%d" % n),
-            *(bulk(key + suffix) for key in keys.to_pylist()),
-            *(bulk(h) for h in head),
-        ]
-        columns = [resp.row_values(p, n) for p in parts]
-        for row in zip(*columns, strict=True):
-            out.extend(map(bulk, row))
-        return b"".join(out)
+        """The EVAL commands writing one batch (standalone Redis); see `redis_eval.py`."""
+        return self._commands.evals(view, batch)
 
     def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
         return self.write_batches(view, [batch])
@@ -469,52 +403,14 @@ class RedisOnlineStore:
             raise self._error(what, failure)
         return written
 
-    def _packed_args(
-        self, view: OnlineView, batch: WriteBatch
-    ) -> tuple[bytes, list[bytes], list[_Part]]:
-        # packed_merge.lua: ARGV = field, feature count, ttl, then (row, mask) per key. A
-        # partial row holds only the given features; the mask names their schema positions.
-        columns = batch.columns
-        given = [i for i, f in enumerate(view.features) if f in columns]
-        rows = _core.encode_packed_rows(
-            [columns[view.features[i]] for i in given],
-            [view.value_types[i] for i in given],
-            batch.event_timestamps,
-            [view.features[i] for i in given],
-        )
-        mask = b"" if len(given) == len(view.features) else ",".join(map(str, given)).encode()
-        head = [view.name.encode(), b"%d" % len(view.features), b"%d" % self.ttl]
-        return _packed_merge_script(), head, [rows, mask]
-
-    def _feast_args(
-        self, view: OnlineView, batch: WriteBatch
-    ) -> tuple[bytes, list[bytes], list[_Part]]:
-        names = [f for f in view.features if f in batch.columns]
-        fields = _core.feature_field_names(view.name, names)
-        micros = pc.cast(pc.cast(batch.event_timestamps, pa.int64()), pa.string())
-        parts: list[_Part] = [
-            micros,
-            _core.encode_timestamps(batch.event_timestamps, "event_timestamp"),
-        ]
-        for name in names:
-            vt = view.value_types[view.index(name)]
-            parts.append(_core.encode_values(batch.columns[name], vt, name))
-        head = [b"_ts:" + view.name.encode(), b"%d" % self.ttl, b"%d" % len(names), *fields]
-        return resp.FEAST_SET, head, parts
-
     def _write_cluster(self, view: OnlineView, batch: WriteBatch, what: str) -> int:
         # A script's keys must share a slot: one key per EVAL, sent through redis-py's cluster
         # pipeline. The per-key argument cells are parsed back out of their RESP form.
         keys = resp.concat([batch.keys, self.suffix])
-        script, head, parts = (
-            self._feast_args(view, batch)
-            if self.layout == "feast"
-            else self._packed_args(view, batch)
-        )
-        cells = _cells(parts)
+        script, head, parts = self._commands.args(view, batch)
         pipe = self.client().pipeline(transaction=False)
-        for key, cell in zip(keys.to_pylist(), cells.to_pylist(), strict=True):
-            pipe.execute_command("EVAL", script, 1, key, *head, *_parse_bulks(cell))
+        for key, cell in zip(keys.to_pylist(), cells(parts).to_pylist(), strict=True):
+            pipe.execute_command("EVAL", script, 1, key, *head, *parse_bulks(cell))
         try:
             replies = pipe.execute()
         except Exception as exc:
@@ -612,22 +508,3 @@ def _read_replies(sock: Any, count: int) -> list[Any]:
             continue
         replies.append(reply)
     return replies
-
-
-def _parse_bulks(data: bytes) -> list[bytes]:
-    out, pos = [], 0
-    while pos < len(data):
-        end = data.index(b"\r\n", pos)
-        size = int(data[pos + 1 : end])
-        out.append(data[end + 2 : end + 2 + size])
-        pos = end + 4 + size
-    return out
-
-
-_SCRIPT: list[bytes] = []
-
-
-def _packed_merge_script() -> bytes:
-    if not _SCRIPT:
-        _SCRIPT.append((Path(__file__).parent / "packed_merge.lua").read_bytes())
-    return _SCRIPT[0]
