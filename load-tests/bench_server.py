@@ -369,6 +369,9 @@ def run_scenarios(
             bodies = push_bodies(entities, rng)
         else:
             bodies = read_bodies(view, width, entities, rng)
+        # One unmeasured second first: the server opens its store connections and builds
+        # its read plans, the generator its sockets.
+        run_load(Spec(port, path, bodies, min(1.0, duration), rate, connections), workdir)
         runs = []
         for _ in range(repeats):
             spec = Spec(port, path, bodies, duration, rate, connections)
