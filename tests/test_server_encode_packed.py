@@ -73,7 +73,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
         schema=[Field(name="user_id", dtype=Int64), Field(name="score", dtype=Float64)],
         source=source,
     )
-    fs.apply([user, every, fresh], skip_source_validation=True)
+    # No entities: every entity row reads the one stored row (a fan-out of zeros).
+    totals = FeatureView(
+        name="totals",
+        entities=[],
+        ttl=timedelta(0),
+        schema=[Field(name="total", dtype=Int64)],
+        source=source,
+    )
+    fs.apply([user, every, fresh, totals], skip_source_validation=True)
     yield fs
     fs.online_store.close()
 
@@ -133,8 +141,10 @@ def test_packed_bytes_equal_the_arrow_paths_bytes(
 ) -> None:
     store.write_to_online_store("every", rows)
     store.write_to_online_store("fresh", rows.select(["user_id", "ts", "score"]))
+    total = pa.table({"ts": rows.column("ts"), "total": rows.column("i64")}).slice(0, 1)
+    store.write_to_online_store("totals", total)
     # Repeated ids fan out; ids 10..12 were never written (NOT_FOUND); features repeat.
-    refs = [f"every:{p}" for p in dict.fromkeys(picks)] + ["fresh:score"]
+    refs = [f"every:{p}" for p in dict.fromkeys(picks)] + ["fresh:score", "totals:total"]
     packed, general = _both(store, refs, {"user_id": ids})
     assert packed == general
 
