@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -229,16 +229,7 @@ class RedisOnlineStore:
         replies: list[Any],
     ) -> list[ViewRows]:
         out: list[ViewRows | None] = [None] * len(requests)
-        start = 0
-        for keys, members, fields in plan:
-            n, width = len(keys), len(fields)
-            chunk = replies[start : start + n]
-            start += n
-            for reply in chunk:
-                if isinstance(reply, Exception):
-                    raise self._error("HMGET", reply)
-            # Every reply cell in one flat list; field j is the slice j::width (C-level).
-            flat = list(itertools.chain.from_iterable(chunk))
+        for members, flat, width in self._reply_groups(plan, replies):
             column = 0
 
             def cells(j: int, flat: list[Any] = flat, width: int = width) -> pa.Array:
@@ -313,18 +304,24 @@ class RedisOnlineStore:
         if self.layout != "packed":
             raise OnlineStoreError("only the packed layout stores packed rows")
         out: list[PackedRows] = [[] for _ in requests]
-        start = 0
-        for keys, members, fields in plan:
-            n, width = len(keys), len(fields)
-            chunk = replies[start : start + n]
-            start += n
-            for reply in chunk:
-                if isinstance(reply, Exception):
-                    raise self._error("HMGET", reply)
-            flat = list(itertools.chain.from_iterable(chunk))
+        for members, flat, width in self._reply_groups(plan, replies):
             for column, i in enumerate(members):
                 out[i] = flat[column::width]
         return out
+
+    def _reply_groups(
+        self, plan: _ReadPlan, replies: list[Any]
+    ) -> Iterator[tuple[list[int], list[Any], int]]:
+        """Per key group of the plan: its request indices, every reply cell in one flat list
+        (field j of the group is the slice `j::width`, taken at C level) and the width."""
+        start = 0
+        for keys, members, fields in plan:
+            chunk = replies[start : start + len(keys)]
+            start += len(keys)
+            for reply in chunk:
+                if isinstance(reply, Exception):
+                    raise self._error("HMGET", reply)
+            yield members, list(itertools.chain.from_iterable(chunk)), len(fields)
 
     def read_packed(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
         plan = self._plan(requests)
