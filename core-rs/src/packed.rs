@@ -951,27 +951,6 @@ fn decode_row(
     slot_of: &[usize],
     builders: &mut [(usize, ColumnBuilder)],
 ) -> Result<i64, String> {
-    let (micros, n) = walk_row(bytes, |i, m, r| match slot_of.get(i) {
-        Some(&s) if s != usize::MAX => builders[s].1.append(m, r),
-        _ => r.skip(m),
-    })?;
-    // A short row (written before the view gained features): the rest are null.
-    for (f, b) in builders.iter_mut() {
-        if *f >= n {
-            b.append_null();
-        }
-    }
-    Ok(micros)
-}
-
-/// Reads one packed row's header and hands every feature element, in schema order, to
-/// `visit(position, marker, reader)`, which must read or skip the element's value. Returns
-/// the event time and the number of elements. Every element is visited, selected or not, so
-/// corruption is caught wherever it is; errors name the feature position.
-pub(crate) fn walk_row(
-    bytes: &[u8],
-    mut visit: impl FnMut(usize, Marker, &mut Reader<'_>) -> Result<(), String>,
-) -> Result<(i64, usize), String> {
     if bytes.len() < HEADER_LEN + 1 {
         return Err(format!(
             "{} bytes is shorter than a row header",
@@ -990,9 +969,14 @@ pub(crate) fn walk_row(
         Marker::Array(n) => n,
         m => return Err(expected("an array of features", m)),
     };
+    // Every element is read, selected or not, so corruption is caught wherever it is.
     for i in 0..n {
         let m = r.marker().map_err(|e| format!("feature {i}: {e}"))?;
-        visit(i, m, &mut r).map_err(|e| format!("feature {i}: {e}"))?;
+        match slot_of.get(i) {
+            Some(&s) if s != usize::MAX => builders[s].1.append(m, &mut r),
+            _ => r.skip(m),
+        }
+        .map_err(|e| format!("feature {i}: {e}"))?;
     }
     if r.pos != bytes.len() {
         return Err(format!(
@@ -1000,7 +984,13 @@ pub(crate) fn walk_row(
             bytes.len() - r.pos
         ));
     }
-    Ok((micros, n))
+    // A short row (written before the view gained features): the rest are null.
+    for (f, b) in builders.iter_mut() {
+        if *f >= n {
+            b.append_null();
+        }
+    }
+    Ok(micros)
 }
 
 /// The stored rows of a binary column (any binary layout), `None` for a null row.

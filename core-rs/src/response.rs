@@ -16,7 +16,9 @@ use base64::Engine as _;
 use std::io::Write as _;
 
 use crate::error::CoreError;
-use crate::packed::{expected, walk_row, FeatureType, Marker, Reader, Scalar};
+use crate::packed::{
+    expected, timestamp_from_bytes, FeatureType, Marker, Reader, Scalar, HEADER_LEN, VERSION,
+};
 
 /// Status names of Feast's `FieldStatus`, as the JSON spells them.
 const PRESENT: &[u8] = b"\"PRESENT\"";
@@ -207,8 +209,9 @@ fn decode_view(
 }
 
 /// Writes the selected features of one row as JSON text (`cells[slot]`, typed by
-/// `slot_types[slot]`); returns the row's event time. Short rows (written before the view
-/// gained features) keep the null cells they start with.
+/// `slot_types[slot]`); returns the row's event time. The header checks repeat
+/// `packed::decode_row`'s on purpose: one walker shared through a closure measured ~30 %
+/// slower on this hot path (100 x 50 values: 184 -> 239 us).
 fn decode_row(
     bytes: &[u8],
     slot_types: &[FeatureType],
@@ -216,15 +219,44 @@ fn decode_row(
     text: &mut Vec<u8>,
     cells: &mut [(u32, u32)],
 ) -> Result<i64, String> {
-    let (micros, _) = walk_row(bytes, |i, m, r| match slot_of.get(i) {
-        Some(&s) if s != usize::MAX => {
-            let start = text.len() as u32;
-            write_value(slot_types[s], m, r, text)?;
-            cells[s] = (start, text.len() as u32);
-            Ok(())
+    if bytes.len() < HEADER_LEN + 1 {
+        return Err(format!(
+            "{} bytes is shorter than a row header",
+            bytes.len()
+        ));
+    }
+    if bytes[0] != VERSION {
+        return Err(format!("unknown format version 0x{:02x}", bytes[0]));
+    }
+    let micros = timestamp_from_bytes(bytes[1..HEADER_LEN].try_into().expect("8 bytes"));
+    let mut r = Reader {
+        buf: bytes,
+        pos: HEADER_LEN,
+    };
+    let n = match r.marker()? {
+        Marker::Array(n) => n,
+        m => return Err(expected("an array of features", m)),
+    };
+    // Every element is read, selected or not, so corruption is caught wherever it is; short
+    // rows (written before the view gained features) keep the null cells they start with.
+    for i in 0..n {
+        let m = r.marker().map_err(|e| format!("feature {i}: {e}"))?;
+        match slot_of.get(i) {
+            Some(&s) if s != usize::MAX => {
+                let start = text.len() as u32;
+                write_value(slot_types[s], m, &mut r, text)
+                    .map_err(|e| format!("feature {i}: {e}"))?;
+                cells[s] = (start, text.len() as u32);
+            }
+            _ => r.skip(m).map_err(|e| format!("feature {i}: {e}"))?,
         }
-        _ => r.skip(m),
-    })?;
+    }
+    if r.pos != bytes.len() {
+        return Err(format!(
+            "{} trailing bytes after the features",
+            bytes.len() - r.pos
+        ));
+    }
     Ok(micros)
 }
 
