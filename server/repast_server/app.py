@@ -122,12 +122,12 @@ def create_app(
 
 
 async def _close_async_clients(store: FeatureStore) -> None:
-    # The asyncio Redis client belongs to this app's event loop: close it with the loop.
+    # The asyncio Redis connections belong to this app's event loop: close them with it.
     online = getattr(store, "_online_store", None)
-    client_of = getattr(online, "async_client", None)
-    if client_of is not None:
+    close_async = getattr(online, "close_async", None)
+    if close_async is not None:
         with contextlib.suppress(Exception):
-            await client_of().aclose()
+            await close_async()
 
 
 def _close(store: FeatureStore) -> None:

@@ -35,6 +35,7 @@ from repast.online.base import (
     WriteBatch,
 )
 from repast.online.redis_eval import EvalCommands, cells, parse_bulks
+from repast.online.redis_pipe import PIPE_OPTIONS, PipelinedConnection, open_pipelined
 
 __all__ = ["RedisOnlineStore", "parse_connection_string"]
 
@@ -96,6 +97,12 @@ class RedisOnlineStore:
         self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._commands = EvalCommands(self.layout, self.suffix, self.ttl)
+        # The asyncio round trips go through one pipelined connection per event loop when
+        # nothing needs redis-py's client (cluster routing, TLS and the like).
+        self._pipe_ok = not self.cluster and set(self._options) <= PIPE_OPTIONS
+        self._pipe: PipelinedConnection | None = None
+        self._pipe_loop: asyncio.AbstractEventLoop | None = None
+        self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({self.config.connection_string!r}, layout={self.layout!r})"
@@ -162,7 +169,39 @@ class RedisOnlineStore:
             pool.release(conn)
         return replies
 
+    async def _pipelined(self) -> PipelinedConnection:
+        """This loop's pipelined connection, opened on first use and after a loss (one
+        opening shared by the callers that arrive meanwhile)."""
+        import redis
+
+        loop = asyncio.get_running_loop()
+        pipe = self._pipe
+        if pipe is not None and self._pipe_loop is loop and not pipe.closed:
+            return pipe
+        opening = self._pipe_opening
+        if opening is None or self._pipe_loop is not loop or opening.done():
+            host, port = self._nodes[0]
+            opening = self._pipe_opening = asyncio.ensure_future(
+                open_pipelined(
+                    host, port, self._options, redis.ResponseError, redis.ConnectionError
+                )
+            )
+            self._pipe_loop = loop
+        try:
+            pipe = await asyncio.shield(opening)
+        finally:
+            if opening.done():
+                self._pipe_opening = None
+        self._pipe = pipe
+        return pipe
+
     async def _roundtrip_async(self, payload: bytes, count: int) -> list[Any]:
+        if self._pipe_ok and _hiredis is not None:
+            pipe = await self._pipelined()
+            return await pipe.roundtrip(payload, count, self._options.get("socket_timeout"))
+        return await self._roundtrip_pooled(payload, count)
+
+    async def _roundtrip_pooled(self, payload: bytes, count: int) -> list[Any]:
         import redis
 
         pool = self.async_client().connection_pool
@@ -469,6 +508,9 @@ class RedisOnlineStore:
 
     async def close_async(self) -> None:
         """Close the asyncio client; call it on the loop that used it."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = self._pipe_loop = None
         if self._async is not None:
             await self._async.aclose()
             self._async = self._async_loop = None
