@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "RedisServer",
     "S3Server",
     "ServiceError",
+    "free_cluster_port",
     "free_ports",
     "start_redis_server",
     "start_s3_server",
@@ -366,11 +368,37 @@ class RedisServer:
             raise ServiceError(f"FLUSHALL on {self.url} answered {reply!r}")
 
 
-def start_redis_server(workdir: Path, *, timeout: float = 30.0) -> RedisServer:
-    """Start `redis-server` (no RDB, no AOF) on a free port; wait until it answers PING."""
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10 000) is free too: Redis refuses cluster mode
+    above 55535, where ephemeral ports often land."""
+    for _ in range(200):
+        port = random.randint(20_000, 55_535)
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2)]
+        try:
+            socks[0].bind((HOST, port))
+            socks[1].bind((HOST, port + 10_000))
+            return port
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise ServiceError("no free port pair for a cluster node in 20000-55535")
+
+
+def start_redis_server(
+    workdir: Path,
+    *,
+    timeout: float = 30.0,
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> RedisServer:
+    """Start `redis-server` (no RDB, no AOF) on `port` (default: a free one), with
+    `extra_args` appended; wait until it answers PING."""
     binary = _find_binary("redis-server", "install it: `apt-get install -y redis-server`")
     workdir.mkdir(parents=True, exist_ok=True)
-    (port,) = free_ports(1)
+    if port is None:
+        (port,) = free_ports(1)
     args = [
         binary,
         "--port",
@@ -385,6 +413,7 @@ def start_redis_server(workdir: Path, *, timeout: float = 30.0) -> RedisServer:
         str(workdir),
         "--protected-mode",
         "yes",
+        *extra_args,
     ]
     server = RedisServer(HOST, port, workdir, _Process("redis-server", args, workdir / "redis.log"))
     server.start(timeout)

@@ -335,60 +335,17 @@ def _unused(_: FeatureStore, __: RedisOnlineStore) -> None:  # keep imports type
     return None
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (+10 000) is free too: Redis refuses cluster mode
-    above 55535, where ephemeral ports often land."""
-    import random
-    import socket
-
-    from services import HOST
-
-    for _ in range(200):
-        port = random.randint(20_000, 55_535)
-        socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2)]
-        try:
-            socks[0].bind((HOST, port))
-            socks[1].bind((HOST, port + 10_000))
-            return port
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port pair for a cluster node in 20000-55535")
-
-
 @pytest.fixture
 def redis_cluster(tmp_path: Path) -> Iterator[RedisServer]:
     """A one-node Redis Cluster (every slot on one redis-server): enough to drive redis-py's
     cluster client through the `redis_cluster` code paths."""
-    from services import HOST, _find_binary, _Process, _wait_for_redis
+    from services import _wait_for_redis, free_cluster_port, start_redis_server
 
-    binary = _find_binary("redis-server", "install it: `apt-get install -y redis-server`")
     for attempt in range(3):  # a free port may be taken before redis-server binds it
-        port = _cluster_port()
         work = tmp_path / f"node-{attempt}"
-        work.mkdir()
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(work),
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            str(work / "nodes.conf"),
-        ]
-        server = RedisServer(HOST, port, work, _Process("redis-server", args, work / "log"))
+        cluster = ["--cluster-enabled", "yes", "--cluster-config-file", str(work / "nodes.conf")]
         try:
-            server.start()
+            server = start_redis_server(work, port=free_cluster_port(), extra_args=cluster)
             break
         except ServiceError:
             if attempt == 2:

@@ -574,14 +574,11 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
-    #[test]
-    fn a_corrupt_row_names_view_row_and_feature() {
-        let mut rows = packed(&[1, 2]);
-        let short = rows[0].len() - 1;
-        rows[0].truncate(short);
+    /// The first feature of view "v" (no fan-out, no ttl) for `entity_rows` rows.
+    fn first_feature(rows: Vec<Option<&[u8]>>, entity_rows: usize) -> Result<Vec<u8>, CoreError> {
         let view = ViewRead {
             name: "v",
-            rows: vec![None, Some(&rows[0])],
+            rows,
             feature_types: types(),
             select: vec![0],
             fanout: None,
@@ -591,7 +588,16 @@ mod tests {
             view: 0,
             feature: 0,
         }];
-        let err = write_feature_results(&[view], &outputs, 2, 0, &mut Vec::new()).unwrap_err();
+        let mut out = Vec::new();
+        write_feature_results(&[view], &outputs, entity_rows, 0, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn a_corrupt_row_names_view_row_and_feature() {
+        let mut rows = packed(&[1, 2]);
+        let short = rows[0].len() - 1;
+        rows[0].truncate(short);
+        let err = first_feature(vec![None, Some(&rows[0])], 2).unwrap_err();
         assert_eq!(
             err.to_string(),
             "column 'v' row 1: corrupt packed row: feature 2: truncated MessagePack value"
@@ -600,19 +606,7 @@ mod tests {
 
     #[test]
     fn mismatched_shapes_are_argument_errors() {
-        let view = ViewRead {
-            name: "v",
-            rows: vec![None],
-            feature_types: types(),
-            select: vec![0],
-            fanout: None,
-            ttl_micros: 0,
-        };
-        let outputs = [OutputColumn {
-            view: 0,
-            feature: 0,
-        }];
-        let err = write_feature_results(&[view], &outputs, 2, 0, &mut Vec::new()).unwrap_err();
+        let err = first_feature(vec![None], 2).unwrap_err();
         assert!(matches!(err, CoreError::InvalidArgument(_)), "{err}");
     }
 }

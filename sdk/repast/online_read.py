@@ -238,7 +238,11 @@ class OnlineReader:
     # -- reading -----------------------------------------------------------------------------
 
     def prepare(
-        self, features: Features, entity_rows: EntityRows, full_feature_names: bool
+        self,
+        features: Features,
+        entity_rows: EntityRows,
+        full_feature_names: bool,
+        plan: _Plan | None = None,
     ) -> tuple[
         _Plan,
         list[ReadRequest],
@@ -247,7 +251,8 @@ class OnlineReader:
         int,
         Mapping[str, Any],
     ]:
-        plan = self.plan(features, full_feature_names)
+        if plan is None:
+            plan = self.plan(features, full_feature_names)
         columns = _columns(entity_rows)
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
@@ -337,10 +342,13 @@ class OnlineReader:
         """`read_async` with the values left as stored packed rows; None when the store keeps
         no packed rows or on-demand views need the values in Arrow."""
         store = packed_row_store(self._online)
-        if store is None or self.plan(features, full_feature_names).odfvs:
+        if store is None:
+            return None
+        plan = self.plan(features, full_feature_names)
+        if plan.odfvs:
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
-            features, entity_rows, full_feature_names
+            features, entity_rows, full_feature_names, plan
         )
         stored = await store.read_packed_async(requests)
         views = [
