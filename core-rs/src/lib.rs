@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 pub mod columns;
 pub mod error;
 pub mod feast_value;
+pub mod iso_time;
 pub mod keys;
 pub mod latest;
 pub mod mmh3;
@@ -16,7 +17,9 @@ mod py_latest;
 mod py_packed;
 mod py_pit;
 mod py_response;
+mod py_small_write;
 pub mod response;
+pub mod small_write;
 pub mod value_type;
 
 create_exception!(
@@ -36,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_packed::encode_packed_rows, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::decode_packed_rows, m)?)?;
     m.add_function(wrap_pyfunction!(py_response::packed_response_json, m)?)?;
+    m.add_function(wrap_pyfunction!(py_small_write::encode_small_write, m)?)?;
     m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;
     m.add_class::<py_latest::PyLatestState>()?;
     Ok(())

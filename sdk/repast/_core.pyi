@@ -1,6 +1,6 @@
 # Hand-written stub of the Rust extension (core-rs); keep it in step with core-rs/src/lib.rs.
 from collections.abc import Sequence
-from typing import final
+from typing import Any, final
 
 import pyarrow as pa
 
@@ -23,6 +23,7 @@ __all__ = [
     "encode_packed_rows",
     "decode_packed_rows",
     "packed_response_json",
+    "encode_small_write",
     "latest_per_key",
     "LatestState",
 ]
@@ -109,6 +110,26 @@ def decode_packed_rows(
 
     Returns the event times (timestamp[us, tz=UTC]) and one array per index in `select`; null
     where the row is missing or holds fewer features. A corrupt row raises DecodeError.
+    """
+
+# --- Small writes (core-rs/src/py_small_write.rs, small_write.rs, iso_time.rs) ----------------
+
+def encode_small_write(
+    key_names: list[str],
+    key_types: list[int],
+    key_columns: list[list[Any]],
+    feature_types: list[int],
+    feature_columns: list[list[Any]],
+    timestamps: list[Any],
+    version: int = 3,
+) -> tuple[list[bytes], list[bytes]] | None:
+    """A few rows' entity keys (no store suffix) and packed rows, from plain Python values.
+
+    Columns are lists of one value per row (`None` = null); `timestamps` are ISO 8601 strings
+    (`YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM]`, all zoned or all naive = UTC). Exact types
+    only: int for INT32/INT64 (and keys), float or an exactly representable int for
+    FLOAT/DOUBLE, bool, str for STRING (and keys). Returns None — use the Arrow path — for any
+    other value, type or timestamp form, for a repeated key, and when no feature holds a value.
     """
 
 # --- Response JSON (core-rs/src/py_response.rs) ---------------------------------------------

@@ -397,6 +397,26 @@ class RedisOnlineStore:
                 raise self._error(what, reply)
         return sum(int(r) for r in replies)
 
+    @property
+    def writes_packed_rows(self) -> bool:
+        """`write_packed_rows_async` applies: the packed layout on a standalone server."""
+        return self.layout == "packed" and not self.cluster
+
+    async def write_packed_rows_async(
+        self, view: OnlineView, keys: list[bytes], rows: list[bytes]
+    ) -> int:
+        """Full packed rows, already encoded (`online_small_write`), in one EVAL from the
+        event loop; merged with what is stored exactly as `write_batch_async` merges."""
+        what = f"writing view '{view.name}'"
+        command = self._commands.packed_rows_eval(view, keys, rows)
+        try:
+            (reply,) = await self._roundtrip_async(command, 1)
+        except Exception as exc:
+            raise self._error(what, exc) from exc
+        if isinstance(reply, Exception):
+            raise self._error(what, reply)
+        return int(reply)
+
     def write_batches(self, view: OnlineView, batches: Iterable[WriteBatch]) -> int:
         """Write a stream of batches with one batch in flight: batch i+1 is encoded and sent
         while Redis still runs batch i, whose replies are read afterwards. Returns the rows

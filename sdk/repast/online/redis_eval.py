@@ -68,7 +68,8 @@ class EvalCommands:
         script, head, parts = self.args(view, batch)
         n = len(batch)
         if n <= _SMALL_BATCH:
-            return [self._small_eval(script, head, batch.keys, parts)]
+            columns = [resp.row_values(p, n) for p in parts]
+            return [self._small_eval(script, head, batch.keys.to_pylist(), columns)]
         keys = resp.concat([batch.keys, self.suffix])
         row_cells = cells(parts)
         per_row = len(parts)
@@ -91,26 +92,36 @@ class EvalCommands:
             )
         return evals
 
+    def packed_rows_eval(self, view: OnlineView, keys: list[bytes], rows: list[bytes]) -> bytes:
+        """The EVAL writing full packed rows already encoded (`encode_small_write`): what
+        `evals` sends for the same rows when every feature is given."""
+        return self._small_eval(
+            _packed_merge_script(), self._packed_head(view), keys, [rows, [b""] * len(rows)]
+        )
+
     def _small_eval(
-        self, script: bytes, head: list[bytes], keys: pa.Array, parts: list[_Part]
+        self, script: bytes, head: list[bytes], keys: list[bytes], columns: list[list[bytes]]
     ) -> bytes:
-        """One EVAL for a few rows, joined from Python bytes: cheaper than the ~10 Arrow compute
-        calls of the column-wise path (each ~10 us whatever the length) below ~16 rows."""
+        """One EVAL for a few rows, joined from Python bytes (`columns`: the per-key ARGV
+        values, one list per argument): cheaper than the ~10 Arrow compute calls of the
+        column-wise path (each ~10 us whatever the length) below ~16 rows."""
         n = len(keys)
         suffix = self.suffix
         bulk = resp.bulk
         out = [
-            b"*%d\r\n" % (3 + n + len(head) + n * len(parts)),
+            b"*%d\r\n" % (3 + n + len(head) + n * len(columns)),
             bulk(b"EVAL"),
             bulk(script),
             bulk(b"%d" % n),
-            *(bulk(key + suffix) for key in keys.to_pylist()),
+            *(bulk(key + suffix) for key in keys),
             *(bulk(h) for h in head),
         ]
-        columns = [resp.row_values(p, n) for p in parts]
         for row in zip(*columns, strict=True):
             out.extend(map(bulk, row))
         return b"".join(out)
+
+    def _packed_head(self, view: OnlineView) -> list[bytes]:
+        return [view.name.encode(), b"%d" % len(view.features), b"%d" % self.ttl]
 
     def _packed_args(
         self, view: OnlineView, batch: WriteBatch
@@ -126,8 +137,7 @@ class EvalCommands:
             [view.features[i] for i in given],
         )
         mask = b"" if len(given) == len(view.features) else ",".join(map(str, given)).encode()
-        head = [view.name.encode(), b"%d" % len(view.features), b"%d" % self.ttl]
-        return _packed_merge_script(), head, [rows, mask]
+        return _packed_merge_script(), self._packed_head(view), [rows, mask]
 
     def _feast_args(
         self, view: OnlineView, batch: WriteBatch

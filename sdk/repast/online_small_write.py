@@ -1,0 +1,156 @@
+"""Writes of a few rows straight from their JSON lists (the feature server's one-row `/push`).
+
+The general path (`online_write`) builds an Arrow array per column, then exports each to
+Rust: for a 50-feature row that is ~150 pyarrow calls and most of a millisecond. Here one
+Rust call (`_core.encode_small_write`) takes the lists as they came out of the JSON and
+returns each row's entity key and packed row, which the store sends in one `EVAL`.
+
+It is only a shortcut: whenever the rows are not plainly valid — a column missing or extra,
+a value of another type, a repeated key, an unusual timestamp form — it answers None and
+the caller takes the general path, which writes or rejects them with its usual messages.
+The bytes stored are the same either way (tests/test_online_small_write.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from repast import _core
+from repast.feature_view import FeatureView
+from repast.online.base import OnlineView
+from repast.online_write import WritePlan, write_plan
+from repast.value_type import ValueType
+
+if TYPE_CHECKING:
+    from repast.feature_store import FeatureStore
+
+__all__ = [
+    "SMALL_WRITE_ROWS",
+    "PackedRowWriter",
+    "SmallWritePlan",
+    "small_write_plan",
+    "write_rows_async",
+]
+
+SMALL_WRITE_ROWS = 16
+"""Up to this many rows a push may take the shortcut (above it, Arrow's per-call costs are
+amortized and the general path is as fast)."""
+
+_FEATURE_TYPES = frozenset(
+    int(t)
+    for t in (
+        ValueType.STRING,
+        ValueType.INT32,
+        ValueType.INT64,
+        ValueType.DOUBLE,
+        ValueType.FLOAT,
+        ValueType.BOOL,
+    )
+)
+_KEY_TYPES = frozenset(int(t) for t in (ValueType.STRING, ValueType.INT32, ValueType.INT64))
+
+
+@runtime_checkable
+class PackedRowWriter(Protocol):
+    """An online store that can write encoded packed rows as they are."""
+
+    @property
+    def writes_packed_rows(self) -> bool:
+        """False when this store's configuration cannot (another layout, a cluster)."""
+
+    async def write_packed_rows_async(
+        self, view: OnlineView, keys: list[bytes], rows: list[bytes]
+    ) -> int:
+        """Write full packed rows (every feature) for `keys` (no suffix); rows written."""
+
+
+@dataclass(frozen=True)
+class SmallWritePlan:
+    """The shortcut's view of one feature view, by source column name (before
+    `field_mapping`)."""
+
+    online: OnlineView
+    columns: frozenset[str]
+    """Exactly the columns a push must have: join keys, event timestamp, every feature."""
+    key_names: list[str]
+    key_types: list[int]
+    key_sources: list[str]
+    feature_types: list[int]
+    feature_sources: list[str]
+    timestamp_source: str
+
+
+_PLANS: dict[int, tuple[WritePlan, SmallWritePlan | None]] = {}
+_MAX_PLANS = 256
+
+
+def small_write_plan(view: FeatureView) -> SmallWritePlan | None:
+    """The view's plan, or None when its types or columns never take the shortcut. Cached
+    with the view's `WritePlan` (one per view object; the server's catalog keeps one view
+    object per registry version)."""
+    plan = write_plan(view)
+    cached = _PLANS.get(id(plan))
+    if cached is not None and cached[0] is plan:
+        return cached[1]
+    small = _build(view, plan)
+    if len(_PLANS) >= _MAX_PLANS:
+        del _PLANS[next(iter(_PLANS))]
+    _PLANS[id(plan)] = (plan, small)
+    return small
+
+
+def _build(view: FeatureView, plan: WritePlan) -> SmallWritePlan | None:
+    if not plan.join_keys or view.batch_source.created_timestamp_column:
+        return None
+    if not set(plan.key_types) <= _KEY_TYPES:
+        return None
+    feature_types = list(plan.online.value_types)
+    if not set(feature_types) <= _FEATURE_TYPES:
+        return None
+    reverse = {v: k for k, v in plan.mapping.items()}
+    key_sources = [reverse.get(k, k) for k in plan.join_keys]
+    feature_sources = [reverse.get(f, f) for f in plan.online.features]
+    timestamp_source = reverse.get(plan.timestamp_field, plan.timestamp_field)
+    names = [*key_sources, timestamp_source, *feature_sources]
+    if len(set(names)) != len(names):
+        return None
+    return SmallWritePlan(
+        online=plan.online,
+        columns=frozenset(names),
+        key_names=list(plan.join_keys),
+        key_types=list(plan.key_types),
+        key_sources=key_sources,
+        feature_types=feature_types,
+        feature_sources=feature_sources,
+        timestamp_source=timestamp_source,
+    )
+
+
+async def write_rows_async(
+    store: FeatureStore, view: FeatureView, columns: Mapping[str, list[Any]], rows: int
+) -> int | None:
+    """Write `rows` source rows given as `{column: [values]}` (lists of equal length `rows`);
+    the rows written, or None when the general path must take them (nothing written)."""
+    if rows > SMALL_WRITE_ROWS:
+        return None
+    online = store.online_store
+    if not isinstance(online, PackedRowWriter) or not online.writes_packed_rows:
+        return None
+    plan = small_write_plan(view)
+    if plan is None or columns.keys() != plan.columns:
+        return None
+    encoded = _core.encode_small_write(
+        plan.key_names,
+        plan.key_types,
+        [columns[c] for c in plan.key_sources],
+        plan.feature_types,
+        [columns[c] for c in plan.feature_sources],
+        columns[plan.timestamp_source],
+        store.config.entity_key_serialization_version,
+    )
+    if encoded is None:
+        return None
+    keys, packed = encoded
+    return await online.write_packed_rows_async(plan.online, keys, packed)
