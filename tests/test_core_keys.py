@@ -9,6 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from repast import _core
 from repast._core import InvalidValueError, RepastError, UnsupportedTypeError
@@ -164,3 +166,56 @@ def test_golden_field_names(case: dict[str, Any]) -> None:
 def test_field_names_keep_request_order() -> None:
     fields = _core.feature_field_names("driver_stats", ["trips", "conv_rate", "label"])
     assert [f.hex() for f in fields] == ["426aa434", "fa731014", "25b03fc6"]
+
+
+# -- small_entity_keys: plain Python values, the same bytes ---------------------------------------
+
+_PLAIN = {
+    2: st.text(st.characters(exclude_categories=["Cs"]), max_size=12),
+    3: st.integers(-(2**31), 2**31 - 1),
+    4: st.integers(-(2**63), 2**63 - 1),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    types=st.lists(st.sampled_from(sorted(_PLAIN)), min_size=1, max_size=3),
+    rows=st.integers(1, 16),
+    version=st.sampled_from([2, 3]),
+)
+def test_small_entity_keys_equal_the_arrow_kernel(
+    data: st.DataObject, types: list[int], rows: int, version: int
+) -> None:
+    names = [f"k{i}" for i in range(len(types))][::-1]  # not in sorted order
+    columns = [data.draw(st.lists(_PLAIN[t], min_size=rows, max_size=rows)) for t in types]
+    arrow = {2: pa.string(), 3: pa.int32(), 4: pa.int64()}
+    arrays = [pa.array(c, arrow[t]) for c, t in zip(columns, types, strict=True)]
+    expected = _core.serialize_entity_keys(names, arrays, types, version).to_pylist()
+    assert _core.small_entity_keys(names, types, columns, rows, version) == expected
+
+
+@pytest.mark.parametrize(
+    ("key_type", "values"),
+    [
+        (4, [True]),
+        (4, [1.0]),
+        (4, [None]),
+        (4, ["1"]),
+        (4, [2**63]),
+        (3, [2**31]),
+        (2, [1]),
+        (2, [b"x"]),
+        (4, (1,)),
+        (4, [1, 2]),  # not `rows` values
+    ],
+)
+def test_small_entity_keys_decline_what_is_not_plain(key_type: int, values: Any) -> None:
+    assert _core.small_entity_keys(["k"], [key_type], [values], 1) is None
+
+
+def test_small_entity_keys_check_their_arguments() -> None:
+    with pytest.raises(RepastError, match="one of each per key"):
+        _core.small_entity_keys(["a", "b"], [4], [[1]], 1)
+    with pytest.raises(UnsupportedTypeError):
+        _core.small_entity_keys(["a"], [5], [[1.0]], 1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from golden_repo import build_store, run_steps
@@ -238,3 +241,66 @@ def test_float32_values_keep_their_precision(store: FeatureStore) -> None:
     response = store.get_online_features(["driver_hourly_stats:conv_rate"], {"driver_id": [1001]})
     assert response.to_dict()["conv_rate"] == [0.20000000298023224]
     assert store.get_feature_view("driver_hourly_stats").features[0].dtype == Float32
+
+
+async def _packed_read(fs: FeatureStore, refs: list[str], ids: list[int]) -> Any:
+    try:
+        return await fs.read_online_packed_async(refs, {"driver_id": ids})
+    finally:
+        # The asyncio connections belong to this loop: closed with it.
+        close_async = getattr(fs.online_store, "close_async", None)
+        if close_async is not None:
+            await close_async()
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_entity_key_version_2_reads_the_keys_it_wrote(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    redis = request.getfixturevalue("redis_clean") if kind != "sqlite" else None
+    v3 = build_store(tmp_path, online_config(kind, redis))
+    v3.online_store.close()
+    config = v3.config.model_copy(update={"entity_key_serialization_version": 2})
+    fs = FeatureStore(config=config)
+    global_stats = FeatureView(
+        name="global_stats",
+        entities=[],
+        ttl=timedelta(0),
+        schema=[Field(name="avg_daily_trips", dtype=Int64)],
+        source=fs.get_feature_view("driver_hourly_stats").batch_source,
+    )
+    fs.apply([global_stats])
+    run_steps(fs)
+    fs.materialize(datetime(2023, 1, 1), datetime(2024, 1, 2), ["global_stats"])
+    try:
+        refs = ["driver_hourly_stats:rating", "global_stats:avg_daily_trips"]
+        # One and many rows: plain keys from the lists, and keys through Arrow.
+        for ids in ([1001], [1001, 1002, 4242] * 8):
+            got = fs.get_online_features(refs, {"driver_id": ids}).to_dict()
+            assert got["rating"] == [{1001: 5, 1002: 3}.get(i) for i in ids]
+            assert got["avg_daily_trips"] == [30] * len(ids)
+            packed = asyncio.run(_packed_read(fs, refs, ids))
+            if kind != "redis-feast":
+                assert packed is not None
+                rows = packed.views[0][1]
+                read = ids if len(ids) == 1 else [1001, 1002, 4242]  # repeats: read once
+                assert [r is not None for r in rows] == [i != 4242 for i in read]
+    finally:
+        fs.online_store.close()
+
+
+# Plain keys are built for packed-row reads only.
+@pytest.mark.parametrize("store", ["sqlite", "redis-packed"], indirect=True)
+def test_plain_keys_fall_back_to_arrow_for_values_of_other_types(store: FeatureStore) -> None:
+    import numpy as np
+
+    refs = ["driver_hourly_stats:rating"]
+    plain = asyncio.run(_packed_read(store, refs, [1001, 1002]))
+    assert plain.key_columns == [[1001, 1002]]
+    # A numpy array is not a list: Arrow converts it, as before; the same rows are read.
+    converted = asyncio.run(_packed_read(store, refs, np.array([1001, 1002])))  # type: ignore[arg-type]
+    assert isinstance(converted.key_columns[0], pa.Array)
+    assert converted.views[0][1] == plain.views[0][1]
+    # A bool is not a plain int: Arrow refuses it, with the message it always gave.
+    with pytest.raises(EntityError, match="'driver_id' must hold int64"):
+        asyncio.run(_packed_read(store, refs, [True]))

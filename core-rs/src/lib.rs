@@ -40,6 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_packed::decode_packed_rows, m)?)?;
     m.add_function(wrap_pyfunction!(py_response::packed_response_json, m)?)?;
     m.add_function(wrap_pyfunction!(py_small_write::encode_small_write, m)?)?;
+    m.add_function(wrap_pyfunction!(py_small_write::small_entity_keys, m)?)?;
     m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;
     m.add_class::<py_latest::PyLatestState>()?;
     Ok(())

@@ -17,7 +17,7 @@ use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString};
 use crate::columns::BytesColumn;
 use crate::error::CoreError;
 use crate::iso_time;
-use crate::keys::{KeyColumn, KeyPart, KeyType, KeyVersion};
+use crate::keys::{serialize_entity_keys, KeyColumn, KeyPart, KeyType, KeyVersion};
 use crate::packed::{FeatureColumn, FeatureType, Scalar};
 use crate::small_write::encode_small_write as encode;
 
@@ -124,6 +124,50 @@ fn key_values(list: &Bound<'_, PyList>, key_type: KeyType) -> Option<OwnedKey> {
     }
 }
 
+fn key_parts<'a>(
+    names: &'a [String],
+    types: &[i64],
+    keys: &'a [OwnedKey],
+) -> Result<Vec<KeyPart<'a>>, CoreError> {
+    names
+        .iter()
+        .zip(types)
+        .zip(keys)
+        .map(|((name, &code), values)| {
+            Ok(KeyPart {
+                name,
+                key_type: KeyType::from_code(code)?,
+                column: match values {
+                    OwnedKey::Int32(v) => KeyColumn::Int32(Cow::Borrowed(v)),
+                    OwnedKey::Int64(v) => KeyColumn::Int64(Cow::Borrowed(v)),
+                    OwnedKey::Strings(v) => KeyColumn::Bytes(BytesColumn::Slices(
+                        v.iter().map(String::as_bytes).collect(),
+                    )),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Each key column's values, or `None` when one is not a list of `rows` plain values.
+fn owned_keys(
+    columns: &[Bound<'_, PyAny>],
+    types: &[i64],
+    rows: usize,
+) -> Result<Option<Vec<OwnedKey>>, CoreError> {
+    let Some(lists) = lists(columns, rows) else {
+        return Ok(None);
+    };
+    let mut keys = Vec::with_capacity(lists.len());
+    for (list, &code) in lists.iter().zip(types) {
+        match key_values(list, KeyType::from_code(code)?) {
+            Some(values) => keys.push(values),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(keys))
+}
+
 fn timestamps(list: &Bound<'_, PyList>) -> Option<Vec<i64>> {
     let mut zoned = None;
     list.iter()
@@ -186,21 +230,15 @@ pub(crate) fn encode_small_write<'py>(
         return Ok(None);
     };
     let rows = stamps.len();
-    let (Some(key_lists), Some(feature_lists)) =
-        (lists(&key_columns, rows), lists(&feature_columns, rows))
-    else {
+    let Some(feature_lists) = lists(&feature_columns, rows) else {
         return Ok(None);
     };
     let Some(micros) = self::timestamps(stamps) else {
         return Ok(None);
     };
-    let mut keys = Vec::with_capacity(key_lists.len());
-    for (list, &code) in key_lists.iter().zip(&key_types) {
-        match key_values(list, KeyType::from_code(code)?) {
-            Some(values) => keys.push(values),
-            None => return Ok(None),
-        }
-    }
+    let Some(keys) = owned_keys(&key_columns, &key_types, rows)? else {
+        return Ok(None);
+    };
     let mut arrays = Vec::with_capacity(feature_lists.len());
     let mut types = Vec::with_capacity(feature_lists.len());
     for (list, &code) in feature_lists.iter().zip(&feature_types) {
@@ -211,22 +249,7 @@ pub(crate) fn encode_small_write<'py>(
         }
         types.push(feature_type);
     }
-    let parts: Vec<KeyPart<'_>> = key_names
-        .iter()
-        .zip(&key_types)
-        .zip(&keys)
-        .map(|((name, &code), values)| KeyPart {
-            name,
-            key_type: KeyType::from_code(code).expect("checked above"),
-            column: match values {
-                OwnedKey::Int32(v) => KeyColumn::Int32(Cow::Borrowed(v)),
-                OwnedKey::Int64(v) => KeyColumn::Int64(Cow::Borrowed(v)),
-                OwnedKey::Strings(v) => KeyColumn::Bytes(BytesColumn::Slices(
-                    v.iter().map(String::as_bytes).collect(),
-                )),
-            },
-        })
-        .collect();
+    let parts = key_parts(&key_names, &key_types, &keys)?;
     let features: Vec<FeatureColumn<'_>> = arrays
         .iter()
         .zip(&types)
@@ -248,4 +271,43 @@ pub(crate) fn encode_small_write<'py>(
         out_rows.append(PyBytes::new(py, row))?;
     }
     Ok(Some((out_keys, out_rows)))
+}
+
+/// Entity keys for a few rows of plain values (a JSON read request): one `bytes` per row,
+/// or `None` when a value is not plainly of its key's type (the caller then builds Arrow
+/// arrays, which convert or reject it with their usual messages).
+#[pyfunction]
+#[pyo3(signature = (key_names, key_types, key_columns, rows, version = 3))]
+#[allow(clippy::needless_pass_by_value)]
+pub(crate) fn small_entity_keys<'py>(
+    py: Python<'py>,
+    key_names: Vec<String>,
+    key_types: Vec<i64>,
+    key_columns: Vec<Bound<'py, PyAny>>,
+    rows: usize,
+    version: i64,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let version = KeyVersion::from_number(version)?;
+    if key_names.len() != key_types.len() || key_names.len() != key_columns.len() {
+        return Err(CoreError::InvalidArgument(format!(
+            "{} key names, {} key types, {} key columns: give one of each per key",
+            key_names.len(),
+            key_types.len(),
+            key_columns.len()
+        ))
+        .into());
+    }
+    let Some(keys) = owned_keys(&key_columns, &key_types, rows)? else {
+        return Ok(None);
+    };
+    let parts = key_parts(&key_names, &key_types, &keys)?;
+    let serialized = serialize_entity_keys(&parts, rows, version, b"")?;
+    let out = PyList::empty(py);
+    for pair in serialized.offsets.windows(2) {
+        out.append(PyBytes::new(
+            py,
+            &serialized.data[pair[0] as usize..pair[1] as usize],
+        ))?;
+    }
+    Ok(Some(out))
 }

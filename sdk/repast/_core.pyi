@@ -24,6 +24,7 @@ __all__ = [
     "decode_packed_rows",
     "packed_response_json",
     "encode_small_write",
+    "small_entity_keys",
     "latest_per_key",
     "LatestState",
 ]
@@ -130,6 +131,19 @@ def encode_small_write(
     only: int for INT32/INT64 (and keys), float or an exactly representable int for
     FLOAT/DOUBLE, bool, str for STRING (and keys). Returns None — use the Arrow path — for any
     other value, type or timestamp form, for a repeated key, and when no feature holds a value.
+    """
+
+def small_entity_keys(
+    key_names: list[str],
+    key_types: list[int],
+    key_columns: list[list[Any]],
+    rows: int,
+    version: int = 3,
+) -> list[bytes] | None:
+    """Serialized entity keys of `rows` rows of plain Python values, one per row.
+
+    Exact types only (int for INT32/INT64, str for STRING; no nulls); None — use the Arrow
+    path — for anything else, or when a column is not a list of `rows` values.
     """
 
 # --- Response JSON (core-rs/src/py_response.rs) ---------------------------------------------

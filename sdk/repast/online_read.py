@@ -45,6 +45,11 @@ Features = Sequence[str] | FeatureService
 EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
 
+Typed = dict[str, pa.Array | list[Any]]
+"""Entity key column name -> its values typed: an Arrow array, or (plain keys) the given list
+of exact ints / strs, which print the same in a response."""
+
+
 _PRESENT = pa.scalar(PRESENT, pa.int8())
 _NOT_FOUND = pa.scalar(NOT_FOUND, pa.int8())
 _OUTSIDE_MAX_AGE = pa.scalar(OUTSIDE_MAX_AGE, pa.int8())
@@ -99,7 +104,8 @@ class PackedRead:
     in response order. The entity key columns come first in a response, typed."""
 
     key_names: list[str]
-    key_columns: list[pa.Array]
+    key_columns: list[pa.Array | list[Any]]
+    """Arrow arrays, or for a few rows of plain keys the values as given (exact ints / strs)."""
     feature_names: list[str]
     views: list[tuple[str, PackedRows, list[int], list[int], pa.Array | None, int]]
     outputs: list[tuple[int, int]]
@@ -243,11 +249,12 @@ class OnlineReader:
         entity_rows: EntityRows,
         full_feature_names: bool,
         plan: _Plan | None = None,
+        plain_keys: bool = False,
     ) -> tuple[
         _Plan,
         list[ReadRequest],
         list[pa.Array | None],
-        dict[str, pa.Array],
+        Typed,
         int,
         Mapping[str, Any],
     ]:
@@ -262,12 +269,13 @@ class OnlineReader:
         n = lengths.pop() if lengths else 0
         requests: list[ReadRequest] = []
         fanout: list[pa.Array | None] = []
-        typed: dict[str, pa.Array] = {}
-        by_shape: dict[tuple[Any, ...], tuple[pa.Array, pa.Array | None]] = {}
+        typed: Typed = {}
+        by_shape: dict[tuple[Any, ...], tuple[pa.Array | list[bytes], pa.Array | None]] = {}
+        version = self._store.config.entity_key_serialization_version
         for p in plan.views:
             shape = (tuple(p.columns), tuple(p.join_keys), tuple(p.key_types))
             if shape not in by_shape:
-                by_shape[shape] = _keys(p, columns, typed, n)
+                by_shape[shape] = _keys(p, columns, typed, n, version, plain_keys)
             unique, indices = by_shape[shape]
             requests.append(ReadRequest(p.view, unique, p.features))
             fanout.append(indices)
@@ -278,7 +286,7 @@ class OnlineReader:
         plan: _Plan,
         rows: list[ViewRows],
         fanout: list[pa.Array | None],
-        typed: dict[str, pa.Array],
+        typed: Typed,
         n: int,
         raw: Mapping[str, Sequence[Any]],
     ) -> OnlineResponse:
@@ -348,7 +356,7 @@ class OnlineReader:
         if plan.odfvs:
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
-            features, entity_rows, full_feature_names, plan
+            features, entity_rows, full_feature_names, plan, plain_keys=True
         )
         stored = await store.read_packed_async(requests)
         views = [
@@ -425,16 +433,35 @@ def _columns(entity_rows: EntityRows) -> Mapping[str, Sequence[Any]]:
     return columns
 
 
+# Up to this many entity rows, keys of plain values are built from the Python lists as
+# given (one Rust call, no Arrow array in or out: each costs microseconds per request).
+_PLAIN_KEY_ROWS = 16
+
+
 def _keys(
-    p: _ViewPlan, columns: Mapping[str, Sequence[Any]], typed: dict[str, pa.Array], n: int
-) -> tuple[pa.Array, pa.Array | None]:
+    p: _ViewPlan,
+    columns: Mapping[str, Sequence[Any]],
+    typed: Typed,
+    n: int,
+    version: int,
+    plain: bool = False,
+) -> tuple[pa.Array | list[bytes], pa.Array | None]:
     """(entity keys to read, index of each entity row's key or None when the keys are read
     as given) for one view: keys are de-duplicated only when many rows repeat one."""
     if p.join_keys == [DUMMY_ENTITY_ID]:
         key = _core.serialize_entity_keys(
-            [DUMMY_ENTITY_ID], [pa.array([""])], [int(ValueType.STRING)]
+            [DUMMY_ENTITY_ID], [pa.array([""])], [int(ValueType.STRING)], version
         )
         return key, pa.array(np.zeros(n, dtype=np.int32))
+    if plain and n <= _PLAIN_KEY_ROWS:
+        given = [values for c in p.columns if isinstance(values := columns.get(c), list)]
+        if len(given) == len(p.columns):
+            keys = _core.small_entity_keys(p.join_keys, p.key_types, given, n, version)
+            # Repeats beyond the de-duplication threshold take the path below, which fans out.
+            if keys is not None and (n == 1 or len(set(keys)) * 2 > n):
+                for column, values in zip(p.columns, given, strict=True):
+                    typed.setdefault(column, values)
+                return keys, None
     arrays = []
     for column, join_key, arrow in zip(p.columns, p.join_keys, p.key_arrow, strict=True):
         if column not in columns:
@@ -443,9 +470,10 @@ def _keys(
                 f"'{join_key}'); the entity rows have {sorted(columns)}"
                 f"{closest(column, list(columns))}"
             )
-        if column not in typed:
+        array = typed.get(column)
+        if not isinstance(array, pa.Array):
             try:
-                typed[column] = pa.array(columns[column], arrow)
+                array = pa.array(columns[column], arrow)
             except (
                 pa.ArrowInvalid,
                 pa.ArrowTypeError,
@@ -457,8 +485,9 @@ def _keys(
                     f"entity column '{column}' must hold {arrow} values for feature view "
                     f"'{p.view.name}': {exc}"
                 ) from None
-        arrays.append(typed[column])
-    keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types))
+            typed.setdefault(column, array)
+        arrays.append(array)
+    keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types), version)
     if n == 1:  # one entity row: nothing to de-duplicate (dictionary_encode costs ~20 us)
         return keys, None
     encoded = keys.dictionary_encode()

@@ -220,7 +220,9 @@ def encode_packed_read(read: PackedRead, entities: Sequence[str] = ()) -> bytes:
         statuses = ["PRESENT"] * n
         times = [_EPOCH_TEXT] * n
         for i in order:
-            values = json_values(read.key_columns[i])
+            column = read.key_columns[i]
+            # Plain keys arrive as the request's own exact ints / strs: printed as given.
+            values = column if isinstance(column, list) else json_values(column)
             result = {"values": values, "statuses": statuses, "event_timestamps": times}
             parts.append(orjson.dumps(result, option=_OPTIONS, default=_default))
     parts.append(features)

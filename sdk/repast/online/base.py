@@ -110,8 +110,17 @@ class ReadRequest:
     together (one Redis hash per key)."""
 
     view: OnlineView
-    keys: pa.Array
+    keys: pa.Array | list[bytes]
+    """Binary Arrow array, or for a few entity rows the keys as Python bytes (no Arrow
+    round trip: `_core.small_entity_keys`); `key_list` reads either."""
     features: Sequence[str]
+
+    def key_list(self) -> list[bytes]:
+        keys = self.keys
+        if isinstance(keys, list):
+            return keys
+        values: list[bytes] = keys.to_pylist()
+        return values
 
 
 @dataclass

@@ -245,7 +245,7 @@ class RedisOnlineStore:
         for i, request in enumerate(requests):
             group = groups.get(id(request.keys))
             if group is None:
-                keys = [k + self.suffix for k in request.keys.to_pylist()]
+                keys = [k + self.suffix for k in request.key_list()]
                 group = groups[id(request.keys)] = (keys, [], [])
             group[1].append(i)
             group[2].extend(self._fields(request))

@@ -140,7 +140,7 @@ class SqliteOnlineStore:
         return pa.array(self._stored(conn, view, keys), pa.binary())
 
     def _stored(
-        self, conn: sqlite3.Connection, view: OnlineView, keys: list[bytes | None]
+        self, conn: sqlite3.Connection, view: OnlineView, keys: Sequence[bytes | None]
     ) -> PackedRows:
         found: dict[bytes, bytes] = {}
         try:
@@ -167,7 +167,7 @@ class SqliteOnlineStore:
         try:
             with self._lock:
                 conn = self._connection()
-                return [self._stored(conn, r.view, r.keys.to_pylist()) for r in requests]
+                return [self._stored(conn, r.view, r.key_list()) for r in requests]
         except sqlite3.Error as exc:
             raise OnlineStoreError(f"SQLite online store {self.path}: read failed: {exc}") from exc
 
@@ -228,6 +228,6 @@ class SqliteOnlineStore:
                 self._conn = None
 
 
-def _chunks(items: list[bytes | None]) -> Iterator[list[bytes | None]]:
+def _chunks(items: Sequence[bytes | None]) -> Iterator[Sequence[bytes | None]]:
     for start in range(0, len(items), _MAX_VARS):
         yield items[start : start + _MAX_VARS]
