@@ -6,7 +6,9 @@ asyncio HTTP/1.1 generator pinned to another CPU.
     .venv/bin/python load-tests/bench_server.py --with-feast        # also Feast's server, ratios
 
 Layout on a 2-core machine: the server and redis-server share CPU 0 (`taskset`), the load
-generator runs alone on CPU 1. Data: 10 000 drivers written with `write_to_online_store`
+generator runs alone on CPU 1; `--redis-cpu 1` puts redis-server beside the generator
+instead, as if Redis ran on a host of its own. Server and Redis CPU time per request are
+reported apart. Data: 10 000 drivers written with `write_to_online_store`
 (views of 50 and 250 features: float32, float64 and int64 in turn, ttl 0).
 
 Scenarios (issue 5 targets):
@@ -46,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from feast_server import build_feast_repo, ratios  # noqa: E402
 from services import free_ports, start_redis_server  # noqa: E402
 
 DRIVERS = 10_000
@@ -358,7 +361,13 @@ SCENARIOS: list[tuple[str, str, str, int, int, float | None, int]] = [
 
 
 def run_scenarios(
-    port: int, workdir: Path, duration: float, repeats: int, only: set[str] | None, pid: int
+    port: int,
+    workdir: Path,
+    duration: float,
+    repeats: int,
+    only: set[str] | None,
+    pid: int,
+    redis_pid: int | None = None,
 ) -> dict[str, Any]:
     rng = np.random.default_rng(7)
     out: dict[str, Any] = {}
@@ -376,14 +385,23 @@ def run_scenarios(
         for _ in range(repeats):
             spec = Spec(port, path, bodies, duration, rate, connections)
             before = cpu_seconds(pid)
+            redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
             run = run_load(spec, workdir)
             used = cpu_seconds(pid) - before
-            run["server_cpu_ms_per_request"] = round(1000 * used / max(run["requests"], 1), 3)
+            requests = max(run["requests"], 1)
+            run["server_cpu_ms_per_request"] = round(1000 * used / requests, 3)
+            if redis_pid:
+                redis_used = cpu_seconds(redis_pid) - redis_before
+                run["redis_cpu_ms_per_request"] = round(1000 * redis_used / requests, 3)
             runs.append(run)
         summary = {
             key: statistics.median(r[key] for r in runs if r[key] is not None)
             for key in ("throughput_rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
         }
+        if redis_pid:
+            summary["redis_cpu_ms_per_request"] = statistics.median(
+                r["redis_cpu_ms_per_request"] for r in runs
+            )
         summary["errors"] = sum(r["errors"] for r in runs)
         if path == "/push":
             summary["rows_per_s"] = round(summary["throughput_rps"] * entities, 1)
@@ -407,68 +425,6 @@ def read_after_write(url: str) -> bool:
     read = {"entities": {"driver_id": [424242]}, "features": ["pushed:f0", "pushed:f2"]}
     got = httpx.post(url + "/get-online-features", json=read).json()
     return [r["values"][0] for r in got["results"][1:]] == [7.5, 7]
-
-
-# -- Feast, for ratios (optional) ----------------------------------------------------------------
-
-FEAST_VENV = Path.home() / ".cache" / "repast" / "feast-venv"
-
-
-def feast_python() -> Path:
-    python = FEAST_VENV / "bin" / "python"
-    if not (FEAST_VENV / "bin" / "feast").exists():
-        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        subprocess.run([uv, "venv", "-q", "-p", "3.11", str(FEAST_VENV)], check=True)
-        subprocess.run([uv, "pip", "install", "-q", "-p", str(python), "feast[redis]"], check=True)
-    return python
-
-
-FEAST_REPO = """
-from datetime import timedelta
-from feast import Entity, FeatureView, Field, FileSource, PushSource
-from feast.types import Float32, Float64, Int64
-driver = Entity(name="driver", join_keys=["driver_id"])
-types = [Float32, Float64, Int64]
-for width in (50, 250):
-    source = FileSource(name=f"src{width}", path="{repo}/wide%d.parquet" % width,
-                        timestamp_field="event_timestamp")
-    schema = [Field(name="driver_id", dtype=Int64)] + [
-        Field(name=f"f{i}", dtype=types[i % 3]) for i in range(width)]
-    # Feast registers module-level objects only.
-    globals()[f"wide{width}"] = FeatureView(name=f"wide{width}", entities=[driver],
-                                            schema=schema, source=source, ttl=timedelta(0))
-    if width == 50:
-        push = PushSource(name="bench_push", batch_source=source)
-        pushed = FeatureView(name="pushed", entities=[driver], schema=schema, source=push,
-                             ttl=timedelta(0))
-"""
-
-FEAST_LOAD = """
-import sys, pyarrow.parquet as pq
-from feast import FeatureStore
-store = FeatureStore(repo_path=sys.argv[1])
-for name in ("wide50", "wide250"):
-    store.write_to_online_store(name, pq.read_table(f"{sys.argv[1]}/{name}.parquet").to_pandas())
-"""
-
-
-def build_feast_repo(repo: Path, source_repo: Path, redis_connection: str) -> Path:
-    python = feast_python()
-    repo.mkdir(parents=True)
-    for width in (50, 250):
-        shutil.copy(source_repo / f"wide{width}.parquet", repo / f"wide{width}.parquet")
-    (repo / "feature_store.yaml").write_text(
-        f"project: bench\nregistry: {repo / 'registry.db'}\nprovider: local\n"
-        f"online_store:\n  type: redis\n  connection_string: {redis_connection}\n"
-        "entity_key_serialization_version: 3\n"
-    )
-    (repo / "repo.py").write_text(FEAST_REPO.replace("{repo}", str(repo)))
-    feast = str(python.parent / "feast")
-    for step in ([feast, "-c", str(repo), "apply"], [str(python), "-c", FEAST_LOAD, str(repo)]):
-        done = subprocess.run(step, capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"{step[:3]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return python
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -512,6 +468,12 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument(
+        "--redis-cpu",
+        default=SERVER_CPU,
+        help=f"CPU to pin redis-server to: {SERVER_CPU} (default, beside the server) or "
+        f"{LOADGEN_CPU} (beside the generator, as if Redis ran on a host of its own)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "load-tests" / "results" / "bench_server.json"
     )
     args = parser.parse_args()
@@ -519,6 +481,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": machine(),
         "command": " ".join(["load-tests/bench_server.py", *sys.argv[1:]]),
+        "redis_cpu": args.redis_cpu,
         "started": datetime.now(UTC).isoformat(),
     }
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -527,8 +490,9 @@ def main() -> None:
         try:
             # The fixture keeps its process private; pin it beside the server when visible.
             redis_process = getattr(getattr(redis, "_proc", None), "process", None)
+            redis_pid = redis_process.pid if redis_process is not None else None
             if shutil.which("taskset") and redis_process is not None:
-                pin = ["taskset", "-pc", SERVER_CPU, str(redis_process.pid)]
+                pin = ["taskset", "-pc", args.redis_cpu, str(redis_process.pid)]
                 subprocess.run(pin, check=True, capture_output=True)
             repo = tmp / "repast"
             build_repast_repo(repo, redis.connection_string)
@@ -547,7 +511,7 @@ def main() -> None:
             with started(command, url, tmp / "repast.log") as process:
                 results["read_after_write"] = read_after_write(url)
                 results["repast"] = run_scenarios(
-                    port, tmp, args.duration, args.repeats, only, process.pid
+                    port, tmp, args.duration, args.repeats, only, process.pid, redis_pid
                 )
             if args.with_feast:
                 redis.flushall()
@@ -561,7 +525,7 @@ def main() -> None:
                 command += ["--max-requests", "100000000"]
                 with started(command, url, tmp / "feast.log") as process:
                     results["feast"] = run_scenarios(
-                        port, tmp, args.duration, args.repeats, only, process.pid
+                        port, tmp, args.duration, args.repeats, only, process.pid, redis_pid
                     )
                 results["ratios"] = ratios(results["repast"], results["feast"])
         finally:
@@ -572,40 +536,18 @@ def main() -> None:
     print(f"\nwritten: {args.out}")
 
 
-def ratios(repast: dict[str, Any], feast: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, ours in repast.items():
-        theirs = feast.get(name)
-        if not theirs:
-            continue
-        a, b = ours["summary"], theirs["summary"]
-        out[name] = {
-            "throughput_x": round(a["throughput_rps"] / b["throughput_rps"], 1)
-            if b["throughput_rps"]
-            else None,
-            "feast_p99_over_repast_p99": round(b["p99_ms"] / a["p99_ms"], 1)
-            if a["p99_ms"]
-            else None,
-            "feast_cpu_over_repast_cpu": round(
-                b["server_cpu_ms_per_request"] / a["server_cpu_ms_per_request"], 1
-            )
-            if a["server_cpu_ms_per_request"]
-            else None,
-        }
-    return out
-
-
 def table(results: dict[str, Any]) -> None:
     print(
         f"\n{'scenario':<14} {'server':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'cpu ms/req':>10} {'errors':>7}"
+        f"{'cpu ms/req':>10} {'redis ms/req':>12} {'errors':>7}"
     )
     for server in ("repast", "feast"):
         for name, data in results.get(server, {}).items():
             s = data["summary"]
             print(
                 f"{name:<14} {server:<7} {s['throughput_rps']:>9.0f} {s['p50_ms']:>8.3f} "
-                f"{s['p99_ms']:>8.3f} {s['server_cpu_ms_per_request']:>10.3f} {s['errors']:>7}"
+                f"{s['p99_ms']:>8.3f} {s['server_cpu_ms_per_request']:>10.3f} "
+                f"{s.get('redis_cpu_ms_per_request', float('nan')):>12.3f} {s['errors']:>7}"
             )
     for name, r in results.get("ratios", {}).items():
         print(
