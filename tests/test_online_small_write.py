@@ -333,14 +333,44 @@ def test_declines_stores_without_packed_row_writes(
     assert _stored(redis_clean) == {}
 
 
-def test_views_with_a_created_timestamp_take_the_general_path(
-    redis_clean: RedisServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("created", "taken"),
+    [
+        (["2025-01-01T00:00:00Z"], True),
+        ([None], True),
+        (["2025-01-01T00:00:00"], True),
+        (["not a time"], False),
+        ([1735689600], False),
+        (None, False),  # the column is missing
+    ],
+)
+def test_a_created_timestamp_must_be_valid_though_it_is_not_stored(
+    redis_clean: RedisServer,
+    tmp_path: Path,
+    loop: asyncio.AbstractEventLoop,
+    created: list[Any] | None,
+    taken: bool,
 ) -> None:
     online = {"type": "redis", "connection_string": redis_clean.connection_string}
     store = _repo(tmp_path / "repo", online, created="created")
     try:
-        assert small_write_plan(_view(store)) is None
+        plan = small_write_plan(_view(store))
+        assert plan is not None
+        assert plan.other_timestamp_sources == ["created"]
+        columns = _one_row() if created is None else {**_one_row(), "created": created}
+        written = _write(loop, store, columns)
+        assert written == (1 if taken else None)
+        if taken:
+            fast = _stored(redis_clean)
+            redis_clean.flushall()
+            table = _arrow_table(_one_row())
+            table = table.append_column("created", pa.array([None], table["event_timestamp"].type))
+            write_table(store, _view(store), table, "push")
+            assert fast == _stored(redis_clean)
+        else:
+            assert _stored(redis_clean) == {}
     finally:
+        loop.run_until_complete(store.online_store.close_async())
         store.online_store.close()
 
 
@@ -349,3 +379,20 @@ def test_the_kernel_checks_its_arguments() -> None:
         _core.encode_small_write(["driver_id"], [4], [], [5], [[1.0]], ["2025-01-01T00:00:00Z"])
     with pytest.raises(_core.RepastError, match="version 4 is not supported"):
         _core.encode_small_write(["k"], [4], [[1]], [5], [[1.0]], ["2025-01-01T00:00:00Z"], 4)
+
+
+def test_the_script_is_sent_once_then_called_by_its_sha(
+    store: FeatureStore, redis_clean: RedisServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    import hashlib
+
+    script = (Path(_core.__file__).parent / "online" / "packed_merge.lua").read_bytes()
+    sha = hashlib.sha1(script).hexdigest()
+    assert redis_clean.command("SCRIPT", "FLUSH").startswith(b"+OK")
+    assert redis_clean.command("SCRIPT", "EXISTS", sha) == b"*1\r\n:0\r\n"
+    # NOSCRIPT, then EVAL: written, and the script is cached for the pushes after it.
+    assert _write(loop, store, _one_row()) == 1
+    assert redis_clean.command("SCRIPT", "EXISTS", sha) == b"*1\r\n:1\r\n"
+    assert _write(loop, store, _one_row(event_timestamp=["2025-01-02T00:00:00Z"])) == 1
+    got = store.get_online_features(["stats:f_i64"], {"driver_id": [7], "city": ["Paris"]})
+    assert got.to_dict(include_event_timestamps=True)["f_i64__ts"] == [1735776000]

@@ -8,7 +8,7 @@ import pytest
 
 from repast.config import FeatureServerConfig
 from repast_server.app import create_app
-from server_helpers import client_for, fresh_request, run, server_store
+from server_helpers import client_for, fresh_request, push_body, run, server_store
 
 PATHS = [
     ("POST", "/get-online-features"),
@@ -63,5 +63,44 @@ def test_valid_tokens_pass(tmp_path: Path) -> None:
                 response = await client.post("/get-online-features", json=fresh_request([1]))
                 assert response.status_code == 200
                 assert (await client.get("/metrics")).status_code == 200
+
+    run(main)
+
+
+def test_the_hot_endpoints_check_the_token_first(tmp_path: Path) -> None:
+    store = server_store(tmp_path, {"type": "sqlite"}, steps=False)
+    store.config.feature_server = FeatureServerConfig.model_validate(
+        {"auth": {"type": "bearer", "tokens": ["secret-1"]}, "max_body_bytes": 500}
+    )
+    good = {"Authorization": "Bearer secret-1"}
+
+    async def main() -> None:
+        async with client_for(create_app(store)) as client:
+            missing = await client.post("/push", json=push_body([1], [2]))
+            assert missing.status_code == 401
+            assert missing.json() == {
+                "error": "Unauthorized",
+                "detail": "missing `Authorization: Bearer <token>` header",
+            }
+            assert missing.headers.raw == [
+                (b"content-length", str(len(missing.content)).encode()),
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer realm="repast"'),
+            ]
+            wrong = await client.post(
+                "/write-to-online-store", content=b"x" * 1000, headers={"Authorization": "x"}
+            )
+            # Before the body size: a client without a token learns nothing about limits.
+            assert wrong.status_code == 401
+            assert wrong.json()["detail"] == "invalid bearer token"
+            assert (await client.get("/push")).status_code == 401
+            assert (await client.get("/push", headers=good)).status_code == 405
+            oversize = await client.post("/push", content=b"x" * 1000, headers=good)
+            assert oversize.status_code == 413
+            pushed = await client.post("/push", json=push_body([1], [2]), headers=good)
+            assert pushed.status_code == 200
+            write = {"feature_view_name": "hourly_fresh", "df": push_body([1], [3])["df"]}
+            written = await client.post("/write-to-online-store", json=write, headers=good)
+            assert written.status_code == 200
 
     run(main)

@@ -311,3 +311,54 @@ def test_pushed_numeric_columns_built_per_type_equal_those_built_per_column(
     grouped = endpoints._numeric_groups(one, 2, types, frozenset({"a"}))
     assert grouped is not None
     assert set(grouped) == {"b"}
+
+
+def test_small_pushes_store_what_the_general_path_stores(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One-row pushes and writes take online_small_write (the JSON lists in one Rust call);
+    # with it turned off the Arrow path must leave the same bytes in Redis.
+    import redis as redis_py
+
+    from repast_server import endpoints
+
+    redis = request.getfixturevalue("redis_clean")
+    fs = server_store(tmp_path, online_config("redis-packed", redis), steps=False)
+    taken: list[int | None] = []
+    small = endpoints.write_rows_async
+
+    async def spy(*args: Any) -> int | None:
+        taken.append(await small(*args))
+        return taken[-1]
+
+    def stored() -> dict[bytes, dict[bytes, bytes]]:
+        client = redis_py.Redis(host=redis.host, port=redis.port)
+        try:
+            return {key: client.hgetall(key) for key in client.keys("*")}
+        finally:
+            client.close()
+
+    push = push_body([7], [3], ts="2024-01-01T12:00:00.25+02:00")
+    write = {"feature_view_name": "hourly_fresh", "df": push_body([8], [4])["df"]}
+
+    async def post_both() -> None:
+        async with client_for(fs) as client:
+            assert (await client.post("/push", json=push)).status_code == 200
+            assert (await client.post("/write-to-online-store", json=write)).status_code == 200
+
+    try:
+        monkeypatch.setattr(endpoints, "write_rows_async", spy)
+        run(post_both)
+        assert taken == [1, 1]
+        fast = stored()
+        assert len(fast) == 2
+        redis.flushall()
+
+        async def general(*args: Any) -> None:
+            return None
+
+        monkeypatch.setattr(endpoints, "write_rows_async", general)
+        run(post_both)
+        assert stored() == fast
+    finally:
+        fs.online_store.close()

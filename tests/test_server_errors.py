@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from repast import FeatureStore
+from repast_server.app import create_app
 from server_helpers import client_for, fresh_request, push_body, redis_config, run, server_store
 from services import RedisServer
 
@@ -188,3 +190,62 @@ def test_redis_down_is_503_and_the_server_recovers(
 
     run(main)
     store.online_store.close()
+
+
+def test_other_methods_on_the_hot_paths_are_405(store: FeatureStore) -> None:
+    async def main() -> None:
+        async with client_for(store) as client:
+            for path in ("/get-online-features", "/push", "/write-to-online-store"):
+                for method in ("GET", "PUT", "DELETE", "PATCH", "HEAD"):
+                    response = await client.request(method, path)
+                    assert response.status_code == 405, (method, path)
+                    assert response.headers["allow"] == "POST"
+                    if method != "HEAD":
+                        assert response.json() == {
+                            "error": "HTTPException",
+                            "detail": "Method Not Allowed",
+                        }
+
+    run(main)
+
+
+def test_an_unexpected_error_is_a_logged_json_500_then_raised(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("boom")
+
+    # The server reads through the packed path when it can, else the general one.
+    for name in ("read_online_packed_async", "get_online_features_async"):
+        monkeypatch.setattr(store, name, broken)
+
+    async def main() -> None:
+        app = create_app(store)
+        async with app.router.lifespan_context(app):
+            quiet = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=quiet, base_url="http://t") as client:
+                response = await client.post("/get-online-features", json=fresh_request([1]))
+                assert response.status_code == 500
+                assert response.json() == {
+                    "error": "InternalServerError",
+                    "detail": "ZeroDivisionError: boom",
+                }
+                assert response.headers["content-type"] == "application/json"
+                text = (await client.get("/metrics")).text
+            assert 'endpoint="/get-online-features",error="InternalServerError"} 1.0' in text
+            assert 'endpoint="/get-online-features",method="POST",status="500"} 1.0' in text
+            # Then raised on, as Starlette's ServerErrorMiddleware does, so the server logs
+            # it too (and uvicorn closes the connection).
+            raising = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=raising, base_url="http://t") as client:
+                with pytest.raises(ZeroDivisionError):
+                    await client.post("/get-online-features", json=fresh_request([1]))
+        logged = [r for r in caplog.records if r.name == "repast.server"]
+        assert [r.getMessage() for r in logged] == [
+            "unhandled error on POST /get-online-features"
+        ] * 2
+        for record in logged:
+            assert record.exc_info is not None
+            assert record.exc_info[0] is ZeroDivisionError
+
+    run(main)

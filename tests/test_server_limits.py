@@ -83,3 +83,68 @@ def test_slow_requests_time_out_with_504(tmp_path: Path, monkeypatch: pytest.Mon
             assert (await client.get("/health")).status_code == 200
 
     run(main)
+
+
+def test_a_chunked_oversize_push_is_413_and_writes_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path, max_body_bytes=1000)
+    body = orjson.dumps(push_body(list(range(60)), list(range(60))))
+    assert len(body) > 2000
+    chunks_read = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal chunks_read
+        for start in range(0, len(body), 100):
+            chunks_read += 1
+            yield body[start : start + 100]
+
+    async def main() -> None:
+        async with client_for(create_app(store)) as client:
+            for path, content in (("/push", body), ("/write-to-online-store", body)):
+                response = await client.post(path, content=content)
+                assert response.status_code == 413
+                assert response.json()["error"] == "PayloadTooLarge"
+            streamed = await client.post("/push", content=chunks())
+            assert streamed.status_code == 413
+            assert "max_body_bytes (1000 bytes)" in streamed.json()["detail"]
+            assert streamed.headers["content-type"] == "application/json"
+            # Stopped at the first chunk past the limit, not read to the end.
+            assert chunks_read == 11
+            read = await client.post("/get-online-features", json=fresh_request([0, 1, 59]))
+            assert read.json()["results"][1]["statuses"] == ["NOT_FOUND"] * 3
+            # A body of exactly the limit is within it.
+            small = orjson.dumps(push_body([1], [5]))
+            padded = small[:-1] + b" " * (1000 - len(small)) + b"}"
+            assert len(padded) == 1000
+            assert (await client.post("/push", content=padded)).status_code == 200
+
+    run(main)
+
+
+def test_a_stalled_push_times_out_with_504(tmp_path: Path) -> None:
+    store = _store(tmp_path, request_timeout_seconds=0.05)
+    body = orjson.dumps(push_body([1], [5]))
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield body[:10]
+        await asyncio.sleep(1)
+        yield body[10:]
+
+    async def main() -> None:
+        async with client_for(create_app(store)) as client:
+            response = await client.post("/push", content=stalled())
+            assert response.status_code == 504
+            assert response.json() == {
+                "error": "RequestTimeout",
+                "detail": "request took longer than "
+                "feature_server.request_timeout_seconds (0.05 s)",
+            }
+            metrics = (await client.get("/metrics")).text
+            assert (
+                'repast_requests_total{endpoint="/push",method="POST",status="504"} 1.0' in metrics
+            )
+            # The timeout is per request: the next push has its own.
+            assert (await client.post("/push", content=body)).status_code == 200
+            read = await client.post("/get-online-features", json=fresh_request([1]))
+            assert read.json()["results"][1]["values"] == [5]
+
+    run(main)

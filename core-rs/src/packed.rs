@@ -469,6 +469,40 @@ pub fn timestamp_micros(array: &dyn Array) -> Option<Cow<'_, [i64]>> {
     })
 }
 
+/// One plain scalar value, for writers that hold no Arrow column (the small-write path):
+/// [`write_cell`] writes it exactly as [`encode_rows`] writes the same value from a column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(&'a str),
+}
+
+/// The header of a packed row (version, event time, array of `features` elements); the
+/// elements follow, one [`write_cell`] each.
+pub fn begin_row(out: &mut Vec<u8>, micros: i64, features: usize) {
+    out.push(VERSION);
+    out.extend_from_slice(&timestamp_bytes(micros));
+    write_array_header(out, features);
+}
+
+/// One element of a packed row: NaN is stored as nil, as from a column.
+pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>) {
+    match cell {
+        Cell::Null => write_nil(out),
+        Cell::Int(v) => write_int(out, v),
+        Cell::F32(v) if v.is_nan() => write_nil(out),
+        Cell::F32(v) => write_f32(out, v),
+        Cell::F64(v) if v.is_nan() => write_nil(out),
+        Cell::F64(v) => write_f64(out, v),
+        Cell::Bool(v) => write_bool(out, v),
+        Cell::Str(v) => write_raw(out, v.as_bytes(), true),
+    }
+}
+
 /// Every row's packed bytes in one buffer: row `i` is `data[offsets[i]..offsets[i + 1]]`.
 pub struct PackedRows {
     pub data: Vec<u8>,

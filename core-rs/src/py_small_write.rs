@@ -9,8 +9,6 @@
 //! or rejects it with its usual messages. So this path never has errors of its own to word.
 use std::borrow::Cow;
 
-use arrow::array::StringArray;
-use arrow::array::{ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString};
 
@@ -18,7 +16,7 @@ use crate::columns::BytesColumn;
 use crate::error::CoreError;
 use crate::iso_time;
 use crate::keys::{serialize_entity_keys, KeyColumn, KeyPart, KeyType, KeyVersion};
-use crate::packed::{FeatureColumn, FeatureType, Scalar};
+use crate::packed::{Cell, FeatureType, Scalar};
 use crate::small_write::encode_small_write as encode;
 
 /// Largest integers a float32 / float64 holds exactly; pyarrow refuses larger ones.
@@ -51,50 +49,57 @@ fn string(value: &Bound<'_, PyAny>) -> Option<String> {
     }
 }
 
-/// Every element of `list` through `take` (`None` elements stay null); `None` when any
-/// element is of another type.
-fn values<T>(
-    list: &Bound<'_, PyList>,
-    take: impl Fn(&Bound<'_, PyAny>) -> Option<T>,
-) -> Option<Vec<Option<T>>> {
-    list.iter()
-        .map(|item| {
-            if item.is_none() {
-                Some(None)
-            } else {
-                take(&item).map(Some)
-            }
-        })
-        .collect()
+/// A feature value taken out of Python (strings owned: the list items are temporaries).
+enum Plain {
+    Null,
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(String),
 }
 
-fn feature_array(list: &Bound<'_, PyList>, feature_type: FeatureType) -> Option<ArrayRef> {
+impl Plain {
+    fn cell(&self) -> Cell<'_> {
+        match self {
+            Self::Null => Cell::Null,
+            Self::Int(v) => Cell::Int(*v),
+            Self::F32(v) => Cell::F32(*v),
+            Self::F64(v) => Cell::F64(*v),
+            Self::Bool(v) => Cell::Bool(*v),
+            Self::Str(v) => Cell::Str(v),
+        }
+    }
+}
+
+/// One value of a feature of `scalar` type, or `None` when it is not plainly of that type.
+fn plain(value: &Bound<'_, PyAny>, scalar: Scalar) -> Option<Plain> {
+    if value.is_none() {
+        return Some(Plain::Null);
+    }
+    match scalar {
+        Scalar::Int64 => int(value).map(Plain::Int),
+        Scalar::Int32 => int(value)
+            .filter(|v| i32::try_from(*v).is_ok())
+            .map(Plain::Int),
+        Scalar::Double => float(value, FLOAT64_EXACT).map(Plain::F64),
+        // pyarrow narrows each double to float32 by rounding to nearest, as `as` does.
+        Scalar::Float => float(value, FLOAT32_EXACT).map(|f| Plain::F32(f as f32)),
+        Scalar::Bool if value.is_exact_instance_of::<PyBool>() => {
+            value.extract::<bool>().ok().map(Plain::Bool)
+        }
+        Scalar::String => string(value).map(Plain::Str),
+        _ => None,
+    }
+}
+
+fn feature_values(list: &Bound<'_, PyList>, feature_type: FeatureType) -> Option<Vec<Plain>> {
     if feature_type.list {
         return None;
     }
-    let array: ArrayRef = match feature_type.scalar {
-        Scalar::Int64 => std::sync::Arc::new(Int64Array::from(values(list, int)?)),
-        Scalar::Int32 => std::sync::Arc::new(Int32Array::from(values(list, |v| {
-            int(v).and_then(|v| i32::try_from(v).ok())
-        })?)),
-        Scalar::Double => std::sync::Arc::new(Float64Array::from(values(list, |v| {
-            float(v, FLOAT64_EXACT)
-        })?)),
-        // pyarrow narrows each double to float32 by rounding to nearest, as `as` does.
-        Scalar::Float => std::sync::Arc::new(Float32Array::from(values(list, |v| {
-            float(v, FLOAT32_EXACT).map(|f| f as f32)
-        })?)),
-        Scalar::Bool => std::sync::Arc::new(BooleanArray::from(values(list, |v| {
-            if v.is_exact_instance_of::<PyBool>() {
-                v.extract::<bool>().ok()
-            } else {
-                None
-            }
-        })?)),
-        Scalar::String => std::sync::Arc::new(StringArray::from(values(list, string)?)),
-        _ => return None,
-    };
-    Some(array)
+    list.iter()
+        .map(|item| plain(&item, feature_type.scalar))
+        .collect()
 }
 
 enum OwnedKey {
@@ -168,19 +173,28 @@ fn owned_keys(
     Ok(Some(keys))
 }
 
-fn timestamps(list: &Bound<'_, PyList>) -> Option<Vec<i64>> {
+/// Each string's time (`None` where the value is null, if `nulls` allows it), or `None`
+/// when a value is not a string in `iso_time`'s subset.
+fn parse_times(list: &Bound<'_, PyList>, nulls: bool) -> Option<Vec<Option<i64>>> {
     let mut zoned = None;
     list.iter()
         .map(|item| {
+            if nulls && item.is_none() {
+                return Some(None);
+            }
             let text = item.cast_exact::<PyString>().ok()?;
             let parsed = iso_time::parse(text.to_str().ok()?)?;
             // Arrow parses a column of zoned strings or one of naive strings, not a mix.
             if *zoned.get_or_insert(parsed.zoned) != parsed.zoned {
                 return None;
             }
-            Some(parsed.micros)
+            Some(Some(parsed.micros))
         })
         .collect()
+}
+
+fn timestamps(list: &Bound<'_, PyList>) -> Option<Vec<i64>> {
+    parse_times(list, false)?.into_iter().collect()
 }
 
 /// The lists as given, or `None` when one is not a list of `rows` values.
@@ -196,9 +210,11 @@ fn lists<'a, 'py>(
 
 /// A few rows' entity keys and packed rows from their JSON values: `(keys, rows)` as lists of
 /// bytes (keys without the store's suffix), or `None` when the general path must take them.
-/// Feature and key columns come in the order of `feature_types` / `key_names`.
+/// Feature and key columns come in the order of `feature_types` / `key_names`;
+/// `other_timestamps` are columns that are not stored but must hold valid times or nulls
+/// (a created-timestamp column).
 #[pyfunction]
-#[pyo3(signature = (key_names, key_types, key_columns, feature_types, feature_columns, timestamps, version = 3))]
+#[pyo3(signature = (key_names, key_types, key_columns, feature_types, feature_columns, timestamps, version = 3, other_timestamps = Vec::new()))]
 #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
 pub(crate) fn encode_small_write<'py>(
     py: Python<'py>,
@@ -209,6 +225,7 @@ pub(crate) fn encode_small_write<'py>(
     feature_columns: Vec<Bound<'py, PyAny>>,
     timestamps: Bound<'py, PyAny>,
     version: i64,
+    other_timestamps: Vec<Bound<'py, PyAny>>,
 ) -> PyResult<Option<(Bound<'py, PyList>, Bound<'py, PyList>)>> {
     let version = KeyVersion::from_number(version)?;
     if key_names.len() != key_types.len()
@@ -236,31 +253,28 @@ pub(crate) fn encode_small_write<'py>(
     let Some(micros) = self::timestamps(stamps) else {
         return Ok(None);
     };
+    // Not stored, but the general path parses them and refuses a bad one.
+    let others = lists(&other_timestamps, rows);
+    if !others.is_some_and(|l| l.iter().all(|list| parse_times(list, true).is_some())) {
+        return Ok(None);
+    }
     let Some(keys) = owned_keys(&key_columns, &key_types, rows)? else {
         return Ok(None);
     };
-    let mut arrays = Vec::with_capacity(feature_lists.len());
-    let mut types = Vec::with_capacity(feature_lists.len());
+    let mut values = Vec::with_capacity(feature_lists.len());
     for (list, &code) in feature_lists.iter().zip(&feature_types) {
-        let feature_type = FeatureType::from_code(code)?;
-        match feature_array(list, feature_type) {
-            Some(array) => arrays.push(array),
+        match feature_values(list, FeatureType::from_code(code)?) {
+            Some(column) => values.push(column),
             None => return Ok(None),
         }
-        types.push(feature_type);
     }
-    let parts = key_parts(&key_names, &key_types, &keys)?;
-    let features: Vec<FeatureColumn<'_>> = arrays
+    let cells: Vec<Vec<Cell<'_>>> = values
         .iter()
-        .zip(&types)
-        .map(|(array, &feature_type)| FeatureColumn {
-            name: "",
-            feature_type,
-            array: array.as_ref(),
-        })
+        .map(|column| column.iter().map(Plain::cell).collect())
         .collect();
+    let parts = key_parts(&key_names, &key_types, &keys)?;
     // A few rows encode in microseconds: releasing the GIL would cost about as much.
-    let Some(write) = encode(&parts, &features, micros, version)? else {
+    let Some(write) = encode(&parts, &cells, &micros, version)? else {
         return Ok(None);
     };
     let out_keys = PyList::empty(py);

@@ -123,11 +123,13 @@ def encode_small_write(
     feature_columns: list[list[Any]],
     timestamps: list[Any],
     version: int = 3,
+    other_timestamps: list[list[Any]] = ...,
 ) -> tuple[list[bytes], list[bytes]] | None:
     """A few rows' entity keys (no store suffix) and packed rows, from plain Python values.
 
     Columns are lists of one value per row (`None` = null); `timestamps` are ISO 8601 strings
-    (`YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM]`, all zoned or all naive = UTC). Exact types
+    (`YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM]`, all zoned or all naive = UTC);
+    `other_timestamps` are not stored but must hold such strings or None. Exact types
     only: int for INT32/INT64 (and keys), float or an exactly representable int for
     FLOAT/DOUBLE, bool, str for STRING (and keys). Returns None — use the Arrow path — for any
     other value, type or timestamp form, for a repeated key, and when no feature holds a value.

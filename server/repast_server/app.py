@@ -1,9 +1,12 @@
 """`create_app(store_or_settings) -> Starlette`: the feature server as an ASGI app.
 
-The lifespan opens what the handlers share (the `FeatureStore` with its online store
-clients, the metrics) and starts the registry refresher; at exit it waits for running
-materialization jobs (bounded) before closing the store. Nothing lives in module globals, so
-several apps can run in one process (as the tests do).
+The hot endpoints' POSTs are answered by the fast path (fast_path.py) before the middleware
+stack; every other request goes through Starlette's middleware and routes.
+
+The lifespan opens what the handlers share (the `FeatureStore` with its online store clients,
+the metrics) and starts the registry refresher; at exit it waits for running materialization
+jobs (bounded) before closing the store. Nothing lives in module globals, so several apps can
+run in one process (as the tests do).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from repast.config import RepoConfig, load_repo_config
 from repast.feature_store import FeatureStore
@@ -24,15 +29,16 @@ from repast.registry import RegistryRefresher
 from repast_server.auth import BearerAuthMiddleware
 from repast_server.batching import batch_reads
 from repast_server.errors import exception_handlers
+from repast_server.fast_path import FastPath
 from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
 from repast_server.metrics import Metrics, MetricsMiddleware
-from repast_server.routes import routes
+from repast_server.routes import FAST_ROUTES, routes
 from repast_server.state import ServerState
 
 __all__ = ["ServerSettings", "create_app"]
 
 # Reads and writes get the request timeout; materialization is a long job by nature.
-_TIMED_PATHS = frozenset({"/get-online-features", "/push", "/write-to-online-store"})
+_TIMED_PATHS = frozenset(FAST_ROUTES)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,21 @@ class ServerSettings:
 
     def load_config(self) -> RepoConfig:
         return load_repo_config(Path(self.repo_path), self.fs_yaml_file)
+
+
+class _FeatureServer(Starlette):
+    """Starlette, with the requests `fast` takes answered before the middleware stack."""
+
+    def __init__(self, fast: FastPath, **options: Any) -> None:
+        super().__init__(**options)
+        self.fast = fast
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.fast.route(scope)
+        if route is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.fast.serve(route, scope, receive, send)
 
 
 def create_app(
@@ -67,6 +88,7 @@ def create_app(
         )
     settings = config.feature_server
     metrics = Metrics()
+    fast = FastPath(FAST_ROUTES, metrics, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -81,6 +103,7 @@ def create_app(
         metrics.registry_age.set_function(state.registry_age)
         app.state.repast = state
         app.state.metrics = metrics
+        fast.state = state
         try:
             with batch_reads(store) as batcher:
                 app.state.batcher = batcher
@@ -113,7 +136,8 @@ def create_app(
                 TimeoutMiddleware, seconds=settings.request_timeout_seconds, paths=_TIMED_PATHS
             )
         )
-    return Starlette(
+    return _FeatureServer(
+        fast,
         routes=routes,
         middleware=middleware,
         exception_handlers=exception_handlers(),

@@ -1,4 +1,7 @@
-"""The HTTP handlers: module-level `async def`s that read the shared state from `app.state`.
+"""The HTTP handlers. The hot endpoints (`get_online_features`, `push`,
+`write_to_online_store`) are plain `async def`s of (ServerState, body bytes) that return the
+response body, answered by the fast path (fast_path.py); the others are Starlette handlers
+that read the shared state from `app.state`.
 
 Request bodies are parsed with orjson and checked by hand (a few `isinstance` and dict
 look-ups), which costs microseconds where a pydantic model would cost tens of them on the
@@ -28,6 +31,7 @@ from repast import online_write
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
+from repast.online_small_write import write_rows_async
 from repast.online_write import PushMode
 from repast.validate import closest
 from repast_server.encode import encode_online_response, encode_packed_read
@@ -147,9 +151,8 @@ def _string_list(body: Mapping[str, Any], name: str) -> list[str] | None:
 # -- /get-online-features ----------------------------------------------------------------------
 
 
-async def get_online_features(request: Request) -> Response:
-    state = server_state(request)
-    body = _body(await request.body())
+async def get_online_features(state: ServerState, raw: bytes) -> bytes:
+    body = _body(raw)
     entities, rows = _columns(body, "entities")
     _check_rows(state, rows, "entity rows")
     full_names = _field(body, "full_feature_names", bool, False)
@@ -175,8 +178,8 @@ async def get_online_features(request: Request) -> Response:
         state.metrics.online_read.observe(time.perf_counter() - start)
     state.metrics.online_entities.inc(rows)
     if packed is not None:
-        return Response(encode_packed_read(packed, list(entities)), media_type=_JSON)
-    return Response(encode_online_response(response, list(entities)), media_type=_JSON)
+        return encode_packed_read(packed, list(entities))
+    return encode_online_response(response, list(entities))
 
 
 def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Exception:
@@ -236,11 +239,16 @@ def _array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array
         raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
 
 
-def _frame(state: ServerState, body: Mapping[str, Any], views: Sequence[FeatureView]) -> pa.Table:
+def _df(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, list[Any]], int]:
+    """The pushed `df` columns and their row count, within the request limits."""
     columns, rows = _columns(body, "df")
     if not columns:
         raise BadRequest("'df' has no columns")
     _check_rows(state, rows, "rows")
+    return columns, rows
+
+
+def _frame(columns: Mapping[str, list[Any]], rows: int, views: Sequence[FeatureView]) -> pa.Table:
     timestamps, numeric = _column_types(views)
     # None when some numeric value needs inference or is bad: then every column is built on
     # its own, so the error (which column, which message) is the one it always was.
@@ -333,9 +341,17 @@ async def _write_views(
         await online_write.write_table_async(store, view, table, what)
 
 
-async def push(request: Request) -> Response:
-    state = server_state(request)
-    body = _body(await request.body())
+async def _write_small(
+    state: ServerState, view: FeatureView, columns: dict[str, list[Any]], rows: int
+) -> bool:
+    """Whether a few plainly valid rows were written straight from their JSON lists
+    (`online_small_write`: one Rust call instead of an Arrow array per column); False leaves
+    them, unwritten, to the general path, which also words every error."""
+    return await write_rows_async(state.store, view, columns, rows) is not None
+
+
+async def push(state: ServerState, raw: bytes) -> bytes:
+    body = _body(raw)
     source_name = _field(body, "push_source_name", str, ...)
     mode_name = _field(body, "to", str, "online")
     mode = _PUSH_MODES.get(mode_name)
@@ -350,24 +366,32 @@ async def push(request: Request) -> Response:
             f"push source '{source_name}' does not exist in project '{state.store.project}' "
             f"or no feature view reads it{closest(source_name, catalog.push_sources)}"
         )
-    table = _frame(state, body, views)
     store = state.store
+    columns, rows = _df(state, body)
+    what = f"push to '{source_name}'"
+    if (
+        mode is PushMode.ONLINE
+        and len(views) == 1
+        and await _write_small(state, views[0], columns, rows)
+    ):
+        state.metrics.push_rows.labels("/push").inc(rows)
+        return b""
+    table = _frame(columns, rows, views)
     if len(views) > 1:
         _prevalidate(views, table, store.config.entity_key_serialization_version)
     if mode is PushMode.ONLINE:
         # The catalog's views (parsed once per registry version), not a registry listing
         # per push as `FeatureStore.push` does.
-        await _write_views(store, views, table, f"push to '{source_name}'")
+        await _write_views(store, views, table, what)
     else:
         # Offline appends write Parquet files: a worker thread keeps the event loop serving.
         await asyncio.to_thread(online_write.push, store, source_name, table, mode)
     state.metrics.push_rows.labels("/push").inc(len(table))
-    return Response(b"", status_code=200)
+    return b""
 
 
-async def write_to_online_store(request: Request) -> Response:
-    state = server_state(request)
-    body = _body(await request.body())
+async def write_to_online_store(state: ServerState, raw: bytes) -> bytes:
+    body = _body(raw)
     name = _field(body, "feature_view_name", str, ...)
     _field(body, "allow_registry_cache", bool, True)
     _field(body, "transform_on_write", bool, True)
@@ -375,10 +399,16 @@ async def write_to_online_store(request: Request) -> Response:
     view = views.get(name)
     if view is None:
         raise _not_found("feature view", name, list(views), state)
-    table = _frame(state, body, [view])
-    await _write_views(state.store, [view], table, "write_to_online_store data")
+    store = state.store
+    columns, rows = _df(state, body)
+    what = "write_to_online_store data"
+    if await _write_small(state, view, columns, rows):
+        state.metrics.push_rows.labels("/write-to-online-store").inc(rows)
+        return _NULL
+    table = _frame(columns, rows, [view])
+    await _write_views(store, [view], table, what)
     state.metrics.push_rows.labels("/write-to-online-store").inc(len(table))
-    return Response(_NULL, media_type=_JSON)
+    return _NULL
 
 
 # -- /materialize and /materialize-incremental ----------------------------------------------------
@@ -455,7 +485,7 @@ async def _run_job(
     # No `await` between this check and `jobs.start`: the claim is atomic on the event loop.
     busy = jobs.busy(views)
     if busy and not force:
-        state.metrics.errors.labels(endpoint=endpoint, error="MaterializationInProgress").inc()
+        state.metrics.count_error(endpoint, "MaterializationInProgress")
         message = (
             f"feature view(s) {', '.join(busy)} already being materialized by this server; "
             "retry when that finishes, or pass force=true"

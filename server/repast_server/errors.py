@@ -9,7 +9,7 @@ can tell "fix your request" from "retry later".
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -18,12 +18,17 @@ from starlette.responses import Response
 
 from repast.errors import NotFoundError, RegistryError, RepastError
 
+if TYPE_CHECKING:
+    from repast_server.metrics import Metrics
+
 __all__ = [
+    "HANDLED",
     "ApiError",
     "BadRequest",
     "PayloadTooLarge",
     "PushSourceNotFound",
     "SchemaError",
+    "error_answer",
     "error_response",
     "exception_handlers",
     "handle_exception",
@@ -103,12 +108,15 @@ _NOT_FOUND: tuple[type[Exception], ...] = tuple(
 )
 
 
+# The classes answered on purpose, inside the app (4xx, 503); any other exception is a bug:
+# a 500, logged, and re-raised after the answer so the server logs it too.
+HANDLED: tuple[type[Exception], ...] = (ApiError, HTTPException, RepastError, *_BACKEND_DOWN)
+
+
 def exception_handlers() -> dict[Any, Any]:
-    """Starlette's `exception_handlers`: every class we answer on purpose is listed, so it is
-    handled inside the app; only `Exception` (a bug: 500) goes to the outermost handler, which
-    also logs it."""
-    classes = (ApiError, HTTPException, RepastError, *_BACKEND_DOWN, Exception)
-    return dict.fromkeys(classes, handle_exception)
+    """Starlette's `exception_handlers`: every class in `HANDLED` is handled inside the app;
+    only `Exception` (a bug: 500) goes to the outermost handler, which also logs it."""
+    return dict.fromkeys((*HANDLED, Exception), handle_exception)
 
 
 def status_for(exc: BaseException) -> tuple[int, str]:
@@ -136,19 +144,25 @@ def error_response(status: int, kind: str, detail: str) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-async def handle_exception(request: Request, exc: Exception) -> Response:
-    """The app's exception handler for every exception class."""
+def error_answer(exc: Exception, method: str, path: str, metrics: Metrics | None) -> Response:
+    """The answer to an exception raised while handling `method path`, counted in `metrics`;
+    a 500 is logged with its traceback. Used by the app's exception handler and the fast path."""
     status, kind = status_for(exc)
     if status >= 500 and status != 503:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        logger.error("unhandled error on %s %s", method, path, exc_info=exc)
         detail = str(exc) if isinstance(exc, RepastError) else f"{type(exc).__name__}: {exc}"
     else:
         detail = exc.detail if isinstance(exc, ApiError | HTTPException) else str(exc)
-    metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
-        metrics.errors.labels(endpoint=metrics.endpoint(request.url.path), error=kind).inc()
+        metrics.count_error(metrics.endpoint(path), kind)
     headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
     response = error_response(status, kind, str(detail))
     if headers:
         response.headers.update(headers)
     return response
+
+
+async def handle_exception(request: Request, exc: Exception) -> Response:
+    """The app's exception handler for every exception class."""
+    metrics = getattr(request.app.state, "metrics", None)
+    return error_answer(exc, request.method, request.url.path, metrics)

@@ -1,17 +1,53 @@
 """Request limits: body size (413 before the handler reads past the limit) and wall time.
 
-The entities-per-request limit is checked where the entities are counted, in the handlers.
+The checks are functions that the middleware (for the Starlette routes) and the fast path
+(for the hot endpoints) both call. The entities-per-request limit is checked where the
+entities are counted, in the handlers.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from repast_server.errors import PayloadTooLarge, error_response
 
-__all__ = ["BodySizeLimitMiddleware", "TimeoutMiddleware"]
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "TimeoutMiddleware",
+    "check_received",
+    "declared_too_large",
+    "timeout_response",
+]
+
+
+def declared_too_large(headers: Iterable[tuple[bytes, bytes]], limit: int) -> Response | None:
+    """The 413 to answer, before reading anything, when `Content-Length` exceeds `limit`."""
+    for name, value in headers:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                return error_response(413, "PayloadTooLarge", _detail(limit))
+            break
+    return None
+
+
+def check_received(received: int, limit: int) -> None:
+    """Raises `PayloadTooLarge` (answered 413 by the error handling) once the body read so far
+    exceeds `limit`: a chunked body without `Content-Length` is never buffered whole."""
+    if received > limit:
+        raise PayloadTooLarge(_detail(limit))
+
+
+def _detail(limit: int) -> str:
+    return f"request body larger than feature_server.max_body_bytes ({limit} bytes)"
+
+
+def timeout_response(seconds: float) -> Response:
+    detail = f"request took longer than feature_server.request_timeout_seconds ({seconds:g} s)"
+    return error_response(504, "RequestTimeout", detail)
 
 
 class BodySizeLimitMiddleware:
@@ -28,13 +64,10 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if value.isdigit() and int(value) > limit:
-                    response = error_response(413, "PayloadTooLarge", _detail(limit))
-                    await response(scope, receive, send)
-                    return
-                break
+        refusal = declared_too_large(scope["headers"], limit)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:
@@ -42,15 +75,10 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge(_detail(limit))
+                check_received(received, limit)
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-def _detail(limit: int) -> str:
-    return f"request body larger than feature_server.max_body_bytes ({limit} bytes)"
 
 
 class TimeoutMiddleware:
@@ -80,9 +108,4 @@ class TimeoutMiddleware:
         except TimeoutError:
             if started:
                 raise
-            detail = (
-                f"request took longer than feature_server.request_timeout_seconds "
-                f"({self.seconds:g} s)"
-            )
-            response = error_response(504, "RequestTimeout", detail)
-            await response(scope, receive, send)
+            await timeout_response(self.seconds)(scope, receive, send)

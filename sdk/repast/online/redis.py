@@ -408,9 +408,14 @@ class RedisOnlineStore:
         """Full packed rows, already encoded (`online_small_write`), in one EVAL from the
         event loop; merged with what is stored exactly as `write_batch_async` merges."""
         what = f"writing view '{view.name}'"
-        command = self._commands.packed_rows_eval(view, keys, rows)
         try:
-            (reply,) = await self._roundtrip_async(command, 1)
+            (reply,) = await self._roundtrip_async(
+                self._commands.packed_rows_eval(view, keys, rows), 1
+            )
+            if isinstance(reply, Exception) and str(reply).startswith("NOSCRIPT"):
+                # Not cached yet (a new or restarted server, SCRIPT FLUSH): EVAL caches it.
+                command = self._commands.packed_rows_eval(view, keys, rows, by_sha=False)
+                (reply,) = await self._roundtrip_async(command, 1)
         except Exception as exc:
             raise self._error(what, exc) from exc
         if isinstance(reply, Exception):

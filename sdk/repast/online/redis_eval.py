@@ -8,6 +8,8 @@ write encoding reads on its own. The scripts' ARGV layouts are documented with t
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +71,8 @@ class EvalCommands:
         n = len(batch)
         if n <= _SMALL_BATCH:
             columns = [resp.row_values(p, n) for p in parts]
-            return [self._small_eval(script, head, batch.keys.to_pylist(), columns)]
+            call = resp.bulk(b"EVAL") + resp.bulk(script)
+            return [self._small_eval(call, head, batch.keys.to_pylist(), columns)]
         keys = resp.concat([batch.keys, self.suffix])
         row_cells = cells(parts)
         per_row = len(parts)
@@ -92,26 +95,29 @@ class EvalCommands:
             )
         return evals
 
-    def packed_rows_eval(self, view: OnlineView, keys: list[bytes], rows: list[bytes]) -> bytes:
-        """The EVAL writing full packed rows already encoded (`encode_small_write`): what
-        `evals` sends for the same rows when every feature is given."""
-        return self._small_eval(
-            _packed_merge_script(), self._packed_head(view), keys, [rows, [b""] * len(rows)]
-        )
+    def packed_rows_eval(
+        self, view: OnlineView, keys: list[bytes], rows: list[bytes], by_sha: bool = True
+    ) -> bytes:
+        """The command writing full packed rows already encoded (`encode_small_write`): what
+        `evals` sends for the same rows when every feature is given, as `EVALSHA` (the 8 KB
+        script is neither sent nor hashed again on every one-row push) or, after a
+        NOSCRIPT answer, as `EVAL`."""
+        call = _packed_evalsha() if by_sha else _packed_eval()
+        return self._small_eval(call, self._packed_head(view), keys, [rows, [b""] * len(rows)])
 
     def _small_eval(
-        self, script: bytes, head: list[bytes], keys: list[bytes], columns: list[list[bytes]]
+        self, call: bytes, head: list[bytes], keys: list[bytes], columns: list[list[bytes]]
     ) -> bytes:
-        """One EVAL for a few rows, joined from Python bytes (`columns`: the per-key ARGV
-        values, one list per argument): cheaper than the ~10 Arrow compute calls of the
-        column-wise path (each ~10 us whatever the length) below ~16 rows."""
+        """One EVAL for a few rows, joined from Python bytes (`call`: the EVAL or EVALSHA
+        bulk strings; `columns`: the per-key ARGV values, one list per argument): cheaper
+        than the ~10 Arrow compute calls of the column-wise path (each ~10 us whatever the
+        length) below ~16 rows."""
         n = len(keys)
         suffix = self.suffix
         bulk = resp.bulk
         out = [
             b"*%d\r\n" % (3 + n + len(head) + n * len(columns)),
-            bulk(b"EVAL"),
-            bulk(script),
+            call,
             bulk(b"%d" % n),
             *(bulk(key + suffix) for key in keys),
             *(bulk(h) for h in head),
@@ -156,10 +162,17 @@ class EvalCommands:
         return resp.FEAST_SET, head, parts
 
 
-_SCRIPT: list[bytes] = []
-
-
+@functools.cache
 def _packed_merge_script() -> bytes:
-    if not _SCRIPT:
-        _SCRIPT.append((Path(__file__).parent / "packed_merge.lua").read_bytes())
-    return _SCRIPT[0]
+    return (Path(__file__).parent / "packed_merge.lua").read_bytes()
+
+
+@functools.cache
+def _packed_eval() -> bytes:
+    return resp.bulk(b"EVAL") + resp.bulk(_packed_merge_script())
+
+
+@functools.cache
+def _packed_evalsha() -> bytes:
+    sha = hashlib.sha1(_packed_merge_script(), usedforsecurity=False).hexdigest().encode()
+    return resp.bulk(b"EVALSHA") + resp.bulk(sha)
