@@ -295,7 +295,7 @@ def test_pushed_numeric_columns_built_per_type_equal_those_built_per_column(
         failed = False
         for name, values in columns.items():
             try:
-                expected[name] = pa.array(values, types[name])
+                expected[name] = endpoints._typed(values, types[name])
             except endpoints._BAD_VALUES:
                 failed = True
         if failed:
@@ -362,3 +362,30 @@ def test_small_pushes_store_what_the_general_path_stores(
         assert stored() == fast
     finally:
         fs.online_store.close()
+
+
+@pytest.mark.parametrize("rows", [1, 20, 200])  # the small-write path, grouped, per column
+def test_a_fraction_pushed_to_an_integer_feature_is_refused_not_truncated(
+    store: FeatureStore, rows: int
+) -> None:
+    # pyarrow's `pa.array([2.5], pa.int32())` gives 2; Feast refuses the value, and so must we.
+    ids = list(range(100, 100 + rows))
+    body = push_body(ids, [7] * rows)
+    body["df"]["rating"] = [2.5] + [1] * (rows - 1)
+
+    async def main() -> None:
+        async with client_for(store) as client:
+            response = await client.post("/push", json=body)
+            assert response.status_code == 400
+            detail = response.json()["detail"]
+            assert "column 'rating'" in detail
+            assert "was truncated converting to int32" in detail
+            got = (await client.post("/get-online-features", json=fresh_request(ids))).json()
+            assert got["results"][1]["statuses"] == ["NOT_FOUND"] * rows
+            # Whole numbers given as floats are still taken.
+            body["df"]["rating"] = [2.0] * rows
+            assert (await client.post("/push", json=body)).status_code == 200
+            got = (await client.post("/get-online-features", json=fresh_request(ids))).json()
+            assert got["results"][1]["values"] == [2] * rows
+
+    run(main)

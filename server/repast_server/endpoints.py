@@ -225,12 +225,21 @@ def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
 _BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
 
 
+def _typed(values: list[Any], target: pa.DataType) -> pa.Array:
+    """`values` as a numeric feature's type: floats straight (float32 without a float64
+    detour); integers inferred, then cast safely, because `pa.array([2.5], pa.int64())`
+    silently truncates to 2 where Feast refuses the value (a whole 2.0 is kept)."""
+    if pa.types.is_integer(target):
+        return pa.array(values).cast(target)
+    return pa.array(values, target)
+
+
 def _array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array:
     if target is not None:
-        # Straight to a numeric feature's type (float32 without a float64 detour); values
-        # that do not fit fall through to inference, whose cast reports them as before.
+        # Values that do not fit fall through to inference, whose cast on write reports
+        # them with the column's name.
         try:
-            return pa.array(values, target)
+            return _typed(values, target)
         except _BAD_VALUES:
             pass
     try:
@@ -293,10 +302,10 @@ def _numeric_groups(
     try:
         for target, names in groups.items():
             if len(names) == 1:
-                arrays[names[0]] = pa.array(columns[names[0]], target)
+                arrays[names[0]] = _typed(columns[names[0]], target)
                 continue
             # `chain` concatenates in C: no Python step per value for large pushes.
-            flat = pa.array(list(chain.from_iterable(columns[n] for n in names)), target)
+            flat = _typed(list(chain.from_iterable(columns[n] for n in names)), target)
             for i, name in enumerate(names):
                 arrays[name] = flat.slice(i * rows, rows)
     except _BAD_VALUES:
