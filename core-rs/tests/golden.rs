@@ -60,35 +60,12 @@ fn base64(s: &str) -> Vec<u8> {
     out
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Microseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.ffffff][+HH:MM]` (naive = UTC).
+/// Microseconds since the epoch of an ISO 8601 time from the vectors (naive = UTC), parsed by
+/// the small-write path's parser, which the vectors thereby check too.
 fn iso_micros(s: &str) -> i64 {
-    let num = |a: usize, b: usize| s[a..b].parse::<i64>().expect("digits");
-    let days = days_from_civil(num(0, 4), num(5, 7), num(8, 10));
-    let mut micros =
-        (days * 86_400 + num(11, 13) * 3600 + num(14, 16) * 60 + num(17, 19)) * 1_000_000;
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        micros += frac[..6].parse::<i64>().expect("fraction");
-        rest = &frac[6..];
-    }
-    if rest.len() == 6 {
-        let sign = if rest.starts_with('-') { -1 } else { 1 };
-        let offset =
-            rest[1..3].parse::<i64>().unwrap() * 3600 + rest[4..6].parse::<i64>().unwrap() * 60;
-        micros -= sign * offset * 1_000_000;
-    }
-    micros
+    _core::iso_time::parse(s)
+        .unwrap_or_else(|| panic!("{s:?} is outside iso_time's subset"))
+        .micros
 }
 
 /// Two rows of one join key's value as the Arrow column Repast would be given.
