@@ -29,6 +29,7 @@ __all__ = [
     "ServiceError",
     "free_cluster_port",
     "free_ports",
+    "start_redis_sentinel",
     "start_redis_server",
     "start_s3_server",
 ]
@@ -418,6 +419,35 @@ def start_redis_server(
     server = RedisServer(HOST, port, workdir, _Process("redis-server", args, workdir / "redis.log"))
     server.start(timeout)
     return server
+
+
+def start_redis_sentinel(
+    workdir: Path,
+    master: RedisServer,
+    *,
+    name: str = "mymaster",
+    down_after_ms: int = 1000,
+    timeout: float = 30.0,
+) -> RedisServer:
+    """A Redis Sentinel (`redis-server <conf> --sentinel`) watching `master` as `name`, quorum
+    1, so a lone Sentinel fails over `down_after_ms` after the master stops answering."""
+    binary = _find_binary("redis-server", "install it: `apt-get install -y redis-server`")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (port,) = free_ports(1)
+    conf = workdir / "sentinel.conf"
+    # Sentinel rewrites its config file as it learns the topology: it must be writable.
+    conf.write_text(
+        f"port {port}\nbind {HOST}\ndir {workdir}\n"
+        f"sentinel monitor {name} {master.host} {master.port} 1\n"
+        f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
+        f"sentinel failover-timeout {name} 10000\n"
+    )
+    process = _Process(
+        "redis-sentinel", [binary, str(conf), "--sentinel"], workdir / "sentinel.log"
+    )
+    sentinel = RedisServer(HOST, port, workdir, process)
+    sentinel.start(timeout)
+    return sentinel
 
 
 def _wait_for_redis(server: RedisServer, timeout: float) -> None:

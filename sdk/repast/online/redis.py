@@ -10,7 +10,9 @@ per distinct entity key, all views of that key in one command) sent in one round
 write is a few `EVAL` commands (built in `redis_eval.py`), pipelined, running the
 newer-event-time-wins scripts atomically on the server. Payloads are built column-wise
 (`resp.py`), so no Python object is made per value. Redis Cluster goes
-through redis-py's cluster pipeline (one key per command) instead.
+through redis-py's cluster pipeline (one key per command) instead. With Sentinel
+(`redis_type: redis_sentinel`) the same payloads go to the master the Sentinels name, over
+redis-py's sentinel-managed connections, which find the new master after a failover.
 """
 
 from __future__ import annotations
@@ -84,22 +86,29 @@ class RedisOnlineStore:
             raise OnlineStoreError(
                 "the redis online store needs redis-py: install `repast[redis]`"
             ) from exc
-        if config.redis_type == "redis_sentinel":
-            raise OnlineStoreError("redis_type 'redis_sentinel' is not supported by Repast yet")
         self.config = config
         self.project = project
         self.suffix = project.encode()
         self.layout = config.layout
         self.ttl = config.key_ttl_seconds or 0
         self.cluster = config.redis_type == "redis_cluster"
+        self.sentinel = config.redis_type == "redis_sentinel"
+        """The nodes are Sentinels: the master `config.sentinel_master` is asked of them (and
+        asked again after a failover, by redis-py's sentinel-managed connections)."""
         self._nodes, self._options = parse_connection_string(config.connection_string)
         self._sync: Any = None
         self._async: Any = None
+        # The clients of the Sentinels themselves (master discovery), closed with the store.
+        self._sentinel_clients: list[Any] = []
+        self._async_sentinel_clients: list[Any] = []
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._commands = EvalCommands(self.layout, self.suffix, self.ttl)
         # The asyncio round trips go through one pipelined connection per event loop when
-        # nothing needs redis-py's client (cluster routing, TLS and the like).
-        self._pipe_ok = not self.cluster and set(self._options) <= PIPE_OPTIONS
+        # nothing needs redis-py's client (cluster routing, a Sentinel-managed master, TLS
+        # and the like).
+        self._pipe_ok = (
+            not self.cluster and not self.sentinel and set(self._options) <= PIPE_OPTIONS
+        )
         self._pipe: PipelinedConnection | None = None
         self._pipe_loop: asyncio.AbstractEventLoop | None = None
         self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
@@ -117,6 +126,15 @@ class RedisOnlineStore:
 
                 nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]
                 self._sync = RedisCluster(startup_nodes=nodes, **self._options)
+            elif self.sentinel:
+                from redis.sentinel import Sentinel
+
+                # As Feast: the client options are the master's connection options (redis-py
+                # gives the Sentinels only the socket ones).
+                sentinels = Sentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
+                master = self.config.sentinel_master
+                self._sync = sentinels.master_for(master)  # type: ignore[no-untyped-call]
+                self._sentinel_clients = list(sentinels.sentinels)
             else:
                 from redis import Redis
 
@@ -133,6 +151,12 @@ class RedisOnlineStore:
 
                 nodes = [ClusterNode(h, p) for h, p in self._nodes]
                 self._async = RedisCluster(startup_nodes=nodes, **self._options)
+            elif self.sentinel:
+                from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+
+                sentinels = AsyncSentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
+                self._async = sentinels.master_for(self.config.sentinel_master)
+                self._async_sentinel_clients = list(sentinels.sentinels)
             else:
                 from redis.asyncio import Redis
 
@@ -412,7 +436,7 @@ class RedisOnlineStore:
             (reply,) = await self._roundtrip_async(
                 self._commands.packed_rows_eval(view, keys, rows), 1
             )
-            if isinstance(reply, Exception) and str(reply).startswith("NOSCRIPT"):
+            if _no_script(reply):
                 # Not cached yet (a new or restarted server, SCRIPT FLUSH): EVAL caches it.
                 command = self._commands.packed_rows_eval(view, keys, rows, by_sha=False)
                 (reply,) = await self._roundtrip_async(command, 1)
@@ -432,7 +456,12 @@ class RedisOnlineStore:
         import redis
 
         pool = self.client().connection_pool
-        conn = pool.get_connection()
+        try:
+            # Connects (and, under Sentinel, asks for the master): a down Redis is reported
+            # as the store's error, as every other failure here.
+            conn = pool.get_connection()
+        except Exception as exc:
+            raise self._error(what, exc) from exc
         written, pending, failure = 0, 0, None
 
         def collect() -> None:
@@ -530,6 +559,9 @@ class RedisOnlineStore:
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+        for client in self._sentinel_clients:
+            client.close()
+        self._sentinel_clients = []
 
     async def close_async(self) -> None:
         """Close the asyncio client; call it on the loop that used it."""
@@ -539,6 +571,19 @@ class RedisOnlineStore:
         if self._async is not None:
             await self._async.aclose()
             self._async = self._async_loop = None
+        for client in self._async_sentinel_clients:
+            await client.aclose()
+        self._async_sentinel_clients = []
+
+
+def _no_script(reply: Any) -> bool:
+    """A NOSCRIPT error reply: redis-py's `NoScriptError` (its parser drops the prefix), or
+    the pipelined connection's plain error with the prefix kept."""
+    import redis
+
+    return isinstance(reply, redis.exceptions.NoScriptError) or (
+        isinstance(reply, Exception) and str(reply).startswith("NOSCRIPT")
+    )
 
 
 _hiredis: Any
