@@ -183,6 +183,7 @@ def test_the_server_answers_from_the_new_master(
 
     async def main() -> None:
         async with client_for(store) as client:
+            assert (await client.get("/health")).status_code == 200
             first = await client.post("/push", json=push_body([7], [1]))
             assert first.status_code == 200, first.text
             got = (await client.post("/get-online-features", json=fresh_request([7]))).json()
@@ -206,6 +207,7 @@ def test_the_server_answers_from_the_new_master(
                 await asyncio.sleep(0.1)
             got = (await client.post("/get-online-features", json=fresh_request([7]))).json()
             assert got["results"][1]["values"] == [2]
+            assert (await client.get("/health")).status_code == 200
 
     try:
         run(main)
