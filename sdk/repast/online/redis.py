@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -36,8 +35,8 @@ from repast.online.base import (
     ViewRows,
     WriteBatch,
 )
+from repast.online.redis_client import RedisClients, is_no_script, parse_connection_string
 from repast.online.redis_eval import EvalCommands, cells, parse_bulks
-from repast.online.redis_pipe import PIPE_OPTIONS, PipelinedConnection, open_pipelined
 
 __all__ = ["RedisOnlineStore", "parse_connection_string"]
 
@@ -46,30 +45,6 @@ _ReadPlan = list[tuple[list[bytes], list[int], list[bytes]]]
 
 _SCAN_COUNT = 1000
 _GLOB_SPECIAL = frozenset(b"*?[]\\")
-
-
-def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
-    """Feast's format: `host:port` nodes and `key=value` options, comma separated; option
-    values are JSON-decoded when they parse (`ssl=true` → True, `db=0` → 0)."""
-    nodes: list[tuple[str, int]] = []
-    options: dict[str, Any] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        if "=" in item:
-            key, value = item.split("=", 1)
-            try:
-                options[key.strip()] = json.loads(value)
-            except ValueError:
-                options[key.strip()] = value
-        else:
-            host, _, port = item.rpartition(":")
-            if not host or not port.isdigit():
-                raise OnlineStoreError(f"online_store.connection_string: '{item}' is not host:port")
-            nodes.append((host, int(port)))
-    if not nodes:
-        nodes.append(("localhost", 6379))
-    return nodes, options
 
 
 def _glob_escape(data: bytes) -> bytes:
@@ -91,168 +66,31 @@ class RedisOnlineStore:
         self.suffix = project.encode()
         self.layout = config.layout
         self.ttl = config.key_ttl_seconds or 0
-        self.cluster = config.redis_type == "redis_cluster"
-        self.sentinel = config.redis_type == "redis_sentinel"
-        """The nodes are Sentinels: the master `config.sentinel_master` is asked of them (and
-        asked again after a failover, by redis-py's sentinel-managed connections)."""
-        self._nodes, self._options = parse_connection_string(config.connection_string)
-        self._sync: Any = None
-        self._async: Any = None
-        # The clients of the Sentinels themselves (master discovery), closed with the store.
-        self._sentinel_clients: list[Any] = []
-        self._async_sentinel_clients: list[Any] = []
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._clients = RedisClients(config)
+        self.cluster = self._clients.cluster
         self._commands = EvalCommands(self.layout, self.suffix, self.ttl)
-        # The asyncio round trips go through one pipelined connection per event loop when
-        # nothing needs redis-py's client (cluster routing, a Sentinel-managed master, TLS
-        # and the like).
-        self._pipe_ok = (
-            not self.cluster and not self.sentinel and set(self._options) <= PIPE_OPTIONS
-        )
-        self._pipe: PipelinedConnection | None = None
-        self._pipe_loop: asyncio.AbstractEventLoop | None = None
-        self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({self.config.connection_string!r}, layout={self.layout!r})"
 
-    # -- clients -----------------------------------------------------------------------------
+    # -- connections -------------------------------------------------------------------------
 
     def client(self) -> Any:
         """The synchronous redis-py client (created on first use)."""
-        if self._sync is None:
-            if self.cluster:
-                from redis.cluster import ClusterNode, RedisCluster
-
-                nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]
-                self._sync = RedisCluster(startup_nodes=nodes, **self._options)
-            elif self.sentinel:
-                from redis.sentinel import Sentinel
-
-                # As Feast: the client options are the master's connection options (redis-py
-                # gives the Sentinels only the socket ones).
-                sentinels = Sentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
-                master = self.config.sentinel_master
-                self._sync = sentinels.master_for(master)  # type: ignore[no-untyped-call]
-                self._sentinel_clients = list(sentinels.sentinels)
-            else:
-                from redis import Redis
-
-                host, port = self._nodes[0]
-                self._sync = Redis(host=host, port=port, **self._options)
-        return self._sync
+        return self._clients.client()
 
     def async_client(self) -> Any:
         """The asyncio client, bound to the running event loop (created on first use)."""
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async_loop is not loop:
-            if self.cluster:
-                from redis.asyncio.cluster import ClusterNode, RedisCluster
-
-                nodes = [ClusterNode(h, p) for h, p in self._nodes]
-                self._async = RedisCluster(startup_nodes=nodes, **self._options)
-            elif self.sentinel:
-                from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-
-                sentinels = AsyncSentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
-                self._async = sentinels.master_for(self.config.sentinel_master)
-                self._async_sentinel_clients = list(sentinels.sentinels)
-            else:
-                from redis.asyncio import Redis
-
-                host, port = self._nodes[0]
-                self._async = Redis(host=host, port=port, **self._options)
-            self._async_loop = loop
-        return self._async
+        return self._clients.async_client()
 
     def _error(self, what: str, exc: BaseException) -> OnlineStoreError:
         return OnlineStoreError(f"Redis {self.config.connection_string}: {what} failed: {exc}")
 
     def _roundtrip(self, payload: bytes, count: int) -> list[Any]:
-        """Send pipelined commands and read `count` replies (error replies as exceptions)."""
-        import redis
-
-        pool = self.client().connection_pool
-        conn = pool.get_connection()
-        try:
-            conn.send_packed_command([payload], check_health=False)
-            sock = getattr(conn, "_sock", None)
-            if _hiredis is None or sock is None or getattr(conn, "_parser", None) is None:
-                replies: list[Any] = []
-                for _ in range(count):
-                    try:
-                        replies.append(conn.read_response())
-                    except redis.ResponseError as exc:
-                        replies.append(exc)
-            else:
-                replies = _read_replies(sock, count)
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
-        return replies
-
-    async def _pipelined(self) -> PipelinedConnection:
-        """This loop's pipelined connection, opened on first use and after a loss (one
-        opening shared by the callers that arrive meanwhile)."""
-        import redis
-
-        loop = asyncio.get_running_loop()
-        pipe = self._pipe
-        if pipe is not None and self._pipe_loop is loop and not pipe.closed:
-            return pipe
-        opening = self._pipe_opening
-        if opening is None or self._pipe_loop is not loop or opening.done():
-            host, port = self._nodes[0]
-            opening = self._pipe_opening = asyncio.ensure_future(
-                open_pipelined(
-                    host, port, self._options, redis.ResponseError, redis.ConnectionError
-                )
-            )
-            self._pipe_loop = loop
-        try:
-            pipe = await asyncio.shield(opening)
-        finally:
-            if opening.done():
-                self._pipe_opening = None
-        self._pipe = pipe
-        return pipe
+        return self._clients.roundtrip(payload, count)
 
     async def _roundtrip_async(self, payload: bytes, count: int) -> list[Any]:
-        if self._pipe_ok and _hiredis is not None:
-            pipe = await self._pipelined()
-            return await pipe.roundtrip(payload, count, self._options.get("socket_timeout"))
-        return await self._roundtrip_pooled(payload, count)
-
-    async def _roundtrip_pooled(self, payload: bytes, count: int) -> list[Any]:
-        import redis
-
-        pool = self.async_client().connection_pool
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command([payload], check_health=False)
-            # redis-py's hiredis parser: replies that already arrived are taken from it
-            # directly instead of one `read_response` coroutine each (~5 us a reply).
-            reader = getattr(getattr(conn, "_parser", None), "_reader", None)
-            drain = getattr(reader, "gets", None)
-            replies: list[Any] = []
-            while len(replies) < count:
-                try:
-                    replies.append(await conn.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-                while drain is not None and len(replies) < count:
-                    reply = drain()
-                    if reply is _NOT_ENOUGH_DATA or reply is False:  # nothing complete buffered
-                        break
-                    replies.append(reply)
-        except BaseException:
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
-        return replies
+        return await self._clients.roundtrip_async(payload, count)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -436,7 +274,7 @@ class RedisOnlineStore:
             (reply,) = await self._roundtrip_async(
                 self._commands.packed_rows_eval(view, keys, rows), 1
             )
-            if _no_script(reply):
+            if is_no_script(reply):
                 # Not cached yet (a new or restarted server, SCRIPT FLUSH): EVAL caches it.
                 command = self._commands.packed_rows_eval(view, keys, rows, by_sha=False)
                 (reply,) = await self._roundtrip_async(command, 1)
@@ -556,64 +394,8 @@ class RedisOnlineStore:
         return {"type": "redis", "layout": self.layout}
 
     def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-        for client in self._sentinel_clients:
-            client.close()
-        self._sentinel_clients = []
+        self._clients.close()
 
     async def close_async(self) -> None:
-        """Close the asyncio client; call it on the loop that used it."""
-        if self._pipe is not None:
-            self._pipe.close()
-            self._pipe = self._pipe_loop = None
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = self._async_loop = None
-        for client in self._async_sentinel_clients:
-            await client.aclose()
-        self._async_sentinel_clients = []
-
-
-def _no_script(reply: Any) -> bool:
-    """A NOSCRIPT error reply: redis-py's `NoScriptError` (its parser drops the prefix), or
-    the pipelined connection's plain error with the prefix kept."""
-    import redis
-
-    return isinstance(reply, redis.exceptions.NoScriptError) or (
-        isinstance(reply, Exception) and str(reply).startswith("NOSCRIPT")
-    )
-
-
-_hiredis: Any
-# What redis-py's hiredis reader returns while no complete reply is buffered.
-_NOT_ENOUGH_DATA: Any
-try:
-    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
-except ImportError:  # pragma: no cover - another redis-py layout: hiredis' own default
-    _NOT_ENOUGH_DATA = False
-try:  # hiredis parses a whole pipelined reply stream in C; redis-py's reader costs ~µs per reply
-    import hiredis as _hiredis
-except ImportError:  # pragma: no cover - hiredis comes with the redis extra
-    _hiredis = None
-
-
-def _read_replies(sock: Any, count: int) -> list[Any]:
-    """Read `count` replies straight off a redis-py connection's socket (which holds nothing
-    buffered: every command on it was read to the end). Error replies come back as
-    `redis.ResponseError` values."""
-    import redis
-
-    reader = _hiredis.Reader(replyError=redis.ResponseError)
-    replies: list[Any] = []
-    while len(replies) < count:
-        reply = reader.gets()
-        if reply is False:
-            data = sock.recv(1 << 16)
-            if not data:
-                raise redis.ConnectionError("Redis closed the connection")
-            reader.feed(data)
-            continue
-        replies.append(reply)
-    return replies
+        """Close the asyncio connections; call it on the loop that used them."""
+        await self._clients.close_async()
