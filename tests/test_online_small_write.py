@@ -4,6 +4,7 @@ anything the shortcut does not take plainly is left to that path with nothing wr
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
+from repast.online.sqlite import SqliteOnlineStore
 from repast.online_small_write import SMALL_WRITE_ROWS, small_write_plan, write_rows_async
 from repast.online_write import write_table
 from repast.types import Bool, Float32, Float64, Int32, Int64, String
@@ -77,14 +79,20 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=["redis", "sqlite"])
 def store(
-    redis_clean: RedisServer, tmp_path: Path, loop: asyncio.AbstractEventLoop
+    request: pytest.FixtureRequest, tmp_path: Path, loop: asyncio.AbstractEventLoop
 ) -> Iterator[FeatureStore]:
-    online = {"type": "redis", "connection_string": redis_clean.connection_string}
+    if request.param == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_clean")
+        online = {"type": "redis", "connection_string": redis.connection_string}
+    else:
+        online = {"type": "sqlite", "path": str(tmp_path / "online.db")}
     fs = _repo(tmp_path / "repo", online)
     yield fs
-    loop.run_until_complete(fs.online_store.close_async())
+    close_async = getattr(fs.online_store, "close_async", None)
+    if close_async is not None:
+        loop.run_until_complete(close_async())
     fs.online_store.close()
 
 
@@ -92,10 +100,34 @@ def _view(store: FeatureStore) -> FeatureView:
     return store.get_feature_view("stats")
 
 
-def _stored(server: RedisServer) -> dict[bytes, dict[bytes, bytes]]:
-    client = redis_py.Redis(host=server.host, port=server.port)
+def _stored(store: FeatureStore) -> dict[bytes, Any]:
+    """Everything the online store holds, as stored bytes."""
+    online = store.online_store
+    if isinstance(online, SqliteOnlineStore):
+        with sqlite3.connect(online.path) as conn:
+            try:
+                found = conn.execute(f'SELECT * FROM "{online.table("stats")}"').fetchall()
+            except sqlite3.OperationalError:  # never written
+                return {}
+        return {key: (micros, row) for key, micros, row in found}
+    host, port = store.config.online_store.connection_string.split(",")[0].split(":")
+    client = redis_py.Redis(host=host, port=int(port))
     try:
         return {key: client.hgetall(key) for key in client.keys("*")}
+    finally:
+        client.close()
+
+
+def _reset(store: FeatureStore) -> None:
+    online = store.online_store
+    if isinstance(online, SqliteOnlineStore):
+        with sqlite3.connect(online.path) as conn:
+            conn.execute(f'DROP TABLE IF EXISTS "{online.table("stats")}"')
+        return
+    host, port = store.config.online_store.connection_string.split(",")[0].split(":")
+    client = redis_py.Redis(host=host, port=int(port))
+    try:
+        client.flushall()
     finally:
         client.close()
 
@@ -206,28 +238,25 @@ def _pushes(draw: st.DrawFn) -> dict[str, list[Any]]:
 )
 @given(columns=_pushes())
 def test_stores_the_bytes_the_arrow_path_stores(
-    store: FeatureStore,
-    redis_clean: RedisServer,
-    loop: asyncio.AbstractEventLoop,
-    columns: dict[str, list[Any]],
+    store: FeatureStore, loop: asyncio.AbstractEventLoop, columns: dict[str, list[Any]]
 ) -> None:
-    redis_clean.flushall()
+    _reset(store)
     written = _write(loop, store, columns)
     keys = list(zip(columns["driver_id"], columns["city"], strict=True))
     all_null = all(v is None for name, _, _ in FEATURES for v in columns[name])
     if len(set(keys)) < len(keys) or all_null:
         assert written is None
-        assert _stored(redis_clean) == {}
+        assert _stored(store) == {}
         return
     assert written == len(keys), columns
-    fast = _stored(redis_clean)
-    redis_clean.flushall()
+    fast = _stored(store)
+    _reset(store)
     write_table(store, _view(store), _arrow_table(columns), "push")
-    assert fast == _stored(redis_clean)
+    assert fast == _stored(store)
 
 
 def test_merges_with_stored_rows_as_the_arrow_path(
-    store: FeatureStore, redis_clean: RedisServer, loop: asyncio.AbstractEventLoop
+    store: FeatureStore, loop: asyncio.AbstractEventLoop
 ) -> None:
     assert _write(loop, store, _one_row(f_i64=[1], event_timestamp=["2025-01-01T00:00:01Z"])) == 1
     # Older than what is stored: not written (0 rows), the stored row stays.
@@ -286,17 +315,14 @@ _DECLINED = {
 
 @pytest.mark.parametrize("columns", list(_DECLINED.values()), ids=list(_DECLINED))
 def test_declines_and_writes_nothing(
-    store: FeatureStore,
-    redis_clean: RedisServer,
-    loop: asyncio.AbstractEventLoop,
-    columns: dict[str, Any],
+    store: FeatureStore, loop: asyncio.AbstractEventLoop, columns: dict[str, Any]
 ) -> None:
     assert _write(loop, store, columns) is None
-    assert _stored(redis_clean) == {}
+    assert _stored(store) == {}
 
 
 def test_declines_more_rows_than_the_shortcut_takes(
-    store: FeatureStore, redis_clean: RedisServer, loop: asyncio.AbstractEventLoop
+    store: FeatureStore, loop: asyncio.AbstractEventLoop
 ) -> None:
     n = SMALL_WRITE_ROWS + 1
     columns = {
@@ -307,14 +333,14 @@ def test_declines_more_rows_than_the_shortcut_takes(
         "f_i64": list(range(n)),
     }
     assert _write(loop, store, columns) is None
-    assert _stored(redis_clean) == {}
+    assert _stored(store) == {}
 
 
 @pytest.mark.parametrize(
     "online",
     [
-        pytest.param({"type": "sqlite", "path": "online.db"}, id="sqlite"),
         pytest.param({"layout": "feast"}, id="redis-feast"),
+        pytest.param({"redis_type": "redis_cluster"}, id="redis-cluster"),
     ],
 )
 def test_declines_stores_without_packed_row_writes(
@@ -323,14 +349,15 @@ def test_declines_stores_without_packed_row_writes(
     tmp_path: Path,
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    if online.get("type") != "sqlite":
-        online = {"type": "redis", "connection_string": redis_clean.connection_string, **online}
+    # Feast's layout stores no packed rows; a cluster needs one key per EVAL. Nothing is
+    # sent: the layout or type alone decides (this server is not a cluster node).
+    online = {"type": "redis", "connection_string": redis_clean.connection_string, **online}
     store = _repo(tmp_path / "repo", online)
     try:
         assert _write(loop, store, _one_row()) is None
+        assert _stored(store) == {}
     finally:
         store.online_store.close()
-    assert _stored(redis_clean) == {}
 
 
 @pytest.mark.parametrize(
@@ -361,14 +388,14 @@ def test_a_created_timestamp_must_be_valid_though_it_is_not_stored(
         written = _write(loop, store, columns)
         assert written == (1 if taken else None)
         if taken:
-            fast = _stored(redis_clean)
-            redis_clean.flushall()
+            fast = _stored(store)
+            _reset(store)
             table = _arrow_table(_one_row())
             table = table.append_column("created", pa.array([None], table["event_timestamp"].type))
             write_table(store, _view(store), table, "push")
-            assert fast == _stored(redis_clean)
+            assert fast == _stored(store)
         else:
-            assert _stored(redis_clean) == {}
+            assert _stored(store) == {}
     finally:
         loop.run_until_complete(store.online_store.close_async())
         store.online_store.close()

@@ -3,7 +3,8 @@
 The general path (`online_write`) builds an Arrow array per column, then exports each to
 Rust: for a 50-feature row that is ~150 pyarrow calls and most of a millisecond. Here one
 Rust call (`_core.encode_small_write`) takes the lists as they came out of the JSON and
-returns each row's entity key and packed row, which the store sends in one `EVAL`.
+returns each row's entity key and packed row, which the store writes as they are (Redis: one
+`EVALSHA`; SQLite: one transaction).
 
 It is only a shortcut: whenever the rows are not plainly valid — a column missing or extra,
 a value of another type, a repeated key, an unusual timestamp form — it answers None and

@@ -35,6 +35,7 @@ __all__ = [
     "WriteBatch",
     "latest_rows",
     "merge_partial_rows",
+    "packed_row_micros",
     "packed_row_store",
 ]
 
@@ -190,6 +191,12 @@ def packed_row_store(store: object) -> PackedRowStore | None:
     if getattr(store, "holds_packed_rows", False):
         return store  # type: ignore[return-value]
     return None
+
+
+def packed_row_micros(row: bytes) -> int:
+    """The event time of a packed row (docs/internals.md, "Packed rows"): bytes 1..9 hold it
+    big-endian with the sign bit flipped, so subtracting 2^63 undoes both."""
+    return int.from_bytes(row[1:9], "big") - (1 << 63)
 
 
 def latest_rows(keys: pa.Array, event_timestamps: pa.Array) -> pa.Array | None:

@@ -17,9 +17,10 @@ server process can read while `materialize` writes.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,6 +35,7 @@ from repast.online.base import (
     ViewRows,
     WriteBatch,
     merge_partial_rows,
+    packed_row_micros,
 )
 
 __all__ = ["SqliteOnlineStore"]
@@ -89,36 +91,58 @@ class SqliteOnlineStore:
     def write_batch(self, view: OnlineView, batch: WriteBatch) -> int:
         if len(batch) == 0:
             return 0
-        micros = pc.cast(batch.event_timestamps, pa.int64())
+
+        def rows(conn: sqlite3.Connection) -> Iterable[tuple[bytes, int, bytes]]:
+            if batch.is_partial(view):
+                stored = self._stored_rows(conn, view, batch.keys.to_pylist())
+                columns = merge_partial_rows(view, batch, stored)
+            else:
+                columns = [batch.columns[f] for f in view.features]
+            packed = _core.encode_packed_rows(
+                columns, list(view.value_types), batch.event_timestamps, list(view.features)
+            )
+            micros = pc.cast(batch.event_timestamps, pa.int64())
+            keys = batch.keys.to_pylist()
+            return zip(keys, micros.to_pylist(), packed.to_pylist(), strict=True)
+
+        return self._upsert(view, rows)
+
+    @property
+    def writes_packed_rows(self) -> bool:
+        return True
+
+    def write_packed_rows(self, view: OnlineView, keys: list[bytes], rows: list[bytes]) -> int:
+        """Full packed rows, already encoded (`online_small_write`), merged as `write_batch`
+        merges: a row replaces the stored one only when its event time is newer."""
+        times = [packed_row_micros(row) for row in rows]
+        return self._upsert(view, lambda conn: zip(keys, times, rows, strict=True))
+
+    async def write_packed_rows_async(
+        self, view: OnlineView, keys: list[bytes], rows: list[bytes]
+    ) -> int:
+        # A worker thread: the write may wait for the database lock (another writer).
+        return await asyncio.to_thread(self.write_packed_rows, view, keys, rows)
+
+    def _upsert(
+        self,
+        view: OnlineView,
+        rows: Callable[[sqlite3.Connection], Iterable[tuple[bytes, int, bytes]]],
+    ) -> int:
+        """Stores `rows(conn)` — (key, event time, packed row) — in one transaction, each
+        replacing a stored row only when newer; returns the rows written."""
         try:
             with self._lock:
                 conn = self._connection()
                 self._create(conn, view)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    if batch.is_partial(view):
-                        stored = self._stored_rows(conn, view, batch.keys.to_pylist())
-                        columns = merge_partial_rows(view, batch, stored)
-                    else:
-                        columns = [batch.columns[f] for f in view.features]
-                    rows = _core.encode_packed_rows(
-                        columns,
-                        list(view.value_types),
-                        batch.event_timestamps,
-                        list(view.features),
-                    )
                     before = conn.total_changes
                     conn.executemany(
                         f"INSERT INTO {_quote(self.table(view))} (entity_key, event_ts, row) "
                         "VALUES (?, ?, ?) ON CONFLICT(entity_key) DO UPDATE SET "
                         "event_ts = excluded.event_ts, row = excluded.row "
                         "WHERE excluded.event_ts > event_ts",
-                        zip(
-                            batch.keys.to_pylist(),
-                            micros.to_pylist(),
-                            rows.to_pylist(),
-                            strict=True,
-                        ),
+                        rows(conn),
                     )
                     written = conn.total_changes - before
                     conn.execute("COMMIT")
