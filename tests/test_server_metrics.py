@@ -3,6 +3,7 @@ errors, registry age; each app has its own collectors."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -97,5 +98,41 @@ def test_metrics_count_the_write_endpoints_and_their_errors(tmp_path: Path) -> N
         assert samples[("repast_push_rows_total", (("endpoint", "/push"),))] == 2
         assert samples[("repast_push_rows_total", (("endpoint", "/write-to-online-store"),))] == 1
         assert samples[("repast_requests_in_flight", ())] == 1  # the /metrics request itself
+
+    run(main)
+
+
+def test_refusals_before_the_handler_are_counted_as_errors(tmp_path: Path) -> None:
+    # 401 (auth), 413 from Content-Length and 504 (a stalled body) are answered before any
+    # handler runs, on the fast path (/push) and through the middleware (/materialize).
+    store = server_store(tmp_path, {"type": "sqlite"}, steps=False)
+    store.config.feature_server = FeatureServerConfig.model_validate(
+        {"max_body_bytes": 2000, "request_timeout_seconds": 0.05, "auth": {"tokens": ["t"]}}
+    )
+    token = {"Authorization": "Bearer t"}
+    big = orjson.dumps(push_body(list(range(100)), list(range(100))))
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b"{"
+        await asyncio.sleep(1)
+
+    async def main() -> None:
+        async with client_for(store) as client:
+            for path in ("/push", "/materialize"):
+                assert (await client.post(path, json={})).status_code == 401
+                response = await client.post(path, content=big, headers=token)
+                assert response.status_code == 413
+            assert (await client.post("/push", content=stalled(), headers=token)).status_code == 504
+            text = (await client.get("/metrics", headers=token)).text
+        samples = _samples(text)
+
+        def errors(endpoint: str, kind: str) -> float:
+            labels = (("endpoint", endpoint), ("error", kind))
+            return samples.get(("repast_errors_total", labels), 0)
+
+        for path in ("/push", "/materialize"):
+            assert errors(path, "Unauthorized") == 1
+            assert errors(path, "PayloadTooLarge") == 1
+        assert errors("/push", "RequestTimeout") == 1
 
     run(main)

@@ -128,12 +128,19 @@ def create_app(
 
     middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
     if settings.auth is not None:
-        middleware.append(Middleware(BearerAuthMiddleware, tokens=settings.auth.tokens))
-    middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes))
+        middleware.append(
+            Middleware(BearerAuthMiddleware, tokens=settings.auth.tokens, metrics=metrics)
+        )
+    middleware.append(
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
+    )
     if settings.request_timeout_seconds is not None:
         middleware.append(
             Middleware(
-                TimeoutMiddleware, seconds=settings.request_timeout_seconds, paths=_TIMED_PATHS
+                TimeoutMiddleware,
+                seconds=settings.request_timeout_seconds,
+                paths=_TIMED_PATHS,
+                metrics=metrics,
             )
         )
     return _FeatureServer(

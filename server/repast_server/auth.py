@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from repast_server.errors import error_response
+from repast_server.errors import ErrorResponse, error_response, send_refusal
+
+if TYPE_CHECKING:
+    from repast_server.metrics import Metrics
 
 __all__ = ["OPEN_PATHS", "BearerAuth", "BearerAuthMiddleware"]
 
@@ -25,7 +28,7 @@ class BearerAuth:
     def __init__(self, tokens: Sequence[str]) -> None:
         self.tokens = [token.encode() for token in tokens]
 
-    def refusal(self, headers: Iterable[tuple[bytes, bytes]]) -> Response | None:
+    def refusal(self, headers: Iterable[tuple[bytes, bytes]]) -> ErrorResponse | None:
         """None when the request's headers carry a valid token, else the 401 to answer."""
         header = next((v for k, v in headers if k == b"authorization"), None)
         if self._authorized(header):
@@ -55,9 +58,10 @@ class BearerAuth:
 
 
 class BearerAuthMiddleware:
-    def __init__(self, app: ASGIApp, tokens: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, tokens: Sequence[str], metrics: Metrics | None = None) -> None:
         self.app = app
         self.auth = BearerAuth(tokens)
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -67,4 +71,4 @@ class BearerAuthMiddleware:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        await refusal(scope, receive, send)
+        await send_refusal(refusal, scope, receive, send, self.metrics)

@@ -15,6 +15,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from repast.errors import NotFoundError, RegistryError, RepastError
 
@@ -29,9 +30,11 @@ __all__ = [
     "PushSourceNotFound",
     "SchemaError",
     "error_answer",
+    "ErrorResponse",
     "error_response",
     "exception_handlers",
     "handle_exception",
+    "send_refusal",
     "status_for",
 ]
 
@@ -139,9 +142,28 @@ def status_for(exc: BaseException) -> tuple[int, str]:
     return 500, "InternalServerError"
 
 
-def error_response(status: int, kind: str, detail: str) -> Response:
-    body = orjson.dumps({"error": kind, "detail": detail})
-    return Response(body, status_code=status, media_type="application/json")
+class ErrorResponse(Response):
+    """An error answer that remembers its `kind`, so whoever sends a refusal made before the
+    handler runs (auth, the body limit, the timeout) can count it as the handler's errors
+    are counted (`send_refusal`)."""
+
+    def __init__(self, status: int, kind: str, detail: str) -> None:
+        body = orjson.dumps({"error": kind, "detail": detail})
+        super().__init__(body, status_code=status, media_type="application/json")
+        self.kind = kind
+
+
+def error_response(status: int, kind: str, detail: str) -> ErrorResponse:
+    return ErrorResponse(status, kind, detail)
+
+
+async def send_refusal(
+    refusal: ErrorResponse, scope: Scope, receive: Receive, send: Send, metrics: Metrics | None
+) -> None:
+    """Answers with `refusal`, counted in the errors metric under the request's endpoint."""
+    if metrics is not None:
+        metrics.count_error(metrics.endpoint(scope["path"]), refusal.kind)
+    await refusal(scope, receive, send)
 
 
 def error_answer(exc: Exception, method: str, path: str, metrics: Metrics | None) -> Response:

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from repast.config import FeatureServerConfig
 from repast_server.auth import BearerAuth
-from repast_server.errors import HANDLED, error_answer
+from repast_server.errors import HANDLED, error_answer, send_refusal
 from repast_server.limits import check_received, declared_too_large, timeout_response
 from repast_server.metrics import Metrics
 from repast_server.state import ServerState, server_state
@@ -121,7 +121,7 @@ class FastPath:
                 refusal = declared_too_large(headers, self.max_bytes)
             if refusal is not None:
                 status = refusal.status_code
-                await refusal(scope, receive, send)
+                await send_refusal(refusal, scope, receive, send, metrics)
                 return
             timeout = self.timeout
             try:
@@ -151,7 +151,7 @@ class FastPath:
                 if started or timeout is None:
                     raise
                 status = 504
-                await timeout_response(timeout)(scope, receive, send)
+                await send_refusal(timeout_response(timeout), scope, receive, send, metrics)
         except Exception as exc:
             # As Starlette's ServerErrorMiddleware: a logged 500 if nothing was sent yet, then
             # re-raised so the server logs it too (uvicorn then closes the connection).

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from repast_server.errors import PayloadTooLarge, error_response
+from repast_server.errors import ErrorResponse, PayloadTooLarge, error_response, send_refusal
+
+if TYPE_CHECKING:
+    from repast_server.metrics import Metrics
 
 __all__ = [
     "BodySizeLimitMiddleware",
@@ -24,7 +27,7 @@ __all__ = [
 ]
 
 
-def declared_too_large(headers: Iterable[tuple[bytes, bytes]], limit: int) -> Response | None:
+def declared_too_large(headers: Iterable[tuple[bytes, bytes]], limit: int) -> ErrorResponse | None:
     """The 413 to answer, before reading anything, when `Content-Length` exceeds `limit`."""
     for name, value in headers:
         if name == b"content-length":
@@ -45,7 +48,7 @@ def _detail(limit: int) -> str:
     return f"request body larger than feature_server.max_body_bytes ({limit} bytes)"
 
 
-def timeout_response(seconds: float) -> Response:
+def timeout_response(seconds: float) -> ErrorResponse:
     detail = f"request took longer than feature_server.request_timeout_seconds ({seconds:g} s)"
     return error_response(504, "RequestTimeout", detail)
 
@@ -55,9 +58,10 @@ class BodySizeLimitMiddleware:
     as it grows past it (the handler sees `PayloadTooLarge`, which the error handler turns
     into the same 413), so an oversize body is never buffered whole."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +70,7 @@ class BodySizeLimitMiddleware:
         limit = self.max_bytes
         refusal = declared_too_large(scope["headers"], limit)
         if refusal is not None:
-            await refusal(scope, receive, send)
+            await send_refusal(refusal, scope, receive, send, self.metrics)
             return
         received = 0
 
@@ -86,10 +90,17 @@ class TimeoutMiddleware:
     yet. Only for `paths`: materialization is a long job by nature and runs in a worker
     thread that a cancellation could not stop anyway."""
 
-    def __init__(self, app: ASGIApp, seconds: float, paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        seconds: float,
+        paths: frozenset[str],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.app = app
         self.seconds = seconds
         self.paths = paths
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
@@ -108,4 +119,4 @@ class TimeoutMiddleware:
         except TimeoutError:
             if started:
                 raise
-            await timeout_response(self.seconds)(scope, receive, send)
+            await send_refusal(timeout_response(self.seconds), scope, receive, send, self.metrics)
