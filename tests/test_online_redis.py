@@ -478,3 +478,29 @@ def test_async_writes_store_what_sync_writes_store(
     assert _dump(redis_clean) == expected
     with redis_clean.stopped(), pytest.raises(Exception, match="Redis .* failed"):
         asyncio.run(write(table([3], 11, 0.1)))
+
+
+@pytest.mark.parametrize("full_scan", [True, False])
+def test_a_reordered_view_drops_its_rows_or_warns_without_full_scan(
+    tmp_path: Path, redis_clean: RedisServer, full_scan: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from repast import FeatureView
+
+    store = build_store(tmp_path, _config(redis_clean, "packed", full_scan_for_deletion=full_scan))
+    run_steps(store)
+    before = _dump(redis_clean)
+    spec = store.get_feature_view("driver_hourly_stats").to_dict()
+    spec["features"] = [spec["features"][1], spec["features"][0], *spec["features"][2:]]
+    with caplog.at_level("WARNING", logger="repast.online.redis"):
+        store.apply([FeatureView.from_dict(spec)])
+    after = _dump(redis_clean)
+    field = b"driver_hourly_stats"
+    if full_scan:
+        # Packed rows hold features by position: the reordered view's rows are dropped.
+        assert not any(field in fields for fields in after.values())
+        assert "full_scan_for_deletion" not in caplog.text
+    else:
+        # Feast's option: nothing is scanned; the rows stay, and the log says what that means.
+        assert after == before
+        assert "feature view 'driver_hourly_stats' changed" in caplog.text
+        assert "rematerialize the view" in caplog.text

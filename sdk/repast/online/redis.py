@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ __all__ = ["RedisOnlineStore", "parse_connection_string"]
 
 # Requests grouped by their key array: (keys with the project, request indices, HMGET fields).
 _ReadPlan = list[tuple[list[bytes], list[int], list[bytes]]]
+
+logger = logging.getLogger(__name__)
 
 _SCAN_COUNT = 1000
 _GLOB_SPECIAL = frozenset(b"*?[]\\")
@@ -385,6 +388,19 @@ class RedisOnlineStore:
         if self.config.full_scan_for_deletion:
             for view in views_to_delete:
                 self._delete_view(view)
+            return
+        kept = {v.name for v in views_to_keep}
+        for view in views_to_delete:
+            if view.name in kept and self.layout == "packed":
+                # Packed rows hold features by position: a renamed, retyped or reordered
+                # feature would be read from the old rows' positions.
+                logger.warning(
+                    "feature view '%s' changed in a way its stored rows cannot follow, and "
+                    "full_scan_for_deletion is false: its old rows stay in Redis and would be "
+                    "read under the new schema; rematerialize the view, or set "
+                    "full_scan_for_deletion: true to drop them on apply",
+                    view.name,
+                )
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         for view in views:
