@@ -50,6 +50,17 @@ def _master_port(sentinel: RedisServer) -> int:
     return int(ports[0])
 
 
+def _fail_over(master: RedisServer, replica: RedisServer, sentinel: RedisServer) -> None:
+    """Stop the master once the replica holds everything; wait for the Sentinel to promote
+    the replica."""
+    assert master.command("WAIT", "1", "5000") == b":1\r\n"
+    master.stop()
+    _until(
+        "the Sentinel to promote the replica",
+        lambda: _master_port(sentinel) == replica.port or None,
+    )
+
+
 @pytest.fixture
 def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, RedisServer]]:
     """(master, replica, sentinel): the replica in sync and known to the Sentinel."""
@@ -151,12 +162,7 @@ def test_after_a_failover_the_promoted_replica_is_used(
     try:
         run_steps(store)
         assert _ratings(store, [1001]) == [5]
-        assert master.command("WAIT", "1", "5000") == b":1\r\n"  # the replica has it all
-        master.stop()
-        _until(
-            "the Sentinel to promote the replica",
-            lambda: _master_port(sentinel) == replica.port or None,
-        )
+        _fail_over(master, replica, sentinel)
 
         def write_and_read() -> list[Any] | None:
             # The first calls may meet the connection to the old master: an OnlineStoreError
@@ -188,13 +194,7 @@ def test_the_server_answers_from_the_new_master(
             assert first.status_code == 200, first.text
             got = (await client.post("/get-online-features", json=fresh_request([7]))).json()
             assert got["results"][1]["values"] == [1]
-            assert master.command("WAIT", "1", "5000") == b":1\r\n"
-            master.stop()
-            await asyncio.to_thread(
-                _until,
-                "the Sentinel to promote the replica",
-                lambda: _master_port(sentinel) == replica.port or None,
-            )
+            await asyncio.to_thread(_fail_over, master, replica, sentinel)
             deadline = time.monotonic() + 30
             while True:
                 push = await client.post(
