@@ -9,6 +9,7 @@ Tests that use a service fixture get its marker (`s3`, `redis`, `kafka`) automat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -79,3 +80,11 @@ def redis_clean(redis_server: RedisServer) -> RedisServer:
     redis_server.start()
     redis_server.flushall()
     return redis_server
+
+
+@pytest.fixture
+def noon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online reads judge ttl as of 2024-01-01 12:00 UTC, when Feast recorded the golden rows
+    (every stored golden row is within its ttl then)."""
+    micros = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1_000_000)
+    monkeypatch.setattr("repast.online_read.now_micros", lambda: micros)

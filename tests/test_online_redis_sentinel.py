@@ -7,7 +7,6 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,13 +21,12 @@ from services import RedisServer, start_redis_sentinel, start_redis_server
 
 T = TypeVar("T")
 MASTER = "mymaster"
+Sentinels = tuple[RedisServer, RedisServer, RedisServer]
+"""(master, replica, Sentinel)."""
 
 
-@pytest.fixture(autouse=True)
-def _noon(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The golden rows are judged against their ttl at the time Feast recorded them.
-    noon = datetime(2024, 1, 1, 12, tzinfo=UTC)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: int(noon.timestamp() * 1e6))
+# The golden rows are judged against their ttl at the time Feast recorded them.
+pytestmark = pytest.mark.usefixtures("noon")
 
 
 def _until(what: str, check: Callable[[], T | None], seconds: float = 30) -> T:
@@ -62,7 +60,7 @@ def _fail_over(master: RedisServer, replica: RedisServer, sentinel: RedisServer)
 
 
 @pytest.fixture
-def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, RedisServer]]:
+def sentinel_setup(tmp_path: Path) -> Iterator[Sentinels]:
     """(master, replica, sentinel): the replica in sync and known to the Sentinel."""
     master = start_redis_server(tmp_path / "master")
     servers = [master]
@@ -91,16 +89,20 @@ def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, R
             server.stop()
 
 
-def _store(tmp_path: Path, sentinel: RedisServer) -> FeatureStore:
+@pytest.fixture
+def store(sentinel_setup: Sentinels, tmp_path: Path) -> Iterator[FeatureStore]:
+    """The golden repo (plus `hourly_fresh`) on the master the Sentinel names."""
+    _, _, sentinel = sentinel_setup
     online = {
         "type": "redis",
         "redis_type": "redis_sentinel",
         "connection_string": sentinel.connection_string,
         "sentinel_master": MASTER,
     }
-    store = build_store(tmp_path / "repo", online)
-    add_push_view(store)
-    return store
+    fs = build_store(tmp_path / "repo", online)
+    add_push_view(fs)
+    yield fs
+    fs.online_store.close()
 
 
 def _ratings(store: FeatureStore, ids: list[int]) -> list[Any]:
@@ -134,58 +136,49 @@ def _packed_rows(store: FeatureStore, ids: list[int]) -> list[Any]:
             assert packed is not None
             return [row is not None for row in packed.views[0][1]]
         finally:
-            await store.online_store.close_async()  # type: ignore[attr-defined]
+            await store.online_store.close_async()
 
     return asyncio.run(read())
 
 
 def test_reads_and_writes_go_to_the_master_the_sentinel_names(
-    sentinel_setup: tuple[RedisServer, RedisServer, RedisServer], tmp_path: Path
+    sentinel_setup: Sentinels, store: FeatureStore
 ) -> None:
-    master, _, sentinel = sentinel_setup
-    store = _store(tmp_path, sentinel)
-    try:
-        run_steps(store)
-        assert _ratings(store, [1001, 1002, 4242]) == [5, 3, None]
-        assert _packed_rows(store, [1001, 4242]) == [True, False]
-        # The rows are on the master itself.
-        assert int(master.command("DBSIZE")[1:-2]) > 0
-    finally:
-        store.online_store.close()
+    master, _, _ = sentinel_setup
+    run_steps(store)
+    assert _ratings(store, [1001, 1002, 4242]) == [5, 3, None]
+    assert _packed_rows(store, [1001, 4242]) == [True, False]
+    # The rows are on the master itself.
+    assert int(master.command("DBSIZE")[1:-2]) > 0
 
 
 def test_after_a_failover_the_promoted_replica_is_used(
-    sentinel_setup: tuple[RedisServer, RedisServer, RedisServer], tmp_path: Path
+    sentinel_setup: Sentinels, store: FeatureStore
 ) -> None:
     master, replica, sentinel = sentinel_setup
-    store = _store(tmp_path, sentinel)
-    try:
-        run_steps(store)
-        assert _ratings(store, [1001]) == [5]
-        _fail_over(master, replica, sentinel)
+    run_steps(store)
+    assert _ratings(store, [1001]) == [5]
+    _fail_over(master, replica, sentinel)
 
-        def write_and_read() -> list[Any] | None:
-            # The first calls may meet the connection to the old master: an OnlineStoreError
-            # (503 from the server), never a wrong answer.
-            try:
-                _write_rating(store, 1001, 9)
-                return _fresh_ratings(store, [1001, 1002])
-            except OnlineStoreError:
-                return None
+    def write_and_read() -> list[Any] | None:
+        # The first calls may meet the connection to the old master: an OnlineStoreError
+        # (503 from the server), never a wrong answer.
+        try:
+            _write_rating(store, 1001, 9)
+            return _fresh_ratings(store, [1001, 1002])
+        except OnlineStoreError:
+            return None
 
-        assert _until("a write through the new master", write_and_read) == [9, 3]
-        # What was written before the failover was replicated and is still served.
-        assert _ratings(store, [1001, 1002]) == [5, 3]
-        assert _packed_rows(store, [1001, 1002]) == [True, True]
-    finally:
-        store.online_store.close()
+    assert _until("a write through the new master", write_and_read) == [9, 3]
+    # What was written before the failover was replicated and is still served.
+    assert _ratings(store, [1001, 1002]) == [5, 3]
+    assert _packed_rows(store, [1001, 1002]) == [True, True]
 
 
 def test_the_server_answers_from_the_new_master(
-    sentinel_setup: tuple[RedisServer, RedisServer, RedisServer], tmp_path: Path
+    sentinel_setup: Sentinels, store: FeatureStore
 ) -> None:
     master, replica, sentinel = sentinel_setup
-    store = _store(tmp_path, sentinel)
 
     async def main() -> None:
         async with client_for(store) as client:
@@ -209,7 +202,4 @@ def test_the_server_answers_from_the_new_master(
             assert got["results"][1]["values"] == [2]
             assert (await client.get("/health")).status_code == 200
 
-    try:
-        run(main)
-    finally:
-        store.online_store.close()
+    run(main)

@@ -26,13 +26,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureSto
     fs.online_store.close()
 
 
-@pytest.fixture
-def noon(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Feast recorded its answers without ttl checks; at 12:00 every stored row is within ttl.
-    micros = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1_000_000)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: micros)
-
-
 def _check_against_feast(got: dict[str, Any], recorded: dict[str, Any]) -> None:
     """golden/README's rules: columns by name (our order is request order), NOT_FOUND with a
     null for a missing entity (Feast's Redis says PRESENT), Feast's null-timestamp sentinel

@@ -42,23 +42,16 @@ def store(tmp_path: Path) -> Iterator[FeatureStore]:
     fs.online_store.close()
 
 
-@pytest.fixture
-def noon(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The golden rows are from 2024-01-01: read them as of noon that day, within their ttl.
-    micros = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1_000_000)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: micros)
-
-
 class Blocking:
     """A stand-in for `materialize.materialize` that holds its job until `release` is set, so a
     test controls exactly when a job ends; `calls` records the views of each job."""
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(self) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
         self.finished: list[list[str]] = []
         self.calls: list[list[str]] = []
-        self.error = error
+        self.error: Exception | None = None
 
     def __call__(
         self, store: FeatureStore, start: datetime, end: datetime, views: Any, *args: Any, **kw: Any
@@ -70,6 +63,14 @@ class Blocking:
         if self.error is not None:
             raise self.error
         self.finished.append(list(views))
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Blocking:
+    """A `Blocking` stand-in installed as `materialize.materialize` for the test."""
+    blocking = Blocking()
+    monkeypatch.setattr(materialize_mod, "materialize", blocking)
+    return blocking
 
 
 def _jobs(app: Any) -> JobTracker:
@@ -139,11 +140,7 @@ def test_async_materialize_answers_202_and_the_rows_arrive(store: FeatureStore) 
     run(main)
 
 
-def test_a_running_job_holds_its_views_until_it_ends(
-    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = Blocking()
-    monkeypatch.setattr(materialize_mod, "materialize", fake)
+def test_a_running_job_holds_its_views_until_it_ends(store: FeatureStore, fake: Blocking) -> None:
     app = create_app(store)
 
     async def main() -> None:
@@ -205,12 +202,8 @@ def test_a_running_job_holds_its_views_until_it_ends(
     run(main)
 
 
-def test_a_bad_async_request_fails_and_starts_nothing(
-    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = Blocking()
+def test_a_bad_async_request_fails_and_starts_nothing(store: FeatureStore, fake: Blocking) -> None:
     fake.release.set()
-    monkeypatch.setattr(materialize_mod, "materialize", fake)
     app = create_app(store)
     bad_bodies: list[tuple[str, dict[str, Any], int, str]] = [
         ("/materialize", {**PROFILE, "start_ts": "2024-01-02T00:00:00"}, 400, "must be before"),
@@ -235,11 +228,10 @@ def test_a_bad_async_request_fails_and_starts_nothing(
 
 
 def test_a_failing_job_is_logged_counted_and_frees_its_views(
-    store: FeatureStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    store: FeatureStore, fake: Blocking, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake = Blocking(error=RuntimeError("the offline store went away"))
+    fake.error = RuntimeError("the offline store went away")
     fake.release.set()
-    monkeypatch.setattr(materialize_mod, "materialize", fake)
     app = create_app(store)
 
     async def main() -> None:
@@ -270,11 +262,7 @@ def test_a_failing_job_is_logged_counted_and_frees_its_views(
     run(main)
 
 
-def test_shutdown_waits_for_a_running_job(
-    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = Blocking()
-    monkeypatch.setattr(materialize_mod, "materialize", fake)
+def test_shutdown_waits_for_a_running_job(store: FeatureStore, fake: Blocking) -> None:
     app = create_app(store)
 
     async def main() -> None:
