@@ -7,13 +7,14 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(BIN):$(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install build-dev demo test test-py cargo-test lint format typecheck bench
+.PHONY: help install build-dev demo test test-py cargo-test test-prerequisites lint format typecheck refresh-golden
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(VENV)/.deps: requirements-dev.txt pyproject.toml server/pyproject.toml
-	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	@# uv from PATH, else into the venv itself (a system pip may refuse installs: PEP 668).
+	@command -v uv >/dev/null || { python3.11 -m venv $(VENV) && $(BIN)/pip install -q uv; }
 	uv venv --allow-existing -q -p python3.11 $(VENV)
 	uv pip install -q -r requirements-dev.txt
 	@touch $@
@@ -27,7 +28,10 @@ build-dev: $(VENV)/.deps ## Build the Rust extension (release) and install repas
 demo: build-dev ## Run the end-to-end demo on the embedded defaults (SQLite online, Parquet offline)
 	bash scripts/demo.sh
 
-test: build-dev cargo-test test-py ## Run every test: cargo test, then pytest (starts its own Redis, S3, Kafka)
+test: test-prerequisites build-dev cargo-test test-py ## Run every test: cargo test, then pytest (starts its own Redis, S3, Kafka)
+
+test-prerequisites: ## Install what the tests start (redis-server, Java + Maven for Kafka) where it can; fetch Kafka
+	bash scripts/test-prerequisites.sh
 
 test-py: build-dev ## Run only the Python tests
 	pytest
@@ -49,3 +53,8 @@ format: $(VENV)/.deps ## Format Python and Rust sources
 	ruff format sdk server tests load-tests
 	ruff check --fix -q sdk server tests load-tests
 	cargo fmt --all
+
+refresh-golden: ## Copy new Feast golden vectors from ../shared/golden (the steering repo) into tests/golden
+	@test -d ../shared/golden || { echo "no ../shared/golden beside this clone"; exit 1; }
+	cp ../shared/golden/*.json tests/golden/
+	git status --short tests/golden

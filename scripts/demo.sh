@@ -2,8 +2,10 @@
 # The end-to-end demo on the embedded defaults: SQLite online store, Parquet offline data, no server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH"
-demo=demo
+# REPAST_VENV: the environment whose `repast` runs (default: the repo's dev venv; the packaging
+# test points it at a venv holding only the built wheels). REPAST_DEMO_DIR: where the demo repo goes.
+export PATH="${REPAST_VENV:-$PWD/.venv}/bin:$PATH"
+demo=${REPAST_DEMO_DIR:-demo}
 rm -rf "$demo"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -1,4 +1,4 @@
-"""The repo of `../shared/golden/redis_dump.json`, rebuilt from that file: definitions, Parquet
+"""The repo of `tests/golden/redis_dump.json`, rebuilt from that file: definitions, Parquet
 inputs and the steps Feast ran, so a test can run them against Repast."""
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from repast.value_type import ValueType
 
 __all__ = ["GOLDEN", "add_push_view", "build_store", "load_dump", "run_steps"]
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+# Feast 0.67 test vectors, kept in the repository (tests/golden/README.md says how they were made).
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def load_dump() -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -12,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from golden_repo import GOLDEN
 from repast import _core
 from repast._core import InvalidValueError, RepastError, UnsupportedTypeError
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 TYPE_CODES = {"BYTES": 1, "STRING": 2, "INT32": 3, "INT64": 4, "UNIX_TIMESTAMP": 8}
 
 

@@ -7,7 +7,6 @@ import base64
 import json
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from golden_repo import GOLDEN
 from repast import _core
 from repast._core import DecodeError, InvalidValueError, UnsupportedTypeError
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 VALUES = json.loads((GOLDEN / "values.json").read_text())
 
 CODES = {

@@ -1,4 +1,4 @@
-"""The point-in-time join against ../shared/golden/pit_small.json (Feast 0.67, DuckDB store)."""
+"""The point-in-time join against tests/golden/pit_small.json (Feast 0.67, DuckDB store)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from golden_repo import GOLDEN
 from repast.offline import RetrievalJob, ViewJoin, point_in_time_join
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden" / "pit_small.json"
-CASES: list[dict[str, Any]] = json.loads(GOLDEN.read_text())["cases"]
+CASES: list[dict[str, Any]] = json.loads((GOLDEN / "pit_small.json").read_text())["cases"]
 
 # pandas dtypes of the entity frame as Arrow types.
 ENTITY_TYPES = {

@@ -1,4 +1,4 @@
-//! Every case of the Feast 0.67 golden vectors (`shared/golden/`), through the same Arrow entry
+//! Every case of the Feast 0.67 golden vectors (`tests/golden/` at the repository root), through the same Arrow entry
 //! points the Python binding uses. Where Repast deliberately differs from Feast (see
 //! `docs/internals.md`, "Value types and Arrow"), the case asserts Repast's documented bytes.
 use std::fmt::Write;
@@ -23,7 +23,7 @@ use serde_json::Value as Json;
 
 fn golden(name: &str) -> Json {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/golden")
+        .join("../tests/golden")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("golden JSON")
