@@ -24,7 +24,6 @@ from repast.offline import (
     TimestampTypeError,
     ViewJoin,
     infer_timestamp_column,
-    join,
     point_in_time_join,
 )
 
@@ -511,25 +510,3 @@ def test_metadata_of_empty_entity_frame() -> None:
     metadata = RetrievalMetadata.from_entity(entity_table().slice(0, 0), "event_timestamp", [])
     assert metadata.min_event_timestamp is None
     assert metadata.max_event_timestamp is None
-
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        pa.array([1.5, None, 3.5, 4.5, None], type=pa.float32()),
-        pa.array([1, 2, None, 4, 5], type=pa.int16()),
-        pa.array([True, None, False, True, False]),
-        pa.array([T0, None, T0 + H, T0, T0], type=pa.timestamp("us", tz="UTC")),
-        pa.array([1, 2, 3, 4, 5], type=pa.uint64()),
-        pa.array([1, 2, 3, 4, 5, 6, None], type=pa.int64()).slice(1),
-    ],
-    ids=lambda a: str(a.type),
-)
-@pytest.mark.parametrize("sliced", [False, True])
-def test_fixed_width_gather_matches_arrow_take(values: pa.Array, sliced: bool) -> None:
-    indices = pa.array([4, None, 0, 2, 2, None, 1, 3], type=pa.uint64())
-    if sliced:
-        indices = indices.slice(1)
-    got = join._take((pa.table({"v": values}), "v", indices))
-    assert got.equals(values.take(indices))
-    assert got.null_count == values.take(indices).null_count

@@ -11,8 +11,9 @@ from repast.offline.errors import (
     SourceReadError,
     TimestampTypeError,
 )
-from repast.offline.join import ViewJoin, infer_timestamp_column, point_in_time_join
+from repast.offline.join import infer_timestamp_column, point_in_time_join
 from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
+from repast.offline.view import ViewJoin
 from repast.offline.write import OfflineWriteError, SingleFileSourceError
 
 __all__ = [

@@ -34,20 +34,20 @@ import pyarrow.dataset as ds
 
 from repast import _core
 from repast.offline.budget import RowGroup, column_bytes, memory_limit, row_groups
-from repast.offline.errors import SourceReadError
-from repast.offline.join import (
-    _KERNEL_TYPE,
-    ViewJoin,
-    _gather,
-    _key_array,
-    _key_columns,
-    _key_kind,
-    _needed_columns,
-    _raw_column,
-    _raw_time_column,
-    _timestamps_ns,
-    _where,
+from repast.offline.columns import (
+    KERNEL_TYPE,
+    gather,
+    key_array,
+    key_columns,
+    key_kind,
+    needed_columns,
+    raw_column,
+    raw_time_column,
+    timestamps_ns,
+    where,
 )
+from repast.offline.errors import SourceReadError
+from repast.offline.view import ViewJoin
 
 __all__ = ["Budget", "Plan", "choose_bounded", "join_view"]
 
@@ -96,15 +96,15 @@ class _Sizes:
 
 
 def _key_time_names(view: ViewJoin, schema: pa.Schema) -> list[str]:
-    names = [_raw_column(view, src, schema) for _, src in view.entity_join_keys]
-    names.append(_raw_time_column(view, view.timestamp_field, schema))
+    names = [raw_column(view, src, schema) for _, src in view.entity_join_keys]
+    names.append(raw_time_column(view, view.timestamp_field, schema))
     if view.created_timestamp_column is not None:
-        names.append(_raw_time_column(view, view.created_timestamp_column, schema))
+        names.append(raw_time_column(view, view.created_timestamp_column, schema))
     return list(dict.fromkeys(names))
 
 
 def _feature_names(view: ViewJoin, schema: pa.Schema) -> list[str]:
-    return list(dict.fromkeys(_raw_column(view, f, schema) for f, _ in view.features))
+    return list(dict.fromkeys(raw_column(view, f, schema) for f, _ in view.features))
 
 
 def _sizes(view: ViewJoin, dataset: ds.Dataset) -> _Sizes | None:
@@ -113,7 +113,7 @@ def _sizes(view: ViewJoin, dataset: ds.Dataset) -> _Sizes | None:
         return None
     schema = dataset.schema
     key_time = _key_time_names(view, schema)
-    features = [name for name in _needed_columns(view, schema) if name not in key_time]
+    features = [name for name in needed_columns(view, schema) if name not in key_time]
     largest = max(groups, key=lambda g: g.rows, default=None)
     return _Sizes(
         groups=groups,
@@ -209,29 +209,29 @@ class _Pass1:
     def __init__(self, view: ViewJoin, plan: Plan, entity: pa.Table) -> None:
         schema = plan.dataset.schema
         self.view, self.plan, self.schema = view, plan, schema
-        self.key_names = [_raw_column(view, src, schema) for _, src in view.entity_join_keys]
-        self.ts_name = _raw_time_column(view, view.timestamp_field, schema)
+        self.key_names = [raw_column(view, src, schema) for _, src in view.entity_join_keys]
+        self.ts_name = raw_time_column(view, view.timestamp_field, schema)
         self.created_name = (
-            _raw_time_column(view, view.created_timestamp_column, schema)
+            raw_time_column(view, view.created_timestamp_column, schema)
             if view.created_timestamp_column is not None
             else None
         )
         # Type checks (and their errors) and the key kinds against an empty source of the
         # dataset's schema: the entity keys are normalized once, each chunk's source keys alike.
-        self.entity_keys, empty = _key_columns(view, entity, schema.empty_table())
-        self.kinds = [str(_key_kind(array.type)) for _, array in empty]
+        self.entity_keys, empty = key_columns(view, entity, schema.empty_table())
+        self.kinds = [str(key_kind(array.type)) for _, array in empty]
 
     def chunk(self, group: RowGroup, partition: int | None) -> _KeyTime:
         table = group.read(_key_time_names(self.view, self.schema), self.schema)
         keys = [
-            _key_array(table.column(name), kind, _where(self.view, name))
+            key_array(table.column(name), kind, where(self.view, name))
             for name, kind in zip(self.key_names, self.kinds, strict=True)
         ]
-        event = _timestamps_ns(table.column(self.ts_name), _where(self.view, self.ts_name))
+        event = timestamps_ns(table.column(self.ts_name), where(self.view, self.ts_name))
         created = None
         if self.created_name is not None:
             column = table.column(self.created_name)
-            created = _timestamps_ns(column, _where(self.view, self.created_name))
+            created = timestamps_ns(column, where(self.view, self.created_name))
         if partition is None:
             return _KeyTime(keys, event, created, None)
         ids = _core.point_in_time_partitions(
@@ -254,7 +254,7 @@ class _Pass1:
             return self.chunk(group, partition)
 
         chunks = list(_guarded(self.view, _ordered_map(read, self.plan.groups)))
-        kinds = [_KERNEL_TYPE[k] for k in self.kinds]
+        kinds = [KERNEL_TYPE[k] for k in self.kinds]
         keys = [_concat([c.keys[j] for c in chunks], kinds[j]) for j in range(len(self.key_names))]
         event = _concat([c.event for c in chunks], pa.int64())
         created = None
@@ -287,7 +287,7 @@ class _Pass1:
             if j in int_keys:
                 keys.append(int_keys[j].array())
             else:
-                keys.append(_concat([c[position] for c in others], _KERNEL_TYPE[kind]))
+                keys.append(_concat([c[position] for c in others], KERNEL_TYPE[kind]))
                 position += 1
         return _KeyTime(keys, event.array(), created.array() if created else None, None)
 
@@ -424,17 +424,17 @@ def join_view(
         if cuts[i + 1] > cuts[i]
     ]
 
-    def gather(job: tuple[RowGroup, np.ndarray]) -> pa.Table:
+    def read_rows(job: tuple[RowGroup, np.ndarray]) -> pa.Table:
         group, local = job
         return group.read(names, schema).take(pa.array(local))
 
-    pieces = list(_guarded(view, _ordered_map(gather, jobs)))
+    pieces = list(_guarded(view, _ordered_map(read_rows, jobs)))
     empty = pa.table({name: pa.array([], type=schema.field(name).type) for name in names})
     gathered = pa.concat_tables(pieces) if pieces else empty
     positions = np.zeros(len(chosen), dtype=np.int64)
     positions[matched] = inverse
     indices = pa.array(positions, mask=~matched)
     by_name: Mapping[str, pa.ChunkedArray | pa.Array] = dict(
-        zip(names, _gather([(gathered, name, indices) for name in names]), strict=True)
+        zip(names, gather([(gathered, name, indices) for name in names]), strict=True)
     )
-    return [by_name[_raw_column(view, feature, schema)] for feature, _ in view.features]
+    return [by_name[raw_column(view, feature, schema)] for feature, _ in view.features]
