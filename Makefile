@@ -7,16 +7,18 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(BIN):$(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install build-dev demo test test-py cargo-test test-prerequisites lint format typecheck refresh-golden
+.PHONY: lock help install build-dev demo test test-py cargo-test test-prerequisites lint format typecheck refresh-golden
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
-$(VENV)/.deps: requirements-dev.txt pyproject.toml server/pyproject.toml
+$(VENV)/.deps: requirements-dev.lock pyproject.toml server/pyproject.toml
 	@# uv from PATH, else into the venv itself (a system pip may refuse installs: PEP 668).
 	@command -v uv >/dev/null || { python3.11 -m venv $(VENV) && $(BIN)/pip install -q uv; }
 	uv venv --allow-existing -q -p python3.11 $(VENV)
-	uv pip install -q -r requirements-dev.txt
+	@# The lock pins every dev and runtime dependency: a clone tests against the versions main was
+	@# tested with (a new release of a dependency can change typing or behaviour); `make lock` moves them.
+	uv pip install -q -r requirements-dev.lock
 	@touch $@
 
 install: $(VENV)/.deps ## Create the virtualenv with the dev dependencies
@@ -58,3 +60,7 @@ refresh-golden: ## Copy new Feast golden vectors from ../shared/golden (the stee
 	@test -d ../shared/golden || { echo "no ../shared/golden beside this clone"; exit 1; }
 	cp ../shared/golden/*.json tests/golden/
 	git status --short tests/golden
+
+lock: ## Re-resolve requirements-dev.lock from requirements-dev.txt and pyproject.toml (newest versions)
+	uv pip compile -q pyproject.toml requirements-dev.txt --extra redis --extra s3 --extra kafka \
+	  --python-version 3.11 -o requirements-dev.lock
