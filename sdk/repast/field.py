@@ -82,10 +82,6 @@ class Field(Spec):
         return f"Field(name={self.name!r}, dtype={self.dtype})"
 
 
-def fields_from_dicts(items: list[dict[str, Any]]) -> list[Field]:
-    return [Field.from_dict(d) for d in items]
-
-
 def check_fields(where_: str, field: str, value: object) -> list[Field]:
     """A list of `Field`s with distinct names; None is empty."""
     if value is None:

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from repast import _core
 from repast.data_source import FileSource
-from repast.errors import FeatureViewNotFoundError, RepastError
+from repast.errors import FeatureViewNotFoundError, MaterializationError, RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import OnlineView, WriteBatch
 from repast.online_write import entity_keys, write_batch
@@ -40,10 +40,6 @@ logger = logging.getLogger(__name__)
 READ_BATCH_ROWS = 65_536
 WRITE_BATCH_ROWS = 10_000
 _KEY = "__repast_entity_key"
-
-
-class MaterializationError(RepastError):
-    """Materializing a view failed; nothing was recorded for that view's range."""
 
 
 def _utc(value: datetime) -> datetime:

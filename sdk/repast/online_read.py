@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast import _core
-from repast.errors import FeatureViewNotFoundError, RepastError
+from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
 from repast.on_demand_feature_view import OnDemandFeatureView
@@ -58,14 +58,6 @@ _OUTSIDE_MAX_AGE = pa.scalar(OUTSIDE_MAX_AGE, pa.int8())
 def now_micros() -> int:
     """The clock OUTSIDE_MAX_AGE is judged by (tests replace it)."""
     return time.time_ns() // 1000
-
-
-class FeatureNotFoundError(RepastError, LookupError):
-    """A requested feature does not exist in its view."""
-
-
-class EntityError(RepastError, ValueError):
-    """The entity rows lack a join key column, or hold values of the wrong type."""
 
 
 @dataclass

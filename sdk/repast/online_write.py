@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast import _core
-from repast.errors import RepastError
+from repast.errors import MissingColumnError, RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
 from repast.validate import closest
@@ -45,10 +45,6 @@ class PushMode(enum.Enum):
     ONLINE = 1
     OFFLINE = 2
     ONLINE_AND_OFFLINE = 3
-
-
-class MissingColumnError(RepastError, ValueError):
-    """The rows to write lack a column the view needs."""
 
 
 def to_arrow(df: Any) -> pa.Table:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repast.offline.errors import (
+from repast.errors import (
     ColumnNotFoundError,
     EntityTimestampInferenceError,
     FeatureNameCollisionError,

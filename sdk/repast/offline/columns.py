@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.offline.errors import ColumnNotFoundError, KeyTypeMismatchError, TimestampTypeError
+from repast.errors import ColumnNotFoundError, KeyTypeMismatchError, TimestampTypeError
 from repast.offline.view import ViewJoin
 
 __all__ = [

@@ -20,6 +20,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from repast import _core
+from repast.errors import (
+    ColumnNotFoundError,
+    EntityTimestampInferenceError,
+    FeatureNameCollisionError,
+    OfflineStoreError,
+    SourceReadError,
+)
 from repast.offline import partitioned
 from repast.offline.columns import (
     gather,
@@ -29,13 +36,6 @@ from repast.offline.columns import (
     raw_time_column,
     timestamps_ns,
     where,
-)
-from repast.offline.errors import (
-    ColumnNotFoundError,
-    EntityTimestampInferenceError,
-    FeatureNameCollisionError,
-    OfflineStoreError,
-    SourceReadError,
 )
 from repast.offline.view import ViewJoin
 

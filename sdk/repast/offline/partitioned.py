@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from repast import _core
+from repast.errors import SourceReadError
 from repast.offline.budget import RowGroup, column_bytes, memory_limit, row_groups
 from repast.offline.columns import (
     KERNEL_TYPE,
@@ -46,7 +47,6 @@ from repast.offline.columns import (
     timestamps_ns,
     where,
 )
-from repast.offline.errors import SourceReadError
 from repast.offline.view import ViewJoin
 
 __all__ = ["Budget", "Plan", "choose_bounded", "join_view"]

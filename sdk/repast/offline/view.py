@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from repast.offline.errors import OfflineStoreError
+from repast.errors import OfflineStoreError
 
 __all__ = ["ViewJoin"]
 

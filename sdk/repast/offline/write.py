@@ -29,8 +29,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from repast.data_source import FileSource
+from repast.errors import (
+    OfflineWriteError,
+    SingleFileSourceError,
+    SourceReadError,
+)
 from repast.feature_view import FeatureView
-from repast.offline.errors import OfflineStoreError, SourceReadError
 
 if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
@@ -42,15 +46,6 @@ __all__ = [
     "prepare_offline_write",
     "write_to_offline_store",
 ]
-
-
-class OfflineWriteError(OfflineStoreError):
-    """Rows cannot be appended to a view's batch source (columns, types or the source itself);
-    nothing was written."""
-
-
-class SingleFileSourceError(OfflineWriteError):
-    """The batch source is one Parquet file; appends need a directory."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast import _core
-from repast.errors import RepastError
+from repast.errors import OnlineStoreError
 
 if TYPE_CHECKING:
     from repast.feature_view import FeatureView
@@ -40,10 +40,6 @@ __all__ = [
 ]
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-
-class OnlineStoreError(RepastError):
-    """The online store could not be read or written (connection lost, bad reply)."""
 
 
 @dataclass(frozen=True)
