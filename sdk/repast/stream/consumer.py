@@ -212,7 +212,6 @@ class StreamConsumer:
                 "declare it in the view's schema"
             )
         self._consumer: Any = None
-        self._offline_warned = False
         self._stage = "write"
         self._written: dict[Any, int] = {}
         self._committed: dict[Any, int] = {}
@@ -473,16 +472,6 @@ class StreamConsumer:
     async def _write_offline(self, decoded: Decoded) -> None:
         if not self.view.offline:
             return
-        writer = getattr(self.store, "write_to_offline_store", None)
-        if writer is None:
-            if not self._offline_warned:
-                log.warning(
-                    "view %s is offline=True but this Repast has no write_to_offline_store; "
-                    "stream rows go online only",
-                    self.view.name,
-                )
-                self._offline_warned = True
-            return
         # The offline store takes rows named as the batch source names them (it maps view
         # names back through the source's field_mapping).
         table = decoded.table
@@ -497,4 +486,4 @@ class StreamConsumer:
             # As Feast's stream processor does: the rows were created when they were ingested.
             now = np.full(len(table), int(self.clock() * 1e6), dtype=np.int64)
             table = table.append_column(created, pa.array(now).cast(TIMESTAMP))
-        await asyncio.to_thread(writer, self.view.name, table)
+        await asyncio.to_thread(self.store.write_to_offline_store, self.view.name, table)
