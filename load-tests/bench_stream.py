@@ -177,7 +177,7 @@ async def _consume(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     consumer = _TimedConsumer(
-        store,
+        store.context,
         store.get_stream_feature_view(VIEW),
         group_id=f"bench-{uuid.uuid4().hex[:8]}",
         dead_letters=DeadLetterQueue(producer),

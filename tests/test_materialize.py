@@ -1,5 +1,6 @@
-"""materialize / materialize_incremental: Feast's semantics (reference §8), bounded memory,
-a failure half-way that records nothing and a rerun that completes, and the CLI."""
+"""materialize / materialize_incremental: Feast's semantics (docs/feast-compatibility.md §8),
+bounded memory, a failure half-way that records nothing and a rerun that completes, and the
+CLI."""
 
 from __future__ import annotations
 

@@ -49,8 +49,8 @@ def _golden_keys() -> dict[bytes, dict[bytes, bytes]]:
     }
 
 
-# Deliberate difference (golden/README): Repast writes every null as an empty Value, where
-# Feast wrote unix_timestamp_val INT64_MIN for the null last_login of driver 1003.
+# Deliberate difference (tests/golden/README.md): Repast writes every null as an empty Value,
+# where Feast wrote unix_timestamp_val INT64_MIN for the null last_login of driver 1003.
 _NULL_TIMESTAMP = bytes.fromhex("4080808080808080808001")
 
 
@@ -90,7 +90,7 @@ def _rfc3339(ts: datetime) -> str:
 
 
 def _check_against_feast(response: OnlineResponse, recorded: dict[str, Any]) -> None:
-    """Compare with a recorded `feast serve` answer by golden/README's rules."""
+    """Compare with a recorded `feast serve` answer by tests/golden/README.md's rules."""
     names = recorded["metadata"]["feature_names"]
     assert sorted(response.feature_names) == sorted(names)
     ours = response.to_dict()

@@ -1,4 +1,5 @@
-"""The Rust kernel + Arrow driver against a brute-force Python oracle of reference §7.1."""
+"""The Rust kernel + Arrow driver against a brute-force Python oracle of the rule in
+docs/feast-compatibility.md §7.1."""
 
 from __future__ import annotations
 

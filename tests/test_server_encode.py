@@ -1,4 +1,5 @@
-"""The response encoder against Feast's value rules (reference §4.1), column by column."""
+"""The response encoder against Feast's value rules (docs/feast-compatibility.md §4.1),
+column by column."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every endpoint of the feature server through httpx's ASGITransport, on every online store;
-the recorded `feast serve` answers of golden/redis_dump.json reproduced."""
+the recorded `feast serve` answers of tests/golden/redis_dump.json reproduced."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureSto
 
 
 def _check_against_feast(got: dict[str, Any], recorded: dict[str, Any]) -> None:
-    """golden/README's rules: columns by name (our order is request order), NOT_FOUND with a
-    null for a missing entity (Feast's Redis says PRESENT), Feast's null-timestamp sentinel
-    is a null here; everything else exactly."""
+    """tests/golden/README.md's rules: columns by name (our order is request order), NOT_FOUND
+    with a null for a missing entity (Feast's Redis says PRESENT), Feast's null-timestamp
+    sentinel is a null here; everything else exactly."""
     names = recorded["metadata"]["feature_names"]
     assert sorted(got["metadata"]["feature_names"]) == sorted(names)
     assert list(got) == ["results", "metadata"]  # Feast's key order

@@ -61,7 +61,7 @@ async def consuming(
     producer = AIOKafkaProducer(bootstrap_servers=source.kafka_bootstrap_servers)
     await producer.start()
     consumer = StreamConsumer(
-        store,
+        store.context,
         view,
         group_id=group,
         dead_letters=DeadLetterQueue(producer),

@@ -62,7 +62,7 @@ async def _run_until_committed(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     consumer = StreamConsumer(
-        store,
+        store.context,
         view,
         group_id=group,
         dead_letters=DeadLetterQueue(producer, template),

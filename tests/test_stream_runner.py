@@ -69,16 +69,16 @@ def add_plain_view(store: FeatureStore, bootstrap: str, topic: str) -> None:
 def test_views_to_consume(tmp_path: Path, redis_clean: RedisServer) -> None:
     store = stream_store(tmp_path, redis_clean, "127.0.0.1:1", "t")
     add_plain_view(store, "127.0.0.1:1", "t2")
-    assert sorted(v.name for v in stream_views(store)) == [VIEW, "rides"]
-    assert [v.name for v in stream_views(store, ["rides"])] == ["rides"]
+    assert sorted(v.name for v in stream_views(store.context)) == [VIEW, "rides"]
+    assert [v.name for v in stream_views(store.context, ["rides"])] == ["rides"]
     with pytest.raises(FeatureViewNotFoundError, match="did you mean 'driver_live'"):
-        stream_views(store, ["driver_lve"])
-    runner = StreamRunner(store, group_id="team", metrics=fresh_metrics())
+        stream_views(store.context, ["driver_lve"])
+    runner = StreamRunner(store.context, group_id="team", metrics=fresh_metrics())
     assert sorted(runner.group_id(v) for v in runner.views) == ["team.driver_live", "team.rides"]
-    default = StreamRunner(store, [VIEW], metrics=fresh_metrics())
+    default = StreamRunner(store.context, [VIEW], metrics=fresh_metrics())
     assert default.group_id(default.views[0]) == f"repast.{store.project}.{VIEW}"
     with pytest.raises(ValueError, match="must contain"):
-        StreamRunner(store, dead_letter_topic="dlq", metrics=fresh_metrics())
+        StreamRunner(store.context, dead_letter_topic="dlq", metrics=fresh_metrics())
     store.online_store.close()
 
 
@@ -100,8 +100,8 @@ def test_views_with_a_udf_are_refused(tmp_path: Path, redis_clean: RedisServer) 
     )
     store.apply([doubled])
     with pytest.raises(RepastError, match="StreamFeatureView 'doubled' has a udf"):
-        stream_views(store)
-    assert [v.name for v in stream_views(store, [VIEW])] == [VIEW]
+        stream_views(store.context)
+    assert [v.name for v in stream_views(store.context, [VIEW])] == [VIEW]
     store.online_store.close()
 
 
@@ -112,7 +112,7 @@ def test_views_without_kafka_are_refused(tmp_path: Path, redis_clean: RedisServe
     store = FeatureStore(config=config)
     store.apply([])
     with pytest.raises(RepastError, match="no feature view in project 'empty' reads a KafkaSource"):
-        stream_views(store)
+        stream_views(store.context)
 
 
 def test_runner_consumes_every_view_until_stopped(
@@ -122,7 +122,7 @@ def test_runner_consumes_every_view_until_stopped(
     store = stream_store(tmp_path, redis_clean, kafka_broker, topic)
     add_plain_view(store, kafka_broker, rides)
     runner = StreamRunner(
-        store, group_id=unique("g"), from_beginning=True, metrics=fresh_metrics(),
+        store.context, group_id=unique("g"), from_beginning=True, metrics=fresh_metrics(),
         backoff=FAST_BACKOFF,
     )  # fmt: skip
 
@@ -170,7 +170,11 @@ def test_a_failed_consumer_restarts_from_committed_offsets(
     monkeypatch.setattr(online, "write_batch", crashes_once)
     metrics = fresh_metrics()
     runner = StreamRunner(
-        store, group_id=unique("g"), from_beginning=True, metrics=metrics, backoff=FAST_BACKOFF
+        store.context,
+        group_id=unique("g"),
+        from_beginning=True,
+        metrics=metrics,
+        backoff=FAST_BACKOFF,
     )
 
     async def main() -> None:
@@ -263,7 +267,7 @@ def test_a_broker_that_stops_answering_delays_but_loses_nothing(
         store = stream_store(tmp_path, redis_clean, bootstrap, topic)
         group = unique("g")
         runner = StreamRunner(
-            store, group_id=group, from_beginning=True, metrics=fresh_metrics(),
+            store.context, group_id=group, from_beginning=True, metrics=fresh_metrics(),
             backoff=FAST_BACKOFF,
             consumer_options={"request_timeout_ms": 3000, "session_timeout_ms": 6000,
                               "heartbeat_interval_ms": 1000},

@@ -202,7 +202,8 @@ class LatestState:
         """Candidate ids handed out since the last compaction."""
     def __len__(self) -> int: ...
 
-# --- Point-in-time join (core-rs/src/py_pit.rs; rules in pit.rs and reference §7.1) -----------
+# --- Point-in-time join (core-rs/src/py_pit.rs; rules in pit.rs and
+# docs/feast-compatibility.md §7.1) -------------------------------------------------------------
 # A column is a `(name, array)` pair; the name labels errors. Keys: int64, string, large_string,
 # binary or large_binary (the driver in repast.offline.join casts to these). Timestamps: int64
 # nanoseconds since the epoch (UTC) or timestamp[ns]. Arrays cross zero-copy.

@@ -496,7 +496,7 @@ def stream(
             f"`repast stream` needs the kafka extra: install `repast[kafka]` ({exc})"
         ) from None
     run_streams(
-        obj.store(),
+        obj.store().context,
         list(views) or None,
         metrics_port=metrics_port,
         group_id=group_id,

@@ -2,61 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from repast import materialize as materialize_mod
 from repast import online_write
 from repast.config import RepoConfig, load_repo_config
-from repast.data_source import DataSource, data_source_from_dict
+from repast.context import StoreContext
+from repast.data_source import DataSource
 from repast.diff import RegistryDiff, Transition, diff_registry
 from repast.entity import Entity
-from repast.errors import (
-    DataSourceNotFoundError,
-    EntityNotFoundError,
-    FeatureServiceNotFoundError,
-    FeatureViewNotFoundError,
-    NotFoundError,
-)
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
 from repast.historical import get_historical_features
 from repast.offline import RetrievalJob
 from repast.on_demand_feature_view import OnDemandFeatureView
-from repast.online import OnlineStore, OnlineView, online_store_from_config
+from repast.online import OnlineStore, OnlineView
 from repast.online_read import OnlineReader, PackedRead
 from repast.online_response import OnlineResponse
 from repast.online_write import PushMode
-from repast.registry import Kind, Registry, registry_from_config, set_infra
+from repast.registry import Kind, Registry, set_infra
 from repast.repo import KINDS, RepoContents, parse_repo
 from repast.stream_feature_view import StreamFeatureView
-from repast.validate import closest, validate_repo
+from repast.validate import validate_repo
 
 __all__ = ["FeatureStore"]
-
-T = TypeVar("T")
-
-_FROM_DICT: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "entities": Entity.from_dict,
-    "data_sources": data_source_from_dict,
-    "feature_views": FeatureView.from_dict,
-    "stream_feature_views": StreamFeatureView.from_dict,
-    "on_demand_feature_views": OnDemandFeatureView.from_dict,
-    "feature_services": FeatureService.from_dict,
-}
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _tags_match(obj: Any, tags: Mapping[str, str] | None) -> bool:
-    if not tags:
-        return True
-    own = getattr(obj, "tags", None) or {}
-    return all(own.get(k) == v for k, v in tags.items())
 
 
 def _rows_still_readable(stored: OnlineView, new: OnlineView | None) -> bool:
@@ -93,7 +69,11 @@ class FeatureStore:
             )
         self.config = config
         self.repo_path: Path = config.repo_path
-        self._registry = registry_from_config(config)
+        self.context = StoreContext(config)
+        self._registry = self.context.registry
+        self._catalog = self.context.catalog
+        self._reader: OnlineReader | None = None
+        self._reader_online: OnlineStore | None = None
 
     def __repr__(self) -> str:
         return f"FeatureStore(project={self.project!r}, repo_path={str(self.repo_path)!r})"
@@ -112,25 +92,10 @@ class FeatureStore:
     # ---- reading the registry -----------------------------------------------------------
 
     def _specs(self, kind: Kind, allow_cache: bool) -> Mapping[str, Mapping[str, Any]]:
-        snapshot = self._registry.snapshot(allow_cache=allow_cache)
-        return {
-            name: record["spec"] for name, record in snapshot.records(self.project, kind).items()
-        }
+        return self._catalog.specs(kind, allow_cache)
 
     def _list(self, kind: Kind, allow_cache: bool, tags: Mapping[str, str] | None) -> list[Any]:
-        from_dict = _FROM_DICT[kind]
-        objects = [from_dict(dict(spec)) for spec in self._specs(kind, allow_cache).values()]
-        return [obj for obj in objects if _tags_match(obj, tags)]
-
-    def _get(self, kind: Kind, name: str, allow_cache: bool, error: type[NotFoundError]) -> Any:
-        specs = self._specs(kind, allow_cache)
-        if name not in specs:
-            label = kind.replace("_", " ")[:-1] if kind != "entities" else "entity"
-            raise error(
-                f"{label} '{name}' does not exist in project '{self.project}'"
-                f"{closest(name, list(specs))}"
-            )
-        return _FROM_DICT[kind](dict(specs[name]))
+        return self._catalog.objects(kind, allow_cache, tags)
 
     def list_projects(self, allow_cache: bool = False) -> list[str]:
         return sorted(self._registry.snapshot(allow_cache=allow_cache).projects())
@@ -181,41 +146,35 @@ class FeatureStore:
         return self._list("feature_services", allow_cache, tags)
 
     def get_entity(self, name: str, allow_registry_cache: bool = False) -> Entity:
-        entity: Entity = self._get("entities", name, allow_registry_cache, EntityNotFoundError)
+        entity: Entity = self._catalog.get("entities", name, allow_registry_cache)
         return entity
 
     def get_data_source(self, name: str, allow_registry_cache: bool = False) -> DataSource:
-        source: DataSource = self._get(
-            "data_sources", name, allow_registry_cache, DataSourceNotFoundError
-        )
+        source: DataSource = self._catalog.get("data_sources", name, allow_registry_cache)
         return source
 
     def get_feature_view(self, name: str, allow_registry_cache: bool = False) -> FeatureView:
-        view: FeatureView = self._get(
-            "feature_views", name, allow_registry_cache, FeatureViewNotFoundError
-        )
+        view: FeatureView = self._catalog.get("feature_views", name, allow_registry_cache)
         return view
 
     def get_stream_feature_view(
         self, name: str, allow_registry_cache: bool = False
     ) -> StreamFeatureView:
-        view: StreamFeatureView = self._get(
-            "stream_feature_views", name, allow_registry_cache, FeatureViewNotFoundError
+        view: StreamFeatureView = self._catalog.get(
+            "stream_feature_views", name, allow_registry_cache
         )
         return view
 
     def get_on_demand_feature_view(
         self, name: str, allow_registry_cache: bool = False
     ) -> OnDemandFeatureView:
-        view: OnDemandFeatureView = self._get(
-            "on_demand_feature_views", name, allow_registry_cache, FeatureViewNotFoundError
+        view: OnDemandFeatureView = self._catalog.get(
+            "on_demand_feature_views", name, allow_registry_cache
         )
         return view
 
     def get_feature_service(self, name: str, allow_cache: bool = False) -> FeatureService:
-        service: FeatureService = self._get(
-            "feature_services", name, allow_cache, FeatureServiceNotFoundError
-        )
+        service: FeatureService = self._catalog.get("feature_services", name, allow_cache)
         return service
 
     # ---- changing the registry ----------------------------------------------------------
@@ -371,7 +330,7 @@ class FeatureStore:
         >>> job.to_df()  # doctest: +SKIP
         """
         return get_historical_features(
-            self, entity_df, features, full_feature_names, filter_by_created_timestamp
+            self.context, entity_df, features, full_feature_names, filter_by_created_timestamp
         )
 
     # ---- online store, online reads and writes, materialization (online_read.py,
@@ -379,20 +338,18 @@ class FeatureStore:
 
     @property
     def online_store(self) -> OnlineStore:
-        """The configured online store (created on first use)."""
-        if getattr(self, "_online_store", None) is None:
-            self._online_store: OnlineStore | None = online_store_from_config(self.config)
-        assert self._online_store is not None
-        return self._online_store
+        """The configured online store (created on first use), or what replaced it through
+        `context.replace_online_store`."""
+        return self.context.online_store
 
     def _online_reader(self) -> OnlineReader:
-        if getattr(self, "_reader", None) is None:
-            self._reader = OnlineReader(self, self.online_store)
+        online = self.context.online_store
+        if self._reader is None or self._reader_online is not online:
+            self._reader, self._reader_online = OnlineReader(self, online), online
         return self._reader
 
     def _online_views(self) -> dict[str, OnlineView]:
-        views = [*self.list_feature_views(), *self.list_stream_feature_views()]
-        return {v.name: OnlineView.of(v) for v in views}
+        return self._catalog.online_views()
 
     def _update_online(
         self, before: Mapping[str, OnlineView], after: Mapping[str, OnlineView]
@@ -409,13 +366,7 @@ class FeatureStore:
         self._registry.commit(record)
 
     def _online_view(self, name: str) -> FeatureView:
-        for view in [
-            *self.list_feature_views(allow_cache=True),
-            *self.list_stream_feature_views(allow_cache=True),
-        ]:
-            if view.name == name:
-                return view
-        return self.get_feature_view(name, allow_registry_cache=True)  # raises, naming close ones
+        return self._catalog.online_feature_view(name)
 
     def get_online_features(
         self,
@@ -495,7 +446,7 @@ class FeatureStore:
         are cast to the source's types. The source must be a directory (never rewritten)."""
         from repast.offline.write import write_to_offline_store
 
-        write_to_offline_store(self, feature_view_name, df, reorder_columns=reorder_columns)
+        write_to_offline_store(self.context, feature_view_name, df, reorder_columns=reorder_columns)
 
     def materialize(
         self,

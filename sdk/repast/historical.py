@@ -8,11 +8,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from repast.context import StoreContext
 from repast.data_source import FileSource
 from repast.errors import FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
@@ -28,9 +29,6 @@ from repast.offline import (
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online_read import FeatureNotFoundError
 from repast.validate import closest
-
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
 
 __all__ = ["get_historical_features"]
 
@@ -93,16 +91,17 @@ def _checked_features(view: Any, requested: list[str]) -> list[str]:
 
 
 class _Resolver:
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, store: StoreContext) -> None:
         self.store = store
         self.views: dict[str, FeatureView] = {
             v.name: v
             for v in [
-                *store.list_feature_views(allow_cache=True),
-                *store.list_stream_feature_views(allow_cache=True),
+                *store.catalog.online_feature_views(allow_cache=True),
             ]
         }
-        self.odfvs = {v.name: v for v in store.list_on_demand_feature_views(allow_cache=True)}
+        self.odfvs = {
+            v.name: v for v in store.catalog.objects("on_demand_feature_views", allow_cache=True)
+        }
 
     def view(self, name: str) -> FeatureView:
         view = self.views.get(name)
@@ -195,7 +194,7 @@ def _plan(resolver: _Resolver, features: Sequence[str] | FeatureService, full_na
 
 
 def get_historical_features(
-    store: FeatureStore,
+    store: StoreContext,
     entity_df: Any,
     features: Sequence[str] | FeatureService,
     full_feature_names: bool = False,

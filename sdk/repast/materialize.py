@@ -1,4 +1,5 @@
-"""`materialize` / `materialize_incremental`: offline rows → online store (reference §8).
+"""`materialize` / `materialize_incremental`: offline rows → online store, with Feast's
+semantics (docs/feast-compatibility.md §8).
 
 The local engine, per view: stream record batches from the Parquet dataset (time filter
 pushed down, only the needed columns), build entity keys in Rust, keep the latest row per key

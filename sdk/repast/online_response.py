@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FIELD_STATUS", "NOT_FOUND", "OUTSIDE_MAX_AGE", "OnlineResponse", "PRESENT"]
 
-# FieldStatus enum numbers (reference §4.3).
+# FieldStatus enum numbers (docs/feast-compatibility.md §4.3).
 PRESENT = 1
 NOT_FOUND = 3
 OUTSIDE_MAX_AGE = 4

@@ -311,7 +311,7 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode) -> i
         # Checked before anything is written; one append per batch source (views may share it).
         by_location: dict[str, OfflineWrite] = {}
         for v in views:
-            write = prepare_offline_write(store, v, table, what)
+            write = prepare_offline_write(store.context, v, table, what)
             by_location.setdefault(write.location, write)
         offline = list(by_location.values())
     written = 0

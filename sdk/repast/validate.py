@@ -121,7 +121,8 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
 
 def _check_no_aggregations(contents: RepoContents) -> None:
     # Windowed aggregation needs a stream engine of its own; Feast's processor does not
-    # compute them either (reference §12.2), so a declared one would silently do nothing.
+    # compute them either (docs/feast-compatibility.md §12.2), so a declared one would
+    # silently do nothing.
     for view in contents.stream_feature_views:
         if getattr(view, "aggregations", None):
             names = ", ".join(a.name or f"{a.function}_{a.column}" for a in view.aggregations)

@@ -1,8 +1,9 @@
 """`ValueType`: Feast's value type enum (`feast.value_type`), with Feast's numbers.
 
-The numbers are the `feast.types.ValueType.Enum` protobuf numbers (reference §2.6) so
-that they can go straight into Feast Value tags and entity keys; `UNKNOWN` stands for the
-proto's `INVALID` (0), and `PDF_BYTES`/`IMAGE_BYTES` exist only in Python, as in Feast.
+The numbers are the `feast.types.ValueType.Enum` protobuf numbers
+(docs/feast-compatibility.md §2.6) so that they can go straight into Feast Value tags and
+entity keys; `UNKNOWN` stands for the proto's `INVALID` (0), and `PDF_BYTES`/`IMAGE_BYTES`
+exist only in Python, as in Feast.
 """
 
 from __future__ import annotations

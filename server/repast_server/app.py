@@ -154,15 +154,14 @@ def create_app(
 
 async def _close_async_clients(store: FeatureStore) -> None:
     # The asyncio Redis connections belong to this app's event loop: close them with it.
-    online = getattr(store, "_online_store", None)
-    close_async = getattr(online, "close_async", None)
+    close_async = getattr(store.context.open_online_store, "close_async", None)
     if close_async is not None:
         with contextlib.suppress(Exception):
             await close_async()
 
 
 def _close(store: FeatureStore) -> None:
-    online = getattr(store, "_online_store", None)
+    online = store.context.open_online_store
     if online is not None:
         online.close()
     store.registry.close()

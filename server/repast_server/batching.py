@@ -146,17 +146,12 @@ class TickBatcher:
 
 @contextlib.contextmanager
 def batch_reads(store: FeatureStore) -> Iterator[TickBatcher]:
-    """Route `store`'s online reads through a `TickBatcher` while the app runs.
-
-    FeatureStore has no public hook for this yet, so this swaps its online store and drops
-    its cached reader (which holds the store it was built with); both are restored after.
-    """
+    """Route `store`'s online reads through a `TickBatcher` while the app runs (the store's
+    context puts it in front of the online store, and puts the original back after)."""
     original = store.online_store
     batcher = original if isinstance(original, TickBatcher) else TickBatcher(original)
-    store._online_store = batcher
-    store._reader = None  # type: ignore[assignment]
+    store.context.replace_online_store(batcher)
     try:
         yield batcher
     finally:
-        store._online_store = original
-        store._reader = None  # type: ignore[assignment]
+        store.context.replace_online_store(original)

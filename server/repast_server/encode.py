@@ -1,4 +1,5 @@
-"""`OnlineResponse` → Feast's `/get-online-features` JSON bytes (reference §4.1).
+"""`OnlineResponse` → Feast's `/get-online-features` JSON bytes
+(docs/feast-compatibility.md §4.1).
 
 orjson writes numpy arrays natively (OPT_SERIALIZE_NUMPY), so numeric and bool columns
 without nulls go from Arrow to JSON without one Python object per value. Columns with nulls,

@@ -1,9 +1,10 @@
 """One place that turns exceptions into HTTP answers: `{"error": <kind>, "detail": <text>}`.
 
 Statuses follow Feast where it has one (404 for unknown objects, 422 for an unknown push
-source and for request-schema violations) and DESIGN.md elsewhere: 400 for other bad input,
-413 for oversize requests, 503 when a backend (online store, registry) is down, so a client
-can tell "fix your request" from "retry later".
+source and for request-schema violations) and Repast's own rule elsewhere: 400 for other bad
+input, 413 for oversize requests, 503 when a backend (online store, registry) is down, so a
+client can tell "fix your request" from "retry later" (docs/feast-compatibility.md §4.1 sets
+them beside Feast's).
 """
 
 from __future__ import annotations

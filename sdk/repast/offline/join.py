@@ -3,9 +3,9 @@
 For every entity row and every requested view, the kernel (`repast._core.point_in_time_indices`)
 picks the source row with equal join keys and the greatest event timestamp in
 `[entity_ts - ttl, entity_ts]` (both inclusive, ttl 0/None = unbounded), ties broken by the greater
-created timestamp (reference §7.1). This module only prepares columns (projection, time-filter
-push-down, dtype normalization) and gathers the feature columns with Arrow `take`, so feature
-payloads never leave Arrow and there is no per-row Python.
+created timestamp (docs/feast-compatibility.md §7.1). This module only prepares columns
+(projection, time-filter push-down, dtype normalization) and gathers the feature columns with
+Arrow `take`, so feature payloads never leave Arrow and there is no per-row Python.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 def infer_timestamp_column(schema: pa.Schema) -> str:
-    """The entity frame's timestamp column (reference §7.2).
+    """The entity frame's timestamp column (docs/feast-compatibility.md §7.2).
 
     `event_timestamp` if present, else the only timestamp-typed column; anything else is an
     `EntityTimestampInferenceError`.

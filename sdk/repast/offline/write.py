@@ -1,9 +1,9 @@
 """`write_to_offline_store` and push to the offline store: append rows to a view's batch source.
 
-Rows are checked against the source's Parquet schema (reference §12.1: the column *set* must be
-the source's, else an error listing the missing and extra columns), reordered to the source's
-column order, cast to its types, and **appended as a new Parquet file** in the source's
-directory; existing data is never rewritten. A local file is written under a dot-prefixed name
+Rows are checked against the source's Parquet schema (docs/feast-compatibility.md §12.1: the
+column *set* must be the source's, else an error listing the missing and extra columns),
+reordered to the source's column order, cast to its types, and **appended as a new Parquet
+file** in the source's directory; existing data is never rewritten. A local file is written under a dot-prefixed name
 in the same directory and then renamed (`os.replace`) to `part-<UTC time>-<uuid>.parquet`, so a
 concurrent reader (pyarrow datasets skip names that start with `.` or `_`) sees the whole file
 or nothing. An S3 object only appears once its upload completed, so S3 writes go straight to
@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +28,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from repast.context import StoreContext
 from repast.data_source import FileSource
 from repast.errors import (
     OfflineWriteError,
@@ -35,9 +36,6 @@ from repast.errors import (
     SourceReadError,
 )
 from repast.feature_view import FeatureView
-
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
 
 __all__ = [
     "OfflineWrite",
@@ -93,7 +91,7 @@ def _file_source(view: FeatureView) -> FileSource:
     return source
 
 
-def _target(store: FeatureStore, view: FeatureView, source: FileSource) -> _Target:
+def _target(store: StoreContext, view: FeatureView, source: FileSource) -> _Target:
     location = store.config.resolve_location(source.path)
     if location.startswith("s3://"):
         try:
@@ -336,7 +334,7 @@ def _write_partitioned(
 
 
 def prepare_offline_write(
-    store: FeatureStore,
+    store: StoreContext,
     view: FeatureView,
     df: Any,
     what: str = "write_to_offline_store data",
@@ -355,10 +353,10 @@ def prepare_offline_write(
 
 
 def write_to_offline_store(
-    store: FeatureStore, feature_view_name: str, df: Any, reorder_columns: bool = True
+    store: StoreContext, feature_view_name: str, df: Any, reorder_columns: bool = True
 ) -> int:
     """Append `df`'s rows to the view's batch source; returns the number of rows written."""
-    view = store._online_view(feature_view_name)
+    view = store.catalog.online_feature_view(feature_view_name)
     write = prepare_offline_write(store, view, df, reorder_columns=reorder_columns)
     write.commit()
     return int(write.table.num_rows)

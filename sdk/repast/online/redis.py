@@ -1,8 +1,8 @@
 """The Redis online store (redis-py with hiredis), in two layouts.
 
 Both key one Redis hash per entity: `serialize_entity_key(v3) ++ project`.
-- `feast`: Feast's fields, byte for byte (reference §2): `mmh3_le32("<view>:<feature>")` →
-  Value protobuf, `_ts:<view>` → Timestamp protobuf.
+- `feast`: Feast's fields, byte for byte (docs/feast-compatibility.md §2):
+  `mmh3_le32("<view>:<feature>")` → Value protobuf, `_ts:<view>` → Timestamp protobuf.
 - `packed` (default): one field per view, `<view>` → the packed row (packed.rs).
 
 Standalone Redis is spoken to in raw RESP: a read is one payload of `HMGET` commands (one

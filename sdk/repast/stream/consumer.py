@@ -17,22 +17,21 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from repast import online_write
+from repast.context import StoreContext
 from repast.data_source import KafkaSource
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
+from repast.offline.write import write_to_offline_store
 from repast.online.base import TIMESTAMP, OnlineStoreError, WriteBatch, latest_rows
 from repast.stream.dead_letter import DeadLetterQueue, Rejection
 from repast.stream.decode import Decoded, MessageDecoder
 from repast.stream.metrics import StreamMetrics
-
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
 
 __all__ = [
     "Backoff",
@@ -106,7 +105,7 @@ def kafka_source_of(view: FeatureView) -> KafkaSource | None:
     return source if isinstance(source, KafkaSource) else None
 
 
-def write_online(store: FeatureStore, view: FeatureView, decoded: Decoded, ts_column: str) -> int:
+def write_online(store: StoreContext, view: FeatureView, decoded: Decoded, ts_column: str) -> int:
     """Write decoded rows through the online store's write path; returns rows stored.
 
     Keys are built by the same Rust kernel as `write_to_online_store`, one row is kept per key
@@ -168,7 +167,7 @@ class StreamConsumer:
 
     def __init__(
         self,
-        store: FeatureStore,
+        store: StoreContext,
         view: FeatureView,
         *,
         group_id: str,
@@ -486,4 +485,4 @@ class StreamConsumer:
             # As Feast's stream processor does: the rows were created when they were ingested.
             now = np.full(len(table), int(self.clock() * 1e6), dtype=np.int64)
             table = table.append_column(created, pa.array(now).cast(TIMESTAMP))
-        await asyncio.to_thread(self.store.write_to_offline_store, self.view.name, table)
+        await asyncio.to_thread(write_to_offline_store, self.store, self.view.name, table)

@@ -1,9 +1,10 @@
 """Kafka message values → an Arrow table of one feature view's columns.
 
-A message is one JSON object whose fields are the source columns (reference §12.2). orjson
-parses each message; each column is then one list built from the parsed objects and one
-Arrow conversion, so no per-value Python runs on the happy path. Only a column that fails
-to convert as a whole is re-checked value by value, to name the rows that are wrong.
+A message is one JSON object whose fields are the source columns
+(docs/feast-compatibility.md §12.2). orjson parses each message; each column is then one
+list built from the parsed objects and one Arrow conversion, so no per-value Python runs on
+the happy path. Only a column that fails to convert as a whole is re-checked value by
+value, to name the rows that are wrong.
 
 Rows that cannot be stored (not a JSON object, a missing or wrongly typed join key, a
 missing or unparseable event time, a wrongly typed feature) are returned beside the table
@@ -242,7 +243,8 @@ class MessageDecoder:
                     errors.setdefault(int(rows[missing_row]), Rejection(reason, message))
                 bad |= missing
             arrays[column.name] = array
-        # A feature field a message lacks is null, as Spark's from_json reads it (reference §12.2).
+        # A feature field a message lacks is null, as Spark's from_json reads it
+        # (docs/feast-compatibility.md §12.2).
         table = pa.table(arrays)
         if bad.any():
             keep = ~bad

@@ -14,8 +14,9 @@ import gc
 import logging
 import signal
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from repast.context import StoreContext
 from repast.errors import FeatureViewNotFoundError, RepastError
 from repast.feature_view import FeatureView
 from repast.stream.consumer import (
@@ -31,18 +32,15 @@ from repast.stream.metrics import StreamMetrics, serve_metrics
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
 
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
-
 __all__ = ["StreamRunner", "run_streams", "stream_views"]
 
 log = logging.getLogger("repast.stream")
 
 
-def stream_views(store: FeatureStore, names: Sequence[str] | None = None) -> list[FeatureView]:
+def stream_views(store: StoreContext, names: Sequence[str] | None = None) -> list[FeatureView]:
     """The views to consume: those named (each must read a KafkaSource), else every view
     whose stream source is a KafkaSource."""
-    views: list[FeatureView] = [*store.list_feature_views(), *store.list_stream_feature_views()]
+    views: list[FeatureView] = store.catalog.online_feature_views(allow_cache=False)
     by_name = {v.name: v for v in views}
     if names:
         chosen = []
@@ -81,7 +79,7 @@ class StreamRunner:
 
     def __init__(
         self,
-        store: FeatureStore,
+        store: StoreContext,
         views: Sequence[str] | None = None,
         *,
         group_id: str | None = None,
@@ -200,7 +198,7 @@ class StreamRunner:
 
 
 def run_streams(
-    store: FeatureStore,
+    store: StoreContext,
     views: Sequence[str] | None = None,
     *,
     metrics_port: int | None = None,
