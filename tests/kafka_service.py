@@ -168,8 +168,13 @@ def _free_port() -> int:
 
 def _random_cluster_id() -> str:
     # Kafka's cluster ids are a random UUID in URL-safe base64 without padding (22 characters),
-    # the same as `kafka-storage random-uuid` prints.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # the same as `kafka-storage random-uuid` prints. Like Kafka's own generator, draw again when
+    # the id starts with '-': the storage tool's argument parser takes it for an option (1 start
+    # in 64 failed with "argument --cluster-id/-t: expected one argument").
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _tail(path: Path, lines: int) -> str:
