@@ -1,5 +1,5 @@
 //! Feast `feast.types.Value` and `google.protobuf.Timestamp` protobuf codecs, written by hand
-//! (reference §2.2, §2.6). Plain Rust over Arrow columns; no pyo3.
+//! (docs/feast-compatibility.md §2.2, §2.6). Plain Rust over Arrow columns; no pyo3.
 //!
 //! Encoding writes standard proto3 bytes: a null cell is an empty Value (zero bytes); a set oneof
 //! is written even when it holds the default (`bool_val=false` is `3800`); numeric lists are
@@ -307,7 +307,8 @@ impl Elements<'_> {
         }
     }
 
-    /// NaN floats: Feast writes them as an empty Value (golden values.json); kept in lists.
+    /// NaN floats: Feast writes them as an empty Value (tests/golden/values.json); kept in
+    /// lists.
     fn is_nan(&self, i: usize) -> bool {
         match self {
             Self::F64(v) => v[i].is_nan(),

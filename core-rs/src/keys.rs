@@ -1,5 +1,5 @@
 //! Feast entity keys, byte-identical to `serialize_entity_key` versions 3 and 2
-//! (reference §1). Plain Rust over Arrow columns; no pyo3.
+//! (docs/feast-compatibility.md §1). Plain Rust over Arrow columns; no pyo3.
 //!
 //! v3: `u32le N`, then for every join key in sorted name order `u32le 2, u32le len, name`, then
 //! for every value in the same order `u32le value_type, u32le len, bytes`.

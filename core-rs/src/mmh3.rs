@@ -130,6 +130,7 @@ mod tests {
         );
     }
 
+    /// Field names Feast wrote (docs/feast-compatibility.md §1.7).
     #[test]
     fn field_names_from_the_reference() {
         assert_eq!(
@@ -144,7 +145,7 @@ mod tests {
 
     #[test]
     fn x64_128_of_the_zero_key() {
-        // golden/entity_keys.json, "zero join keys": the v3 key is `00000000`.
+        // tests/golden/entity_keys.json, "zero join keys": the v3 key is `00000000`.
         let expect = "bc764cd8ddf7a0cff126f51c16239658";
         let got = x64_128(&[0, 0, 0, 0], 0)
             .iter()

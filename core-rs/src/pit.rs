@@ -1,4 +1,4 @@
-//! Point-in-time join kernel (reference §7.1, the SQL/DuckDB semantics).
+//! Point-in-time join kernel (docs/feast-compatibility.md §7.1, the SQL/DuckDB semantics).
 //!
 //! For one feature view and every entity row, find the index of the source row the view
 //! contributes, or [`NO_MATCH`]:
@@ -1271,7 +1271,7 @@ mod tests {
         }
     }
 
-    /// The rule of reference §7.1 written as directly as possible.
+    /// The rule of docs/feast-compatibility.md §7.1 written as directly as possible.
     #[allow(clippy::too_many_arguments)]
     fn brute_force(
         ek: &[(i64, i64)],

@@ -178,8 +178,9 @@ fn run(
         .collect()
 }
 
-/// For every view, the source row each entity row joins to (reference §7.1), as a pyarrow
-/// `UInt64Array` with nulls where nothing matches: `source.take(indices)` gathers the features.
+/// For every view, the source row each entity row joins to (docs/feast-compatibility.md §7.1),
+/// as a pyarrow `UInt64Array` with nulls where nothing matches: `source.take(indices)` gathers
+/// the features.
 #[pyfunction]
 #[pyo3(signature = (entity_timestamps, views, filter_by_created_timestamp = false))]
 pub(crate) fn point_in_time_indices(

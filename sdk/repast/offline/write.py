@@ -3,11 +3,12 @@
 Rows are checked against the source's Parquet schema (docs/feast-compatibility.md §12.1: the
 column *set* must be the source's, else an error listing the missing and extra columns),
 reordered to the source's column order, cast to its types, and **appended as a new Parquet
-file** in the source's directory; existing data is never rewritten. A local file is written under a dot-prefixed name
-in the same directory and then renamed (`os.replace`) to `part-<UTC time>-<uuid>.parquet`, so a
-concurrent reader (pyarrow datasets skip names that start with `.` or `_`) sees the whole file
-or nothing. An S3 object only appears once its upload completed, so S3 writes go straight to
-the final key. Hive-partitioned directories get one new file per partition they touch.
+file** in the source's directory; existing data is never rewritten. A local file is written
+under a dot-prefixed name in the same directory and then renamed (`os.replace`) to
+`part-<UTC time>-<uuid>.parquet`, so a concurrent reader (pyarrow datasets skip names that
+start with `.` or `_`) sees the whole file or nothing. An S3 object only appears once its
+upload completed, so S3 writes go straight to the final key. Hive-partitioned directories get
+one new file per partition they touch.
 
 Unlike Feast's file store (which re-reads the single Parquet file, prepends the new rows and
 rewrites it), a FileSource that is one Parquet *file* is refused: point it at a directory.
