@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from repast import _core
 from repast.feature_view import FeatureView
-from repast.online.base import OnlineView
+from repast.online.base import OnlineView, PackedRowWriter, packed_row_writer
 from repast.online_write import WritePlan, write_plan
 from repast.value_type import ValueType
 
@@ -51,19 +51,6 @@ _FEATURE_TYPES = frozenset(
     )
 )
 _KEY_TYPES = frozenset(int(t) for t in (ValueType.STRING, ValueType.INT32, ValueType.INT64))
-
-
-class PackedRowWriter(Protocol):
-    """An online store that can write encoded packed rows as they are."""
-
-    @property
-    def writes_packed_rows(self) -> bool:
-        """False when this store's configuration cannot (another layout, a cluster)."""
-
-    async def write_packed_rows_async(
-        self, view: OnlineView, keys: list[bytes], rows: list[bytes]
-    ) -> int:
-        """Write full packed rows (every feature) for `keys` (no suffix); rows written."""
 
 
 @dataclass(frozen=True)
@@ -141,9 +128,8 @@ async def write_rows_async(
     the rows written, or None when the general path must take them (nothing written)."""
     if rows > SMALL_WRITE_ROWS:
         return None
-    online = store.online_store
-    # An attribute look-up: `isinstance` on a runtime-checkable Protocol costs ~10 us.
-    if not getattr(online, "writes_packed_rows", False):
+    writer = packed_row_writer(store.online_store)
+    if writer is None:
         return None
     plan = small_write_plan(view)
     if plan is None or columns.keys() != plan.columns:
@@ -161,5 +147,4 @@ async def write_rows_async(
     if encoded is None:
         return None
     keys, packed = encoded
-    writer: PackedRowWriter = online  # type: ignore[assignment]  # checked above
     return await writer.write_packed_rows_async(plan.online, keys, packed)

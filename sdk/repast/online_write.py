@@ -16,7 +16,7 @@ import pyarrow as pa
 from repast import _core
 from repast.errors import MissingColumnError, RepastError
 from repast.feature_view import FeatureView
-from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
+from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, async_batch_writer, latest_rows
 from repast.validate import closest
 
 if TYPE_CHECKING:
@@ -270,11 +270,10 @@ async def write_table_async(
         return 0
     plan, batch = prepared
     online = store.online_store
-    write_async = getattr(online, "write_batch_async", None)
-    if write_async is None:
+    writer = async_batch_writer(online)
+    if writer is None:
         return await asyncio.to_thread(online.write_batch, plan.online, batch)
-    written: int = await write_async(plan.online, batch)
-    return written
+    return await writer.write_batch_async(plan.online, batch)
 
 
 def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> int:

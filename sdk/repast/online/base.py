@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -25,18 +25,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TIMESTAMP",
+    "AsyncBatchWriter",
     "OnlineStore",
     "OnlineStoreError",
     "OnlineView",
     "PackedRowStore",
+    "PackedRowWriter",
     "PackedRows",
     "ReadRequest",
     "ViewRows",
     "WriteBatch",
+    "async_batch_writer",
     "latest_rows",
     "merge_partial_rows",
     "packed_row_micros",
     "packed_row_store",
+    "packed_row_writer",
 ]
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -171,9 +175,21 @@ class OnlineStore(Protocol):
         ...
 
 
+# --- capabilities beyond `OnlineStore` ---------------------------------------------------------
+# A store declares each one by having its members; the resolver functions below are how callers
+# ask for one (an attribute look-up, not a runtime-checkable `isinstance`, which costs ~10 us on
+# the hot path). Each store module has mypy check that it satisfies what it claims
+# (docs/online-stores.md lists them for whoever writes the next store).
+
+
 class PackedRowStore(Protocol):
     """A store that keeps a view's features as one packed row per entity and can hand those
     bytes over undecoded (the feature server writes its JSON straight from them)."""
+
+    @property
+    def holds_packed_rows(self) -> bool:
+        """False when this instance's configuration stores other bytes (Redis `layout: feast`)."""
+        ...
 
     def read_packed(self, requests: Sequence[ReadRequest]) -> list[PackedRows]:
         """One list of stored rows per request, in order (`features` is not looked at)."""
@@ -182,10 +198,46 @@ class PackedRowStore(Protocol):
     async def read_packed_async(self, requests: Sequence[ReadRequest]) -> list[PackedRows]: ...
 
 
+class PackedRowWriter(Protocol):
+    """A store that writes packed rows encoded elsewhere (in Rust, from a push's JSON) as they
+    are, newer event time winning."""
+
+    @property
+    def writes_packed_rows(self) -> bool:
+        """False when this instance's configuration cannot (another layout, a cluster)."""
+        ...
+
+    async def write_packed_rows_async(
+        self, view: OnlineView, keys: list[bytes], rows: list[bytes]
+    ) -> int:
+        """Write full packed rows (every feature) for `keys` (no suffix); rows written."""
+        ...
+
+
+class AsyncBatchWriter(Protocol):
+    """A store whose `write_batch` has an asyncio twin (so small writes need no worker thread)."""
+
+    async def write_batch_async(self, view: OnlineView, batch: WriteBatch) -> int: ...
+
+
 def packed_row_store(store: object) -> PackedRowStore | None:
     """`store` when it serves packed rows now (a Redis store in the `feast` layout does not)."""
     if getattr(store, "holds_packed_rows", False):
-        return store  # type: ignore[return-value]
+        return cast("PackedRowStore", store)
+    return None
+
+
+def packed_row_writer(store: object) -> PackedRowWriter | None:
+    """`store` when it can write packed rows encoded elsewhere now."""
+    if getattr(store, "writes_packed_rows", False):
+        return cast("PackedRowWriter", store)
+    return None
+
+
+def async_batch_writer(store: object) -> AsyncBatchWriter | None:
+    """`store` when its `write_batch` has an asyncio twin."""
+    if getattr(store, "write_batch_async", None) is not None:
+        return cast("AsyncBatchWriter", store)
     return None
 
 

@@ -21,7 +21,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -29,9 +29,13 @@ from repast import _core
 from repast.config import RedisOnlineStoreConfig
 from repast.online import resp
 from repast.online.base import (
+    AsyncBatchWriter,
+    OnlineStore,
     OnlineStoreError,
     OnlineView,
     PackedRows,
+    PackedRowStore,
+    PackedRowWriter,
     ReadRequest,
     ViewRows,
     WriteBatch,
@@ -415,3 +419,11 @@ class RedisOnlineStore:
     async def close_async(self) -> None:
         """Close the asyncio connections; call it on the loop that used them."""
         await self._clients.close_async()
+
+
+if TYPE_CHECKING:
+    # mypy checks that the store has every capability it declares (online/base.py).
+    def _capabilities(
+        store: RedisOnlineStore,
+    ) -> tuple[OnlineStore, PackedRowStore, PackedRowWriter, AsyncBatchWriter]:
+        return store, store, store, store

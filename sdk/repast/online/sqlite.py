@@ -22,15 +22,19 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast import _core
 from repast.online.base import (
+    OnlineStore,
     OnlineStoreError,
     OnlineView,
     PackedRows,
+    PackedRowStore,
+    PackedRowWriter,
     ReadRequest,
     ViewRows,
     WriteBatch,
@@ -255,3 +259,11 @@ class SqliteOnlineStore:
 def _chunks(items: Sequence[bytes | None]) -> Iterator[Sequence[bytes | None]]:
     for start in range(0, len(items), _MAX_VARS):
         yield items[start : start + _MAX_VARS]
+
+
+if TYPE_CHECKING:
+    # mypy checks that the store has every capability it declares (online/base.py).
+    def _capabilities(
+        store: SqliteOnlineStore,
+    ) -> tuple[OnlineStore, PackedRowStore, PackedRowWriter]:
+        return store, store, store
