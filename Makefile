@@ -56,9 +56,9 @@ format: $(VENV)/.deps ## Format Python and Rust sources
 	ruff check --fix -q sdk server tests load-tests
 	cargo fmt --all
 
-refresh-golden: ## Copy new Feast golden vectors from ../shared/golden (the steering repo) into tests/golden
-	@test -d ../shared/golden || { echo "no ../shared/golden beside this clone"; exit 1; }
-	cp ../shared/golden/*.json tests/golden/
+refresh-golden: ## Copy newly recorded Feast golden vectors into tests/golden: make refresh-golden FROM=<folder>
+	@test -n "$(FROM)" && test -d "$(FROM)" || { echo "usage: make refresh-golden FROM=<folder of *.json vectors>"; exit 2; }
+	cp "$(FROM)"/*.json tests/golden/
 	git status --short tests/golden
 
 lock: ## Re-resolve requirements-dev.lock from requirements-dev.txt and pyproject.toml (newest versions)
