@@ -419,3 +419,58 @@ def test_apply_keeps_online_rows_unless_they_became_unreadable(tmp_path: Path) -
         ),
     )
     assert _online_trips(store) == [2.5]
+
+
+def _fail(*_: object, **__: object) -> None:
+    raise RuntimeError("injected failure")
+
+
+# Every step of an apply that runs before its commit, and how to make it fail.
+FAILURE_POINTS = {
+    "validation": lambda store, mp: mp.setattr("repast.feature_store.validate_repo", _fail),
+    "online types": lambda store, mp: mp.setattr(
+        "repast.feature_store.OnlineView.of", classmethod(_fail)
+    ),
+    "online storage": lambda store, mp: mp.setattr(store.online_store, "update", _fail),
+    "registry write": lambda store, mp: mp.setattr(store.registry.store, "write", _fail),
+}
+
+
+@pytest.mark.parametrize("step", list(FAILURE_POINTS))
+def test_a_failed_apply_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    repo = write_repo(tmp_path, TWO_FEATURES)
+    store = FeatureStore(repo_path=repo)
+    store.apply_repo()
+    store.write_to_online_store(
+        "driver_stats",
+        pa.table(
+            {
+                "driver_id": [1001],
+                "event_timestamp": pa.array([datetime(2024, 1, 1, tzinfo=UTC)]),
+                "conv_rate": pa.array([0.5], pa.float32()),
+                "trips": [7],
+            }
+        ),
+    )
+    registry_file = repo / "data" / "registry.json"
+    stored = registry_file.read_bytes()
+    # The change would retype `trips`, which drops the view's online rows once committed.
+    (repo / "definitions.py").write_text(
+        TWO_FEATURES.replace('name="trips", dtype=Int64', 'name="trips", dtype=Float32')
+    )
+    with monkeypatch.context() as mp:
+        FAILURE_POINTS[step](store, mp)
+        with pytest.raises(RuntimeError, match="injected failure"):
+            store.apply_repo()
+    assert registry_file.read_bytes() == stored
+    fresh = FeatureStore(repo_path=repo)
+    assert fresh.get_feature_view("driver_stats").features[1].dtype == Int64
+    assert _online_trips(fresh) == [7]  # the rows the change would have dropped are still there
+    # Nothing is left half done: the same apply then succeeds, and so does teardown.
+    fresh.apply_repo()
+    assert fresh.get_feature_view("driver_stats").features[1].dtype == Float32
+    assert _online_trips(fresh) == [None]
+    fresh.teardown()
+    assert fresh.list_projects() == []

@@ -238,7 +238,14 @@ class FeatureStore:
         else:
             items = objects if isinstance(objects, list | tuple) else [objects]
             desired = self._desired(items, objects_to_delete or [], partial)
+        # Everything that can fail on the user's definitions runs before anything is written:
+        # the repo checks, then each online view's column types (an unsupported one raises here).
         validate_repo(desired, self.config.resolve, skip_source_validation=skip_source_validation)
+        after = {
+            v.name: OnlineView.of(v)
+            for v in [*desired.feature_views, *desired.stream_feature_views]
+        }
+        before = self._online_views()
         outcome: list[RegistryDiff] = []
 
         def mutate(document: dict[str, Any]) -> None:
@@ -264,9 +271,12 @@ class FeatureStore:
                 project["last_updated_timestamp"] = now
             outcome[:] = [diff]
 
-        before = self._online_views()
+        # Storage for the views to keep first: creating it only adds (tables that nothing reads
+        # until the registry names them), so a failure here leaves the registry as it was.
+        self.online_store.update(list(after.values()), [])
         self._registry.commit(mutate)
-        self._update_online(before, self._online_views())
+        # Only now, with the registry committed, is the data of removed or changed views deleted.
+        self._update_online(before, after)
         return outcome[0]
 
     def apply_repo(self, skip_source_validation: bool = False) -> RegistryDiff:
