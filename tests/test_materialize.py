@@ -209,7 +209,7 @@ def test_memory_follows_the_keys_not_the_rows(
     monkeypatch.setattr(materialize, "READ_BATCH_ROWS", batch)
     stats: dict[str, int] = {}
     view = store.get_feature_view("many")
-    table = scan_latest(store, view, H, H + timedelta(days=1), stats=stats)
+    table = scan_latest(store.context, view, H, H + timedelta(days=1), stats=stats)
     assert table.num_rows == keys
     # The winners table never held more than twice the keys plus two read batches.
     assert stats["max_held"] <= 2 * keys + 2 * batch

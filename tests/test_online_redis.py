@@ -462,13 +462,13 @@ def test_async_writes_store_what_sync_writes_store(
             }
         )
 
-    online_write.write_table(store, view, table([1, 2], 10, 0.5), "sync")
+    online_write.write_table(store.context, view, table([1, 2], 10, 0.5), "sync")
     expected = _dump(redis_clean)
     redis.Redis(port=redis_clean.port).flushall()
 
     async def write(t: pa.Table) -> int:
         try:
-            return await online_write.write_table_async(store, view, t, "async")
+            return await online_write.write_table_async(store.context, view, t, "async")
         finally:
             await store.online_store.close_async()
 

@@ -152,7 +152,7 @@ def _write(
     loop: asyncio.AbstractEventLoop, store: FeatureStore, columns: dict[str, list[Any]]
 ) -> int | None:
     rows = len(columns["event_timestamp"])
-    return loop.run_until_complete(write_rows_async(store, _view(store), columns, rows))
+    return loop.run_until_complete(write_rows_async(store.context, _view(store), columns, rows))
 
 
 def _one_row(**overrides: list[Any]) -> dict[str, list[Any]]:

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from repast import FeatureStore
 from repast import materialize as materialize_mod
+from repast.context import StoreContext
 from repast_server.app import create_app
 from repast_server.jobs import JobTracker
 from repast_server.metrics import Metrics
@@ -54,7 +55,7 @@ class Blocking:
         self.error: Exception | None = None
 
     def __call__(
-        self, store: FeatureStore, start: datetime, end: datetime, views: Any, *args: Any, **kw: Any
+        self, store: StoreContext, start: datetime, end: datetime, views: Any, *args: Any, **kw: Any
     ) -> None:
         self.calls.append(list(views))
         self.started.set()
@@ -129,7 +130,7 @@ def test_async_materialize_answers_202_and_the_rows_arrive(store: FeatureStore) 
             incremental = {"end_ts": datetime.now(UTC).isoformat(), "feature_views": None}
             response = await client.post("/materialize-incremental?async=TRUE", json=incremental)
             assert response.status_code == 202
-            everything = materialize_mod.select_views(store, None)
+            everything = materialize_mod.select_views(store.context, None)
             assert response.json()["feature_views"] == [v.name for v in everything]
             await _idle(app)
             samples = await _metrics(client)

@@ -355,7 +355,7 @@ class FeatureStore:
     def _online_reader(self) -> OnlineReader:
         online = self.context.online_store
         if self._reader is None or self._reader_online is not online:
-            self._reader, self._reader_online = OnlineReader(self, online), online
+            self._reader, self._reader_online = OnlineReader(self.context, online), online
         return self._reader
 
     def _online_views(self) -> dict[str, OnlineView]:
@@ -429,7 +429,7 @@ class FeatureStore:
         data = df if df is not None else inputs
         if data is None:
             raise ValueError("write_to_online_store needs df (a pandas DataFrame or Arrow table)")
-        online_write.write_to_online_store(self, feature_view_name, data)
+        online_write.write_to_online_store(self.context, feature_view_name, data)
 
     def push(
         self,
@@ -441,7 +441,7 @@ class FeatureStore:
     ) -> None:
         """Write rows to every view fed by the push source: online, offline (appended to the
         batch source's directory, see `write_to_offline_store`) or both."""
-        online_write.push(self, push_source_name, df, to)
+        online_write.push(self.context, push_source_name, df, to)
 
     def write_to_offline_store(
         self,
@@ -467,11 +467,11 @@ class FeatureStore:
     ) -> None:
         """Load the latest row per entity in [start_date, end_date] into the online store."""
         materialize_mod.materialize(
-            self, start_date, end_date, feature_views, disable_event_timestamp
+            self.context, start_date, end_date, feature_views, disable_event_timestamp
         )
 
     def materialize_incremental(
         self, end_date: datetime, feature_views: Sequence[str] | None = None
     ) -> None:
         """`materialize` from each view's last materialized end (or now - ttl) to end_date."""
-        materialize_mod.materialize_incremental(self, end_date, feature_views)
+        materialize_mod.materialize_incremental(self.context, end_date, feature_views)

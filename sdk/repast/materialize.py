@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.text import Text
 
 from repast import _core
+from repast.context import StoreContext
 from repast.data_source import FileSource
 from repast.errors import FeatureViewNotFoundError, MaterializationError, RepastError
 from repast.feature_view import FeatureView
@@ -30,9 +31,6 @@ from repast.online.base import OnlineView, WriteBatch
 from repast.online_write import entity_keys, write_batch
 from repast.registry import document
 from repast.validate import closest
-
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
 
 __all__ = ["MaterializationError", "materialize", "materialize_incremental", "scan_latest"]
 
@@ -51,9 +49,9 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def select_views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
+def select_views(store: StoreContext, names: Sequence[str] | None) -> list[FeatureView]:
     """The views to materialize: the named ones, or every online and enabled batch/stream view."""
-    views = {v.name: v for v in [*store.list_feature_views(), *store.list_stream_feature_views()]}
+    views = {v.name: v for v in store.catalog.online_feature_views(allow_cache=False)}
     if names is None:
         return [v for v in views.values() if v.online and v.enabled]
     out = []
@@ -68,7 +66,7 @@ def select_views(store: FeatureStore, names: Sequence[str] | None) -> list[Featu
 
 
 def materialize(
-    store: FeatureStore,
+    store: StoreContext,
     start_date: datetime,
     end_date: datetime,
     feature_views: Sequence[str] | None = None,
@@ -86,7 +84,7 @@ def materialize(
 
 
 def materialize_incremental(
-    store: FeatureStore,
+    store: StoreContext,
     end_date: datetime,
     feature_views: Sequence[str] | None = None,
     *,
@@ -134,7 +132,7 @@ def _bound(value: datetime, arrow_type: pa.DataType) -> pa.Scalar:
 
 
 def _batches(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+    store: StoreContext, view: FeatureView, start: datetime, end: datetime
 ) -> Iterator[pa.RecordBatch]:
     source = view.batch_source
     if not isinstance(source, FileSource):
@@ -177,7 +175,7 @@ def _batches(
 
 
 def scan_latest(
-    store: FeatureStore,
+    store: StoreContext,
     view: FeatureView,
     start: datetime,
     end: datetime,
@@ -242,7 +240,7 @@ def _take(batches: list[pa.RecordBatch], ids: pa.Array) -> list[pa.RecordBatch]:
 
 
 def _materialize_view(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime, progress: bool
+    store: StoreContext, view: FeatureView, start: datetime, end: datetime, progress: bool
 ) -> None:
     label = f"{view.name} from {_iso(start)} to {_iso(end)}"
     online = store.online_store
@@ -271,12 +269,12 @@ def _write_batches(
         bar.advance(task, chunk.num_rows)
 
 
-def _write_rows(store: FeatureStore) -> int:
+def _write_rows(store: StoreContext) -> int:
     return store.config.materialization.online_write_batch_size or WRITE_BATCH_ROWS
 
 
 def _record_interval(
-    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+    store: StoreContext, view: FeatureView, start: datetime, end: datetime
 ) -> None:
     kind = _kind(view)
 

@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast import _core
+from repast.context import StoreContext
 from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
@@ -35,9 +36,6 @@ from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineRe
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
 from repast.value_type import ValueType
-
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
 
 __all__ = ["EntityError", "FeatureNotFoundError", "OnlineReader", "PackedRead"]
 
@@ -127,9 +125,10 @@ class _Plan:
 
 
 class OnlineReader:
-    """Turns `get_online_features` arguments into store reads; one per FeatureStore."""
+    """Turns `get_online_features` arguments into store reads; one per store context and online
+    store."""
 
-    def __init__(self, store: FeatureStore, online: OnlineStore) -> None:
+    def __init__(self, store: StoreContext, online: OnlineStore) -> None:
         self._store = store
         self._online = online
         self._plans: dict[tuple[Any, ...], _Plan] = {}

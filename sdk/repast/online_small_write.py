@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from repast import _core
+from repast.context import StoreContext
 from repast.feature_view import FeatureView
 from repast.online.base import OnlineView, PackedRowWriter, packed_row_writer
 from repast.online_write import WritePlan, write_plan
 from repast.value_type import ValueType
-
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
 
 __all__ = [
     "SMALL_WRITE_ROWS",
@@ -122,7 +120,7 @@ def _build(view: FeatureView, plan: WritePlan) -> SmallWritePlan | None:
 
 
 async def write_rows_async(
-    store: FeatureStore, view: FeatureView, columns: Mapping[str, list[Any]], rows: int
+    store: StoreContext, view: FeatureView, columns: Mapping[str, list[Any]], rows: int
 ) -> int | None:
     """Write `rows` source rows given as `{column: [values]}` (lists of equal length `rows`);
     the rows written, or None when the general path must take them (nothing written)."""

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast import _core
+from repast.context import StoreContext
 from repast.errors import MissingColumnError, RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, async_batch_writer, latest_rows
 from repast.validate import closest
 
 if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
     from repast.offline.write import OfflineWrite
 
 __all__ = [
@@ -220,7 +220,7 @@ def _mapped(plan: WritePlan, table: pa.Table) -> pa.Table:
 
 
 def _prepare(
-    store: FeatureStore, view: FeatureView, table: pa.Table, what: str
+    store: StoreContext, view: FeatureView, table: pa.Table, what: str
 ) -> tuple[WritePlan, WriteBatch] | None:
     """The checked, encoded batch `write_table` writes; None when there is nothing to write."""
     plan = write_plan(view)
@@ -247,7 +247,7 @@ def _prepare(
     return plan, batch
 
 
-def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: str) -> int:
+def write_table(store: StoreContext, view: FeatureView, table: pa.Table, what: str) -> int:
     """Write source rows of `view` (before `field_mapping`) online; returns rows written.
 
     Required: every join key and the timestamp field. Feature columns that are absent are
@@ -261,7 +261,7 @@ def write_table(store: FeatureStore, view: FeatureView, table: pa.Table, what: s
 
 
 async def write_table_async(
-    store: FeatureStore, view: FeatureView, table: pa.Table, what: str
+    store: StoreContext, view: FeatureView, table: pa.Table, what: str
 ) -> int:
     """`write_table` on the event loop for a few rows: the checks and encoding run here, the
     write is the store's own async call when it has one (Redis), else a worker thread."""
@@ -276,26 +276,27 @@ async def write_table_async(
     return await writer.write_batch_async(plan.online, batch)
 
 
-def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> int:
-    view = store._online_view(feature_view_name)
+def write_to_online_store(store: StoreContext, feature_view_name: str, df: Any) -> int:
+    view = store.catalog.online_feature_view(feature_view_name)
     return write_table(store, view, to_arrow(df), "write_to_online_store data")
 
 
-def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode) -> int:
+def push(store: StoreContext, push_source_name: str, df: Any, to: PushMode) -> int:
     from repast.data_source import PushSource
     from repast.errors import DataSourceNotFoundError
 
     views = [
         v
         for v in [
-            *store.list_feature_views(allow_cache=True),
-            *store.list_stream_feature_views(allow_cache=True),
+            *store.catalog.online_feature_views(allow_cache=True),
         ]
         if isinstance(v.stream_source, PushSource) and v.stream_source.name == push_source_name
     ]
     if not views:
         sources = [
-            s.name for s in store.list_data_sources(allow_cache=True) if isinstance(s, PushSource)
+            s.name
+            for s in store.catalog.objects("data_sources", allow_cache=True)
+            if isinstance(s, PushSource)
         ]
         raise DataSourceNotFoundError(
             f"push source '{push_source_name}' does not exist in project '{store.project}' "
@@ -310,7 +311,7 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode) -> i
         # Checked before anything is written; one append per batch source (views may share it).
         by_location: dict[str, OfflineWrite] = {}
         for v in views:
-            write = prepare_offline_write(store.context, v, table, what)
+            write = prepare_offline_write(store, v, table, what)
             by_location.setdefault(write.location, write)
         offline = list(by_location.values())
     written = 0

@@ -331,7 +331,7 @@ def _write_views_sync(
     store: FeatureStore, views: Sequence[FeatureView], table: pa.Table, what: str
 ) -> None:
     for view in views:
-        online_write.write_table(store, view, table, what)
+        online_write.write_table(store.context, view, table, what)
 
 
 # Up to this many rows a write is checked and encoded on the event loop (tens of
@@ -347,7 +347,7 @@ async def _write_views(
         await asyncio.to_thread(_write_views_sync, store, views, table, what)
         return
     for view in views:
-        await online_write.write_table_async(store, view, table, what)
+        await online_write.write_table_async(store.context, view, table, what)
 
 
 async def _write_small(
@@ -356,7 +356,7 @@ async def _write_small(
     """Whether a few plainly valid rows were written straight from their JSON lists
     (`online_small_write`: one Rust call instead of an Arrow array per column); False leaves
     them, unwritten, to the general path, which also words every error."""
-    return await write_rows_async(state.store, view, columns, rows) is not None
+    return await write_rows_async(state.store.context, view, columns, rows) is not None
 
 
 async def push(state: ServerState, raw: bytes) -> bytes:
@@ -394,7 +394,7 @@ async def push(state: ServerState, raw: bytes) -> bytes:
         await _write_views(store, views, table, what)
     else:
         # Offline appends write Parquet files: a worker thread keeps the event loop serving.
-        await asyncio.to_thread(online_write.push, store, source_name, table, mode)
+        await asyncio.to_thread(online_write.push, store.context, source_name, table, mode)
     state.metrics.push_rows.labels("/push").inc(len(table))
     return b""
 
@@ -453,7 +453,7 @@ async def materialize(request: Request) -> Response:
             )
     names = await _view_names(state, views)
     work = functools.partial(
-        materialize_mod.materialize, state.store, start, end, names, disable, progress=False
+        materialize_mod.materialize, state.store.context, start, end, names, disable, progress=False
     )
     return await _run_job(state, "/materialize", names, work, background, force)
 
@@ -466,7 +466,7 @@ async def materialize_incremental(request: Request) -> Response:
     end = _timestamp(body.get("end_ts"), "end_ts")
     names = await _view_names(state, views)
     work = functools.partial(
-        materialize_mod.materialize_incremental, state.store, end, names, progress=False
+        materialize_mod.materialize_incremental, state.store.context, end, names, progress=False
     )
     return await _run_job(state, "/materialize-incremental", names, work, background, force)
 
@@ -476,7 +476,7 @@ async def _view_names(state: ServerState, names: list[str] | None) -> list[str]:
     the materialization itself selects them: known before answering 202 or 409. Read fresh
     from the registry (a worker thread: registry I/O), since a view applied a moment ago may
     be materialized before the refresher's next pass."""
-    views = await asyncio.to_thread(materialize_mod.select_views, state.store, names)
+    views = await asyncio.to_thread(materialize_mod.select_views, state.store.context, names)
     return [view.name for view in views]
 
 
