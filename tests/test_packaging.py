@@ -19,6 +19,14 @@ from services import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_BIN = Path(sys.executable).parent
+# The Makefile's target dir (outside the clone): a maturin build there reuses `make build-dev`'s.
+CARGO_TARGET_DIR = os.environ.get(
+    "CARGO_TARGET_DIR", str(Path.home() / ".cache" / "repast" / "cargo-target")
+)
+
+# Building and installing from nothing takes minutes on a cold cache; the suite's 120 s default
+# would cut it off.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def _run(args: list[str | Path], *, env: dict[str, str] | None = None, cwd: Path = REPO) -> str:
@@ -41,7 +49,8 @@ def clean_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wheels(clean_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     maturin = shutil.which("maturin", path=str(DEV_BIN)) or "maturin"
-    _run([maturin, "build", "--release", "--quiet", "--out", dist])
+    env = {**os.environ, "CARGO_TARGET_DIR": CARGO_TARGET_DIR}
+    _run([maturin, "build", "--release", "--quiet", "--out", dist], env=env)
     _run([clean_venv / "bin" / "pip", "wheel", "--quiet", "--no-deps", "-w", dist, REPO / "server"])
     return dist
 
