@@ -87,4 +87,4 @@ def noon(monkeypatch: pytest.MonkeyPatch) -> None:
     """Online reads judge ttl as of 2024-01-01 12:00 UTC, when Feast recorded the golden rows
     (every stored golden row is within its ttl then)."""
     micros = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1_000_000)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: micros)
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: micros)

@@ -12,7 +12,7 @@ from feature_repos import write_full_repo, write_template_repo
 from repast import FeatureStore
 from repast.errors import FeatureViewNotFoundError
 from repast.offline import ColumnNotFoundError, FeatureNameCollisionError
-from repast.online_read import FeatureNotFoundError
+from repast.online.read import FeatureNotFoundError
 
 UTC_US = pa.timestamp("us", tz="UTC")
 

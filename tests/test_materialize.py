@@ -37,7 +37,7 @@ def hours(n: float) -> datetime:
 @pytest.fixture(autouse=True)
 def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
     # Reads judge ttl at 14:00 on the data's day, when every golden row is within its ttl.
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: int(hours(14).timestamp() * 1e6))
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: int(hours(14).timestamp() * 1e6))
 
 
 def intervals(store: FeatureStore, view: str) -> list[list[str]]:

@@ -452,9 +452,9 @@ def test_historical_features_on_the_bounded_path(tmp_path: Path) -> None:
 
 
 def store_joins(store: FeatureStore, refs: list[str]) -> list[ViewJoin]:
-    from repast.historical import _plan, _Resolver
+    from repast.offline.historical import _plan, _Resolver
 
-    return list(_plan(_Resolver(store), refs, False).joins)
+    return list(_plan(_Resolver(store.context), refs, False).joins)
 
 
 # --- against the oracle ---------------------------------------------------------------------

@@ -18,8 +18,8 @@ import pytest
 from feature_repos import write_template_repo
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
 from repast.config import RepoConfig
+from repast.data_source import PushMode
 from repast.offline.write import OfflineWriteError, SingleFileSourceError
-from repast.online_write import PushMode
 from repast.types import Float32, Int64
 
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)

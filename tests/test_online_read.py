@@ -15,7 +15,7 @@ from golden_repo import build_store, run_steps
 from online_stores import STORES, online_config
 from repast import FeatureService, FeatureStore, FeatureView, Field
 from repast.errors import FeatureViewNotFoundError
-from repast.online_read import EntityError, FeatureNotFoundError
+from repast.online.read import EntityError, FeatureNotFoundError
 from repast.types import Float32, Int64
 
 
@@ -54,7 +54,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureSto
 
 @pytest.fixture(autouse=True)
 def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(NOON))
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(NOON))
 
 
 def test_columns_are_join_keys_then_features_in_request_order(store: FeatureStore) -> None:
@@ -98,7 +98,7 @@ def test_repeated_entities_each_get_their_row(store: FeatureStore) -> None:
 def test_ttl_is_enforced_on_read(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # driver_customer_stats has ttl 2 h; 1001/c1 was written for 10:00, 1002/c1 for 11:00.
     late = datetime(2024, 1, 1, 12, 30, tzinfo=UTC)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(late))
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(late))
     response = store.get_online_features(
         ["driver_customer_stats:trips_together"],
         {"driver_id": [1001, 1002, 1003], "customer_id": ["c1", "c1", "c9"]},
@@ -107,7 +107,7 @@ def test_ttl_is_enforced_on_read(store: FeatureStore, monkeypatch: pytest.Monkey
     assert response.to_dict()["trips_together"] == [None, 8, None]
     # Exactly ttl old is still inside (`now - event_ts > ttl` is outside).
     edge = datetime(2024, 1, 1, 12, tzinfo=UTC)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(edge))
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(edge))
     again = store.get_online_features(
         ["driver_customer_stats:trips_together"], {"driver_id": [1001], "customer_id": ["c1"]}
     )
@@ -116,7 +116,7 @@ def test_ttl_is_enforced_on_read(store: FeatureStore, monkeypatch: pytest.Monkey
 
 def test_ttl_zero_never_expires(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
     far = datetime(2030, 1, 1, tzinfo=UTC)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: _micros(far))
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(far))
     response = store.get_online_features(["driver_profile:name"], {"driver_id": [1001]})
     assert response.status_names(1) == ["PRESENT"]
 

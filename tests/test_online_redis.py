@@ -116,7 +116,7 @@ def _check_against_feast(response: OnlineResponse, recorded: dict[str, Any]) -> 
 def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
     # Feast recorded its answers without ttl checks; at 12:00 every stored row is within ttl.
     noon = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1_000_000)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: noon)
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: noon)
 
 
 def _load_dump(server: RedisServer) -> None:
@@ -400,8 +400,8 @@ def test_small_write_payloads_match_the_column_wise_ones(
     # of the Arrow path, for full and partial rows, nulls included.
     import pyarrow as pa
 
-    from repast import online_write
     from repast.online import redis_eval
+    from repast.online import write as online_write
 
     store = build_store(tmp_path, _config(redis_clean, layout))
     view = store.get_feature_view("driver_hourly_stats")
@@ -442,7 +442,7 @@ def test_async_writes_store_what_sync_writes_store(
 
     import pyarrow as pa
 
-    from repast import online_write
+    from repast.online import write as online_write
 
     store = build_store(tmp_path, _config(redis_clean, layout))
     view = store.get_feature_view("driver_hourly_stats")

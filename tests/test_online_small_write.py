@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
+from repast.online.small_write import SMALL_WRITE_ROWS, small_write_plan, write_rows_async
 from repast.online.sqlite import SqliteOnlineStore
-from repast.online_small_write import SMALL_WRITE_ROWS, small_write_plan, write_rows_async
-from repast.online_write import write_table
+from repast.online.write import write_table
 from repast.types import Bool, Float32, Float64, Int32, Int64, String
 from services import RedisServer
 

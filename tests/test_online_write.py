@@ -16,7 +16,7 @@ from golden_repo import add_push_view, build_store
 from online_stores import STORES, online_config
 from repast import FeatureStore
 from repast.errors import DataSourceNotFoundError, RepastError
-from repast.online_write import MissingColumnError, PushMode
+from repast.online.write import MissingColumnError, PushMode
 
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
@@ -154,7 +154,7 @@ def test_rows_whose_features_are_all_null_are_skipped(
 
 
 def test_write_plan_is_built_once_per_view_object(store: FeatureStore) -> None:
-    from repast.online_write import write_plan
+    from repast.online.write import write_plan
 
     view = store.get_feature_view("hourly_fresh")
     plan = write_plan(view)

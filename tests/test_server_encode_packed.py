@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, _core
 from repast.config import RepoConfig
-from repast.online_read import PackedRead
+from repast.online.read import PackedRead
 from repast.types import (
     Array,
     Bool,
@@ -89,7 +89,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
 @pytest.fixture(autouse=True)
 def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
     micros = int(NOW.timestamp() * 1_000_000)
-    monkeypatch.setattr("repast.online_read.now_micros", lambda: micros)
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: micros)
 
 
 def _arrow_column(name: str, kind: Any, values: list[Any]) -> pa.Array:

@@ -13,6 +13,7 @@ from repast.data_source import (
     FileSource,
     KafkaSource,
     KinesisSource,
+    PushMode,
     PushSource,
     RequestSource,
 )
@@ -23,7 +24,6 @@ from repast.feature_view import FeatureView
 from repast.field import Field
 from repast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
 from repast.online_response import OnlineResponse
-from repast.online_write import PushMode
 from repast.projection import FeatureViewProjection
 from repast.stream_feature_view import StreamFeatureView, stream_feature_view
 from repast.value_type import ValueType

@@ -10,6 +10,7 @@ Every source serializes with a `"type"` discriminator; `data_source_from_dict` d
 
 from __future__ import annotations
 
+import enum
 import warnings
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -40,10 +41,19 @@ __all__ = [
     "FileSource",
     "KafkaSource",
     "KinesisSource",
+    "PushMode",
     "PushSource",
     "RequestSource",
     "data_source_from_dict",
 ]
+
+
+class PushMode(enum.Enum):
+    """Where `FeatureStore.push` writes (Feast's `feast.data_source.PushMode`)."""
+
+    ONLINE = 1
+    OFFLINE = 2
+    ONLINE_AND_OFFLINE = 3
 
 
 class DataSource(Spec):

@@ -8,21 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from repast import materialize as materialize_mod
-from repast import online_write
 from repast.config import RepoConfig, load_repo_config
 from repast.context import StoreContext
-from repast.data_source import DataSource
+from repast.data_source import DataSource, PushMode
 from repast.diff import RegistryDiff, Transition, diff_registry
 from repast.entity import Entity
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
-from repast.historical import get_historical_features
 from repast.offline import RetrievalJob
+from repast.offline.historical import get_historical_features
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online import OnlineStore, OnlineView
-from repast.online_read import OnlineReader, PackedRead
+from repast.online import write as online_write
+from repast.online.read import OnlineReader, PackedRead
 from repast.online_response import OnlineResponse
-from repast.online_write import PushMode
 from repast.registry import Kind, Registry, set_infra
 from repast.repo import KINDS, RepoContents, parse_repo
 from repast.stream_feature_view import StreamFeatureView

@@ -28,7 +28,7 @@ from repast.data_source import FileSource
 from repast.errors import FeatureViewNotFoundError, MaterializationError, RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import OnlineView, WriteBatch
-from repast.online_write import entity_keys, write_batch
+from repast.online.write import entity_keys, write_batch
 from repast.registry import document
 from repast.validate import closest
 

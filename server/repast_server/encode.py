@@ -24,8 +24,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast import _core, online_read
-from repast.online_read import PackedRead
+from repast import _core
+from repast.online import read as online_read
+from repast.online.read import PackedRead
 from repast.online_response import FIELD_STATUS, OnlineResponse
 
 __all__ = ["encode_online_response", "encode_packed_read", "format_timestamps", "json_values"]

@@ -27,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from repast import materialize as materialize_mod
-from repast import online_write
+from repast.data_source import PushMode
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
-from repast.online_small_write import write_rows_async
-from repast.online_write import PushMode
+from repast.online import write as online_write
+from repast.online.small_write import write_rows_async
 from repast.validate import closest
 from repast_server.encode import encode_online_response, encode_packed_read
 from repast_server.errors import BadRequest, PayloadTooLarge, PushSourceNotFound, SchemaError
@@ -354,7 +354,7 @@ async def _write_small(
     state: ServerState, view: FeatureView, columns: dict[str, list[Any]], rows: int
 ) -> bool:
     """Whether a few plainly valid rows were written straight from their JSON lists
-    (`online_small_write`: one Rust call instead of an Arrow array per column); False leaves
+    (`online/small_write.py`: one Rust call instead of an Arrow array per column); False leaves
     them, unwritten, to the general path, which also words every error."""
     return await write_rows_async(state.store.context, view, columns, rows) is not None
 

@@ -86,7 +86,7 @@ def _online_store_error() -> type[Exception] | None:
 
 def _feature_not_found_error() -> type[Exception] | None:
     try:
-        from repast.online_read import FeatureNotFoundError
+        from repast.online.read import FeatureNotFoundError
     except ImportError:
         return None
     return FeatureNotFoundError

@@ -274,7 +274,7 @@ class RedisOnlineStore:
     async def write_packed_rows_async(
         self, view: OnlineView, keys: list[bytes], rows: list[bytes]
     ) -> int:
-        """Full packed rows, already encoded (`online_small_write`), in one EVAL from the
+        """Full packed rows, already encoded (`online/small_write.py`), in one EVAL from the
         event loop; merged with what is stored exactly as `write_batch_async` merges."""
         what = f"writing view '{view.name}'"
         try:

@@ -116,7 +116,7 @@ class SqliteOnlineStore:
         return True
 
     def write_packed_rows(self, view: OnlineView, keys: list[bytes], rows: list[bytes]) -> int:
-        """Full packed rows, already encoded (`online_small_write`), merged as `write_batch`
+        """Full packed rows, already encoded (`online/small_write.py`), merged as `write_batch`
         merges: a row replaces the stored one only when its event time is newer."""
         times = [packed_row_micros(row) for row in rows]
         return self._upsert(view, lambda conn: zip(keys, times, rows, strict=True))

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from repast import online_write
 from repast.context import StoreContext
 from repast.data_source import KafkaSource
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
 from repast.offline.write import write_to_offline_store
+from repast.online import write as online_write
 from repast.online.base import TIMESTAMP, OnlineStoreError, WriteBatch, latest_rows
 from repast.stream.dead_letter import DeadLetterQueue, Rejection
 from repast.stream.decode import Decoded, MessageDecoder

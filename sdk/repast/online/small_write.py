@@ -22,7 +22,7 @@ from repast import _core
 from repast.context import StoreContext
 from repast.feature_view import FeatureView
 from repast.online.base import OnlineView, PackedRowWriter, packed_row_writer
-from repast.online_write import WritePlan, write_plan
+from repast.online.write import WritePlan, write_plan
 from repast.value_type import ValueType
 
 __all__ = [

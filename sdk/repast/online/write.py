@@ -6,7 +6,6 @@ keys built in Rust, and one row per key (the latest event time; the first of equ
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ import pyarrow as pa
 
 from repast import _core
 from repast.context import StoreContext
+from repast.data_source import PushMode
 from repast.errors import MissingColumnError, RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, async_batch_writer, latest_rows
@@ -39,12 +39,6 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
-
-
-class PushMode(enum.Enum):
-    ONLINE = 1
-    OFFLINE = 2
-    ONLINE_AND_OFFLINE = 3
 
 
 def to_arrow(df: Any) -> pa.Table:

@@ -27,7 +27,7 @@ from repast.offline import (
     point_in_time_join,
 )
 from repast.on_demand_feature_view import OnDemandFeatureView
-from repast.online_read import FeatureNotFoundError
+from repast.online.read import FeatureNotFoundError
 from repast.validate import closest
 
 __all__ = ["get_historical_features"]
