@@ -12,11 +12,13 @@
 
 use std::time::Instant;
 
+use _core::columns::bytes_column;
 use _core::pit::{
     key_partitions, point_in_time_join, EntitySide, KeyColumn, KeyValues, PitOptions, Side,
-    SourceSide, TimeColumn, Validity,
+    SourceSide, TimeColumn,
 };
 use arrow::array::{Array, Int64Array, StringArray};
+use arrow::buffer::NullBuffer;
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -66,11 +68,8 @@ fn frame(rng: &mut Rng, rows: usize, keys: u64, days: i64) -> Frame {
 
 // --- the adapter from Arrow arrays to the kernel's columns (the only API-dependent part) ----
 
-fn validity(array: &dyn Array) -> Option<Validity<'_>> {
-    array
-        .nulls()
-        .filter(|n| n.null_count() > 0)
-        .map(|n| Validity::new(n.validity(), n.offset()))
+fn validity(array: &dyn Array) -> Option<&NullBuffer> {
+    array.nulls().filter(|n| n.null_count() > 0)
 }
 
 fn int_key<'a>(name: &'a str, a: &'a Int64Array) -> KeyColumn<'a> {
@@ -84,10 +83,7 @@ fn int_key<'a>(name: &'a str, a: &'a Int64Array) -> KeyColumn<'a> {
 fn str_key<'a>(name: &'a str, a: &'a StringArray) -> KeyColumn<'a> {
     KeyColumn {
         name,
-        values: KeyValues::Bytes {
-            offsets: a.value_offsets(),
-            data: a.values().as_slice(),
-        },
+        values: KeyValues::Bytes(bytes_column(a, true).expect("strings")),
         validity: validity(a),
     }
 }
