@@ -22,7 +22,9 @@
 //! frame first filters the source down to its keys. Several views run in parallel through
 //! [`point_in_time_join_many`].
 //!
-//! Plain Rust over plain slices; `py_pit.rs` converts Arrow arrays into these types.
+//! Plain Rust over slices and the shared Arrow views (validity as Arrow's `NullBuffer`, string
+//! keys as `columns::BytesColumn`); errors are `CoreError`s. `py_pit.rs` converts Arrow arrays
+//! into these types.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
