@@ -287,59 +287,6 @@ func (c *ResultColumn) TimeLists() ([][]time.Time, error) {
 	return decodeColumn(c, "list of unix timestamps", listOf(parseUnix))
 }
 
-type wireResponse struct {
-	Results []struct {
-		Values          []json.RawMessage `json:"values"`
-		Statuses        []string          `json:"statuses"`
-		EventTimestamps []string          `json:"event_timestamps"`
-	} `json:"results"`
-	Metadata struct {
-		FeatureNames []string `json:"feature_names"`
-	} `json:"metadata"`
-}
-
-func decodeOnlineResponse(body []byte) (*OnlineResponse, error) {
-	var wire wireResponse
-	if err := json.Unmarshal(body, &wire); err != nil {
-		return nil, err
-	}
-	names := wire.Metadata.FeatureNames
-	if len(names) != len(wire.Results) {
-		return nil, fmt.Errorf("%d feature names for %d result columns", len(names), len(wire.Results))
-	}
-	r := &OnlineResponse{FeatureNames: names, Columns: make([]*ResultColumn, len(names))}
-	if len(names) > 8 {
-		r.index = make(map[string]int, len(names))
-	}
-	var times timeCache
-	for i, res := range wire.Results {
-		n := len(res.Values)
-		if len(res.Statuses) != n || len(res.EventTimestamps) != n {
-			return nil, fmt.Errorf("column %q: %d values, %d statuses, %d event timestamps", names[i], n, len(res.Statuses), len(res.EventTimestamps))
-		}
-		col := &ResultColumn{Name: names[i], values: res.Values, Statuses: make([]Status, n), EventTimestamps: make([]time.Time, n)}
-		for j, s := range res.Statuses {
-			st, err := parseStatus(s)
-			if err != nil {
-				return nil, fmt.Errorf("column %q row %d: %w", names[i], j, err)
-			}
-			col.Statuses[j] = st
-		}
-		for j, s := range res.EventTimestamps {
-			t, err := times.parse(s)
-			if err != nil {
-				return nil, fmt.Errorf("column %q row %d: %w", names[i], j, err)
-			}
-			col.EventTimestamps[j] = t
-		}
-		r.Columns[i] = col
-		if r.index != nil {
-			r.index[names[i]] = i
-		}
-	}
-	return r, nil
-}
-
 // timeCache remembers the last timestamp parsed: the views of one entity row share their
 // event times, so most strings of an answer repeat the one before.
 type timeCache struct {
@@ -356,10 +303,64 @@ func (c *timeCache) parse(s string) (time.Time, error) {
 	if s == "1970-01-01T00:00:00Z" {
 		return epoch, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, err
+	t, ok := parseUTC(s)
+	if !ok {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return time.Time{}, err
+		}
 	}
 	c.last, c.t = s, t
 	return t, nil
+}
+
+// parseUTC reads the server's own form, "2024-01-01T12:00:00[.fff[fff[fff]]]Z", about ten
+// times faster than time.Parse; anything else is left to time.Parse.
+func parseUTC(s string) (time.Time, bool) {
+	if len(s) < 20 || s[len(s)-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nanos := 0
+	if len(s) > 20 {
+		frac := s[20 : len(s)-1]
+		if s[19] != '.' || len(frac) == 0 || len(frac) > 9 {
+			return time.Time{}, false
+		}
+		n, ok := num(20, len(s)-1)
+		if !ok {
+			return time.Time{}, false
+		}
+		for i := len(frac); i < 9; i++ {
+			n *= 10
+		}
+		nanos = n
+	} else if s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
+	// time.Date normalizes 31 February into March; the server never writes such a date.
+	if t.Day() != day {
+		return time.Time{}, false
+	}
+	return t, true
 }
