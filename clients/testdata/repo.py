@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FEATURES_PY = '''
+FEATURES_PY = """
 from datetime import timedelta
 
 from repast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
@@ -90,7 +90,7 @@ wide = FeatureView(
 )
 
 all_types_service = FeatureService(name="all_types_service", features=[all_types])
-'''
+"""
 
 AUTH_TOKEN = "client-test-token"
 
@@ -132,7 +132,7 @@ def _write(repo: Path, redis_address: str) -> None:
         "i64": [2**53 + 1, None, -(2**63)],
         "f32": [0.2, None, float("nan")],
         "f64": [1.0 / 3.0, None, float("-inf")],
-        "str": ["héllo \"wörld\"\n", None, ""],
+        "str": ['héllo "wörld"\n', None, ""],
         "byt": [b"\x00\x01\xfe\xff", None, b""],
         "flag": [True, None, False],
         "ts": [t_a, None, t_b],
