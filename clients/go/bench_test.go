@@ -8,8 +8,15 @@ package repast_test
 // client's own cost on top of the server, which runs in another process.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,6 +74,10 @@ func BenchmarkGetOnlineFeatures1x50Callers32(b *testing.B) {
 	if _, err := c.GetOnlineFeatures(ctx, wideRequest(1001)); err != nil {
 		b.Fatal(err)
 	}
+	requests := make([]repast.OnlineRequest, 100)
+	for i := range requests {
+		requests[i] = wideRequest(int64(1001 + i))
+	}
 	callers := 32
 	b.ResetTimer()
 	cpu0, wall0 := cpuTime(), time.Now()
@@ -80,7 +91,7 @@ func BenchmarkGetOnlineFeatures1x50Callers32(b *testing.B) {
 		go func() {
 			var err error
 			for i := range work {
-				if _, err = c.GetOnlineFeatures(ctx, wideRequest(int64(1001+i%100))); err != nil {
+				if _, err = c.GetOnlineFeatures(ctx, requests[i%100]); err != nil {
 					break
 				}
 			}
@@ -93,4 +104,73 @@ func BenchmarkGetOnlineFeatures1x50Callers32(b *testing.B) {
 		}
 	}
 	reportCPU(b, cpu0, wall0)
+}
+
+// Floors for the figures above, same request and server: net/http alone (the body posted
+// and read, nothing decoded), and a bare keep-alive TCP connection writing the request's
+// bytes and reading the answer's. The client's own cost is what it adds to these.
+func BenchmarkFloorNetHTTP1x50(b *testing.B) {
+	body := []byte(`{"entities":{"driver_id":[1001]},"features":[` + quotedWide() + `]}`)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	hc := &http.Client{Transport: tr}
+	b.ResetTimer()
+	cpu0, wall0 := cpuTime(), time.Now()
+	for i := 0; i < b.N; i++ {
+		resp, err := hc.Post(env.server.url+"/get-online-features", "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	reportCPU(b, cpu0, wall0)
+}
+
+func BenchmarkFloorTCP1x50(b *testing.B) {
+	body := `{"entities":{"driver_id":[1001]},"features":[` + quotedWide() + `]}`
+	addr := strings.TrimPrefix(env.server.url, "http://")
+	req := []byte("POST /get-online-features HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 64<<10)
+	buf := make([]byte, 64<<10)
+	b.ResetTimer()
+	cpu0, wall0 := cpuTime(), time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := conn.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		length := -1
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if v, ok := strings.CutPrefix(strings.ToLower(string(line)), "content-length: "); ok {
+				length, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if _, err := io.ReadFull(r, buf[:length]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu0, wall0)
+}
+
+func quotedWide() string {
+	names := make([]string, 50)
+	for i := range names {
+		names[i] = fmt.Sprintf(`"wide:w%02d"`, i)
+	}
+	return strings.Join(names, ",")
 }

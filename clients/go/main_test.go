@@ -107,6 +107,15 @@ func repoRoot() (string, error) {
 	return filepath.Abs(filepath.Join("..", "..")) // clients/go
 }
 
+// command runs the servers on REPAST_SERVER_CPUS (a taskset list) when it is set, so a
+// benchmark can keep them and the client on different CPUs.
+func command(name string, args ...string) *exec.Cmd {
+	if cpus := os.Getenv("REPAST_SERVER_CPUS"); cpus != "" {
+		return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
 func repastCLI() string { return filepath.Join(filepath.Dir(env.python), "repast") }
 
 func freePort() (int, error) {
@@ -145,7 +154,7 @@ func (r *redisServer) start() error {
 	if err != nil {
 		return err
 	}
-	r.cmd = exec.Command(bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+	r.cmd = command(bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir)
 	r.cmd.Stdout, r.cmd.Stderr = log, log
 	if err := r.cmd.Start(); err != nil {
@@ -190,7 +199,7 @@ func startServe(tmp, yaml string) (*serveProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(repastCLI(), "-c", env.repo, "-f", filepath.Join(env.repo, yaml), "serve",
+	p.cmd = command(repastCLI(), "-c", env.repo, "-f", filepath.Join(env.repo, yaml), "serve",
 		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "--no-access-log")
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	// Its own process group, so stop() reaches any worker it forks.

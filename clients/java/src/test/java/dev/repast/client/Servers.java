@@ -126,6 +126,20 @@ public final class Servers implements AutoCloseable {
     }
   }
 
+  /**
+   * The command, run on REPAST_SERVER_CPUS (a taskset list) when it is set, so a benchmark can
+   * keep the servers and the client on different CPUs.
+   */
+  static List<String> command(String... args) {
+    List<String> out = new ArrayList<>();
+    String cpus = System.getenv("REPAST_SERVER_CPUS");
+    if (cpus != null && !cpus.isEmpty()) {
+      out.addAll(List.of("taskset", "-c", cpus));
+    }
+    out.addAll(List.of(args));
+    return out;
+  }
+
   static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket()) {
       s.bind(new InetSocketAddress("127.0.0.1", 0));
@@ -137,8 +151,9 @@ public final class Servers implements AutoCloseable {
     File log = tmp.resolve("serve-" + yaml + ".log").toFile();
     Process p =
         new ProcessBuilder(
-                cli(), "-c", repo.toString(), "-f", repo.resolve(yaml).toString(), "serve",
-                "-h", "127.0.0.1", "-p", Integer.toString(port), "--no-access-log")
+                command(
+                    cli(), "-c", repo.toString(), "-f", repo.resolve(yaml).toString(), "serve",
+                    "-h", "127.0.0.1", "-p", Integer.toString(port), "--no-access-log"))
             .redirectErrorStream(true)
             .redirectOutput(log)
             .start();
@@ -233,8 +248,9 @@ public final class Servers implements AutoCloseable {
     synchronized void start() throws IOException, InterruptedException {
       process =
           new ProcessBuilder(
-                  "redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
-                  "--save", "", "--appendonly", "no", "--dir", dir.toString())
+                  command(
+                      "redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
+                      "--save", "", "--appendonly", "no", "--dir", dir.toString()))
               .redirectErrorStream(true)
               .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("redis.log").toFile()))
               .start();

@@ -1,0 +1,93 @@
+package dev.repast.client;
+
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A plain timed loop (run by load-tests/bench_clients.sh, never by the tests): 1 entity x 50
+ * features against the real server of {@link Servers}, one caller and then 32 concurrent
+ * callers sharing one client. client-cpu-us/call is this JVM's CPU time (JIT and GC threads
+ * included) per call, i.e. the client's own cost on top of the server, which runs in another
+ * process. Each round prints one line; the script takes the medians.
+ *
+ * <p>Arguments: rounds, calls per round (default 5 and 3000).
+ */
+public final class BenchClient {
+  private BenchClient() {}
+
+  static OnlineRequest wide(long id) {
+    List<String> features = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      features.add(String.format("wide:w%02d", i));
+    }
+    return OnlineRequest.builder().entities(Column.int64s("driver_id", id)).features(features).build();
+  }
+
+  static long cpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
+  }
+
+  public static void main(String[] args) throws Exception {
+    int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+    int calls = args.length > 1 ? Integer.parseInt(args[1]) : 3000;
+    Servers servers = Servers.get();
+    try {
+      RepastClient client = servers.client().build();
+      OnlineRequest one = wide(1001);
+      // Warm-up: the JIT compiles the client's hot path before anything is timed.
+      for (int i = 0; i < 5000; i++) {
+        client.getOnlineFeatures(one).column("w00").int64s();
+      }
+      List<OnlineRequest> requests = new ArrayList<>();
+      for (int i = 0; i < 100; i++) {
+        requests.add(wide(1001 + i));
+      }
+      ExecutorService pool = Executors.newFixedThreadPool(32);
+      for (int round = 0; round < rounds; round++) {
+        long cpu0 = cpuNanos();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+          client.getOnlineFeatures(one).column("w00").int64s();
+        }
+        long wall = System.nanoTime() - t0;
+        long cpu = cpuNanos() - cpu0;
+        System.out.printf(
+            "serial round=%d calls=%d us/call=%.1f client-cpu-us/call=%.1f calls/s=%.0f%n",
+            round, calls, wall / 1e3 / calls, cpu / 1e3 / calls, calls / (wall / 1e9));
+
+        AtomicInteger next = new AtomicInteger();
+        int parallelCalls = calls * 2;
+        cpu0 = cpuNanos();
+        t0 = System.nanoTime();
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < 32; t++) {
+          futures.add(
+              pool.submit(
+                  () -> {
+                    for (int i = next.getAndIncrement(); i < parallelCalls; i = next.getAndIncrement()) {
+                      client.getOnlineFeatures(requests.get(i % 100));
+                    }
+                    return null;
+                  }));
+        }
+        for (Future<?> f : futures) {
+          f.get();
+        }
+        wall = System.nanoTime() - t0;
+        cpu = cpuNanos() - cpu0;
+        System.out.printf(
+            "callers32 round=%d calls=%d client-cpu-us/call=%.1f calls/s=%.0f%n",
+            round, parallelCalls, cpu / 1e3 / parallelCalls, parallelCalls / (wall / 1e9));
+      }
+      pool.shutdownNow();
+    } finally {
+      servers.close();
+    }
+  }
+}
