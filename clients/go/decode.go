@@ -1,7 +1,6 @@
 package repast
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,75 +40,35 @@ var errSyntax = errors.New("invalid JSON")
 type wireColumn struct{ v0, v1, s0, s1, t0, t1 int }
 
 func (d *decoder) response() (*OnlineResponse, error) {
-	ncols := bytes.Count(d.buf, []byte(`"statuses"`))
-	cols := make([]wireColumn, 0, ncols)
-	names := make([]string, 0, ncols)
-	// About one value per 60 bytes of an answer; a guess, the appends grow past it.
-	guess := len(d.buf)/60 + 1
+	// About one value per 90 bytes of a 1-row answer; a guess, the appends grow past it.
+	guess := len(d.buf)/90 + 1
+	cols := make([]wireColumn, 0, guess)
+	names := make([]string, 0, guess)
 	d.values = make([]json.RawMessage, 0, guess)
 	d.statuses = make([]Status, 0, guess)
 	d.timestamps = make([]time.Time, 0, guess)
-	err := d.object(func(key string) error {
+	if err := d.expect('{'); err != nil {
+		return nil, err
+	}
+	for first := true; ; first = false {
+		key, end, err := d.nextKey(first)
+		if err != nil {
+			return nil, err
+		}
+		if end {
+			break
+		}
 		switch key {
 		case "results":
-			return d.array(func() error {
-				col := wireColumn{len(d.values), len(d.values), len(d.statuses), len(d.statuses), len(d.timestamps), len(d.timestamps)}
-				err := d.object(func(key string) error {
-					switch key {
-					case "values":
-						return d.array(func() error {
-							start := d.pos
-							if err := d.skip(); err != nil {
-								return err
-							}
-							d.values = append(d.values, d.buf[start:d.pos:d.pos])
-							col.v1 = len(d.values)
-							return nil
-						})
-					case "statuses":
-						return d.array(func() error {
-							s, err := d.str()
-							if err != nil {
-								return err
-							}
-							st, err := parseStatus(s)
-							d.statuses = append(d.statuses, st)
-							col.s1 = len(d.statuses)
-							return err
-						})
-					case "event_timestamps":
-						return d.array(func() error {
-							s, err := d.str()
-							if err != nil {
-								return err
-							}
-							t, err := d.times.parse(s)
-							d.timestamps = append(d.timestamps, t)
-							col.t1 = len(d.timestamps)
-							return err
-						})
-					}
-					return d.skip()
-				})
-				cols = append(cols, col)
-				return err
-			})
+			cols, err = d.results(cols)
 		case "metadata":
-			return d.object(func(key string) error {
-				if key != "feature_names" {
-					return d.skip()
-				}
-				return d.array(func() error {
-					s, err := d.str()
-					names = append(names, s)
-					return err
-				})
-			})
+			names, err = d.metadata(names)
+		default:
+			err = d.skip()
 		}
-		return d.skip()
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	if d.ws(); d.pos != len(d.buf) {
 		return nil, errors.New("data after the JSON document")
@@ -119,9 +78,6 @@ func (d *decoder) response() (*OnlineResponse, error) {
 	}
 	r := &OnlineResponse{FeatureNames: names, Columns: make([]*ResultColumn, len(cols))}
 	slab := make([]ResultColumn, len(cols))
-	if len(names) > 8 {
-		r.index = make(map[string]int, len(names))
-	}
 	for i, c := range cols {
 		n := c.v1 - c.v0
 		if c.s1-c.s0 != n || c.t1-c.t0 != n {
@@ -135,11 +91,182 @@ func (d *decoder) response() (*OnlineResponse, error) {
 			values:          d.values[c.v0:c.v1:c.v1],
 		}
 		r.Columns[i] = &slab[i]
-		if r.index != nil {
-			r.index[names[i]] = i
-		}
 	}
 	return r, nil
+}
+
+func (d *decoder) results(cols []wireColumn) ([]wireColumn, error) {
+	if err := d.expect('['); err != nil {
+		return cols, err
+	}
+	for first := true; ; first = false {
+		end, err := d.nextElem(first)
+		if err != nil || end {
+			return cols, err
+		}
+		col := wireColumn{len(d.values), len(d.values), len(d.statuses), len(d.statuses), len(d.timestamps), len(d.timestamps)}
+		if err := d.expect('{'); err != nil {
+			return cols, err
+		}
+		for first := true; ; first = false {
+			key, end, err := d.nextKey(first)
+			if err != nil {
+				return cols, err
+			}
+			if end {
+				break
+			}
+			switch key {
+			case "values":
+				err = d.valueList()
+				col.v1 = len(d.values)
+			case "statuses":
+				err = d.statusList()
+				col.s1 = len(d.statuses)
+			case "event_timestamps":
+				err = d.timeList()
+				col.t1 = len(d.timestamps)
+			default:
+				err = d.skip()
+			}
+			if err != nil {
+				return cols, err
+			}
+		}
+		cols = append(cols, col)
+	}
+}
+
+func (d *decoder) valueList() error {
+	if err := d.expect('['); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		end, err := d.nextElem(first)
+		if err != nil || end {
+			return err
+		}
+		start := d.pos
+		if err := d.skip(); err != nil {
+			return err
+		}
+		d.values = append(d.values, d.buf[start:d.pos:d.pos])
+	}
+}
+
+func (d *decoder) statusList() error {
+	if err := d.expect('['); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		end, err := d.nextElem(first)
+		if err != nil || end {
+			return err
+		}
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		st, err := parseStatus(s)
+		if err != nil {
+			return err
+		}
+		d.statuses = append(d.statuses, st)
+	}
+}
+
+func (d *decoder) timeList() error {
+	if err := d.expect('['); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		end, err := d.nextElem(first)
+		if err != nil || end {
+			return err
+		}
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		t, err := d.times.parse(s)
+		if err != nil {
+			return err
+		}
+		d.timestamps = append(d.timestamps, t)
+	}
+}
+
+func (d *decoder) metadata(names []string) ([]string, error) {
+	if err := d.expect('{'); err != nil {
+		return names, err
+	}
+	for first := true; ; first = false {
+		key, end, err := d.nextKey(first)
+		if err != nil || end {
+			return names, err
+		}
+		if key != "feature_names" {
+			if err := d.skip(); err != nil {
+				return names, err
+			}
+			continue
+		}
+		if err := d.expect('['); err != nil {
+			return names, err
+		}
+		for first := true; ; first = false {
+			end, err := d.nextElem(first)
+			if err != nil {
+				return names, err
+			}
+			if end {
+				break
+			}
+			s, err := d.str()
+			if err != nil {
+				return names, err
+			}
+			names = append(names, s)
+		}
+	}
+}
+
+// nextKey, after an object's '{' (first) or one of its values, reads the next key and its
+// ':'; end is true at the object's '}'.
+func (d *decoder) nextKey(first bool) (key string, end bool, err error) {
+	c := d.peek()
+	if c == '}' {
+		d.pos++
+		return "", true, nil
+	}
+	if !first {
+		if c != ',' {
+			return "", false, fmt.Errorf("%w: expected ',' or '}'", errSyntax)
+		}
+		d.pos++
+	}
+	if key, err = d.str(); err != nil {
+		return "", false, err
+	}
+	return key, false, d.expect(':')
+}
+
+// nextElem, after an array's '[' (first) or one of its elements, moves to the next element;
+// end is true at the array's ']'.
+func (d *decoder) nextElem(first bool) (end bool, err error) {
+	c := d.peek()
+	if c == ']' {
+		d.pos++
+		return true, nil
+	}
+	if !first {
+		if c != ',' {
+			return false, fmt.Errorf("%w: expected ',' or ']'", errSyntax)
+		}
+		d.pos++
+		d.ws()
+	}
+	return false, nil
 }
 
 func (d *decoder) ws() {
@@ -169,62 +296,6 @@ func (d *decoder) peek() byte {
 		return 0
 	}
 	return d.buf[d.pos]
-}
-
-func (d *decoder) object(field func(key string) error) error {
-	if err := d.expect('{'); err != nil {
-		return err
-	}
-	if d.peek() == '}' {
-		d.pos++
-		return nil
-	}
-	for {
-		key, err := d.str()
-		if err != nil {
-			return err
-		}
-		if err := d.expect(':'); err != nil {
-			return err
-		}
-		if err := field(key); err != nil {
-			return err
-		}
-		switch d.peek() {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			return nil
-		default:
-			return fmt.Errorf("%w: expected ',' or '}'", errSyntax)
-		}
-	}
-}
-
-func (d *decoder) array(item func() error) error {
-	if err := d.expect('['); err != nil {
-		return err
-	}
-	if d.peek() == ']' {
-		d.pos++
-		return nil
-	}
-	for {
-		d.ws()
-		if err := item(); err != nil {
-			return err
-		}
-		switch d.peek() {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			return nil
-		default:
-			return fmt.Errorf("%w: expected ',' or ']'", errSyntax)
-		}
-	}
 }
 
 // str reads a JSON string: a substring of the body when it has no escapes.
@@ -257,18 +328,35 @@ func (d *decoder) str() (string, error) {
 }
 
 // skip moves past one JSON value. Its syntax is checked loosely (the accessors check the
-// values they read); its extent exactly.
+// values they read); its extent exactly: brackets are counted outside strings.
 func (d *decoder) skip() error {
 	switch c := d.peek(); c {
 	case '"':
 		_, err := d.rawString()
 		return err
-	case '[':
-		return d.array(d.skip)
-	case '{':
-		return d.object(func(string) error { return d.skip() })
-	case 0:
-		return fmt.Errorf("%w: unexpected end", errSyntax)
+	case '[', '{':
+		depth := 0
+		for d.pos < len(d.buf) {
+			switch d.buf[d.pos] {
+			case '"':
+				if _, err := d.rawString(); err != nil {
+					return err
+				}
+				continue
+			case '[', '{':
+				depth++
+			case ']', '}':
+				depth--
+				if depth == 0 {
+					d.pos++
+					return nil
+				}
+			}
+			d.pos++
+		}
+		return fmt.Errorf("%w: unterminated %q", errSyntax, c)
+	case 0, ',', ']', '}', ':':
+		return fmt.Errorf("%w: expected a value", errSyntax)
 	default:
 		start := d.pos
 		for d.pos < len(d.buf) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -51,23 +52,31 @@ func parseStatus(name string) (Status, error) {
 type OnlineResponse struct {
 	FeatureNames []string
 	Columns      []*ResultColumn
-	index        map[string]int
+
+	indexOnce sync.Once
+	index     map[string]*ResultColumn
 }
 
 // Column returns the column called name, or nil.
 func (r *OnlineResponse) Column(name string) *ResultColumn {
-	if r.index == nil {
-		for i, c := range r.Columns {
+	if len(r.Columns) <= 8 {
+		for _, c := range r.Columns {
 			if c.Name == name {
-				return r.Columns[i]
+				return c
 			}
 		}
 		return nil
 	}
-	if i, ok := r.index[name]; ok {
-		return r.Columns[i]
-	}
-	return nil
+	// Built on the first look-up by name: callers that read columns by position never pay it.
+	r.indexOnce.Do(func() {
+		r.index = make(map[string]*ResultColumn, len(r.Columns))
+		for _, c := range r.Columns {
+			if _, dup := r.index[c.Name]; !dup {
+				r.index[c.Name] = c
+			}
+		}
+	})
+	return r.index[name]
 }
 
 // Rows is the number of entity rows.
