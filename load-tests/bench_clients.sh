@@ -56,3 +56,5 @@ printf 'java serial:     %s us/call wall, %s us client CPU/call\n' \
 printf 'java 32 callers: %s calls/s, %s us client CPU/call\n' \
   "$(grep '^callers32' "$out-java.txt" | field 'calls/s' | median)" \
   "$(grep '^callers32' "$out-java.txt" | field 'client-cpu-us/call' | median)"
+printf 'java floor:      java.net.http alone %s us client CPU/call\n' \
+  "$(grep '^floor' "$out-java.txt" | field 'client-cpu-us/call' | median)"

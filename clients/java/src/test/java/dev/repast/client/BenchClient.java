@@ -48,8 +48,33 @@ public final class BenchClient {
       for (int i = 0; i < 100; i++) {
         requests.add(wide(1001 + i));
       }
+      // The floor: java.net.http alone, same body and server, the answer read as bytes and
+      // not decoded. The client's own cost is what it adds to this.
+      StringBuilder body = new StringBuilder("{\"entities\":{\"driver_id\":[1001]},\"features\":[");
+      for (int i = 0; i < 50; i++) {
+        body.append(i == 0 ? "" : ",").append(String.format("\"wide:w%02d\"", i));
+      }
+      byte[] raw = body.append("]}").toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      java.net.http.HttpClient http =
+          java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_1_1).build();
+      java.net.http.HttpRequest floorRequest =
+          java.net.http.HttpRequest.newBuilder(servers.serverUri.resolve("/get-online-features"))
+              .header("Content-Type", "application/json")
+              .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(raw))
+              .build();
+      for (int i = 0; i < 5000; i++) {
+        http.send(floorRequest, java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+      }
       ExecutorService pool = Executors.newFixedThreadPool(32);
       for (int round = 0; round < rounds; round++) {
+        long f0 = cpuNanos();
+        long ft0 = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+          http.send(floorRequest, java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+        }
+        System.out.printf(
+            "floor round=%d calls=%d us/call=%.1f client-cpu-us/call=%.1f%n",
+            round, calls, (System.nanoTime() - ft0) / 1e3 / calls, (cpuNanos() - f0) / 1e3 / calls);
         long cpu0 = cpuNanos();
         long t0 = System.nanoTime();
         for (int i = 0; i < calls; i++) {
