@@ -23,8 +23,11 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 field() { grep -o " $1=[0-9.]*" | cut -d= -f2; }
 
 echo "== Go: go test -bench, $rounds rounds of $calls calls"
-(cd clients/go && taskset -c "$client_cpus" go test -run '^$' -bench 'GetOnlineFeatures|Floor' \
+(cd clients/go && taskset -c "$client_cpus" go test -run '^$' -bench 'GetOnlineFeatures1x50$|Floor' \
   -benchtime "${calls}x" -count "$rounds") | tee "$out-go.txt"
+# 32 callers: long enough runs (~1 s) for the servers' CPU, read from /proc in 10 ms ticks.
+(cd clients/go && taskset -c "$client_cpus" go test -run '^$' -bench 'Callers32' \
+  -benchtime "$((calls * 4))x" -count "$rounds") | tee -a "$out-go.txt"
 echo "== Go: encode + decode only (no network)"
 (cd clients/go && taskset -c "$client_cpus" go test -run '^$' -bench 'EncodeDecode' -benchtime 20000x -count "$rounds") \
   | tee -a "$out-go.txt"
@@ -43,9 +46,10 @@ go_par=$(bench GetOnlineFeatures1x50Callers32)
 printf 'go   serial:     %s us/call wall, %s us client CPU/call\n' \
   "$(echo "$go_serial" | awk '{print $3/1000}' | median)" \
   "$(echo "$go_serial" | cpu_of)"
-printf 'go   32 callers: %s calls/s, %s us client CPU/call\n' \
+printf 'go   32 callers: %s calls/s, %s us client CPU/call, server+redis %s CPUs busy\n' \
   "$(echo "$go_par" | grep -o '[0-9.]* calls/s' | cut -d' ' -f1 | median)" \
-  "$(echo "$go_par" | cpu_of)"
+  "$(echo "$go_par" | cpu_of)" \
+  "$(echo "$go_par" | grep -o '[0-9.]* server-cpus' | cut -d' ' -f1 | median)"
 printf 'go   floors:     net/http alone %s us, bare TCP %s us client CPU/call\n' \
   "$(bench FloorNetHTTP1x50 | cpu_of)" "$(bench FloorTCP1x50 | cpu_of)"
 printf 'go   decode:     %s us/op (encode + decode, no network)\n' \
@@ -53,8 +57,9 @@ printf 'go   decode:     %s us/op (encode + decode, no network)\n' \
 printf 'java serial:     %s us/call wall, %s us client CPU/call\n' \
   "$(grep '^serial' "$out-java.txt" | field 'us/call' | median)" \
   "$(grep '^serial' "$out-java.txt" | field 'client-cpu-us/call' | median)"
-printf 'java 32 callers: %s calls/s, %s us client CPU/call\n' \
+printf 'java 32 callers: %s calls/s, %s us client CPU/call, server+redis %s CPUs busy\n' \
   "$(grep '^callers32' "$out-java.txt" | field 'calls/s' | median)" \
-  "$(grep '^callers32' "$out-java.txt" | field 'client-cpu-us/call' | median)"
+  "$(grep '^callers32' "$out-java.txt" | field 'client-cpu-us/call' | median)" \
+  "$(grep '^callers32' "$out-java.txt" | field 'server-cpus' | median)"
 printf 'java floor:      java.net.http alone %s us client CPU/call\n' \
   "$(grep '^floor' "$out-java.txt" | field 'client-cpu-us/call' | median)"

@@ -110,6 +110,15 @@ public final class Servers implements AutoCloseable {
                 Instant.parse("2020-01-01T00:00:00Z"), Instant.parse("2025-01-01T00:00:00Z"), "all_types", "wide"));
   }
 
+  /** CPU time used so far by `repast serve` and redis-server together. */
+  long serverCpuNanos() {
+    long total = 0;
+    for (ProcessHandle p : new ProcessHandle[] {server.toHandle(), redis.handle()}) {
+      total += p.info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+    }
+    return total;
+  }
+
   RepastClient.Builder client() {
     return RepastClient.builder(serverUri);
   }
@@ -270,6 +279,10 @@ public final class Servers implements AutoCloseable {
         Thread.sleep(50);
       }
       throw new IOException("redis-server on " + address() + " did not answer PING; see " + dir + "/redis.log");
+    }
+
+    synchronized ProcessHandle handle() {
+      return process.toHandle();
     }
 
     synchronized void stop() {
