@@ -34,8 +34,8 @@ test-py: build-dev ## Run only the Python tests
 
 # The clients' tests start redis-server and `repast serve` from this venv themselves. Their
 # caches (Go's module and build caches, ~/.m2) live outside the clone.
-test-go: build-dev ## Run the Go client's tests against a real `repast serve`
-	cd clients/go && REPAST_PYTHON=$(BIN)/python go test -count=1 ./...
+test-go: build-dev ## Run the Go client's tests (race detector on) against a real `repast serve`
+	cd clients/go && REPAST_PYTHON=$(BIN)/python go test -race -count=1 ./...
 
 test-java: build-dev ## Run the Java client's tests against a real `repast serve`
 	cd clients/java && REPAST_PYTHON=$(BIN)/python mvn -B --no-transfer-progress test

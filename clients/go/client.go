@@ -35,7 +35,7 @@ type RetryPolicy struct {
 	MaxBackoff     time.Duration
 }
 
-// DefaultRetryPolicy retries 3 times within about a second and a half at most.
+// DefaultRetryPolicy retries 3 times, waiting at most 0.1, 0.2 and 0.4 s (random below those).
 var DefaultRetryPolicy = RetryPolicy{MaxRetries: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second}
 
 // RetryEvent describes a failed attempt that is about to be retried (see WithRetryHook).

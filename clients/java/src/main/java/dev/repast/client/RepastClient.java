@@ -261,7 +261,7 @@ public final class RepastClient {
    * server (503) returns its Health with {@code isOk() == false}.
    */
   public Health health() {
-    Answer a = send("GET", "/health", null, retry.maxRetries() == 0 ? this.retry : RetryPolicy.NONE, true);
+    Answer a = send("GET", "/health", null, RetryPolicy.NONE, true);
     try {
       JsonNode n = MAPPER.readTree(a.body());
       if (a.status() >= 300 && (a.status() != 503 || !n.hasNonNull("status"))) {
