@@ -43,7 +43,7 @@ fi
 # install it; it says what to do instead.
 if ! command -v go >/dev/null; then
   echo "test-prerequisites: 'go' not found; the Go client's tests need Go 1.24 or newer:" \
-    "install it from https://go.dev/dl (or your platform's Go 1.24+ package) and put it on PATH" >&2
+    "install Go 1.24+ (its official release archive, or a Go 1.24+ package of your platform) and put it on PATH" >&2
   exit 1
 fi
 
