@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast import _core
+from repast.conversion import exact_cast
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
@@ -99,13 +100,9 @@ def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) ->
         array = column
     if array.type == target:
         return array
-    try:
-        # Timestamps may lose sub-microsecond digits; anything else must convert exactly.
-        return array.cast(target, safe=not pa.types.is_timestamp(target))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise RepastError(
-            f"column '{name}' ({array.type}) cannot be stored as {target}: {exc}"
-        ) from None
+    # Timestamps may lose sub-microsecond digits; anything else must convert exactly (no
+    # fraction or boolean becomes an integer).
+    return exact_cast(array, target, f"column '{name}' ({array.type})", RepastError)
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
-from repast.config import RepoConfig, load_repo_config
+from repast.config import FeatureServerConfig, RepoConfig, load_repo_config
 from repast.feature_store import FeatureStore
 from repast.registry import RegistryRefresher
 from repast_server.auth import BearerAuthMiddleware
-from repast_server.batching import batch_reads
+from repast_server.batching import STUCK_READ_SECONDS, batch_reads
 from repast_server.errors import exception_handlers
 from repast_server.fast_path import FastPath
 from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
@@ -105,7 +105,7 @@ def create_app(
         app.state.metrics = metrics
         fast.state = state
         try:
-            with batch_reads(store) as batcher:
+            with batch_reads(store, _stuck_read_seconds(settings)) as batcher:
                 app.state.batcher = batcher
                 async with RegistryRefresher(registry, ttl) as refresher:
                     app.state.refresher = refresher
@@ -150,6 +150,12 @@ def create_app(
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+
+
+def _stuck_read_seconds(settings: FeatureServerConfig) -> float:
+    # A stuck batch fails its requests (503) before their own deadline (504) would.
+    timeout = settings.request_timeout_seconds
+    return STUCK_READ_SECONDS if timeout is None else min(STUCK_READ_SECONDS, timeout * 0.8)
 
 
 async def _close_async_clients(store: FeatureStore) -> None:

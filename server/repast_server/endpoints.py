@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from repast import materialize as materialize_mod
 from repast import online_write
+from repast.conversion import BAD_VALUES, exact_array
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
@@ -222,15 +223,16 @@ def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
         raise BadRequest(f"column '{column}' must hold ISO 8601 timestamps: {exc}") from None
 
 
-_BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+_BAD_VALUES = (*BAD_VALUES, RepastError)
 
 
 def _typed(values: list[Any], target: pa.DataType) -> pa.Array:
     """`values` as a numeric feature's type: floats straight (float32 without a float64
-    detour); integers inferred, then cast safely, because `pa.array([2.5], pa.int64())`
-    silently truncates to 2 where Feast refuses the value (a whole 2.0 is kept)."""
+    detour); integers inferred, then cast safely (`exact_array`), because
+    `pa.array([2.5], pa.int64())` silently truncates to 2 where Feast refuses the value (a
+    whole 2.0 is kept)."""
     if pa.types.is_integer(target):
-        return pa.array(values).cast(target)
+        return exact_array(values, target, "column")
     return pa.array(values, target)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from repast.config import RedisOnlineStoreConfig
 from repast.online.base import OnlineStoreError
 from repast.online.redis_pipe import PIPE_OPTIONS, PipelinedConnection, open_pipelined
 
-__all__ = ["RedisClients", "is_no_script", "parse_connection_string"]
+__all__ = ["HIREDIS", "PARSER_ENV", "RedisClients", "is_no_script", "parse_connection_string"]
 
 
 def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
@@ -64,9 +65,19 @@ class RedisClients:
         self._pipe_ok = (
             not self.cluster and not self.sentinel and set(self._options) <= PIPE_OPTIONS
         )
+        self._sync_options = dict(self._options)
+        self._async_options = dict(self._options)
+        if not HIREDIS:
+            # REPAST_REDIS_PARSER=python: redis-py's own parser even with hiredis installed
+            # (the parsers differ; the adversarial tests run the server both ways).
+            from redis._parsers import _AsyncRESP2Parser, _RESP2Parser
+
+            self._sync_options["parser_class"] = _RESP2Parser
+            self._async_options["parser_class"] = _AsyncRESP2Parser
         self._pipe: PipelinedConnection | None = None
         self._pipe_loop: asyncio.AbstractEventLoop | None = None
         self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
+        self._resetting: set[asyncio.Future[Any]] = set()
 
     def client(self) -> Any:
         """The synchronous redis-py client (created on first use)."""
@@ -75,13 +86,13 @@ class RedisClients:
                 from redis.cluster import ClusterNode, RedisCluster
 
                 nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]
-                self._sync = RedisCluster(startup_nodes=nodes, **self._options)
+                self._sync = RedisCluster(startup_nodes=nodes, **self._sync_options)
             elif self.sentinel:
                 from redis.sentinel import Sentinel
 
                 # As Feast: the client options are the master's connection options (redis-py
                 # gives the Sentinels only the socket ones).
-                sentinels = Sentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
+                sentinels = Sentinel(self._nodes, **self._sync_options)  # type: ignore[no-untyped-call]
                 master = self.sentinel_master
                 self._sync = sentinels.master_for(master)  # type: ignore[no-untyped-call]
                 self._sentinel_clients = list(sentinels.sentinels)
@@ -89,7 +100,7 @@ class RedisClients:
                 from redis import Redis
 
                 host, port = self._nodes[0]
-                self._sync = Redis(host=host, port=port, **self._options)
+                self._sync = Redis(host=host, port=port, **self._sync_options)
         return self._sync
 
     def async_client(self) -> Any:
@@ -100,18 +111,18 @@ class RedisClients:
                 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
                 nodes = [ClusterNode(h, p) for h, p in self._nodes]
-                self._async = RedisCluster(startup_nodes=nodes, **self._options)
+                self._async = RedisCluster(startup_nodes=nodes, **self._async_options)
             elif self.sentinel:
                 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
-                sentinels = AsyncSentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
+                sentinels = AsyncSentinel(self._nodes, **self._async_options)  # type: ignore[no-untyped-call]
                 self._async = sentinels.master_for(self.sentinel_master)
                 self._async_sentinel_clients = list(sentinels.sentinels)
             else:
                 from redis.asyncio import Redis
 
                 host, port = self._nodes[0]
-                self._async = Redis(host=host, port=port, **self._options)
+                self._async = Redis(host=host, port=port, **self._async_options)
             self._async_loop = loop
         return self._async
 
@@ -119,12 +130,15 @@ class RedisClients:
         """Send pipelined commands and read `count` replies (error replies as exceptions)."""
         import redis
 
+        if count == 0:
+            return []
+
         pool = self.client().connection_pool
         conn = pool.get_connection()
         try:
             conn.send_packed_command([payload], check_health=False)
             sock = getattr(conn, "_sock", None)
-            if _hiredis is None or sock is None or getattr(conn, "_parser", None) is None:
+            if not HIREDIS or sock is None or getattr(conn, "_parser", None) is None:
                 replies: list[Any] = []
                 for _ in range(count):
                     try:
@@ -167,7 +181,9 @@ class RedisClients:
         return pipe
 
     async def roundtrip_async(self, payload: bytes, count: int) -> list[Any]:
-        if self._pipe_ok and _hiredis is not None:
+        if count == 0:  # nothing to send (an empty entity list): nothing to wait for
+            return []
+        if self._pipe_ok and HIREDIS:
             pipe = await self._pipelined()
             return await pipe.roundtrip(payload, count, self._options.get("socket_timeout"))
         return await self._roundtrip_pooled(payload, count)
@@ -209,6 +225,18 @@ class RedisClients:
             client.close()
         self._sentinel_clients = []
 
+    def reset_async(self) -> None:
+        """Drop this loop's connections after a read got stuck on one: waiters on them fail
+        (as a lost connection), and the next round trip connects afresh."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        pool = getattr(self._async, "connection_pool", None)
+        if pool is not None:
+            task = asyncio.ensure_future(pool.disconnect())
+            self._resetting.add(task)
+            task.add_done_callback(self._resetting.discard)
+
     async def close_async(self) -> None:
         """Close the asyncio client; call it on the loop that used it."""
         if self._pipe is not None:
@@ -243,6 +271,11 @@ try:  # hiredis parses a whole pipelined reply stream in C; redis-py's reader co
     import hiredis as _hiredis
 except ImportError:  # pragma: no cover - hiredis comes with the redis extra
     _hiredis = None
+
+PARSER_ENV = "REPAST_REDIS_PARSER"
+HIREDIS = _hiredis is not None and os.environ.get(PARSER_ENV, "").lower() != "python"
+"""Whether the Redis connections parse replies with hiredis: installed, and not turned off
+with `REPAST_REDIS_PARSER=python` (read at import, so set it before starting the process)."""
 
 
 def _read_replies(sock: Any, count: int) -> list[Any]:

@@ -1,0 +1,130 @@
+"""Request values (JSON lists, numpy, Arrow) as Arrow arrays of a declared type, exactly.
+
+`pa.array([1001.7], pa.int64())` silently truncates to 1001, and a bool casts to 1: a read
+would then serve another entity, a push would store another value. Here integer columns are
+built by inference first and then cast *safely* (one Arrow call on the whole column), so
+`1001.0` and `"1001"` become 1001 while `1001.7`, `True`, `NaN` or `1e30` are refused. Only
+when a column is refused is it walked value by value, to name the first bad row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from repast.errors import InvalidValueError, RepastError
+
+__all__ = ["BAD_VALUES", "exact_array", "exact_cast", "first_bad_row"]
+
+# What pyarrow raises for values it cannot convert.
+BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+
+
+def _castable_to_integer(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def exact_array(
+    values: Sequence[Any] | pa.Array | Any,
+    target: pa.DataType,
+    what: str,
+    error: type[RepastError] = InvalidValueError,
+) -> pa.Array:
+    """`values` as an array of `target`; `error` naming `what`, the first bad row and the
+    expected type when a value does not convert exactly."""
+    if pa.types.is_integer(target):
+        try:
+            array = values if isinstance(values, pa.Array) else pa.array(values)
+        except BAD_VALUES as exc:
+            raise error(_message(values, target, what, exc)) from None
+        return exact_cast(array, target, what, error, values)
+    if isinstance(values, pa.Array):
+        return exact_cast(values, target, what, error, values)
+    try:
+        return pa.array(values, target)
+    except BAD_VALUES as exc:
+        raise error(_message(values, target, what, exc)) from None
+
+
+def exact_cast(
+    array: pa.Array,
+    target: pa.DataType,
+    what: str,
+    error: type[RepastError] = InvalidValueError,
+    source: Any = None,
+) -> pa.Array:
+    """`array` cast safely to `target` (an integer target takes no booleans and no
+    fractions); `error` naming the first bad row when a value does not convert."""
+    if array.type == target:
+        return array
+    if pa.types.is_integer(target) and not _castable_to_integer(array.type):
+        raise error(_message(array if source is None else source, target, what))
+    try:
+        return array.cast(target, safe=not pa.types.is_timestamp(target))
+    except _CAST_ERRORS as exc:
+        raise error(_message(array if source is None else source, target, what, exc)) from None
+
+
+def first_bad_row(values: Sequence[Any] | pa.Array | Any, target: pa.DataType) -> int | None:
+    """The index of the first value that does not convert exactly to `target` (a walk over
+    the values: only called once a whole-column conversion failed)."""
+    items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
+    for row, value in enumerate(items):
+        if not _converts(value, target):
+            return row
+    return None
+
+
+def _converts(value: Any, target: pa.DataType) -> bool:
+    if pa.types.is_integer(target):
+        if isinstance(value, bool):
+            return False
+        try:
+            array = pa.array([value])
+        except BAD_VALUES:
+            return False
+        if not _castable_to_integer(array.type):
+            return False
+        try:
+            array.cast(target)
+        except _CAST_ERRORS:
+            return False
+        return True
+    try:
+        pa.array([value], target)
+    except BAD_VALUES:
+        return False
+    return True
+
+
+def _message(values: Any, target: pa.DataType, what: str, cause: Exception | None = None) -> str:
+    row = None
+    try:
+        row = first_bad_row(values, target)
+    except TypeError:  # not iterable: the whole value is wrong
+        pass
+    why = "" if cause is None else f" ({cause})"
+    if row is None:
+        return f"{what} must be a list of {target} values, got {_shown(values)}{why}"
+    value = values[row] if not isinstance(values, pa.Array) else values[row].as_py()
+    return f"{what}: row {row} is {_shown(value)}, expected {_expected(target)}{why}"
+
+
+def _expected(target: pa.DataType) -> str:
+    if pa.types.is_integer(target):
+        return f"an integer ({target}; a whole number or a string of one)"
+    return str(target)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
