@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from repast.config import FeatureServerConfig, RepoConfig, load_repo_config
 from repast.feature_store import FeatureStore
@@ -62,10 +62,28 @@ class _FeatureServer(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.fast.route(scope)
-        if route is None:
-            await super().__call__(scope, receive, send)
-        else:
+        if route is not None:
             await self.fast.serve(route, scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        answered = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = True
+
+        try:
+            await super().__call__(scope, receive, tracking_send)
+        except Exception:
+            # Starlette's ServerErrorMiddleware answered the 500 (logged with its request id by
+            # `handle_exception`), then re-raised: a whole answer leaves the connection good
+            # for the client's next request, so it stops here.
+            if not answered:
+                raise
 
 
 def create_app(

@@ -33,6 +33,7 @@ from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError,
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.online_small_write import write_rows_async
+from repast.online.base import OnlineView, ReadRequest
 from repast.online_write import PushMode
 from repast.validate import closest
 from repast_server.encode import encode_online_response, encode_packed_read
@@ -522,15 +523,33 @@ async def _run_job(
 # -- /health, /metrics, /openapi.json ---------------------------------------------------------
 
 
-async def _ping_online_store(state: ServerState) -> str | None:
-    """None when the online store answers, else why not."""
+# A probe read answers in milliseconds; past this the read path is not serving.
+_PROBE_SECONDS = 2.0
+# An entity key no entity has (keys start with their key count): the probe reads nothing.
+_PROBE_KEY = b"\xffrepast-health-probe"
+
+
+async def _probe_read(state: ServerState, reader: Any) -> str | None:
+    """None when a read through the server's own read path (the batcher, its connection,
+    the store) completes within its deadline, else why not."""
     online = state.store.online_store
-    client_of = getattr(online, "async_client", None)
-    if client_of is None:
+    if getattr(online, "async_client", None) is None:
         return None  # embedded stores (SQLite) have no server to lose
+    view = next(iter(state.catalog().views.values()), None)
+    timeout = min(_PROBE_SECONDS, state.settings.request_timeout_seconds or _PROBE_SECONDS)
     try:
-        async with asyncio.timeout(2):
-            await client_of().ping()
+        async with asyncio.timeout(timeout):
+            if view is None:  # nothing applied yet: the connection is all there is to probe
+                await online.async_client().ping()
+                return None
+            online_view = OnlineView.of(view)
+            request = ReadRequest(online_view, [_PROBE_KEY], list(online_view.features[:1]))
+            if getattr(reader, "holds_packed_rows", False):
+                await reader.read_packed_async([request])
+            else:
+                await reader.read_async([request])
+    except TimeoutError:
+        return f"online store: a probe read did not complete within {timeout:g} s"
     except Exception as exc:
         return f"online store: {type(exc).__name__}: {exc}"
     return None
@@ -542,7 +561,8 @@ async def health(request: Request) -> Response:
     snapshot = state.snapshot()
     if not snapshot.exists:
         problems.append(f"registry: nothing stored at {snapshot.location} yet")
-    problem = await _ping_online_store(state)
+    reader = getattr(request.app.state, "batcher", None) or state.store.online_store
+    problem = await _probe_read(state, reader)
     if problem:
         problems.append(problem)
     refresher = getattr(request.app.state, "refresher", None)
