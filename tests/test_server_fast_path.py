@@ -123,7 +123,11 @@ async def _answer(
     # Request ids are random per answer: compared as present, not by value.
     rid = response.headers.get("x-request-id", "").encode()
     raw = [(k, b"<id>" if k == b"x-request-id" else v) for k, v in response.headers.raw]
-    return response.status_code, raw, response.content.replace(rid, b"<id>") if rid else response.content
+    return (
+        response.status_code,
+        raw,
+        response.content.replace(rid, b"<id>") if rid else response.content,
+    )
 
 
 def _chunked(body: bytes) -> Callable[[], AsyncIterator[bytes]]:

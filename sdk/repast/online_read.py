@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast import _core
+from repast.conversion import exact_array
 from repast.errors import FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
@@ -31,7 +32,6 @@ from repast.online.base import (
     ViewRows,
     packed_row_store,
 )
-from repast.conversion import exact_array
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest

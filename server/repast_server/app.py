@@ -33,6 +33,7 @@ from repast_server.fast_path import FastPath
 from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
 from repast_server.metrics import Metrics, MetricsMiddleware
 from repast_server.routes import FAST_ROUTES, routes
+from repast_server.shutdown import ShutdownClock
 from repast_server.state import ServerState
 
 __all__ = ["ServerSettings", "create_app"]
@@ -48,6 +49,9 @@ class ServerSettings:
     repo_path: Path = Path()
     fs_yaml_file: Path | None = None
     registry_ttl_sec: float = 60.0
+    graceful_timeout: float | None = None
+    """Seconds from SIGTERM for in-flight requests and then materialization jobs; jobs still
+    running at the end are cancelled (not recorded). None: jobs get `SHUTDOWN_WAIT_SECONDS`."""
 
     def load_config(self) -> RepoConfig:
         return load_repo_config(Path(self.repo_path), self.fs_yaml_file)
@@ -94,12 +98,14 @@ def create_app(
     The configuration is read here (the middleware needs `feature_server` settings); the
     store itself, with its connections, is opened in the lifespan.
     """
+    grace = None
     if isinstance(store_or_settings, FeatureStore):
         given: FeatureStore | None = store_or_settings
         config = store_or_settings.config
         ttl = registry_ttl_sec if registry_ttl_sec is not None else 60.0
     else:
         given = None
+        grace = store_or_settings.graceful_timeout
         config = store_or_settings.load_config()
         ttl = (
             registry_ttl_sec if registry_ttl_sec is not None else store_or_settings.registry_ttl_sec
@@ -122,6 +128,8 @@ def create_app(
         app.state.repast = state
         app.state.metrics = metrics
         fast.state = state
+        clock = None if grace is None else ShutdownClock(grace)
+        restore_signals = None if clock is None else clock.install()
         try:
             with batch_reads(store, _stuck_read_seconds(settings)) as batcher:
                 app.state.batcher = batcher
@@ -135,11 +143,13 @@ def create_app(
                     try:
                         yield
                     finally:
-                        # Materialization jobs run in threads that cannot be cancelled: wait
-                        # (bounded, `JobTracker.shutdown_wait`) before closing the store they
-                        # write to, so a job answered 202 completes its writes.
-                        await state.jobs.drain()
+                        # Materialization jobs run in threads: wait (bounded, by what is left
+                        # of the grace period) before closing the store they write to, so a
+                        # job answered 202 completes its writes; past it they are cancelled.
+                        await state.jobs.drain(None if clock is None else clock.remaining())
         finally:
+            if restore_signals is not None:
+                restore_signals()
             await _close_async_clients(store)
             if given is None:
                 await asyncio.to_thread(_close, store)

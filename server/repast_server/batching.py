@@ -176,8 +176,7 @@ class TickBatcher:
     def _stuck(self, method: str, batch: list[_Pending]) -> None:
         self.stuck_batches += 1
         logger.error(
-            "online store %s of %d request(s) did not complete in %g s; resetting its "
-            "connections",
+            "online store %s of %d request(s) did not complete in %g s; resetting its connections",
             method,
             len(batch),
             self.read_timeout,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -32,8 +33,8 @@ from repast.conversion import BAD_VALUES, exact_array
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
-from repast.online_small_write import write_rows_async
 from repast.online.base import OnlineView, ReadRequest
+from repast.online_small_write import write_rows_async
 from repast.online_write import PushMode
 from repast.validate import closest
 from repast_server.encode import encode_online_response, encode_packed_read
@@ -455,10 +456,18 @@ async def materialize(request: Request) -> Response:
                 f"start_ts ({start.isoformat()}) must be before end_ts ({end.isoformat()})"
             )
     names = await _view_names(state, views)
+    cancel = threading.Event()
     work = functools.partial(
-        materialize_mod.materialize, state.store, start, end, names, disable, progress=False
+        materialize_mod.materialize,
+        state.store,
+        start,
+        end,
+        names,
+        disable,
+        progress=False,
+        cancel=cancel,
     )
-    return await _run_job(state, "/materialize", names, work, background, force)
+    return await _run_job(state, "/materialize", names, work, background, force, cancel)
 
 
 async def materialize_incremental(request: Request) -> Response:
@@ -468,10 +477,16 @@ async def materialize_incremental(request: Request) -> Response:
     views = _string_list(body, "feature_views")
     end = _timestamp(body.get("end_ts"), "end_ts")
     names = await _view_names(state, views)
+    cancel = threading.Event()
     work = functools.partial(
-        materialize_mod.materialize_incremental, state.store, end, names, progress=False
+        materialize_mod.materialize_incremental,
+        state.store,
+        end,
+        names,
+        progress=False,
+        cancel=cancel,
     )
-    return await _run_job(state, "/materialize-incremental", names, work, background, force)
+    return await _run_job(state, "/materialize-incremental", names, work, background, force, cancel)
 
 
 async def _view_names(state: ServerState, names: list[str] | None) -> list[str]:
@@ -490,6 +505,7 @@ async def _run_job(
     work: Callable[[], object],
     background: bool,
     force: bool,
+    cancel: threading.Event | None = None,
 ) -> Response:
     """Run `work` as a job holding `views`: 409 if another job holds one (unless `force`),
     202 at once when `background`, else the answer once it is done."""
@@ -504,7 +520,7 @@ async def _run_job(
         )
         conflict = {"error": message, "feature_views": busy}
         return Response(orjson.dumps(conflict), status_code=409, media_type=_JSON)
-    task = jobs.start(endpoint, views, work, background=background)
+    task = jobs.start(endpoint, views, work, background=background, cancel=cancel)
     if background:
         accepted = {"status": "accepted", "feature_views": views}
         return Response(orjson.dumps(accepted), status_code=202, media_type=_JSON)

@@ -174,7 +174,10 @@ class ErrorResponse(Response):
             content["request_id"] = request_id
         headers = None if request_id is None else {REQUEST_ID_HEADER: request_id}
         super().__init__(
-            orjson.dumps(content), status_code=status, media_type="application/json", headers=headers
+            orjson.dumps(content),
+            status_code=status,
+            media_type="application/json",
+            headers=headers,
         )
         self.kind = kind
 
@@ -207,9 +210,7 @@ def error_answer(
     status, kind = status_for(exc)
     rid = request_id(headers)
     if status >= 500 and status != 503:
-        logger.error(
-            "unhandled error on %s %s (request id %s)", method, path, rid, exc_info=exc
-        )
+        logger.error("unhandled error on %s %s (request id %s)", method, path, rid, exc_info=exc)
         detail = str(exc) if isinstance(exc, RepastError) else f"{type(exc).__name__}: {exc}"
     else:
         detail = exc.detail if isinstance(exc, ApiError | HTTPException) else str(exc)
