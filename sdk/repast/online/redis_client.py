@@ -65,15 +65,6 @@ class RedisClients:
         self._pipe_ok = (
             not self.cluster and not self.sentinel and set(self._options) <= PIPE_OPTIONS
         )
-        self._sync_options = dict(self._options)
-        self._async_options = dict(self._options)
-        if not HIREDIS:
-            # REPAST_REDIS_PARSER=python: redis-py's own parser even with hiredis installed
-            # (the parsers differ; the adversarial tests run the server both ways).
-            from redis._parsers import _AsyncRESP2Parser, _RESP2Parser
-
-            self._sync_options["parser_class"] = _RESP2Parser
-            self._async_options["parser_class"] = _AsyncRESP2Parser
         self._pipe: PipelinedConnection | None = None
         self._pipe_loop: asyncio.AbstractEventLoop | None = None
         self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
@@ -86,13 +77,13 @@ class RedisClients:
                 from redis.cluster import ClusterNode, RedisCluster
 
                 nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]
-                self._sync = RedisCluster(startup_nodes=nodes, **self._sync_options)
+                self._sync = RedisCluster(startup_nodes=nodes, **self._options)
             elif self.sentinel:
                 from redis.sentinel import Sentinel
 
                 # As Feast: the client options are the master's connection options (redis-py
                 # gives the Sentinels only the socket ones).
-                sentinels = Sentinel(self._nodes, **self._sync_options)  # type: ignore[no-untyped-call]
+                sentinels = Sentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
                 master = self.sentinel_master
                 self._sync = sentinels.master_for(master)  # type: ignore[no-untyped-call]
                 self._sentinel_clients = list(sentinels.sentinels)
@@ -100,7 +91,8 @@ class RedisClients:
                 from redis import Redis
 
                 host, port = self._nodes[0]
-                self._sync = Redis(host=host, port=port, **self._sync_options)
+                self._sync = Redis(host=host, port=port, **self._options)
+            _pure_python_parser(self._sync, asynchronous=False)
         return self._sync
 
     def async_client(self) -> Any:
@@ -111,18 +103,19 @@ class RedisClients:
                 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
                 nodes = [ClusterNode(h, p) for h, p in self._nodes]
-                self._async = RedisCluster(startup_nodes=nodes, **self._async_options)
+                self._async = RedisCluster(startup_nodes=nodes, **self._options)
             elif self.sentinel:
                 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
-                sentinels = AsyncSentinel(self._nodes, **self._async_options)  # type: ignore[no-untyped-call]
+                sentinels = AsyncSentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
                 self._async = sentinels.master_for(self.sentinel_master)
                 self._async_sentinel_clients = list(sentinels.sentinels)
             else:
                 from redis.asyncio import Redis
 
                 host, port = self._nodes[0]
-                self._async = Redis(host=host, port=port, **self._async_options)
+                self._async = Redis(host=host, port=port, **self._options)
+            _pure_python_parser(self._async, asynchronous=True)
             self._async_loop = loop
         return self._async
 
@@ -248,6 +241,19 @@ class RedisClients:
         for client in self._async_sentinel_clients:
             await client.aclose()
         self._async_sentinel_clients = []
+
+
+def _pure_python_parser(client: Any, asynchronous: bool) -> None:
+    """With `REPAST_REDIS_PARSER=python`, make `client`'s connections use redis-py's own reply
+    parser even though hiredis is installed (redis-py has no switch of its own: its default
+    parser is fixed at import). Standalone and Sentinel clients; a cluster keeps its parser."""
+    if HIREDIS or _hiredis is None:
+        return
+    from redis._parsers import _AsyncRESP2Parser, _RESP2Parser
+
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pool.connection_kwargs["parser_class"] = _AsyncRESP2Parser if asynchronous else _RESP2Parser
 
 
 def is_no_script(reply: Any) -> bool:
