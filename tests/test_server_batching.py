@@ -243,7 +243,9 @@ def test_an_empty_entity_list_answers_200_at_once_and_wedges_no_read(
         async with client_for(store) as client:
             assert (await client.post("/push", json=push_body([1], [5]))).status_code == 200
             for _ in range(2):
-                response = await asyncio.wait_for(client.post("/get-online-features", json=empty), 10)
+                response = await asyncio.wait_for(
+                    client.post("/get-online-features", json=empty), 10
+                )
                 assert response.status_code == 200
                 assert response.json() == {
                     "results": [
