@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import multiprocessing
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from feature_repos import write_full_repo, write_repo
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource
@@ -14,9 +19,12 @@ from repast.errors import (
     EntityNotFoundError,
     FeatureServiceNotFoundError,
     FeatureViewNotFoundError,
+    RepastError,
     RepoValidationError,
 )
+from repast.online_read import EntityError
 from repast.types import Float32, Int64
+from services import RedisServer
 
 ENTITY_AND_VIEW = """
 from datetime import UTC, datetime, timedelta
@@ -419,3 +427,81 @@ def test_apply_keeps_online_rows_unless_they_became_unreadable(tmp_path: Path) -
         ),
     )
     assert _online_trips(store) == [2.5]
+
+
+# -- bad input through the SDK: typed errors, never a hang (issue 13) ------------------------
+
+SDK_ANSWER_WITHIN = 30.0  # bound for a hang; a passing call returns in milliseconds
+
+
+@pytest.fixture(scope="module")
+def demo_sdk(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[FeatureStore]:
+    from server_helpers import demo_repo, redis_config
+
+    repo = demo_repo(tmp_path_factory.mktemp("sdk-demo"), redis_config(redis_server))
+    store = FeatureStore(repo_path=repo)
+    yield store
+    store.online_store.close()
+
+
+def _bounded(call: Callable[[], object]) -> object:
+    """`call()`'s result or its exception, raised; a call still running after the bound
+    fails the test (it would have hung)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(SDK_ANSWER_WITHIN)
+
+
+def test_sdk_reads_of_empty_and_fractional_keys(demo_sdk: FeatureStore) -> None:
+    features = ["driver_hourly_stats_fresh:avg_daily_trips"]
+    empty = _bounded(lambda: demo_sdk.get_online_features(features, {"driver_id": []}))
+    assert empty.to_dict() == {"driver_id": [], "avg_daily_trips": []}  # type: ignore[attr-defined]
+    with pytest.raises(EntityError, match="row 1 is 1001.7"):
+        _bounded(lambda: demo_sdk.get_online_features(features, {"driver_id": [1, 1001.7]}))
+    odfv = ["transformed_conv_rate:conv_rate_plus_val1"]
+    rows = {"driver_id": [1001], "val_to_add": ["x"], "val_to_add_2": [1]}
+    with pytest.raises(EntityError, match="request data 'val_to_add': row 0"):
+        _bounded(lambda: demo_sdk.get_online_features(odfv, rows))
+
+
+SDK_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+SDK_COLUMNS = st.dictionaries(
+    st.sampled_from(
+        ["driver_id", "val_to_add", "val_to_add_2", "event_timestamp", "created", "avg_daily_trips"]
+    ),
+    st.lists(SDK_VALUES, max_size=3),
+    min_size=1,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(columns=SDK_COLUMNS, method=st.sampled_from(["read", "odfv", "push", "write"]))
+def test_sdk_bad_input_raises_typed_errors_never_hangs(
+    demo_sdk: FeatureStore, columns: dict[str, list[object]], method: str
+) -> None:
+    calls: dict[str, Callable[[], object]] = {
+        "read": lambda: demo_sdk.get_online_features(
+            ["driver_hourly_stats_fresh:avg_daily_trips"], columns
+        ),
+        "odfv": lambda: demo_sdk.get_online_features(
+            ["transformed_conv_rate:conv_rate_plus_val1"], columns
+        ),
+        "push": lambda: demo_sdk.push("driver_stats_push_source", columns),
+        "write": lambda: demo_sdk.write_to_online_store("driver_hourly_stats", columns),
+    }
+    # A typed error is what a caller catches; anything else fails the test.
+    with contextlib.suppress(RepastError):
+        _bounded(calls[method])

@@ -330,7 +330,7 @@ def _read_as_asked(body: bytes | None, answer: bytes) -> None:
     """A read answered 200 asked only for entities that exist as asked: every driver id an
     integer (a whole float or an integer string may spell one), answered in order."""
     request = json.loads(body or b"null")
-    ids = request["entities"]["driver_id"] if "driver_id" in request["entities"] else None
+    ids = request["entities"].get("driver_id")
     if ids is None:
         return  # a feature service or view without this key
     assert all(_integral(v) for v in ids), ("a 200 for an entity that is no integer", ids)

@@ -9,6 +9,7 @@ when a column is refused is it walked value by value, to name the first bad row.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,10 +109,8 @@ def _converts(value: Any, target: pa.DataType) -> bool:
 
 def _message(values: Any, target: pa.DataType, what: str, cause: Exception | None = None) -> str:
     row = None
-    try:
+    with contextlib.suppress(TypeError):  # not iterable: the whole value is wrong
         row = first_bad_row(values, target)
-    except TypeError:  # not iterable: the whole value is wrong
-        pass
     why = "" if cause is None else f" ({cause})"
     if row is None:
         return f"{what} must be a list of {target} values, got {_shown(values)}{why}"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast import _core
-from repast.conversion import exact_cast
+from repast.conversion import BAD_VALUES, exact_cast
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MissingColumnError",
     "PushMode",
+    "RowsError",
     "WritePlan",
     "entity_keys",
     "push",
@@ -52,6 +53,10 @@ class MissingColumnError(RepastError, ValueError):
     """The rows to write lack a column the view needs."""
 
 
+class RowsError(RepastError, ValueError):
+    """The rows to write do not form a table (ragged columns, values of mixed types)."""
+
+
 def to_arrow(df: Any) -> pa.Table:
     """A pyarrow Table from a Table, a pandas DataFrame or a `{column: [values]}` dict."""
     if isinstance(df, pa.Table):
@@ -59,11 +64,18 @@ def to_arrow(df: Any) -> pa.Table:
     if isinstance(df, pa.RecordBatch):
         return pa.Table.from_batches([df])
     if isinstance(df, dict):
-        return pa.table(df)
+        try:
+            return pa.table(df)
+        except BAD_VALUES as exc:
+            # Ragged columns, mixed or nested values: about the rows given, like every other
+            # refusal of them (a typed error, not pyarrow's).
+            raise RowsError(f"the rows to write are not a table of columns: {exc}") from None
     try:
         return pa.Table.from_pandas(df, preserve_index=False)
     except (TypeError, AttributeError) as exc:
         raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(df)}") from exc
+    except BAD_VALUES as exc:
+        raise RowsError(f"the DataFrame's columns cannot become Arrow columns: {exc}") from None
 
 
 def _require(names: list[str], columns: list[str], view: FeatureView, what: str) -> None:
