@@ -7,7 +7,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(BIN):$(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install build-dev demo test test-py cargo-test lint format typecheck bench
+.PHONY: help install build-dev demo test test-py cargo-test fuzz lint format typecheck bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ test: build-dev cargo-test test-py ## Run every test: cargo test, then pytest (s
 
 test-py: build-dev ## Run only the Python tests
 	pytest
+
+FUZZ_EXAMPLES ?= 2000
+fuzz: build-dev ## Long adversarial run: random hypothesis bodies and schemathesis against repast serve
+	REPAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) pytest tests/test_server_fuzz.py -o timeout=0 -x
 
 cargo-test: ## Run the Rust kernel tests
 	cargo test -q --workspace

@@ -548,15 +548,15 @@ _PROBE_KEY = b"\xffrepast-health-probe"
 async def _probe_read(state: ServerState, reader: Any) -> str | None:
     """None when a read through the server's own read path (the batcher, its connection,
     the store) completes within its deadline, else why not."""
-    online = state.store.online_store
-    if getattr(online, "async_client", None) is None:
+    client_of = getattr(state.store.online_store, "async_client", None)
+    if client_of is None:
         return None  # embedded stores (SQLite) have no server to lose
     view = next(iter(state.catalog().views.values()), None)
     timeout = min(_PROBE_SECONDS, state.settings.request_timeout_seconds or _PROBE_SECONDS)
     try:
         async with asyncio.timeout(timeout):
             if view is None:  # nothing applied yet: the connection is all there is to probe
-                await online.async_client().ping()
+                await client_of().ping()
                 return None
             online_view = OnlineView.of(view)
             request = ReadRequest(online_view, [_PROBE_KEY], list(online_view.features[:1]))

@@ -191,7 +191,10 @@ def error_response(
 async def send_refusal(
     refusal: ErrorResponse, scope: Scope, receive: Receive, send: Send, metrics: Metrics | None
 ) -> None:
-    """Answers with `refusal`, counted in the errors metric under the request's endpoint."""
+    """Answers with `refusal` (with a request id, as every error answer), counted in the
+    errors metric under the request's endpoint."""
+    if REQUEST_ID_HEADER not in refusal.headers:
+        refusal.headers[REQUEST_ID_HEADER] = request_id(scope["headers"])
     if metrics is not None:
         metrics.count_error(metrics.endpoint(scope["path"]), refusal.kind)
     await refusal(scope, receive, send)

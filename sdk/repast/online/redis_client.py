@@ -76,16 +76,16 @@ class RedisClients:
             if self.cluster:
                 from redis.cluster import ClusterNode, RedisCluster
 
-                nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]
+                nodes = [ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call, unused-ignore]
                 self._sync = RedisCluster(startup_nodes=nodes, **self._options)
             elif self.sentinel:
                 from redis.sentinel import Sentinel
 
                 # As Feast: the client options are the master's connection options (redis-py
                 # gives the Sentinels only the socket ones).
-                sentinels = Sentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
+                sentinels = Sentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call, unused-ignore]
                 master = self.sentinel_master
-                self._sync = sentinels.master_for(master)  # type: ignore[no-untyped-call]
+                self._sync = sentinels.master_for(master)  # type: ignore[no-untyped-call, unused-ignore]
                 self._sentinel_clients = list(sentinels.sentinels)
             else:
                 from redis import Redis
@@ -107,7 +107,7 @@ class RedisClients:
             elif self.sentinel:
                 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
-                sentinels = AsyncSentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call]
+                sentinels = AsyncSentinel(self._nodes, **self._options)  # type: ignore[no-untyped-call, unused-ignore]
                 self._async = sentinels.master_for(self.sentinel_master)
                 self._async_sentinel_clients = list(sentinels.sentinels)
             else:
