@@ -208,7 +208,14 @@ BODIES: dict[str, st.SearchStrategy[Any]] = {
         }
     ),
 }
-GOOD_IDS = st.one_of(st.integers(1000, 1003), IDS)
+# Ids near the stored ones: integers, the same as floats or strings, fractions between them.
+GOOD_IDS = st.one_of(
+    st.integers(1000, 1003),
+    st.integers(1000, 1003).map(float),
+    st.floats(999, 1004),
+    st.sampled_from(["1001", "1001.5", True, 1001.7]),
+    IDS,
+)
 NOW = "2030-01-01T00:00:00Z"
 
 
