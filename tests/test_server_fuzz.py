@@ -310,6 +310,8 @@ def _answers_then_serves(
     assert conn.sock is sock, ("the server closed the connection", path, body, answer)
     if status == 200 and path == "/get-online-features":
         _read_as_asked(body, answer)
+    if status == 200 and path in ("/push", "/write-to-online-store"):
+        _written_as_given(body)
     status, answer = _exchange(conn, "POST", "/get-online-features", VALID_READ)
     assert status == 200, (path, body, status, answer)
     assert conn.sock is sock, ("the server closed the connection", path, body)
@@ -331,6 +333,15 @@ def _integral(value: Any) -> bool:
         except ValueError:
             return False
     return False
+
+
+def _written_as_given(body: bytes | None) -> None:
+    """A write answered 200 held integers where the views declare them (ids and trips)."""
+    request = json.loads(body or b"null")
+    df = request["df"]
+    assert all(_integral(v) for v in df.get("driver_id", [])), ("a 200 for a bad id", df)
+    trips = df.get("avg_daily_trips", [])
+    assert all(v is None or _integral(v) for v in trips), ("a 200 for bad trips", df)
 
 
 def _read_as_asked(body: bytes | None, answer: bytes) -> None:
