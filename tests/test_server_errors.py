@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from repast import FeatureStore
-from repast_server import endpoints
+from repast_server import health
 from repast_server.app import create_app
 from server_helpers import client_for, fresh_request, push_body, redis_config, run, server_store
 from services import RedisServer
@@ -219,7 +219,7 @@ def test_an_unexpected_error_is_a_logged_json_500_with_a_request_id(
     # The server reads through the packed path when it can, else the general one.
     for name in ("read_online_packed_async", "get_online_features_async"):
         monkeypatch.setattr(store, name, broken)
-    monkeypatch.setattr(endpoints, "_probe_read", broken)  # /health, the Starlette path
+    monkeypatch.setattr(health, "_probe_read", broken)  # /health, the Starlette path
 
     async def main() -> None:
         app = create_app(store)

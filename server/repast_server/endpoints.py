@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from repast import materialize as materialize_mod
 from repast import online_write
@@ -33,7 +33,6 @@ from repast.conversion import BAD_VALUES, exact_array
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
-from repast.online.base import OnlineView, ReadRequest
 from repast.online_small_write import write_rows_async
 from repast.online_write import PushMode
 from repast.validate import closest
@@ -44,7 +43,6 @@ from repast_server.state import ServerState, server_state
 
 __all__ = [
     "get_online_features",
-    "health",
     "materialize",
     "materialize_incremental",
     "metrics",
@@ -536,63 +534,7 @@ async def _run_job(
     return Response(_NULL, media_type=_JSON)
 
 
-# -- /health, /metrics, /openapi.json ---------------------------------------------------------
-
-
-# A probe read answers in milliseconds; past this the read path is not serving.
-_PROBE_SECONDS = 2.0
-# An entity key no entity has (keys start with their key count): the probe reads nothing.
-_PROBE_KEY = b"\xffrepast-health-probe"
-
-
-async def _probe_read(state: ServerState, reader: Any) -> str | None:
-    """None when a read through the server's own read path (the batcher, its connection,
-    the store) completes within its deadline, else why not."""
-    client_of = getattr(state.store.online_store, "async_client", None)
-    if client_of is None:
-        return None  # embedded stores (SQLite) have no server to lose
-    view = next(iter(state.catalog().views.values()), None)
-    timeout = min(_PROBE_SECONDS, state.settings.request_timeout_seconds or _PROBE_SECONDS)
-    try:
-        async with asyncio.timeout(timeout):
-            if view is None:  # nothing applied yet: the connection is all there is to probe
-                await client_of().ping()
-                return None
-            online_view = OnlineView.of(view)
-            request = ReadRequest(online_view, [_PROBE_KEY], list(online_view.features[:1]))
-            if getattr(reader, "holds_packed_rows", False):
-                await reader.read_packed_async([request])
-            else:
-                await reader.read_async([request])
-    except TimeoutError:
-        return f"online store: a probe read did not complete within {timeout:g} s"
-    except Exception as exc:
-        return f"online store: {type(exc).__name__}: {exc}"
-    return None
-
-
-async def health(request: Request) -> Response:
-    state = server_state(request)
-    problems = []
-    snapshot = state.snapshot()
-    if not snapshot.exists:
-        problems.append(f"registry: nothing stored at {snapshot.location} yet")
-    reader = getattr(request.app.state, "batcher", None) or state.store.online_store
-    problem = await _probe_read(state, reader)
-    if problem:
-        problems.append(problem)
-    refresher = getattr(request.app.state, "refresher", None)
-    refresh_error = getattr(refresher, "last_error", None)
-    content = {
-        "status": "unhealthy" if problems else "ok",
-        "project": state.store.project,
-        "registry_version": snapshot.version_id,
-        "registry_age_seconds": round(state.registry_age(), 3),
-        # A failed refresh keeps serving the last snapshot: reported, but still healthy.
-        "registry_refresh_error": None if refresh_error is None else str(refresh_error),
-        "problems": problems,
-    }
-    return JSONResponse(content, status_code=503 if problems else 200)
+# -- /metrics, /openapi.json (/health: health.py) ----------------------------------------------
 
 
 async def metrics(request: Request) -> Response:
