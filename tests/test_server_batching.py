@@ -265,3 +265,20 @@ def test_an_empty_entity_list_answers_200_at_once_and_wedges_no_read(
 
     run(main)
     store.online_store.close()
+
+
+def test_a_lost_backend_fails_the_batch_without_a_round_trip_per_request() -> None:
+    class DownStore(FakeStore):
+        async def read_async(self, requests: Sequence[ReadRequest]) -> list[ViewRows]:
+            self.calls.append(len(requests))
+            raise OnlineStoreError("Redis: reading failed") from ConnectionRefusedError(111)
+
+    store = DownStore()
+    batcher = TickBatcher(store)  # type: ignore[arg-type]
+
+    async def main() -> list[Any]:
+        reads = [batcher.read_async([_request(i)]) for i in range(3)]
+        return await asyncio.gather(*reads, return_exceptions=True)
+
+    assert all(isinstance(r, OnlineStoreError) for r in run(main))
+    assert store.calls == [3]

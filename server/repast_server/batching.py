@@ -155,9 +155,10 @@ class TickBatcher:
             self._stuck(method, batch)
             return
         except BaseException as exc:
-            if isinstance(exc, Exception) and len(batch) > 1:
+            if isinstance(exc, Exception) and len(batch) > 1 and not _backend_down(exc):
                 # Whatever failed (one request's data, a reply it got) fails only the
-                # requests it belongs to: each is read again on its own.
+                # requests it belongs to: each is read again on its own. A lost backend
+                # fails them all alike, without a round trip each.
                 await asyncio.gather(*(self._read(method, [pending]) for pending in batch))
                 return
             for _, future in batch:
@@ -191,6 +192,23 @@ class TickBatcher:
         reset = getattr(self.store, "reset_async", None)
         if reset is not None:
             reset()
+
+
+def _backend_down(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a lost or refused connection: the same for every
+    request of the batch, unlike a bad reply or value that belongs to one of them."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the store's error, the client's, the socket's
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) or type(seen).__name__ in _DOWN_NAMES:
+            return True
+        seen = seen.__cause__
+    return False
+
+
+# redis-py's connection errors subclass neither ConnectionError nor OSError.
+_DOWN_NAMES = frozenset({"ConnectionError", "TimeoutError"})
 
 
 @contextlib.contextmanager
