@@ -326,7 +326,8 @@ def _integral(value: Any) -> bool:
     if isinstance(value, int):
         return -(2**63) <= value < 2**63
     if isinstance(value, float):
-        return value.is_integer() and -(2**63) <= value < 2**63
+        # Past 2**53 a float may stand for a neighbouring integer: not an id.
+        return value.is_integer() and abs(value) <= 2**53
     if isinstance(value, str):
         try:
             return _integral(int(value))

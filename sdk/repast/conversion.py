@@ -3,7 +3,8 @@
 `pa.array([1001.7], pa.int64())` silently truncates to 1001, and a bool casts to 1: a read
 would then serve another entity, a push would store another value. Here integer columns are
 built by inference first and then cast *safely* (one Arrow call on the whole column), so
-`1001.0` and `"1001"` become 1001 while `1001.7`, `True`, `NaN` or `1e30` are refused. Only
+`1001.0` and `"1001"` become 1001 while `1001.7`, `True`, `NaN`, `1e30` or a float past 2**53
+(which may stand for a neighbouring integer) are refused. Only
 when a column is refused is it walked value by value, to name the first bad row.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from repast.errors import InvalidValueError, RepastError
 
@@ -67,12 +69,27 @@ def exact_cast(
     fractions); `error` naming the first bad row when a value does not convert."""
     if array.type == target:
         return array
-    if pa.types.is_integer(target) and not _castable_to_integer(array.type):
+    if pa.types.is_integer(target) and (
+        not _castable_to_integer(array.type) or _beyond_exact_floats(array)
+    ):
         raise error(_message(array if source is None else source, target, what))
     try:
         return array.cast(target, safe=not pa.types.is_timestamp(target))
     except _CAST_ERRORS as exc:
         raise error(_message(array if source is None else source, target, what, exc)) from None
+
+
+# Every integer up to 2**53 is a float64 exactly; past it a float may stand for a neighbouring
+# integer (orjson reads an integer literal outside 64 bits as the nearest float), so a float
+# that large is no integer key or value.
+FLOAT_EXACT = 2**53
+
+
+def _beyond_exact_floats(array: pa.Array) -> bool:
+    if not pa.types.is_floating(array.type) or len(array) == array.null_count:
+        return False
+    largest = pc.max(pc.abs(array)).as_py()
+    return largest is not None and largest > FLOAT_EXACT
 
 
 def first_bad_row(values: Sequence[Any] | pa.Array | Any, target: pa.DataType) -> int | None:
@@ -93,7 +110,7 @@ def _converts(value: Any, target: pa.DataType) -> bool:
             array = pa.array([value])
         except BAD_VALUES:
             return False
-        if not _castable_to_integer(array.type):
+        if not _castable_to_integer(array.type) or _beyond_exact_floats(array):
             return False
         try:
             array.cast(target)
