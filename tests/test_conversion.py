@@ -44,6 +44,7 @@ def test_values_that_spell_the_type_are_taken(
         ([1001.7], pa.int64(), 0),  # issue 13: was read as 1001
         ([1, 2, 2.5], pa.int32(), 2),
         ([True], pa.int64(), 0),
+        ([1000.0, True], pa.int64(), 1),  # inferred as doubles [1000.0, 1.0]
         ([1, "x"], pa.int64(), 1),
         (["1.5"], pa.int64(), 0),
         ([math.nan], pa.int64(), 0),

@@ -505,3 +505,19 @@ def test_sdk_bad_input_raises_typed_errors_never_hangs(
     # A typed error is what a caller catches; anything else fails the test.
     with contextlib.suppress(RepastError):
         _bounded(calls[method])
+
+
+def test_sdk_push_of_booleans_among_numbers_is_refused(demo_sdk: FeatureStore) -> None:
+    from repast.online_write import RowsError
+
+    now = datetime.now(UTC)
+    rows = {
+        "driver_id": [1001.0, True],  # pyarrow infers doubles [1001.0, 1.0]
+        "event_timestamp": [now, now],
+        "created": [now, now],
+        "conv_rate": [0.1, 0.2],
+        "acc_rate": [0.1, 0.2],
+        "avg_daily_trips": [1, 2],
+    }
+    with pytest.raises(RowsError, match="'driver_id' mixes booleans with numbers"):
+        _bounded(lambda: demo_sdk.push("driver_stats_push_source", rows))

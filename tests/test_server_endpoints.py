@@ -448,6 +448,7 @@ def test_a_fractional_integer_key_is_a_400_on_every_endpoint(demo: FeatureStore)
                 ([2**70], 0),
                 ([True], 0),
                 ([-(2**63) - 1], 0),
+                ([1000.0, True], 1),  # inferred as doubles [1000.0, 1.0]
             )
             for ids, row in bad:
                 response = await client.post("/get-online-features", json=demo_read(ids))
@@ -455,17 +456,18 @@ def test_a_fractional_integer_key_is_a_400_on_every_endpoint(demo: FeatureStore)
                 detail = response.json()["detail"]
                 assert "entity column 'driver_id'" in detail
                 assert f"row {row} is" in detail
-            for path, body in (
-                ("/push", demo_push([1001.7], [1])),
-                ("/push", demo_push([1001], [2.5])),
-                ("/push", demo_push([True], [1])),
-                ("/push", demo_push([-(2**63) - 1], [1])),
-                ("/write-to-online-store", write),
-                ("/push", demo_push(list(range(100)), [1.5] * 100)),  # the Arrow path
+            for path, body, row in (
+                ("/push", demo_push([1001.7], [1]), 0),
+                ("/push", demo_push([1001], [2.5]), 0),
+                ("/push", demo_push([True], [1]), 0),
+                ("/push", demo_push([1001.0, True], [1, 1]), 1),
+                ("/push", demo_push([-(2**63) - 1], [1]), 0),
+                ("/write-to-online-store", write, 0),
+                ("/push", demo_push(list(range(100)), [1.5] * 100), 0),  # the Arrow path
             ):
                 response = await client.post(path, json=body)
                 assert response.status_code == 400, (path, response.text)
-                assert "row 0 is" in response.json()["detail"]
+                assert f"row {row} is" in response.json()["detail"]
             # Nothing of the refused writes was stored.
             got = (await client.post("/get-online-features", json=demo_read([1001]))).json()
             assert got["results"][1]["statuses"] == ["NOT_FOUND"]

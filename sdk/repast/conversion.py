@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from repast.errors import InvalidValueError, RepastError
 
-__all__ = ["BAD_VALUES", "exact_array", "exact_cast", "first_bad_row"]
+__all__ = ["BAD_VALUES", "exact_array", "exact_cast", "first_bad_row", "has_hidden_bools"]
 
 # What pyarrow raises for values it cannot convert.
 BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
@@ -49,6 +49,8 @@ def exact_array(
             array = values if isinstance(values, pa.Array) else pa.array(values)
         except BAD_VALUES as exc:
             raise error(_message(values, target, what, exc)) from None
+        if has_hidden_bools(values, array):
+            raise error(_message(values, target, what))
         return exact_cast(array, target, what, error, values)
     if isinstance(values, pa.Array):
         return exact_cast(values, target, what, error, values)
@@ -90,6 +92,17 @@ def _beyond_exact_floats(array: pa.Array) -> bool:
         return False
     largest = pc.max(pc.abs(array)).as_py()
     return largest is not None and largest > FLOAT_EXACT
+
+
+def has_hidden_bools(values: Any, array: pa.Array) -> bool:
+    """Whether inference turned booleans of a Python list into numbers: `[1000.0, True]`
+    infers as doubles `[1000.0, 1.0]` (other mixes with booleans are refused by Arrow). Only
+    float columns are looked at, in one C-level pass over the value types."""
+    return (
+        pa.types.is_floating(array.type)
+        and isinstance(values, list | tuple)
+        and bool in set(map(type, values))
+    )
 
 
 def first_bad_row(values: Sequence[Any] | pa.Array | Any, target: pa.DataType) -> int | None:

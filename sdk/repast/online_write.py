@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast import _core
-from repast.conversion import BAD_VALUES, exact_cast
+from repast.conversion import BAD_VALUES, exact_cast, has_hidden_bools
 from repast.errors import RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
@@ -65,11 +65,15 @@ def to_arrow(df: Any) -> pa.Table:
         return pa.Table.from_batches([df])
     if isinstance(df, dict):
         try:
-            return pa.table(df)
+            table = pa.table(df)
         except BAD_VALUES as exc:
             # Ragged columns, mixed or nested values: about the rows given, like every other
             # refusal of them (a typed error, not pyarrow's).
             raise RowsError(f"the rows to write are not a table of columns: {exc}") from None
+        for name, values in df.items():
+            if has_hidden_bools(values, table.column(name)):
+                raise RowsError(f"column '{name}' mixes booleans with numbers")
+        return table
     try:
         return pa.Table.from_pandas(df, preserve_index=False)
     except (TypeError, AttributeError) as exc:

@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from repast import materialize as materialize_mod
 from repast import online_write
-from repast.conversion import BAD_VALUES, exact_array
+from repast.conversion import BAD_VALUES, exact_array, has_hidden_bools
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
@@ -245,9 +245,14 @@ def _array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array
         except _BAD_VALUES:
             pass
     try:
-        return pa.array(values)
+        array = pa.array(values)
     except _BAD_VALUES as exc:
         raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
+    if has_hidden_bools(values, array):
+        # `[1001.0, true]` infers as doubles: the boolean would be stored as the number 1.
+        row = next(i for i, v in enumerate(values) if isinstance(v, bool))
+        raise BadRequest(f"column '{name}': row {row} is {values[row]!r}, among numbers")
+    return array
 
 
 def _df(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, list[Any]], int]:
