@@ -6,6 +6,11 @@ wait for its own reply; `TickBatcher` lets the first read of an iteration lead a
 yields once (`asyncio.sleep(0)`), so the reads started by the other callbacks of that
 iteration join it, then makes one store call for all of them and hands each its rows. A lone
 request pays one trip through the ready queue, and no task is created for it.
+
+No request can hold up another through a batch: a request with nothing to read (no entity)
+never joins one, a failure of a batch's store call is retried request by request (unless the
+backend is down) so it fails only the request it belongs to, and a store call that outlives
+`read_timeout` is stuck: its requests fail (503) and the store's connections are reset.
 """
 
 from __future__ import annotations
