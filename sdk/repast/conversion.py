@@ -4,8 +4,8 @@
 would then serve another entity, a push would store another value. Here integer columns are
 built by inference first and then cast *safely* (one Arrow call on the whole column), so
 `1001.0` and `"1001"` become 1001 while `1001.7`, `True`, `NaN`, `1e30` or a float past 2**53
-(which may stand for a neighbouring integer) are refused. Only
-when a column is refused is it walked value by value, to name the first bad row.
+(which may stand for a neighbouring integer) are refused. Only when a column is refused is it
+walked value by value, to name the first bad row.
 """
 
 from __future__ import annotations
