@@ -49,6 +49,9 @@ def exact_array(
             array = values if isinstance(values, pa.Array) else pa.array(values)
         except BAD_VALUES as exc:
             raise error(_message(values, target, what, exc)) from None
+        kind = array.type
+        if kind == target:  # the common case: Python ints as int64
+            return array
         if has_hidden_bools(values, array):
             raise error(_message(values, target, what))
         return exact_cast(array, target, what, error, values)
