@@ -7,7 +7,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(BIN):$(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: lock help install build-dev demo test test-py test-go test-java cargo-test test-prerequisites lint format typecheck refresh-golden bench-clients
+.PHONY: lock help install build-dev demo test test-py test-go test-java cargo-test test-prerequisites fuzz lint format typecheck refresh-golden bench-clients
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ test-java: build-dev ## Run the Java client's tests against a real `repast serve
 
 bench-clients: build-dev ## Benchmark the Go and Java clients (1 x 50 calls, 32 callers); see load-tests/RESULTS.md
 	bash load-tests/bench_clients.sh
+
+FUZZ_EXAMPLES ?= 2000
+fuzz: build-dev ## Long adversarial run: random hypothesis bodies and schemathesis against repast serve
+	REPAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) pytest tests/test_server_fuzz.py -o timeout=0 -x
 
 cargo-test: ## Run the Rust kernel tests
 	cargo test -q --workspace

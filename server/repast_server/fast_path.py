@@ -132,7 +132,7 @@ class FastPath:
                             raise RuntimeError("the app's lifespan has not started")
                         body = await route.endpoint(state, await read_body(receive, self.max_bytes))
                     except HANDLED as exc:
-                        answer = error_answer(exc, "POST", path, metrics)
+                        answer = error_answer(exc, "POST", path, metrics, scope["headers"])
                         status = answer.status_code
                         started = True
                         await answer(scope, receive, send)
@@ -151,14 +151,17 @@ class FastPath:
                 if started or timeout is None:
                     raise
                 status = 504
-                await send_refusal(timeout_response(timeout), scope, receive, send, metrics)
+                refusal = timeout_response(timeout, headers)
+                await send_refusal(refusal, scope, receive, send, metrics)
         except Exception as exc:
-            # As Starlette's ServerErrorMiddleware: a logged 500 if nothing was sent yet, then
-            # re-raised so the server logs it too (uvicorn then closes the connection).
-            answer = error_answer(exc, "POST", path, metrics)
-            if not started:
-                await answer(scope, receive, send)
-            raise
+            # A bug: a 500 with a request id, logged with it (`error_answer`). Once answered
+            # whole, the connection is still good: not re-raised, so uvicorn keeps it open
+            # for the client's next request. Raised only when an answer was cut short.
+            answer = error_answer(exc, "POST", path, metrics, scope["headers"])
+            if started:
+                raise
+            status = 500
+            await answer(scope, receive, send)
         finally:
             metrics.requests_in_flight -= 1
             metrics.record(path, "POST", status, time.perf_counter() - start)
