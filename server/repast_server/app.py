@@ -20,18 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.types import Message, Receive, Scope, Send
 
 from repast.config import FeatureServerConfig, RepoConfig, load_repo_config
 from repast.feature_store import FeatureStore
 from repast.registry import RegistryRefresher
-from repast_server.auth import BearerAuthMiddleware
 from repast_server.batching import STUCK_READ_SECONDS, batch_reads
 from repast_server.errors import exception_handlers
 from repast_server.fast_path import FastPath
-from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
-from repast_server.metrics import Metrics, MetricsMiddleware
+from repast_server.gates import Gates
+from repast_server.metrics import Metrics
 from repast_server.routes import FAST_ROUTES, routes
 from repast_server.shutdown import ShutdownClock
 from repast_server.state import ServerState
@@ -112,7 +110,8 @@ def create_app(
         )
     settings = config.feature_server
     metrics = Metrics()
-    fast = FastPath(FAST_ROUTES, metrics, settings)
+    gates = Gates.of(settings, metrics, _TIMED_PATHS)
+    fast = FastPath(FAST_ROUTES, gates)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -154,27 +153,10 @@ def create_app(
             if given is None:
                 await asyncio.to_thread(_close, store)
 
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
-    if settings.auth is not None:
-        middleware.append(
-            Middleware(BearerAuthMiddleware, tokens=settings.auth.tokens, metrics=metrics)
-        )
-    middleware.append(
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
-    )
-    if settings.request_timeout_seconds is not None:
-        middleware.append(
-            Middleware(
-                TimeoutMiddleware,
-                seconds=settings.request_timeout_seconds,
-                paths=_TIMED_PATHS,
-                metrics=metrics,
-            )
-        )
     return _FeatureServer(
         fast,
         routes=routes,
-        middleware=middleware,
+        middleware=gates.middleware(),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

@@ -21,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from repast.errors import NotFoundError, RegistryError, RepastError
+from repast.errors import (
+    FeatureNotFoundError,
+    MaterializationError,
+    NotFoundError,
+    OnlineStoreError,
+    RegistryError,
+    RepastError,
+)
 
 if TYPE_CHECKING:
     from repast_server.metrics import Metrics
@@ -81,22 +88,6 @@ class PushSourceNotFound(ApiError):
     kind = "PushSourceNotFoundError"
 
 
-def _online_store_error() -> type[Exception] | None:
-    try:
-        from repast.online.base import OnlineStoreError
-    except ImportError:  # the online stores are not in this checkout yet
-        return None
-    return OnlineStoreError
-
-
-def _feature_not_found_error() -> type[Exception] | None:
-    try:
-        from repast.online.read import FeatureNotFoundError
-    except ImportError:
-        return None
-    return FeatureNotFoundError
-
-
 def _redis_down_errors() -> tuple[type[Exception], ...]:
     try:
         from redis import exceptions
@@ -108,13 +99,12 @@ def _redis_down_errors() -> tuple[type[Exception], ...]:
 # A store that lets a client library's connection error through unwrapped is still "down":
 # 503, never a 500.
 _BACKEND_DOWN: tuple[type[Exception], ...] = (
-    *(e for e in (_online_store_error(), RegistryError) if e is not None),
+    OnlineStoreError,
+    RegistryError,
     *_redis_down_errors(),
     ConnectionError,
 )
-_NOT_FOUND: tuple[type[Exception], ...] = tuple(
-    e for e in (NotFoundError, _feature_not_found_error()) if e is not None
-)
+_NOT_FOUND: tuple[type[Exception], ...] = (NotFoundError, FeatureNotFoundError)
 
 
 # The classes answered on purpose, inside the app (4xx, 503); any other exception is a bug:
@@ -139,7 +129,7 @@ def status_for(exc: BaseException) -> tuple[int, str]:
         return 503, kind
     if isinstance(exc, _NOT_FOUND):
         return 404, kind
-    if type(exc).__name__ == "MaterializationError":
+    if isinstance(exc, MaterializationError):
         return 500, kind
     if isinstance(exc, RepastError):
         # Everything else Repast raises while serving a request is about the request's
