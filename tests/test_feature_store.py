@@ -574,5 +574,5 @@ def test_sdk_push_of_booleans_among_numbers_is_refused(demo_sdk: FeatureStore) -
         "acc_rate": [0.1, 0.2],
         "avg_daily_trips": [1, 2],
     }
-    with pytest.raises(RowsError, match="'driver_id' mixes booleans with numbers"):
+    with pytest.raises(RowsError, match="column 'driver_id': row 1 is True, among numbers"):
         _bounded(lambda: demo_sdk.push("driver_stats_push_source", rows))

@@ -435,14 +435,15 @@ def test_small_write_payloads_match_the_column_wise_ones(
 def test_async_writes_store_what_sync_writes_store(
     tmp_path: Path, redis_clean: RedisServer, layout: str
 ) -> None:
-    """`write_table_async` (the server's small pushes: no worker thread) leaves the same
-    bytes in Redis as `write_table`, keeps newer-event-time-wins, and fails clearly when
-    Redis is down."""
+    """`commit_async` (the server's small pushes: no worker thread) leaves the same bytes in
+    Redis as the sync `push_table`, keeps newer-event-time-wins, and fails clearly when Redis
+    is down."""
     import asyncio
 
     import pyarrow as pa
 
-    from repast.online import write as online_write
+    from repast.data_source import PushMode
+    from repast.online import push as online_push
 
     store = build_store(tmp_path, _config(redis_clean, layout))
     view = store.get_feature_view("driver_hourly_stats")
@@ -462,13 +463,14 @@ def test_async_writes_store_what_sync_writes_store(
             }
         )
 
-    online_write.write_table(store.context, view, table([1, 2], 10, 0.5), "sync")
+    online_push.push_table(store.context, [view], table([1, 2], 10, 0.5), PushMode.ONLINE, "sync")
     expected = _dump(redis_clean)
     redis.Redis(port=redis_clean.port).flushall()
 
     async def write(t: pa.Table) -> int:
         try:
-            return await online_write.write_table_async(store.context, view, t, "async")
+            prepared = online_push.prepare_push(store.context, [view], t, PushMode.ONLINE, "async")
+            return await online_push.commit_async(store.context, prepared)
         finally:
             await store.online_store.close_async()
 

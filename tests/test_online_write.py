@@ -15,8 +15,8 @@ import pytest
 from golden_repo import add_push_view, build_store
 from online_stores import STORES, online_config
 from repast import FeatureStore
-from repast.errors import DataSourceNotFoundError, RepastError
-from repast.online.write import MissingColumnError, PushMode
+from repast.data_source import PushMode
+from repast.errors import DataSourceNotFoundError, MissingColumnError, RepastError
 
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)
 
@@ -108,6 +108,24 @@ def test_push_writes_every_view_of_the_push_source(store: FeatureStore) -> None:
         store.push("hourly_push", rows((1, T, 0.1, 4)), to=PushMode.OFFLINE)
     with pytest.raises(DataSourceNotFoundError, match="hourly_push"):
         store.push("hourly_pus", rows((1, T, 0.1, 4)))
+
+
+def test_a_push_one_target_refuses_is_written_to_none(store: FeatureStore) -> None:
+    from repast import FeatureView, Field
+    from repast.types import Int64
+
+    # A second view on the same push source whose only feature the rows do not carry.
+    trips = FeatureView(
+        name="trips_fresh",
+        entities=[store.get_entity("driver")],
+        ttl=timedelta(0),
+        schema=[Field(name="avg_daily_trips", dtype=Int64)],
+        source=store.get_data_source("hourly_push"),
+    )
+    store.apply([trips])
+    with pytest.raises(MissingColumnError, match="'trips_fresh' has no column 'avg_daily_trips'"):
+        store.push("hourly_push", rows((1, T, 0.1, 4)))
+    assert read(store, ids=[1])["rating"] == [None]  # the view that fit got nothing either
 
 
 def test_missing_columns_are_named(store: FeatureStore) -> None:

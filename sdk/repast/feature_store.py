@@ -19,7 +19,7 @@ from repast.offline import RetrievalJob
 from repast.offline.historical import get_historical_features
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online import OnlineStore, OnlineView
-from repast.online import write as online_write
+from repast.online import push as online_push
 from repast.online.read import OnlineReader, PackedRead
 from repast.online_response import OnlineResponse
 from repast.registry import Kind, Registry, set_infra
@@ -428,7 +428,7 @@ class FeatureStore:
         data = df if df is not None else inputs
         if data is None:
             raise ValueError("write_to_online_store needs df (a pandas DataFrame or Arrow table)")
-        online_write.write_to_online_store(self.context, feature_view_name, data)
+        online_push.write_to_online_store(self.context, feature_view_name, data)
 
     def push(
         self,
@@ -440,7 +440,7 @@ class FeatureStore:
     ) -> None:
         """Write rows to every view fed by the push source: online, offline (appended to the
         batch source's directory, see `write_to_offline_store`) or both."""
-        online_write.push(self.context, push_source_name, df, to)
+        online_push.push(self.context, push_source_name, df, to)
 
     def write_to_offline_store(
         self,

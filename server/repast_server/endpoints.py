@@ -17,23 +17,26 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import chain
 from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
 from repast import materialize as materialize_mod
-from repast.conversion import BAD_VALUES, exact_array, has_hidden_bools
+from repast.context import StoreContext
 from repast.data_source import PushMode
-from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
-from repast.feature_store import FeatureStore
+from repast.errors import (
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
+    RepastError,
+    RowsError,
+)
 from repast.feature_view import FeatureView
-from repast.online import write as online_write
+from repast.online.frame import frame
+from repast.online.push import commit_async, prepare_push, push_table
 from repast.online.small_write import write_rows_async
 from repast.validate import closest
 from repast_server.encode import encode_online_response, encode_packed_read
@@ -193,68 +196,6 @@ def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Ex
 # -- /push and /write-to-online-store ----------------------------------------------------------
 
 
-def _column_types(views: Sequence[FeatureView]) -> tuple[frozenset[str], dict[str, pa.DataType]]:
-    """Source column names that must become timestamps, and those of numeric features with
-    their Arrow type (from each view's cached write plan)."""
-    plans = [online_write.write_plan(v) for v in views]
-    if len(plans) == 1:
-        return plans[0].timestamp_sources, plans[0].numeric_sources
-    numeric: dict[str, pa.DataType] = {}
-    for plan in plans:
-        for name, arrow in plan.numeric_sources.items():
-            numeric.setdefault(name, arrow)
-    # Views that disagree on a column's type: let Arrow infer it and each view cast.
-    for plan in plans:
-        for name, arrow in plan.numeric_sources.items():
-            if numeric.get(name) != arrow:
-                numeric.pop(name, None)
-    return frozenset().union(*(p.timestamp_sources for p in plans)), numeric
-
-
-def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
-    try:
-        return array.cast(_TIMESTAMP)
-    except pa.ArrowInvalid:
-        pass
-    try:
-        # No zone offset: UTC, as Feast (pandas) reads naive timestamps.
-        return pc.assume_timezone(array.cast(pa.timestamp("us")), "UTC")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise BadRequest(f"column '{column}' must hold ISO 8601 timestamps: {exc}") from None
-
-
-_BAD_VALUES = (*BAD_VALUES, RepastError)
-
-
-def _typed(values: list[Any], target: pa.DataType) -> pa.Array:
-    """`values` as a numeric feature's type: floats straight (float32 without a float64
-    detour); integers inferred, then cast safely (`exact_array`), because
-    `pa.array([2.5], pa.int64())` silently truncates to 2 where Feast refuses the value (a
-    whole 2.0 is kept)."""
-    if pa.types.is_integer(target):
-        return exact_array(values, target, "column")
-    return pa.array(values, target)
-
-
-def _array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array:
-    if target is not None:
-        # Values that do not fit fall through to inference, whose cast on write reports
-        # them with the column's name.
-        try:
-            return _typed(values, target)
-        except _BAD_VALUES:
-            pass
-    try:
-        array = pa.array(values)
-    except _BAD_VALUES as exc:
-        raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
-    if has_hidden_bools(values, array):
-        # `[1001.0, true]` infers as doubles: the boolean would be stored as the number 1.
-        row = next(i for i, v in enumerate(values) if isinstance(v, bool))
-        raise BadRequest(f"column '{name}': row {row} is {values[row]!r}, among numbers")
-    return array
-
-
 def _df(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, list[Any]], int]:
     """The pushed `df` columns and their row count, within the request limits."""
     columns, rows = _columns(body, "df")
@@ -265,96 +206,24 @@ def _df(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, list[Any
 
 
 def _frame(columns: Mapping[str, list[Any]], rows: int, views: Sequence[FeatureView]) -> pa.Table:
-    timestamps, numeric = _column_types(views)
-    # None when some numeric value needs inference or is bad: then every column is built on
-    # its own, so the error (which column, which message) is the one it always was.
-    built = _numeric_groups(columns, rows, numeric, timestamps)
-    arrays: dict[str, pa.Array] = {}
-    for name, values in columns.items():
-        array = built.get(name) if built is not None else None
-        if array is None:
-            array = _array(name, values, numeric.get(name))
-        if name in timestamps and (pa.types.is_string(array.type) or array.null_count == rows):
-            array = _parse_timestamps(array.cast(pa.string()), name)
-        arrays[name] = array
-    # A RecordBatch then a Table: about half the cost of `pa.table(dict)` for 50 columns.
-    batch = pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
-    return pa.Table.from_batches([batch])
-
-
-# Above this many rows the copy into one list costs more than the `pa.array` calls it saves
-# (measured: even at ~250 rows, ahead by 1.7x at 16 rows, behind at 1,000).
-_GROUP_ROWS = 128
-
-
-def _numeric_groups(
-    columns: Mapping[str, list[Any]],
-    rows: int,
-    numeric: Mapping[str, pa.DataType],
-    timestamps: frozenset[str],
-) -> dict[str, pa.Array] | None:
-    """The numeric feature columns, built as one `pa.array` per Arrow type (all their values
-    back to back) and sliced: a `pa.array` call costs ~3 us whatever its length, so one per
-    type instead of one per column. `pa.array(values, type)` converts each value on its own,
-    so a slice holds what the column's own call would make. None when a group fails, or for
-    large pushes."""
-    if rows > _GROUP_ROWS:
-        return None
-    groups: dict[pa.DataType, list[str]] = {}
-    for name in columns:
-        target = numeric.get(name)
-        if target is not None and name not in timestamps:
-            groups.setdefault(target, []).append(name)
-    arrays: dict[str, pa.Array] = {}
     try:
-        for target, names in groups.items():
-            if len(names) == 1:
-                arrays[names[0]] = _typed(columns[names[0]], target)
-                continue
-            # `chain` concatenates in C: no Python step per value for large pushes.
-            flat = _typed(list(chain.from_iterable(columns[n] for n in names)), target)
-            for i, name in enumerate(names):
-                arrays[name] = flat.slice(i * rows, rows)
-    except _BAD_VALUES:
-        return None
-    return arrays
+        return frame(columns, rows, views)
+    except RowsError as exc:
+        raise BadRequest(str(exc)) from None
 
 
-def _prevalidate(views: Sequence[FeatureView], table: pa.Table, version: int) -> None:
-    """Encode every target view's rows without writing, so a push that fits one view but not
-    another fails before the first view is written (one view validates in `write_table`)."""
-    for view in views:
-        mapping = online_write.write_plan(view).mapping
-        mapped = table.rename_columns([mapping.get(c, c) for c in table.column_names])
-        needed = [*view.join_keys, view.batch_source.timestamp_field]
-        missing = [c for c in needed if c not in mapped.column_names]
-        if missing:
-            raise BadRequest(f"push for feature view '{view.name}' has no column '{missing[0]}'")
-        keys = online_write.entity_keys(view, mapped, version)
-        online_write.write_batch(view, mapped, keys)
-
-
-def _write_views_sync(
-    store: FeatureStore, views: Sequence[FeatureView], table: pa.Table, what: str
-) -> None:
-    for view in views:
-        online_write.write_table(store.context, view, table, what)
-
-
-# Up to this many rows a write is checked and encoded on the event loop (tens of
-# microseconds) and sent with the store's async client; bigger ones go to a worker thread so
-# their encoding does not hold up the reads.
+# Up to this many rows a push is checked and encoded on the event loop (tens of microseconds)
+# and sent with the store's async client; bigger ones (and offline appends, which write Parquet
+# files) go to a worker thread, so their encoding does not hold up the reads.
 _INLINE_WRITE_ROWS = 64
 
 
-async def _write_views(
-    store: FeatureStore, views: Sequence[FeatureView], table: pa.Table, what: str
-) -> None:
-    if len(table) > _INLINE_WRITE_ROWS:
-        await asyncio.to_thread(_write_views_sync, store, views, table, what)
-        return
-    for view in views:
-        await online_write.write_table_async(store.context, view, table, what)
+async def _push(
+    store: StoreContext, views: Sequence[FeatureView], table: pa.Table, mode: PushMode, what: str
+) -> int:
+    if mode is not PushMode.ONLINE or len(table) > _INLINE_WRITE_ROWS:
+        return await asyncio.to_thread(push_table, store, views, table, mode, what)
+    return await commit_async(store, prepare_push(store, views, table, mode, what))
 
 
 async def _write_small(
@@ -392,16 +261,10 @@ async def push(state: ServerState, raw: bytes) -> bytes:
     ):
         state.metrics.push_rows.labels("/push").inc(rows)
         return b""
+    # The catalog's views (parsed once per registry version), not a registry listing per
+    # push as `FeatureStore.push` does; otherwise the SDK's one push path.
     table = _frame(columns, rows, views)
-    if len(views) > 1:
-        _prevalidate(views, table, store.config.entity_key_serialization_version)
-    if mode is PushMode.ONLINE:
-        # The catalog's views (parsed once per registry version), not a registry listing
-        # per push as `FeatureStore.push` does.
-        await _write_views(store, views, table, what)
-    else:
-        # Offline appends write Parquet files: a worker thread keeps the event loop serving.
-        await asyncio.to_thread(online_write.push, store.context, source_name, table, mode)
+    await _push(store.context, views, table, mode, what)
     state.metrics.push_rows.labels("/push").inc(len(table))
     return b""
 
@@ -422,7 +285,7 @@ async def write_to_online_store(state: ServerState, raw: bytes) -> bytes:
         state.metrics.push_rows.labels("/write-to-online-store").inc(rows)
         return _NULL
     table = _frame(columns, rows, [view])
-    await _write_views(store, [view], table, what)
+    await _push(store.context, [view], table, PushMode.ONLINE, what)
     state.metrics.push_rows.labels("/write-to-online-store").inc(len(table))
     return _NULL
 

@@ -1,42 +1,35 @@
-"""Rows → online store: the encoder that `materialize`, `write_to_online_store` and `push`
-share. A table (pandas or Arrow) gets the source's `field_mapping`, typed columns, entity
-keys built in Rust, and one row per key (the latest event time; the first of equal ones).
+"""Rows → online store: the encoder that materialization, stream ingestion and every push
+(`online/push.py`) share. A table (pandas or Arrow) gets the source's `field_mapping`, typed
+columns, entity keys built in Rust, and one row per key (the latest event time; the first of
+equal ones).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from repast import _core
 from repast.context import StoreContext
 from repast.conversion import BAD_VALUES, exact_cast, has_hidden_bools
-from repast.data_source import PushMode
 from repast.errors import MissingColumnError, RepastError, RowsError
 from repast.feature_view import FeatureView
-from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, async_batch_writer, latest_rows
+from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
 from repast.validate import closest
-
-if TYPE_CHECKING:
-    from repast.offline.write import OfflineWrite
 
 __all__ = [
     "MissingColumnError",
-    "PushMode",
     "RowsError",
     "WritePlan",
     "entity_keys",
-    "push",
+    "prepare",
     "to_arrow",
     "write_batch",
     "write_plan",
     "write_table",
-    "write_table_async",
-    "write_to_online_store",
 ]
 
 
@@ -222,7 +215,7 @@ def _mapped(plan: WritePlan, table: pa.Table) -> pa.Table:
     return table.rename_columns([mapping.get(c, c) for c in table.column_names])
 
 
-def _prepare(
+def prepare(
     store: StoreContext, view: FeatureView, table: pa.Table, what: str
 ) -> tuple[WritePlan, WriteBatch] | None:
     """The checked, encoded batch `write_table` writes; None when there is nothing to write."""
@@ -256,70 +249,8 @@ def write_table(store: StoreContext, view: FeatureView, table: pa.Table, what: s
     Required: every join key and the timestamp field. Feature columns that are absent are
     left as stored (a partial write, a Repast extension); at least one must be present.
     """
-    prepared = _prepare(store, view, table, what)
+    prepared = prepare(store, view, table, what)
     if prepared is None:
         return 0
     plan, batch = prepared
     return store.online_store.write_batch(plan.online, batch)
-
-
-async def write_table_async(
-    store: StoreContext, view: FeatureView, table: pa.Table, what: str
-) -> int:
-    """`write_table` on the event loop for a few rows: the checks and encoding run here, the
-    write is the store's own async call when it has one (Redis), else a worker thread."""
-    prepared = _prepare(store, view, table, what)
-    if prepared is None:
-        return 0
-    plan, batch = prepared
-    online = store.online_store
-    writer = async_batch_writer(online)
-    if writer is None:
-        return await asyncio.to_thread(online.write_batch, plan.online, batch)
-    return await writer.write_batch_async(plan.online, batch)
-
-
-def write_to_online_store(store: StoreContext, feature_view_name: str, df: Any) -> int:
-    view = store.catalog.online_feature_view(feature_view_name)
-    return write_table(store, view, to_arrow(df), "write_to_online_store data")
-
-
-def push(store: StoreContext, push_source_name: str, df: Any, to: PushMode) -> int:
-    from repast.data_source import PushSource
-    from repast.errors import DataSourceNotFoundError
-
-    views = [
-        v
-        for v in [
-            *store.catalog.online_feature_views(allow_cache=True),
-        ]
-        if isinstance(v.stream_source, PushSource) and v.stream_source.name == push_source_name
-    ]
-    if not views:
-        sources = [
-            s.name
-            for s in store.catalog.objects("data_sources", allow_cache=True)
-            if isinstance(s, PushSource)
-        ]
-        raise DataSourceNotFoundError(
-            f"push source '{push_source_name}' does not exist in project '{store.project}' "
-            f"or no feature view reads it{closest(push_source_name, sources)}"
-        )
-    table = to_arrow(df)
-    what = f"push to '{push_source_name}'"
-    offline: list[OfflineWrite] = []
-    if to in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
-        from repast.offline.write import prepare_offline_write
-
-        # Checked before anything is written; one append per batch source (views may share it).
-        by_location: dict[str, OfflineWrite] = {}
-        for v in views:
-            write = prepare_offline_write(store, v, table, what)
-            by_location.setdefault(write.location, write)
-        offline = list(by_location.values())
-    written = 0
-    if to in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE):
-        written = sum(write_table(store, v, table, what) for v in views)
-    for write in offline:
-        write.commit()
-    return written
