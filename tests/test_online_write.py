@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from golden_repo import add_push_view, build_store
@@ -102,10 +103,16 @@ def test_partial_write_updates_only_the_given_features(store: FeatureStore) -> N
 def test_push_writes_every_view_of_the_push_source(store: FeatureStore) -> None:
     store.push("hourly_push", rows((1, T, 0.1, 4)))
     assert read(store, ids=[1])["rating"] == [4]
-    # The golden repo's batch source is one Parquet file: offline appends need a directory
-    # (tests/test_offline_write.py covers offline pushes).
-    with pytest.raises(RepastError, match="single Parquet file"):
-        store.push("hourly_push", rows((1, T, 0.1, 4)), to=PushMode.OFFLINE)
+    # The golden repo's batch source is one Parquet file: an offline push appends to it
+    # (tests/test_offline_write.py covers offline pushes and concurrent appends).
+    source = store.get_feature_view("hourly_fresh").batch_source
+    path = store.config.resolve_location(source.path)  # type: ignore[attr-defined]
+    before = pq.read_table(path)
+    store.push("hourly_push", before.slice(0, 1), to=PushMode.OFFLINE)
+    after = pq.read_table(path)
+    assert after.num_rows == before.num_rows + 1
+    assert after.slice(before.num_rows).equals(before.slice(0, 1))
+    assert read(store, ids=[1])["rating"] == [4]  # offline only: online unchanged
     with pytest.raises(DataSourceNotFoundError, match="hourly_push"):
         store.push("hourly_pus", rows((1, T, 0.1, 4)))
 

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from repast import _core
 from repast.errors import OnlineStoreError
+from repast.online.stored_types import stored_type
 
 if TYPE_CHECKING:
     from repast.feature_view import FeatureView
@@ -55,16 +56,26 @@ class OnlineView:
     features: tuple[str, ...]
     """Every feature of the view, in schema order (the order of a packed row)."""
     value_types: tuple[int, ...]
+    """The value types the store's codec writes (`stored_types.stored_type` of each feature's
+    Feast type: a MAP is held as JSON text, a set as a list)."""
     arrow_types: tuple[pa.DataType, ...] = field(compare=False, hash=False)
+    logical_types: tuple[int, ...] = ()
+    """The features' own Feast value types (what a read gives back); empty = `value_types`."""
+
+    @property
+    def feast_types(self) -> tuple[int, ...]:
+        return self.logical_types or self.value_types
 
     @classmethod
     def of(cls, view: FeatureView) -> OnlineView:
+        logical = tuple(int(f.dtype.to_value_type()) for f in view.features)
         return cls(
             name=view.name,
             join_keys=tuple(view.join_keys) or ("__dummy_id",),
             features=tuple(f.name for f in view.features),
-            value_types=tuple(int(f.dtype.to_value_type()) for f in view.features),
+            value_types=tuple(stored_type(vt) for vt in logical),
             arrow_types=tuple(f.dtype.to_arrow_type() for f in view.features),
+            logical_types=logical,
         )
 
     @cached_property

@@ -23,6 +23,7 @@ from repast.context import StoreContext
 from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
+from repast.label_view import LabelView
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.base import (
     OnlineStore,
@@ -32,6 +33,7 @@ from repast.online.base import (
     ViewRows,
     packed_row_store,
 )
+from repast.online.stored_types import PARSED_ON_READ, json_column, parsed_values
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
@@ -120,6 +122,11 @@ class _Plan:
         return [name for _, _, _, name in self.outputs]
 
     @cached_property
+    def parses_json(self) -> bool:
+        """Whether a requested feature is stored as JSON text and read back parsed."""
+        return any(p.view.feast_types[s] in PARSED_ON_READ for p in self.views for s in p.select)
+
+    @cached_property
     def value_types(self) -> list[list[int]]:
         return [list(p.view.value_types) for p in self.views]
 
@@ -142,6 +149,7 @@ class OnlineReader:
         for kind, cls in (
             ("feature_views", FeatureView),
             ("stream_feature_views", StreamFeatureView),
+            ("label_views", LabelView),
         ):
             for name, record in snapshot.records(project, kind).items():
                 views[name] = cls.from_dict(dict(record.spec))
@@ -301,6 +309,12 @@ class OnlineReader:
                     status = pc.if_else(stale, _OUTSIDE_MAX_AGE, status)
                     # A stale value is not served, as the point-in-time join would not serve it.
                     cols = [pc.if_else(stale, pa.scalar(None, c.type), c) for c in cols]
+            logical = p.view.feast_types
+            if any(logical[s] in PARSED_ON_READ for s in p.select):
+                cols = [
+                    json_column(c) if logical[s] in PARSED_ON_READ else c
+                    for c, s in zip(cols, p.select, strict=True)
+                ]
             if indices is None:  # every entity row distinct, in order: nothing to fan out
                 statuses.append(status)
                 stamps.append(ts)
@@ -344,7 +358,8 @@ class OnlineReader:
         if store is None:
             return None
         plan = self.plan(features, full_feature_names)
-        if plan.odfvs:
+        if plan.odfvs or plan.parses_json:
+            # Rust would print stored JSON text as a string; the Arrow path prints it parsed.
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
             features, entity_rows, full_feature_names, plan, plain_keys=True
@@ -542,9 +557,16 @@ def _transform(
     types = {f.name: f.dtype.to_arrow_type() for f in plan.view.features}
     try:
         if plan.view.mode == "python":
-            out = plan.udf({k: v.to_pylist() for k, v in columns.items()})
+            out = plan.udf({k: parsed_values(v) for k, v in columns.items()})
             return [pa.array(out[f], types[f]) for f in plan.features]
-        frame = plan.udf(pa.table(columns).to_pandas())
+        import pandas as pd  # pandas-mode udfs only: the base install has no pandas
+
+        plain = {k: v for k, v in columns.items() if not isinstance(v.type, pa.JsonType)}
+        inputs = pa.table(plain).to_pandas() if plain else pd.DataFrame(index=range(n))
+        for k, v in columns.items():
+            if k not in plain:  # JSON features reach the udf parsed, as Feast passes them
+                inputs[k] = parsed_values(v)
+        frame = plan.udf(inputs[list(columns)])
         return [pa.array(frame[f], types[f], from_pandas=True) for f in plan.features]
     except (KeyError, pa.ArrowException) as exc:
         raise RepastError(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -18,6 +18,7 @@ from repast.data_source import PushMode
 from repast.errors import MissingColumnError, RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, async_batch_writer, latest_rows
+from repast.online.stored_types import JSON_TEXT, to_json_text
 from repast.validate import closest
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ class WritePlan:
     numeric_sources: dict[str, pa.DataType]
     """Source column name → Arrow type of the numeric features, so JSON values can be built
     as that type at once (no cast afterwards)."""
+    json_text: dict[str, int] = field(default_factory=dict)
+    """Features stored as JSON text (`stored_types.JSON_TEXT`) → their Feast value type."""
 
 
 _NUMERIC = frozenset([pa.int32(), pa.int64(), pa.float32(), pa.float64()])
@@ -146,14 +149,24 @@ def _build_plan(view: FeatureView) -> WritePlan:
     required = [*join_keys, source.timestamp_field]
     if source.created_timestamp_column:
         required.append(source.created_timestamp_column)
-    features = [(f.name, f.dtype.to_arrow_type()) for f in view.features]
+    online = OnlineView.of(view)
+    json_text = {
+        name: vt
+        for name, vt in zip(online.features, online.logical_types, strict=True)
+        if vt in JSON_TEXT
+    }
+    # A feature held as JSON text is written from a string column, whatever its Arrow type.
+    features = [
+        (f.name, pa.string() if f.name in json_text else f.dtype.to_arrow_type())
+        for f in view.features
+    ]
     mapping = dict(source.field_mapping or {})
     reverse = {v: k for k, v in mapping.items()}
     stamps = [source.timestamp_field, source.created_timestamp_column]
     stamps += [name for name, arrow in features if pa.types.is_timestamp(arrow)]
     return WritePlan(
         view=view,
-        online=OnlineView.of(view),
+        online=online,
         mapping=mapping,
         join_keys=join_keys,
         key_arrow=[by_name[k].dtype.to_arrow_type() for k in join_keys],
@@ -165,6 +178,7 @@ def _build_plan(view: FeatureView) -> WritePlan:
         numeric_sources={
             reverse.get(name, name): arrow for name, arrow in features if arrow in _NUMERIC
         },
+        json_text=json_text,
     )
 
 
@@ -199,8 +213,13 @@ def write_batch(view: FeatureView, table: pa.Table, keys: pa.Array) -> WriteBatc
 def _write_batch(
     plan: WritePlan, given: dict[str, pa.ChunkedArray | pa.Array], keys: pa.Array
 ) -> WriteBatch:
+    json_text = plan.json_text
     columns = {
-        name: _cast(given[name], arrow, name) for name, arrow in plan.features if name in given
+        name: to_json_text(given[name], json_text[name], name)
+        if name in json_text
+        else _cast(given[name], arrow, name)
+        for name, arrow in plan.features
+        if name in given
     }
     ts = plan.timestamp_field
     return WriteBatch(keys, _cast(given[ts], TIMESTAMP, ts), columns)

@@ -48,6 +48,7 @@ Kind = Literal[
     "on_demand_feature_views",
     "stream_feature_views",
     "feature_services",
+    "label_views",
 ]
 KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 
