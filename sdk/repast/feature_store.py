@@ -345,9 +345,12 @@ class FeatureStore:
     def registry_dump(self) -> dict[str, Any]:
         """The project's part of the registry document (what `repast registry-dump` prints)."""
         snapshot = self._registry.snapshot(allow_cache=False)
+        meta = snapshot.project_meta(self.project) or {}
         return {
             "project": self.project,
             "version_id": snapshot.version_id,
+            # The repo's `Project` object (description, tags, owner), when it has one.
+            "spec": meta.get("spec"),
             **{kind: dict(snapshot.records(self.project, kind)) for kind, _ in KINDS},
         }
 

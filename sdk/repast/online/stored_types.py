@@ -85,18 +85,12 @@ def check_feast_layout(view: str, features: Sequence[str], value_types: Sequence
             )
 
 
-def _plain(value: Any, sort_keys: bool) -> Any:
-    """A JSON-able form of one Arrow value: maps (lists of pairs) become dicts."""
-    if (
-        isinstance(value, list)
-        and sort_keys
-        and all(isinstance(v, tuple) and len(v) == 2 for v in value)
-    ):
-        return {str(k): _plain(v, sort_keys) for k, v in value}
+def _plain(value: Any) -> Any:
+    """A JSON-able form of one Arrow value (maps already came as dicts)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v, sort_keys) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v, sort_keys) for v in value]
+        return [_plain(v) for v in value]
     if isinstance(value, bytes):
         raise TypeError("bytes inside a nested value have no JSON form")
     return value
@@ -114,14 +108,14 @@ def to_json_text(column: pa.Array | pa.ChunkedArray, value_type: int, name: str)
     option = orjson.OPT_SORT_KEYS if sort_keys else 0
     texts: list[str | None] = []
     is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    for row, value in enumerate(column.to_pylist()):
+    for row, value in enumerate(column.to_pylist(maps_as_pydicts="strict")):
         if value is None:
             texts.append(None)
             continue
         try:
             if is_text:
                 value = orjson.loads(value)
-            texts.append(orjson.dumps(_plain(value, sort_keys), option=option).decode())
+            texts.append(orjson.dumps(_plain(value), option=option).decode())
         except (TypeError, orjson.JSONDecodeError, orjson.JSONEncodeError) as exc:
             raise InvalidValueError(
                 f"column '{name}' row {row}: {value!r} is not a {ValueType(value_type).name} "
