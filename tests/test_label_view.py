@@ -163,6 +163,7 @@ def test_project_is_accepted_and_stored(store: FeatureStore) -> None:
     }
     with pytest.raises(
         RepoValidationError,
-        match="Project 'other' is defined in the repo, but feature_store.yaml names the project 'lab'",
+        match="Project 'other' is defined in the repo, but feature_store.yaml names the project "
+        "'lab'",
     ):
         store.apply(RepoContents.from_objects([Project(name="other"), driver]), partial=False)

@@ -40,7 +40,7 @@ def test_kinds() -> None:
         "on_demand_feature_views",
         "stream_feature_views",
         "feature_services",
-            "label_views",
+        "label_views",
     )
 
 
