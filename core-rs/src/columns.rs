@@ -215,6 +215,7 @@ pub fn timestamp_nanos(array: &dyn Array) -> Option<Vec<i128>> {
 }
 
 /// Any string or binary layout, indexable by row.
+#[derive(Debug)]
 pub enum BytesColumn<'a> {
     Var32 {
         offsets: &'a [i32],
@@ -252,6 +253,20 @@ impl<'a> BytesColumn<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the offsets end within the data. Arrow checks this only when it validates an
+    /// array, and arrays imported from Python are not validated.
+    pub fn offsets_in_bounds(&self) -> bool {
+        match self {
+            Self::Var32 { offsets, data } => offsets
+                .last()
+                .is_none_or(|&end| end >= 0 && end as usize <= data.len()),
+            Self::Var64 { offsets, data } => offsets
+                .last()
+                .is_none_or(|&end| end >= 0 && end as usize <= data.len()),
+            Self::Slices(_) => true,
+        }
     }
 
     /// The number of payload bytes over all rows (null slots included).

@@ -3,10 +3,15 @@
 //! The kernels return it; the one `impl From<CoreError> for PyErr` below maps each variant to its
 //! own Python class (declared here with `create_exception!`, registered in `lib.rs`).
 use pyo3::create_exception;
+use pyo3::exceptions::PyException;
 use pyo3::PyErr;
 
-use crate::RepastError;
-
+create_exception!(
+    repast._core,
+    RepastError,
+    PyException,
+    "Base class of every Repast error."
+);
 create_exception!(
     repast._core,
     InvalidValueError,
@@ -48,6 +53,21 @@ pub enum CoreError {
     /// The call itself is inconsistent (lengths differ, unknown version, duplicate names).
     #[error("{0}")]
     InvalidArgument(String),
+    /// The inputs of one view's point-in-time join do not fit together (row or key counts,
+    /// ttl, buffers). `view` is empty until the binding names it ([`CoreError::in_view`]).
+    #[error("{}{detail}", view_prefix(.view))]
+    Join { view: String, detail: String },
+    /// A join key is int64 on one side and string/binary on the other.
+    #[error("{}{detail}", view_prefix(.view))]
+    JoinKeyKind { view: String, detail: String },
+}
+
+fn view_prefix(view: &str) -> String {
+    if view.is_empty() {
+        String::new()
+    } else {
+        format!("feature view '{view}': ")
+    }
 }
 
 fn column_label(column: &str) -> String {
@@ -89,17 +109,49 @@ impl CoreError {
             detail: detail.into(),
         }
     }
+
+    pub(crate) fn join(detail: impl Into<String>) -> Self {
+        Self::Join {
+            view: String::new(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn join_key_kind(detail: impl Into<String>) -> Self {
+        Self::JoinKeyKind {
+            view: String::new(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A join error of the feature view `name` (other errors are returned as they are).
+    #[must_use]
+    pub fn in_view(self, name: &str) -> Self {
+        match self {
+            Self::Join { detail, .. } => Self::Join {
+                view: name.to_owned(),
+                detail,
+            },
+            Self::JoinKeyKind { detail, .. } => Self::JoinKeyKind {
+                view: name.to_owned(),
+                detail,
+            },
+            other => other,
+        }
+    }
 }
 
 impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> Self {
         let message = err.to_string();
         match err {
-            CoreError::InvalidValue { .. } | CoreError::InvalidArgument(_) => {
-                InvalidValueError::new_err(message)
-            }
+            CoreError::InvalidValue { .. }
+            | CoreError::InvalidArgument(_)
+            | CoreError::Join { .. } => InvalidValueError::new_err(message),
             CoreError::Decode { .. } => DecodeError::new_err(message),
-            CoreError::UnsupportedType { .. } => UnsupportedTypeError::new_err(message),
+            CoreError::UnsupportedType { .. } | CoreError::JoinKeyKind { .. } => {
+                UnsupportedTypeError::new_err(message)
+            }
         }
     }
 }
@@ -122,5 +174,20 @@ mod tests {
             e.to_string(),
             "column 'f': Arrow type float64 cannot be encoded as STRING"
         );
+    }
+
+    #[test]
+    fn join_errors_name_the_view_once_it_is_known() {
+        let e = CoreError::join("entity column 'k' has 2 rows, expected 3");
+        assert_eq!(e.to_string(), "entity column 'k' has 2 rows, expected 3");
+        assert_eq!(
+            e.in_view("v").to_string(),
+            "feature view 'v': entity column 'k' has 2 rows, expected 3"
+        );
+        let e = CoreError::join_key_kind("join key 'a' is int64 ...").in_view("v");
+        assert!(matches!(e, CoreError::JoinKeyKind { .. }));
+        assert_eq!(e.to_string(), "feature view 'v': join key 'a' is int64 ...");
+        let e = CoreError::unsupported("c", "x").in_view("v");
+        assert_eq!(e.to_string(), "column 'c': x");
     }
 }

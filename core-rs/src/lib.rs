@@ -1,6 +1,4 @@
 //! Python bindings only; the kernels live in their own modules.
-use pyo3::create_exception;
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 pub mod columns;
@@ -22,17 +20,21 @@ pub mod response;
 pub mod small_write;
 pub mod value_type;
 
-create_exception!(
-    repast._core,
-    RepastError,
-    PyException,
-    "Base class of every Repast error."
-);
+use error::{DecodeError, InvalidValueError, RepastError, UnsupportedTypeError};
 
+/// `repast._core`. Every binding releases the GIL the same way, `py.detach(|| kernel)?`: the
+/// kernel returns `Result<_, CoreError>` and `?` turns a `CoreError` into its Python class.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
-    m.add("RepastError", m.py().get_type::<RepastError>())?;
+    m.add("RepastError", py.get_type::<RepastError>())?;
+    m.add("InvalidValueError", py.get_type::<InvalidValueError>())?;
+    m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add(
+        "UnsupportedTypeError",
+        py.get_type::<UnsupportedTypeError>(),
+    )?;
     py_codecs::register(m)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_indices, m)?)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_partitions, m)?)?;

@@ -1,27 +1,18 @@
 //! Python binding of the key and value codecs: Arrow arrays in and out through the C data
-//! interface (zero-copy), the GIL released around every kernel. Conversion only; the kernels
-//! live in `keys`, `feast_value` and `mmh3`.
+//! interface (zero-copy), the GIL released around every kernel (`py.detach`, as every binding
+//! does), so other Python threads (the server's event loop) keep running. Conversion only; the
+//! kernels live in `keys`, `feast_value` and `mmh3`.
 use arrow::array::{make_array, Array, ArrayData, ArrayRef};
 use arrow::pyarrow::PyArrowType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::error::{CoreError, DecodeError, InvalidValueError, UnsupportedTypeError};
+use crate::error::CoreError;
 use crate::feast_value::{self, ValueType};
 use crate::keys::{self, KeyPart, KeyType, KeyVersion};
 use crate::mmh3;
 
 type PyArray = PyArrowType<ArrayData>;
-
-/// Runs a kernel with the GIL released, so other Python threads (the server's event loop) keep
-/// running. Every kernel call goes through here, as polars' `enter_polars` does.
-fn detached<T, F>(py: Python<'_>, kernel: F) -> Result<T, CoreError>
-where
-    F: Send + FnOnce() -> Result<T, CoreError>,
-    T: Send,
-{
-    py.detach(kernel)
-}
 
 fn out(array: &dyn Array) -> PyArray {
     PyArrowType(array.to_data())
@@ -43,7 +34,7 @@ fn serialize_entity_keys(
 ) -> PyResult<PyArray> {
     let arrays: Vec<ArrayRef> = columns.into_iter().map(|c| make_array(c.0)).collect();
     let suffix = suffix.to_vec();
-    let keys = detached(py, move || {
+    let keys = py.detach(move || {
         if names.len() != arrays.len() || names.len() != value_types.len() {
             return Err(CoreError::InvalidArgument(format!(
                 "names, columns and value_types differ in length ({}, {}, {})",
@@ -133,7 +124,7 @@ fn encode_values(
 ) -> PyResult<PyArray> {
     let array = make_array(array.0);
     let column = column.to_owned();
-    let encoded = detached(py, move || {
+    let encoded = py.detach(move || {
         let vt = self::value_type(value_type, &column)?;
         feast_value::encode_values(array.as_ref(), vt, &column)
     })?;
@@ -150,7 +141,7 @@ fn decode_values(
 ) -> PyResult<PyArray> {
     let array = make_array(array.0);
     let column = column.to_owned();
-    let decoded = detached(py, move || {
+    let decoded = py.detach(move || {
         let vt = self::value_type(value_type, &column)?;
         feast_value::decode_values(array.as_ref(), vt, &column)
     })?;
@@ -162,9 +153,7 @@ fn decode_values(
 fn encode_timestamps(py: Python<'_>, array: PyArray, column: &str) -> PyResult<PyArray> {
     let array = make_array(array.0);
     let column = column.to_owned();
-    let encoded = detached(py, move || {
-        feast_value::encode_timestamps(array.as_ref(), &column)
-    })?;
+    let encoded = py.detach(move || feast_value::encode_timestamps(array.as_ref(), &column))?;
     Ok(out(&encoded))
 }
 
@@ -173,21 +162,12 @@ fn encode_timestamps(py: Python<'_>, array: PyArray, column: &str) -> PyResult<P
 fn decode_timestamps(py: Python<'_>, array: PyArray, column: &str) -> PyResult<PyArray> {
     let array = make_array(array.0);
     let column = column.to_owned();
-    let decoded = detached(py, move || {
-        feast_value::decode_timestamps(array.as_ref(), &column)
-    })?;
+    let decoded = py.detach(move || feast_value::decode_timestamps(array.as_ref(), &column))?;
     Ok(out(decoded.as_ref()))
 }
 
-/// Adds the codec functions and their exception classes to `repast._core`.
+/// Adds the codec functions to `repast._core`.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("InvalidValueError", py.get_type::<InvalidValueError>())?;
-    m.add("DecodeError", py.get_type::<DecodeError>())?;
-    m.add(
-        "UnsupportedTypeError",
-        py.get_type::<UnsupportedTypeError>(),
-    )?;
     m.add_function(wrap_pyfunction!(serialize_entity_keys, m)?)?;
     m.add_function(wrap_pyfunction!(entity_key_prefix, m)?)?;
     m.add_function(wrap_pyfunction!(mmh3_32, m)?)?;

@@ -1,6 +1,6 @@
 //! `encode_packed_rows` / `decode_packed_rows`: pyarrow arrays in (zero-copy), the `packed`
 //! kernels with the GIL released, pyarrow arrays out. Conversion only; the format lives in
-//! `packed.rs`.
+//! `packed/`.
 use arrow::array::{make_array, Array, ArrayData, ArrayRef};
 use arrow::pyarrow::{PyArrowType, ToPyArrow};
 use pyo3::prelude::*;

@@ -4,16 +4,17 @@
 //! Conversion only; the rules live in `pit.rs`. The Python driver (`repast.offline.join`)
 //! normalizes the inputs first (integer keys as int64, strings as `string`/`large_string`,
 //! timestamps as int64 nanoseconds), so this layer accepts exactly those layouts.
-use arrow::array::{Array, ArrayData, UInt32Array, UInt64Array};
+use arrow::array::{make_array, Array, ArrayData, ArrayRef, AsArray, UInt32Array, UInt64Array};
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampNanosecondType};
 use arrow::pyarrow::PyArrowType;
 use pyo3::prelude::*;
 
+use crate::columns::{bytes_column, validity};
 use crate::error::CoreError;
 use crate::pit::{
-    key_partitions, point_in_time_join_many, EntitySide, KeyColumn, KeyValues, PitError,
-    PitOptions, Side, SourceSide, TimeColumn, Validity, ViewInput, NO_MATCH, NO_PARTITION,
+    key_partitions, point_in_time_join_many, EntitySide, KeyColumn, KeyValues, PitOptions, Side,
+    SourceSide, TimeColumn, ViewInput, NO_MATCH, NO_PARTITION,
 };
 
 type Named = (String, PyArrowType<ArrayData>);
@@ -24,27 +25,39 @@ type Named = (String, PyArrowType<ArrayData>);
 #[derive(FromPyObject)]
 pub(crate) struct ViewArgs(String, Vec<Named>, Vec<Named>, Named, Option<Named>, i64);
 
-fn validity(data: &ArrayData) -> Option<Validity<'_>> {
-    data.nulls()
-        .filter(|n| n.null_count() > 0)
-        .map(|n| Validity::new(n.validity(), n.offset()))
+/// One named input column and its validity (`columns::validity`), owned, so the kernel can
+/// borrow them with the GIL released.
+struct Column {
+    name: String,
+    array: ArrayRef,
+    validity: Option<NullBuffer>,
 }
 
-fn key_column<'a>(name: &'a str, data: &'a ArrayData) -> Result<KeyColumn<'a>, CoreError> {
-    let len = data.len();
-    let values = match data.data_type() {
-        DataType::Int64 => KeyValues::Int64(&data.buffer::<i64>(0)[..len]),
-        DataType::Utf8 | DataType::Binary => KeyValues::Bytes {
-            offsets: &data.buffer::<i32>(0)[..=len],
-            data: data.buffers()[1].as_slice(),
-        },
-        DataType::LargeUtf8 | DataType::LargeBinary => KeyValues::LargeBytes {
-            offsets: &data.buffer::<i64>(0)[..=len],
-            data: data.buffers()[1].as_slice(),
-        },
-        other => {
+impl From<Named> for Column {
+    fn from((name, array): Named) -> Self {
+        let array = make_array(array.0);
+        let validity = validity(array.as_ref());
+        Self {
+            name,
+            array,
+            validity,
+        }
+    }
+}
+
+fn key_column(column: &Column) -> Result<KeyColumn<'_>, CoreError> {
+    let array = column.array.as_ref();
+    let bytes = match array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 => bytes_column(array, true),
+        DataType::Binary | DataType::LargeBinary => bytes_column(array, false),
+        _ => None,
+    };
+    let values = match (array.data_type(), bytes) {
+        (DataType::Int64, _) => KeyValues::Int64(array.as_primitive::<Int64Type>().values()),
+        (_, Some(bytes)) => KeyValues::Bytes(bytes),
+        (other, None) => {
             return Err(CoreError::unsupported(
-                name,
+                &column.name,
                 format!(
                     "a join key must be int64, string, large_string, binary or \
                      large_binary here, not {other}"
@@ -53,35 +66,31 @@ fn key_column<'a>(name: &'a str, data: &'a ArrayData) -> Result<KeyColumn<'a>, C
         }
     };
     Ok(KeyColumn {
-        name,
+        name: &column.name,
         values,
-        validity: validity(data),
+        validity: column.validity.as_ref(),
     })
 }
 
-fn time_column<'a>(name: &'a str, data: &'a ArrayData) -> Result<TimeColumn<'a>, CoreError> {
-    match data.data_type() {
-        DataType::Int64 | DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(TimeColumn {
-            name,
-            values: &data.buffer::<i64>(0)[..data.len()],
-            validity: validity(data),
-        }),
-        other => Err(CoreError::unsupported(
-            name,
-            format!("timestamps must be int64 nanoseconds or timestamp[ns], not {other}"),
-        )),
-    }
-}
-
-fn pit_error(view: &str, err: &PitError) -> CoreError {
-    let message = format!("feature view '{view}': {err}");
-    match err {
-        PitError::KeyKind { .. } => CoreError::UnsupportedType {
-            column: String::new(),
-            detail: message,
-        },
-        _ => CoreError::InvalidArgument(message),
-    }
+fn time_column(column: &Column) -> Result<TimeColumn<'_>, CoreError> {
+    let array = column.array.as_ref();
+    let values: &[i64] = match array.data_type() {
+        DataType::Int64 => array.as_primitive::<Int64Type>().values(),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            array.as_primitive::<TimestampNanosecondType>().values()
+        }
+        other => {
+            return Err(CoreError::unsupported(
+                &column.name,
+                format!("timestamps must be int64 nanoseconds or timestamp[ns], not {other}"),
+            ))
+        }
+    };
+    Ok(TimeColumn {
+        name: &column.name,
+        values,
+        validity: column.validity.as_ref(),
+    })
 }
 
 /// Indices as a `UInt64Array`, null where nothing matched (the slot's value is 0).
@@ -97,57 +106,48 @@ fn to_indices(mut indices: Vec<u64>) -> ArrayData {
     UInt64Array::new(ScalarBuffer::from(indices), nulls).into_data()
 }
 
-/// A view's arrays, owned, so the kernel can borrow them with the GIL released.
+/// A view's columns, owned, so the kernel can borrow them with the GIL released.
 struct View {
     name: String,
-    entity_keys: Vec<(String, ArrayData)>,
-    source_keys: Vec<(String, ArrayData)>,
-    event_timestamps: (String, ArrayData),
-    created_timestamps: Option<(String, ArrayData)>,
+    entity_keys: Vec<Column>,
+    source_keys: Vec<Column>,
+    event_timestamps: Column,
+    created_timestamps: Option<Column>,
     ttl_ns: i64,
-}
-
-fn unwrap((name, array): Named) -> (String, ArrayData) {
-    (name, array.0)
 }
 
 impl From<ViewArgs> for View {
     fn from(ViewArgs(name, ek, sk, event, created, ttl_ns): ViewArgs) -> Self {
         Self {
             name,
-            entity_keys: ek.into_iter().map(unwrap).collect(),
-            source_keys: sk.into_iter().map(unwrap).collect(),
-            event_timestamps: unwrap(event),
-            created_timestamps: created.map(unwrap),
+            entity_keys: ek.into_iter().map(Column::from).collect(),
+            source_keys: sk.into_iter().map(Column::from).collect(),
+            event_timestamps: event.into(),
+            created_timestamps: created.map(Column::from),
             ttl_ns,
         }
     }
 }
 
+fn key_columns(columns: &[Column]) -> Result<Vec<KeyColumn<'_>>, CoreError> {
+    columns.iter().map(key_column).collect()
+}
+
 fn run(
-    entity_ts: &(String, ArrayData),
+    entity_ts: &Column,
     views: &[View],
     filter_by_created_timestamp: bool,
 ) -> Result<Vec<ArrayData>, CoreError> {
-    let timestamps = time_column(&entity_ts.0, &entity_ts.1)?;
-    let mut key_columns: Vec<(Vec<KeyColumn<'_>>, Vec<KeyColumn<'_>>)> =
-        Vec::with_capacity(views.len());
+    let timestamps = time_column(entity_ts)?;
+    let mut keys: Vec<(Vec<KeyColumn<'_>>, Vec<KeyColumn<'_>>)> = Vec::with_capacity(views.len());
     for view in views {
-        let ek = view
-            .entity_keys
-            .iter()
-            .map(|(n, d)| key_column(n, d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sk = view
-            .source_keys
-            .iter()
-            .map(|(n, d)| key_column(n, d))
-            .collect::<Result<Vec<_>, _>>()?;
-        key_columns.push((ek, sk));
+        keys.push((
+            key_columns(&view.entity_keys)?,
+            key_columns(&view.source_keys)?,
+        ));
     }
     let mut inputs = Vec::with_capacity(views.len());
-    for (view, (ek, sk)) in views.iter().zip(&key_columns) {
-        let (event, created) = (&view.event_timestamps, &view.created_timestamps);
+    for (view, (ek, sk)) in views.iter().zip(&keys) {
         inputs.push(ViewInput {
             entity: EntitySide {
                 keys: ek,
@@ -155,10 +155,11 @@ fn run(
             },
             source: SourceSide {
                 keys: sk,
-                event_timestamps: time_column(&event.0, &event.1)?,
-                created_timestamps: created
+                event_timestamps: time_column(&view.event_timestamps)?,
+                created_timestamps: view
+                    .created_timestamps
                     .as_ref()
-                    .map(|(n, d)| time_column(n, d))
+                    .map(time_column)
                     .transpose()?,
             },
             options: PitOptions {
@@ -170,11 +171,7 @@ fn run(
     point_in_time_join_many(&inputs)
         .into_iter()
         .zip(views)
-        .map(|(result, view)| {
-            result
-                .map(to_indices)
-                .map_err(|e| pit_error(&view.name, &e))
-        })
+        .map(|(result, view)| result.map(to_indices).map_err(|e| e.in_view(&view.name)))
         .collect()
 }
 
@@ -189,19 +186,14 @@ pub(crate) fn point_in_time_indices(
     views: Vec<ViewArgs>,
     filter_by_created_timestamp: bool,
 ) -> PyResult<Vec<PyArrowType<ArrayData>>> {
-    let entity_ts = unwrap(entity_timestamps);
+    let entity_ts = Column::from(entity_timestamps);
     let views: Vec<View> = views.into_iter().map(View::from).collect();
     let out = py.detach(|| run(&entity_ts, &views, filter_by_created_timestamp))?;
     Ok(out.into_iter().map(PyArrowType).collect())
 }
 
-fn partitions_of(keys: &[(String, ArrayData)], partitions: u32) -> Result<ArrayData, CoreError> {
-    let columns = keys
-        .iter()
-        .map(|(n, d)| key_column(n, d))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut ids = key_partitions(Side::Source, &columns, partitions)
-        .map_err(|e| CoreError::InvalidArgument(e.to_string()))?;
+fn partitions_of(keys: &[Column], partitions: u32) -> Result<ArrayData, CoreError> {
+    let mut ids = key_partitions(Side::Source, &key_columns(keys)?, partitions)?;
     let valid = BooleanBuffer::collect_bool(ids.len(), |i| ids[i] != NO_PARTITION);
     let nulls = NullBuffer::new(valid);
     for id in &mut ids {
@@ -222,7 +214,7 @@ pub(crate) fn point_in_time_partitions(
     keys: Vec<Named>,
     partitions: u32,
 ) -> PyResult<PyArrowType<ArrayData>> {
-    let keys: Vec<(String, ArrayData)> = keys.into_iter().map(unwrap).collect();
+    let keys: Vec<Column> = keys.into_iter().map(Column::from).collect();
     let out = py.detach(|| partitions_of(&keys, partitions))?;
     Ok(PyArrowType(out))
 }
