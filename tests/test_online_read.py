@@ -304,3 +304,22 @@ def test_plain_keys_fall_back_to_arrow_for_values_of_other_types(store: FeatureS
     # A bool is not a plain int: Arrow refuses it, with the message it always gave.
     with pytest.raises(EntityError, match="'driver_id' must hold int64"):
         asyncio.run(_packed_read(store, refs, [True]))
+
+
+def test_online_ttl_feast_serves_stale_values(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `online_ttl: feast` restores Feast 0.67: a view's ttl is ignored on online reads.
+    late = datetime(2024, 1, 1, 12, 30, tzinfo=UTC)
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(late))
+    feast_like = FeatureStore(config=store.config.model_copy(update={"online_ttl": "feast"}))
+    refs = ["driver_customer_stats:trips_together"]
+    entities = {"driver_id": [1001, 1002, 1003], "customer_id": ["c1", "c1", "c9"]}
+    enforced = store.get_online_features(refs, entities)
+    ignored = feast_like.get_online_features(refs, entities)
+    assert enforced.status_names(2) == ["OUTSIDE_MAX_AGE", "PRESENT", "NOT_FOUND"]
+    assert ignored.status_names(2) == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    stale = ignored.to_dict()["trips_together"]
+    assert stale[0] is not None
+    assert stale[1:] == enforced.to_dict()["trips_together"][1:]
+    feast_like.online_store.close()

@@ -173,3 +173,19 @@ def test_write_plan_is_built_once_per_view_object(store: FeatureStore) -> None:
     again = store.get_feature_view("hourly_fresh")
     assert write_plan(again) is not plan
     assert write_plan(again).view is again
+
+
+@pytest.mark.parametrize("order", ["newer_wins", "feast"])
+def test_online_write_order_switch_on_sqlite(tmp_path: Path, order: str) -> None:
+    # `online_write_order: feast` restores Feast's SQLite store: whatever is written last
+    # stays (an older event time included; within a batch, the last row of a key).
+    fs = build_store(tmp_path, {"type": "sqlite", "path": "data/online.db"})
+    fs = FeatureStore(config=fs.config.model_copy(update={"online_write_order": order}))
+    add_push_view(fs)
+    earlier = T - timedelta(hours=1)
+    fs.push("hourly_push", rows((1, T, 0.1, 4)))
+    fs.push("hourly_push", rows((1, earlier, 0.2, 5)))
+    fs.push("hourly_push", rows((2, T, 0.3, 6), (2, earlier, 0.4, 7)))
+    got = read(fs, ids=[1, 2])["rating"]
+    assert got == ([4, 6] if order == "newer_wins" else [5, 7])
+    fs.online_store.close()

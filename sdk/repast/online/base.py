@@ -37,6 +37,7 @@ __all__ = [
     "ViewRows",
     "WriteBatch",
     "async_batch_writer",
+    "last_rows",
     "latest_rows",
     "merge_partial_rows",
     "packed_row_micros",
@@ -273,6 +274,17 @@ def latest_rows(keys: pa.Array, event_timestamps: pa.Array) -> pa.Array | None:
     original = pc.subtract(pa.scalar(n - 1, pa.int64()), pc.cast(picked, pa.int64()))
     # Ascending, so the kept rows stay in input order.
     return pc.take(original, pc.sort_indices(original))
+
+
+def last_rows(keys: pa.Array) -> pa.Array | None:
+    """Indices of the *last* row per key (ascending); None when keys are unique already.
+    Feast's SQLite store upserts a batch's rows in order, so the last one stays."""
+    if len(keys) < 2:
+        return None
+    # With every event time equal, latest_per_key keeps the last row of each key.
+    same = pa.repeat(pa.scalar(0, pa.timestamp("us", tz="UTC")), len(keys))
+    picked = _core.latest_per_key(keys, same)
+    return None if len(picked) == len(keys) else picked
 
 
 def merge_partial_rows(

@@ -238,6 +238,10 @@ class OnlineReader:
         join_columns = list(
             dict.fromkeys(c for p in plans for c in p.columns if c != DUMMY_ENTITY_ID)
         )
+        if self._store.config.online_ttl == "feast":
+            # Feast 0.67 ignores a view's ttl online: every stored value is served.
+            for view_plan in plans:
+                view_plan.ttl_micros = 0
         return _Plan(plans, outputs, join_columns, odfv_plans)
 
     # -- reading -----------------------------------------------------------------------------

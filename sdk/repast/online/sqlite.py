@@ -56,9 +56,12 @@ def _quote(name: str) -> str:
 class SqliteOnlineStore:
     """`online_store: {type: sqlite, path: ...}`; see the module docstring for the schema."""
 
-    def __init__(self, path: Path, project: str) -> None:
+    def __init__(self, path: Path, project: str, last_write_wins: bool = False) -> None:
         self.path = path
         self.project = project
+        # `online_write_order: feast`: Feast's SQLite store overwrites whatever is stored.
+        self.last_write_wins = last_write_wins
+        self._condition = "" if last_write_wins else " WHERE excluded.event_ts > event_ts"
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -144,8 +147,7 @@ class SqliteOnlineStore:
                     conn.executemany(
                         f"INSERT INTO {_quote(self.table(view))} (entity_key, event_ts, row) "
                         "VALUES (?, ?, ?) ON CONFLICT(entity_key) DO UPDATE SET "
-                        "event_ts = excluded.event_ts, row = excluded.row "
-                        "WHERE excluded.event_ts > event_ts",
+                        "event_ts = excluded.event_ts, row = excluded.row" + self._condition,
                         rows(conn),
                     )
                     written = conn.total_changes - before

@@ -13,11 +13,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast import _core
+from repast.config import SqliteOnlineStoreConfig
 from repast.context import StoreContext
 from repast.data_source import PushMode
 from repast.errors import MissingColumnError, RepastError
 from repast.feature_view import FeatureView
-from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, async_batch_writer, latest_rows
+from repast.online.base import (
+    TIMESTAMP,
+    OnlineView,
+    WriteBatch,
+    async_batch_writer,
+    last_rows,
+    latest_rows,
+)
 from repast.online.stored_types import JSON_TEXT, to_json_text
 from repast.validate import closest
 
@@ -254,7 +262,11 @@ def _prepare(
         return None
     keys = _entity_keys(plan, given, store.config.entity_key_serialization_version)
     batch = _write_batch(plan, given, keys)
-    keep = latest_rows(batch.keys, batch.event_timestamps)
+    # Feast's SQLite store upserts every row in order; its Redis store keeps the newest.
+    last_wins = store.config.online_write_order == "feast" and isinstance(
+        store.config.online_store, SqliteOnlineStoreConfig
+    )
+    keep = last_rows(batch.keys) if last_wins else latest_rows(batch.keys, batch.event_timestamps)
     if keep is not None:
         batch = batch.take(keep)
     return plan, batch
