@@ -187,7 +187,7 @@ def test_unknown_view_and_feature_name_the_closest(store: FeatureStore) -> None:
 
 def test_entity_errors(store: FeatureStore) -> None:
     with pytest.raises(EntityError, match="needs entity column 'driver_id'"):
-        store.get_online_features(["driver_hourly_stats:rating"], {"driver": [1]})
+        store.get_online_features(["driver_hourly_stats:rating"], {"drivers": [1]})
     with pytest.raises(EntityError, match="'driver_id' must hold int64"):
         store.get_online_features(["driver_hourly_stats:rating"], {"driver_id": ["x"]})
     with pytest.raises(EntityError, match="differ in length"):
@@ -323,3 +323,20 @@ def test_online_ttl_feast_serves_stale_values(
     assert stale[0] is not None
     assert stale[1:] == enforced.to_dict()["trips_together"][1:]
     feast_like.online_store.close()
+
+
+def test_lenient_entity_columns_as_feast(store: FeatureStore) -> None:
+    want = store.get_online_features(["driver_profile:name"], {"driver_id": [1001, 1002]})
+    # An int64 join key sent as strings that parse as integers, as Feast converts them.
+    as_text = store.get_online_features(["driver_profile:name"], {"driver_id": ["1001", "1002"]})
+    assert as_text.to_dict()["name"] == want.to_dict()["name"]
+    # The entity's name instead of its join key (one entity has that join key).
+    by_entity = store.get_online_features(["driver_profile:name"], [{"driver": 1001}])
+    assert by_entity.to_dict()["name"] == want.to_dict()["name"][:1]
+    # Feast's keyword is accepted; Repast keeps no view versions, so nothing is added.
+    with_meta = store.get_online_features(
+        ["driver_profile:name"], {"driver_id": [1001]}, include_feature_view_version_metadata=True
+    )
+    assert with_meta.to_dict() == {"driver_id": [1001], "name": want.to_dict()["name"][:1]}
+    with pytest.raises(EntityError, match="entity column 'driver_id' must hold int64 values"):
+        store.get_online_features(["driver_profile:name"], {"driver_id": ["10x1"]})

@@ -414,8 +414,12 @@ class FeatureStore:
         features: Sequence[str] | FeatureService,
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
     ) -> OnlineResponse:
         """The latest values of `features` for each entity row (one store round trip).
+
+        `include_feature_view_version_metadata` is accepted for Feast's signature: Repast keeps
+        no feature view versions (every view is `latest`), so there is nothing to add.
 
         >>> store.get_online_features(  # doctest: +SKIP
         ...     ["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]
@@ -429,6 +433,7 @@ class FeatureStore:
         features: Sequence[str] | FeatureService,
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
     ) -> OnlineResponse:
         return await self._online_reader().read_async(features, entity_rows, full_feature_names)
 

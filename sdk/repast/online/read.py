@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -112,6 +112,9 @@ class _Plan:
     that plan, name)."""
     join_columns: list[str]
     odfvs: list[_OdfvPlan]
+    entity_names: dict[str, str] = field(default_factory=dict)
+    """Join key -> the one entity that has it: Feast also takes an entity column named after
+    the entity instead of its join key."""
 
     @cached_property
     def packed_outputs(self) -> list[tuple[int, int]]:
@@ -242,7 +245,11 @@ class OnlineReader:
             # Feast 0.67 ignores a view's ttl online: every stored value is served.
             for view_plan in plans:
                 view_plan.ttl_micros = 0
-        return _Plan(plans, outputs, join_columns, odfv_plans)
+        owners: dict[str, list[str]] = {}
+        for name, record in snapshot.records(self._store.project, "entities").items():
+            owners.setdefault(str(record.spec.get("join_key", name)), []).append(name)
+        entity_names = {k: names[0] for k, names in owners.items() if len(names) == 1}
+        return _Plan(plans, outputs, join_columns, odfv_plans, entity_names)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -263,7 +270,7 @@ class OnlineReader:
     ]:
         if plan is None:
             plan = self.plan(features, full_feature_names)
-        columns = _columns(entity_rows)
+        columns = _entity_names_as_join_keys(plan, _columns(entity_rows))
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
             raise EntityError(
@@ -395,6 +402,34 @@ class OnlineReader:
         return self.respond(plan, rows, fanout, typed, n, raw)
 
 
+def _entity_names_as_join_keys(
+    plan: _Plan, columns: Mapping[str, Sequence[Any]]
+) -> Mapping[str, Sequence[Any]]:
+    """Columns named after an entity serve as its join key's column (as Feast reads them)
+    when the join key itself is absent and only one entity has that join key."""
+    renamed: dict[str, Sequence[Any]] | None = None
+    for column in plan.join_columns:
+        entity = plan.entity_names.get(column)
+        if column not in columns and entity is not None and entity in columns:
+            renamed = renamed if renamed is not None else dict(columns)
+            renamed[column] = renamed.pop(entity)
+    return columns if renamed is None else renamed
+
+
+def _typed_column(values: Any, arrow: pa.DataType) -> pa.Array:
+    """An entity column as the join key's Arrow type; integers sent as strings ("1001") are
+    parsed, as Feast converts them by the key's type."""
+    try:
+        return pa.array(values, arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        if not pa.types.is_integer(arrow):
+            raise
+        text = pa.array(values if not isinstance(values, pa.Array) else values.to_pylist())
+        if not pa.types.is_string(text.type):
+            raise
+        return text.cast(arrow)
+
+
 def _view_plan(
     view: FeatureView, alias: str, join_key_map: dict[str, str], names: list[str]
 ) -> _ViewPlan:
@@ -483,7 +518,7 @@ def _keys(
         array = typed.get(column)
         if not isinstance(array, pa.Array):
             try:
-                array = pa.array(columns[column], arrow)
+                array = _typed_column(columns[column], arrow)
             except (
                 pa.ArrowInvalid,
                 pa.ArrowTypeError,
