@@ -18,11 +18,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from online_stores import STORES, online_config
-from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
+from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
 from repast.config import RepoConfig
 from repast.errors import InvalidValueError, UnsupportedTypeError
 from repast.online.stored_types import stored_type, to_json_text
-from repast.types import Array, Int64, Json, Map, Set, String, Struct, Uuid
+from repast.types import (
+    Array,
+    Bool,
+    Bytes,
+    Float64,
+    Int32,
+    Int64,
+    Json,
+    Map,
+    Set,
+    String,
+    Struct,
+    Uuid,
+)
 from repast.value_type import ValueType
 
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -192,3 +205,98 @@ def test_json_text_from_arrow_maps_and_structs() -> None:
     assert to_json_text(structs, ValueType.STRUCT, "s").to_pylist() == ['{"z":1,"a":null}']
     with pytest.raises(InvalidValueError, match="column 'b' row 0: .* is not a STRUCT value"):
         to_json_text(pa.array([{"x": b"\x00"}]), ValueType.STRUCT, "b")
+
+
+# --- against Feast's own values (tests/golden/nested_values.json) ------------------------------
+
+GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
+_ELEMENT = {"INT64": Int64, "INT32": Int32, "STRING": String, "DOUBLE": Float64, "BOOL": Bool}
+_ELEMENT["BYTES"] = Bytes
+
+
+def _struct_of(value: dict[str, Any]) -> Struct:
+    def field_type(v: Any) -> Any:
+        if isinstance(v, list):
+            return Array(field_type(v[0]))
+        return {str: String, int: Int64, float: Float64, bool: Bool}[type(v)]
+
+    return Struct({k: field_type(v) for k, v in value.items()})
+
+
+def _golden_field(i: int, case: dict[str, Any]) -> tuple[Field, pa.Array]:
+    """A feature of the case's type and a one-row column holding its Python value."""
+    vt, value = case["value_type"], case["python_value"]
+    as_json = pa.array([orjson.dumps(value).decode()])
+    dtype: Any
+    if vt == "JSON":
+        return Field(name=f"f{i}", dtype=Json), pa.array([value])
+    if vt == "JSON_LIST":
+        return Field(name=f"f{i}", dtype=Array(Json)), pa.array([value], pa.list_(pa.string()))
+    if vt in ("MAP", "MAP_LIST"):
+        dtype = Map if vt == "MAP" else Array(Map)
+        return Field(name=f"f{i}", dtype=dtype), as_json
+    if vt in ("STRUCT", "STRUCT_LIST"):
+        dtype = _struct_of(value if vt == "STRUCT" else value[0])
+        return Field(name=f"f{i}", dtype=dtype if vt == "STRUCT" else Array(dtype)), as_json
+    element = _ELEMENT[vt.removesuffix("_SET")]
+    column = pa.array([value], pa.list_(element.to_arrow_type()))
+    return Field(name=f"f{i}", dtype=Set(element)), column
+
+
+def test_golden_file_was_recorded_by_feast_0_67() -> None:
+    assert GOLDEN["feast_version"] == "0.67.0"
+    kinds = {c["value_type"] for c in GOLDEN["cases"]}
+    assert {"JSON", "JSON_LIST", "MAP", "MAP_LIST", "STRUCT", "STRUCT_LIST", "INT64_SET"} <= kinds
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in GOLDEN["cases"] if c["value_type"] in ("JSON", "JSON_LIST")],
+    ids=lambda c: f"{c['value_type']}:{c['hex'][:16]}",
+)
+def test_feast_layout_bytes_of_json_are_feasts(case: dict[str, Any]) -> None:
+    # What `layout: feast` writes for a JSON or JSON_LIST feature: Feast's bytes exactly.
+    vt = case["value_type_number"]
+    column = pa.array([case["python_value"]], None if vt == 32 else pa.list_(pa.string()))
+    encoded = _core.encode_values(column, vt, "f")
+    assert encoded[0].as_py().hex() == case["hex"]
+    decoded = _core.decode_values(encoded, vt, "f")
+    assert decoded.to_pylist() == column.to_pylist()
+
+
+def test_every_type_reads_back_as_feasts_sdk_does(store: FeatureStore) -> None:
+    cases = GOLDEN["cases"]
+    fields, columns = zip(*(_golden_field(i, c) for i, c in enumerate(cases)), strict=True)
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(
+        name="golden_src", path="data/golden.parquet", timestamp_field="event_timestamp"
+    )
+    push = PushSource(name="golden_push", batch_source=source)
+    view = FeatureView(name="golden", entities=[driver], schema=list(fields), source=push)
+    if store.layout == "redis-feast":  # type: ignore[attr-defined]
+        with pytest.raises(UnsupportedTypeError, match="layout: feast"):
+            store.apply([driver, source, push, view], skip_source_validation=True)
+        # The JSON kinds it can hold are Feast's bytes (test above); the rest it refuses.
+        kept = [f for f, c in zip(fields, cases, strict=True) if c["value_type"].startswith("JSON")]
+        view = FeatureView(name="golden", entities=[driver], schema=kept, source=push)
+        cases = [c for c in cases if c["value_type"].startswith("JSON")]
+        columns = tuple(col for f, col in zip(fields, columns, strict=True) if f in kept)
+        fields = tuple(kept)
+    store.apply([driver, source, push, view], skip_source_validation=True)
+    table = pa.table(
+        {
+            "driver_id": pa.array([1], pa.int64()),
+            "event_timestamp": pa.array([T], pa.timestamp("us", tz="UTC")),
+            **{f.name: col for f, col in zip(fields, columns, strict=True)},
+        }
+    )
+    store.push("golden_push", table)
+    got = store.get_online_features([f"golden:{f.name}" for f in fields], {"driver_id": [1]})
+    values = got.to_dict()
+    for f, case in zip(fields, cases, strict=True):
+        value = values[f.name][0]
+        if case.get("read_as") == "set":
+            # Feast's SDK gives a Python set; Repast a list of the stored elements.
+            assert sorted(value) == case["read_back"], (case["value_type"], value)
+        else:
+            assert value == case["read_back"], (case["value_type"], value)

@@ -82,6 +82,8 @@ impl ValueType {
     pub fn from_code(code: i64) -> Result<Self, CoreError> {
         let found = match code {
             11..=18 => Kind::from_code(code - 10).map(Self::List),
+            // JSON_LIST: a StringList in `json_list_val` (Feast keeps each element's text).
+            33 => Some(Self::List(Kind::Json)),
             _ => Kind::from_code(code).map(Self::Scalar),
         };
         found.ok_or_else(|| {
@@ -89,7 +91,7 @@ impl ValueType {
                 "",
                 format!(
                     "value type {code} is not supported by the value codec \
-                     (supported: 1-8, 11-18, 32)"
+                     (supported: 1-8, 11-18, 32, 33)"
                 ),
             )
         })

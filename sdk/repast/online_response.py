@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.online.stored_types import parsed_values
+from repast.online.stored_types import is_json, parsed_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +90,7 @@ class OnlineResponse:
         parsed = {
             name: parsed_values(column.combine_chunks())
             for name, column in zip(table.column_names, table.columns, strict=True)
-            if isinstance(column.type, pa.JsonType)
+            if is_json(column.type)
         }
         # JSON columns become Python objects (dicts, lists), as in to_dict.
         df: pd.DataFrame = table.drop_columns(list(parsed)).to_pandas()

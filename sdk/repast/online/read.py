@@ -33,7 +33,7 @@ from repast.online.base import (
     ViewRows,
     packed_row_store,
 )
-from repast.online.stored_types import PARSED_ON_READ, json_column, parsed_values
+from repast.online.stored_types import PARSED_ON_READ, is_json, json_column, parsed_values
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
@@ -600,7 +600,7 @@ def _transform(
             return [pa.array(out[f], types[f]) for f in plan.features]
         import pandas as pd  # pandas-mode udfs only: the base install has no pandas
 
-        plain = {k: v for k, v in columns.items() if not isinstance(v.type, pa.JsonType)}
+        plain = {k: v for k, v in columns.items() if not is_json(v.type)}
         inputs = pa.table(plain).to_pandas() if plain else pd.DataFrame(index=range(n))
         for k, v in columns.items():
             if k not in plain:  # JSON features reach the udf parsed, as Feast passes them

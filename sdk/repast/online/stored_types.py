@@ -32,6 +32,7 @@ __all__ = [
     "JSON_TEXT",
     "PARSED_ON_READ",
     "check_feast_layout",
+    "is_json",
     "json_column",
     "parsed_values",
     "stored_type",
@@ -44,7 +45,7 @@ JSON_TEXT = frozenset(
     for t in (V.MAP, V.MAP_LIST, V.STRUCT, V.STRUCT_LIST, V.VALUE_LIST, V.VALUE_SET, V.SCALAR_MAP)
 )
 """Value types stored as JSON text that Repast writes from nested values."""
-PARSED_ON_READ = JSON_TEXT | {int(V.JSON)}
+PARSED_ON_READ = JSON_TEXT | {int(V.JSON), int(V.JSON_LIST)}
 """Value types whose stored JSON text is parsed when read."""
 _MAPS = frozenset(int(t) for t in (V.MAP, V.MAP_LIST, V.SCALAR_MAP))
 
@@ -125,16 +126,38 @@ def to_json_text(column: pa.Array | pa.ChunkedArray, value_type: int, name: str)
 
 
 def json_column(array: pa.Array) -> pa.Array:
-    """Stored JSON text as an Arrow `json` extension array (read back parsed by `to_dict`)."""
+    """Stored JSON text as an Arrow `json` extension array (read back parsed by `to_dict`); a
+    JSON_LIST column (`list<string>`) becomes a list of `json` elements."""
     if isinstance(array.type, pa.JsonType):
         return array
+    if pa.types.is_list(array.type):
+        if isinstance(array.type.value_type, pa.JsonType):
+            return array
+        elements = json_column(array.values)
+        return pa.ListArray.from_arrays(array.offsets, elements, mask=array.is_null())
     storage = array if pa.types.is_string(array.type) else array.cast(pa.string())
     return pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage)
+
+
+def is_json(arrow_type: pa.DataType) -> bool:
+    """Whether a column holds JSON text read back parsed (`json`, or a list of `json`)."""
+    if isinstance(arrow_type, pa.JsonType):
+        return True
+    return pa.types.is_list(arrow_type) and isinstance(arrow_type.value_type, pa.JsonType)
 
 
 def parsed_values(array: pa.Array) -> list[Any]:
     """The Python values of a column; a `json` extension column's text comes back parsed."""
     if isinstance(array.type, pa.JsonType):
         return [None if v is None else orjson.loads(v) for v in array.storage.to_pylist()]
+    if pa.types.is_list(array.type) and isinstance(array.type.value_type, pa.JsonType):
+        if array.offset:
+            array = pa.concat_arrays([array])  # offsets from 0, so `values` lines up
+        flat = parsed_values(array.values)
+        starts = array.offsets.to_pylist()
+        return [
+            None if not valid else flat[starts[i] : starts[i + 1]]
+            for i, valid in enumerate(array.is_valid().to_pylist())
+        ]
     values: list[Any] = array.to_pylist()
     return values
