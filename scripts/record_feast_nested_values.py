@@ -68,7 +68,8 @@ def record() -> dict[str, Any]:
         }
         if read_as:
             case["read_as"] = read_as
-        if value_type in (V.MAP, V.MAP_LIST, V.STRUCT, V.STRUCT_LIST) and len(json.dumps(value)) > 2:
+        nested = value_type in (V.MAP, V.MAP_LIST, V.STRUCT, V.STRUCT_LIST)
+        if nested and len(json.dumps(value)) > 2:
             case["map_order"] = "unspecified"
         cases.append(case)
     return {"feast_version": feast.__version__, "cases": cases}
