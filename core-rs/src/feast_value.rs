@@ -1140,8 +1140,24 @@ mod tests {
     }
 
     #[test]
+    fn json_lists_keep_each_elements_text() {
+        // Feast 0.67: ['{"a": 1}', '[1]'] as JSON_LIST (tests/golden/nested_values.json kind).
+        let texts = StringArray::from(vec!["{\"a\": 1}", "[1]"]);
+        let field = Arc::new(Field::new_list_field(DataType::Utf8, true));
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(vec![0i32, 2]));
+        let a = ListArray::new(field, offsets, Arc::new(texts), None);
+        let out = encode_values(&a, vt(33), "j").unwrap();
+        assert_eq!(hex(out.value(0)), "8a020f0a087b2261223a20317d0a035b315d");
+        let back = decode_values(&out, vt(33), "j").unwrap();
+        let list = back.as_list::<i32>();
+        let values = list.value(0);
+        let strings = values.as_string::<i32>();
+        assert_eq!((strings.value(0), strings.value(1)), ("{\"a\": 1}", "[1]"));
+    }
+
+    #[test]
     fn unsupported_value_types() {
-        for code in [0, 19, 20, 21, 33, 99] {
+        for code in [0, 19, 20, 21, 22, 34, 99] {
             assert!(ValueType::from_code(code).is_err(), "{code}");
         }
     }
