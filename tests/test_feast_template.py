@@ -163,3 +163,36 @@ def test_feast_template_runs_converted(template: Path, tmp_path: Path) -> None:
     data = cwd / "data" / "driver_stats.parquet"
     original = pq.read_table(template / "feature_repo" / "data" / "driver_stats.parquet")
     assert pq.read_table(data).num_rows == original.num_rows + 1
+
+
+def test_converting_in_place_names_feasts_files(template: Path, tmp_path: Path) -> None:
+    # A repo Feast has used holds Feast's protobuf registry and Feast's SQLite tables, under
+    # the names Repast would use: each gets a message saying what it is and what to do, and
+    # neither file is changed.
+    repo = tmp_path / "demo"
+    shutil.copytree(template, repo)
+    cwd = repo / "feature_repo"
+    run([str(feast_python().parent / "feast"), "apply"], cwd, feast_env())
+    registry, online = cwd / "data" / "registry.db", cwd / "data" / "online_store.db"
+    before = (registry.read_bytes(), online.read_bytes())
+    convert(cwd)
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["repast", "apply"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert f"registry {registry} is a Feast registry (protobuf)" in done.stderr
+    assert "Point `registry:` in feature_store.yaml at a new file" in done.stderr
+    yaml = cwd / "feature_store.yaml"
+    yaml.write_text(yaml.read_text().replace("data/registry.db", "data/registry.json"))
+    done = subprocess.run(
+        ["repast", "apply"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert "table 'demo_driver_hourly_stats' was written by Feast" in done.stderr
+    assert (registry.read_bytes(), online.read_bytes()) == before
+    # Another file for the online store, and the repo applies.
+    yaml.write_text(yaml.read_text().replace("data/online_store.db", "data/online.db"))
+    assert "Created feature view driver_hourly_stats" in run(["repast", "apply"], cwd, env)
+    assert (registry.read_bytes(), online.read_bytes()) == before
