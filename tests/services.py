@@ -338,6 +338,13 @@ class RedisServer:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no shutdown save (only what its AOF fsynced survives)."""
+        process = self._proc.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
     @contextlib.contextmanager
     def stopped(self) -> Iterator[None]:
         """Stop the server for the body of the `with`, then start it again (empty)."""

@@ -1,22 +1,30 @@
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import multiprocessing
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from feature_repos import write_full_repo, write_repo
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource
 from repast.diff import Transition
 from repast.errors import (
+    EntityError,
     EntityNotFoundError,
     FeatureServiceNotFoundError,
     FeatureViewNotFoundError,
+    RepastError,
     RepoValidationError,
 )
 from repast.types import Float32, Int64
+from services import RedisServer
 
 ENTITY_AND_VIEW = """
 from datetime import UTC, datetime, timedelta
@@ -474,3 +482,97 @@ def test_a_failed_apply_changes_nothing(
     assert _online_trips(fresh) == [None]
     fresh.teardown()
     assert fresh.list_projects() == []
+
+
+# -- bad input through the SDK: typed errors, never a hang (issue 13) ------------------------
+
+SDK_ANSWER_WITHIN = 30.0  # bound for a hang; a passing call returns in milliseconds
+
+
+@pytest.fixture(scope="module")
+def demo_sdk(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[FeatureStore]:
+    from server_helpers import demo_repo, redis_config
+
+    repo = demo_repo(tmp_path_factory.mktemp("sdk-demo"), redis_config(redis_server))
+    store = FeatureStore(repo_path=repo)
+    yield store
+    store.online_store.close()
+
+
+def _bounded(call: Callable[[], object]) -> object:
+    """`call()`'s result or its exception, raised; a call still running after the bound
+    fails the test (it would have hung)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(SDK_ANSWER_WITHIN)
+
+
+def test_sdk_reads_of_empty_and_fractional_keys(demo_sdk: FeatureStore) -> None:
+    features = ["driver_hourly_stats_fresh:avg_daily_trips"]
+    empty = _bounded(lambda: demo_sdk.get_online_features(features, {"driver_id": []}))
+    assert empty.to_dict() == {"driver_id": [], "avg_daily_trips": []}  # type: ignore[attr-defined]
+    with pytest.raises(EntityError, match="row 1 is 1001.7"):
+        _bounded(lambda: demo_sdk.get_online_features(features, {"driver_id": [1, 1001.7]}))
+    odfv = ["transformed_conv_rate:conv_rate_plus_val1"]
+    rows = {"driver_id": [1001], "val_to_add": ["x"], "val_to_add_2": [1]}
+    with pytest.raises(EntityError, match="request data 'val_to_add': row 0"):
+        _bounded(lambda: demo_sdk.get_online_features(odfv, rows))
+
+
+SDK_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+SDK_COLUMNS = st.dictionaries(
+    st.sampled_from(
+        ["driver_id", "val_to_add", "val_to_add_2", "event_timestamp", "created", "avg_daily_trips"]
+    ),
+    st.lists(SDK_VALUES, max_size=3),
+    min_size=1,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(columns=SDK_COLUMNS, method=st.sampled_from(["read", "odfv", "push", "write"]))
+def test_sdk_bad_input_raises_typed_errors_never_hangs(
+    demo_sdk: FeatureStore, columns: dict[str, list[object]], method: str
+) -> None:
+    calls: dict[str, Callable[[], object]] = {
+        "read": lambda: demo_sdk.get_online_features(
+            ["driver_hourly_stats_fresh:avg_daily_trips"], columns
+        ),
+        "odfv": lambda: demo_sdk.get_online_features(
+            ["transformed_conv_rate:conv_rate_plus_val1"], columns
+        ),
+        "push": lambda: demo_sdk.push("driver_stats_push_source", columns),
+        "write": lambda: demo_sdk.write_to_online_store("driver_hourly_stats", columns),
+    }
+    # A typed error is what a caller catches; anything else fails the test.
+    with contextlib.suppress(RepastError):
+        _bounded(calls[method])
+
+
+def test_sdk_push_of_booleans_among_numbers_is_refused(demo_sdk: FeatureStore) -> None:
+    from repast.errors import RowsError
+
+    now = datetime.now(UTC)
+    rows = {
+        "driver_id": [1001.0, True],  # pyarrow infers doubles [1001.0, 1.0]
+        "event_timestamp": [now, now],
+        "created": [now, now],
+        "conv_rate": [0.1, 0.2],
+        "acc_rate": [0.1, 0.2],
+        "avg_daily_trips": [1, 2],
+    }
+    with pytest.raises(RowsError, match="'driver_id' mixes booleans with numbers"):
+        _bounded(lambda: demo_sdk.push("driver_stats_push_source", rows))

@@ -5,6 +5,7 @@ CLI."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from repast import Entity, FeatureStore, FeatureView, Field, FileSource, materia
 from repast.cli import cli
 from repast.config import RepoConfig
 from repast.errors import FeatureViewNotFoundError
-from repast.materialize import MaterializationError, scan_latest
+from repast.materialize import MaterializationCancelled, MaterializationError, scan_latest
 from repast.online import WriteBatch
 from repast.online.redis import RedisOnlineStore
 from repast.types import Float64, Int64
@@ -158,6 +159,37 @@ def test_redis_killed_half_way_records_nothing_and_a_rerun_completes(
     assert len(intervals(store, "driver_hourly_stats")) == 1
     assert rating(store, 1001, 1002, 1003, 1004, 1005) == [5, 3, -1, None, 4]
     assert max(calls) <= 2
+
+
+def test_a_cancelled_materialization_stops_between_batches_and_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server cancels jobs that outlive its shutdown grace period (`cancel`, set from the
+    # event loop's thread): they stop at the next batch and the range is not recorded.
+    store = build_store(tmp_path, online_config("sqlite", None))
+    monkeypatch.setattr(materialize, "WRITE_BATCH_ROWS", 1)
+    cancel = threading.Event()
+    written: list[int] = []
+    original = store.online_store.write_batches
+
+    def write_then_cancel(view: Any, batches: Any) -> int:
+        def watched() -> Iterator[WriteBatch]:
+            for batch in batches:
+                written.append(len(batch))
+                cancel.set()  # shutdown arrives while the first batch is written
+                yield batch
+
+        return original(view, watched())
+
+    monkeypatch.setattr(store.online_store, "write_batches", write_then_cancel)
+    with pytest.raises(MaterializationCancelled, match="driver_hourly_stats"):
+        materialize.materialize(
+            store, hours(0), hours(13), ["driver_hourly_stats"], progress=False, cancel=cancel
+        )
+    assert written == [1]
+    assert intervals(store, "driver_hourly_stats") == []
+    materialize.materialize(store, hours(0), hours(13), ["driver_hourly_stats"], progress=False)
+    assert len(intervals(store, "driver_hourly_stats")) == 1
 
 
 # -- bounded memory, checked structurally ----------------------------------------------------

@@ -133,3 +133,20 @@ def test_password_and_db_are_applied(redis_clean: RedisServer) -> None:
     finally:
         authed = redis.Redis(host=redis_clean.host, port=redis_clean.port, password="s3cret")
         authed.config_set("requirepass", "")
+
+
+def test_a_round_trip_of_no_command_answers_at_once_and_blocks_no_one(
+    redis_clean: RedisServer,
+) -> None:
+    # Issue 13: a waiter for zero replies was never completed and, first in the queue, took
+    # every later caller's replies: one empty read wedged every read of the worker.
+    async def main() -> tuple[list[Any], list[Any]]:
+        pipe = await _open(redis_clean)
+        try:
+            empty = await asyncio.wait_for(pipe.roundtrip(b"", 0, None), 10)
+            after = await asyncio.wait_for(pipe.roundtrip(_command(b"PING"), 1, None), 10)
+            return empty, after
+        finally:
+            pipe.close()
+
+    assert asyncio.run(main()) == ([], [b"PONG"])

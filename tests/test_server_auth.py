@@ -86,6 +86,7 @@ def test_the_hot_endpoints_check_the_token_first(tmp_path: Path) -> None:
                 (b"content-length", str(len(missing.content)).encode()),
                 (b"content-type", b"application/json"),
                 (b"www-authenticate", b'Bearer realm="repast"'),
+                (b"x-request-id", missing.headers["x-request-id"].encode()),
             ]
             wrong = await client.post(
                 "/write-to-online-store", content=b"x" * 1000, headers={"Authorization": "x"}

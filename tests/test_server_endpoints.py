@@ -15,7 +15,18 @@ import pytest
 from golden_repo import load_dump
 from online_stores import STORES, online_config
 from repast import FeatureStore
-from server_helpers import client_for, fresh_request, push_body, run, server_store
+from server_helpers import (
+    client_for,
+    demo_push,
+    demo_read,
+    demo_repo,
+    fresh_request,
+    push_body,
+    redis_config,
+    run,
+    server_store,
+)
+from services import RedisServer
 
 
 @pytest.fixture(params=STORES)
@@ -380,5 +391,90 @@ def test_a_fraction_pushed_to_an_integer_feature_is_refused_not_truncated(
             assert (await client.post("/push", json=body)).status_code == 200
             got = (await client.post("/get-online-features", json=fresh_request(ids))).json()
             assert got["results"][1]["values"] == [2] * rows
+
+    run(main)
+
+
+@pytest.fixture
+def demo(tmp_path: Path, redis_clean: RedisServer) -> Iterator[FeatureStore]:
+    """The `repast init` demo (an ODFV reading request data `val_to_add`) on Redis."""
+    fs = FeatureStore(repo_path=demo_repo(tmp_path, redis_config(redis_clean)))
+    yield fs
+    fs.online_store.close()
+
+
+ODFV_READ = ["transformed_conv_rate:conv_rate_plus_val1"]
+
+
+@pytest.mark.parametrize(
+    ("values", "row"),
+    [(["x"], 0), ([1, 2.5], 1), ([True], 0), ([[1]], 0), ([{"a": 1}], 0), ([1, "1e3"], 1)],
+)
+def test_odfv_request_data_of_the_wrong_type_is_a_400_naming_field_row_and_type(
+    demo: FeatureStore, values: list[Any], row: int
+) -> None:
+    # Issue 13: `"val_to_add": ["x"]` for an Int64 field was a 500 ArrowInvalid.
+    n = len(values)
+    bad = {
+        "entities": {"driver_id": [1001] * n, "val_to_add": values, "val_to_add_2": [1] * n},
+        "features": ODFV_READ,
+    }
+
+    async def main() -> None:
+        async with client_for(demo) as client:
+            response = await client.post("/get-online-features", json=bad)
+            assert response.status_code == 400, response.text
+            detail = response.json()["detail"]
+            assert "request data 'val_to_add'" in detail
+            assert f"row {row} is" in detail
+            assert "int64" in detail
+            good = {**bad, "entities": {**bad["entities"], "val_to_add": list(range(n))}}
+            assert (await client.post("/get-online-features", json=good)).status_code == 200
+
+    run(main)
+
+
+def test_a_fractional_integer_key_is_a_400_on_every_endpoint(demo: FeatureStore) -> None:
+    # Issue 13: `{"driver_id": [1001.7]}` was read as driver 1001 and answered 200.
+    write = {"feature_view_name": "driver_hourly_stats", "df": demo_push([1001.5], [1])["df"]}
+
+    async def main() -> None:
+        async with client_for(demo) as client:
+            # orjson reads an integer literal outside 64 bits as the nearest float: -(2**63) - 1
+            # would be read as -(2**63), another entity.
+            bad = (
+                ([1001.7], 0),
+                ([1001, 1001.7], 1),
+                ([2**70], 0),
+                ([True], 0),
+                ([-(2**63) - 1], 0),
+                ([1000.0, True], 1),  # inferred as doubles [1000.0, 1.0]
+            )
+            for ids, row in bad:
+                response = await client.post("/get-online-features", json=demo_read(ids))
+                assert response.status_code == 400, (ids, response.text)
+                detail = response.json()["detail"]
+                assert "entity column 'driver_id'" in detail
+                assert f"row {row} is" in detail
+            for path, body, row in (
+                ("/push", demo_push([1001.7], [1]), 0),
+                ("/push", demo_push([1001], [2.5]), 0),
+                ("/push", demo_push([True], [1]), 0),
+                ("/push", demo_push([1001.0, True], [1, 1]), 1),
+                ("/push", demo_push([-(2**63) - 1], [1]), 0),
+                ("/write-to-online-store", write, 0),
+                ("/push", demo_push(list(range(100)), [1.5] * 100), 0),  # the Arrow path
+            ):
+                response = await client.post(path, json=body)
+                assert response.status_code == 400, (path, response.text)
+                assert f"row {row} is" in response.json()["detail"]
+            # Nothing of the refused writes was stored.
+            got = (await client.post("/get-online-features", json=demo_read([1001]))).json()
+            assert got["results"][1]["statuses"] == ["NOT_FOUND"]
+            # Whole numbers as floats, and integer strings, are the integers they spell.
+            assert (await client.post("/push", json=demo_push([1001.0], [7.0]))).status_code == 200
+            for ids in ([1001], [1001.0], ["1001"]):
+                got = (await client.post("/get-online-features", json=demo_read(ids))).json()
+                assert got["results"][2]["values"] == [7], ids
 
     run(main)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from repast import FeatureStore
+from repast_server import health
 from repast_server.app import create_app
 from server_helpers import client_for, fresh_request, push_body, redis_config, run, server_store
 from services import RedisServer
@@ -209,7 +210,7 @@ def test_other_methods_on_the_hot_paths_are_405(store: FeatureStore) -> None:
     run(main)
 
 
-def test_an_unexpected_error_is_a_logged_json_500_then_raised(
+def test_an_unexpected_error_is_a_logged_json_500_with_a_request_id(
     store: FeatureStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
@@ -218,32 +219,39 @@ def test_an_unexpected_error_is_a_logged_json_500_then_raised(
     # The server reads through the packed path when it can, else the general one.
     for name in ("read_online_packed_async", "get_online_features_async"):
         monkeypatch.setattr(store, name, broken)
+    monkeypatch.setattr(health, "_probe_read", broken)  # /health, the Starlette path
 
     async def main() -> None:
         app = create_app(store)
         async with app.router.lifespan_context(app):
-            quiet = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=quiet, base_url="http://t") as client:
+            # Answered whole and not raised on: uvicorn keeps the connection for the next
+            # request (ASGITransport would re-raise an app exception).
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 response = await client.post("/get-online-features", json=fresh_request([1]))
                 assert response.status_code == 500
+                rid = response.headers["x-request-id"]
                 assert response.json() == {
                     "error": "InternalServerError",
                     "detail": "ZeroDivisionError: boom",
+                    "request_id": rid,
                 }
                 assert response.headers["content-type"] == "application/json"
                 text = (await client.get("/metrics")).text
+                # The client's own id is used when it is a plain token.
+                health = await client.get("/health", headers={"x-request-id": "abc-123"})
+                assert health.status_code == 500
+                assert health.json()["request_id"] == "abc-123"
+                assert health.headers["x-request-id"] == "abc-123"
+                odd = await client.get("/health", headers={"x-request-id": "has space"})
+                assert odd.json()["request_id"] != "has space"
             assert 'endpoint="/get-online-features",error="InternalServerError"} 1.0' in text
             assert 'endpoint="/get-online-features",method="POST",status="500"} 1.0' in text
-            # Then raised on, as Starlette's ServerErrorMiddleware does, so the server logs
-            # it too (and uvicorn closes the connection).
-            raising = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=raising, base_url="http://t") as client:
-                with pytest.raises(ZeroDivisionError):
-                    await client.post("/get-online-features", json=fresh_request([1]))
         logged = [r for r in caplog.records if r.name == "repast.server"]
-        assert [r.getMessage() for r in logged] == [
-            "unhandled error on POST /get-online-features"
-        ] * 2
+        assert logged[0].getMessage() == (
+            f"unhandled error on POST /get-online-features (request id {rid})"
+        )
+        assert "(request id abc-123)" in logged[1].getMessage()
         for record in logged:
             assert record.exc_info is not None
             assert record.exc_info[0] is ZeroDivisionError

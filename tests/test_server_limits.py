@@ -137,6 +137,7 @@ def test_a_stalled_push_times_out_with_504(tmp_path: Path) -> None:
                 "error": "RequestTimeout",
                 "detail": "request took longer than "
                 "feature_server.request_timeout_seconds (0.05 s)",
+                "request_id": response.headers["x-request-id"],
             }
             metrics = (await client.get("/metrics")).text
             assert (

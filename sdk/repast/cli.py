@@ -425,6 +425,14 @@ def _cell(value: Any) -> str:
 @click.option("-k", "--key", default=None, help="TLS private key file.")
 @click.option("-c", "--cert", default=None, help="TLS certificate file.")
 @click.option("-m", "--metrics", is_flag=True, help="Accepted; /metrics is always on.")
+@click.option(
+    "--graceful-timeout",
+    default=25.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds after SIGTERM for in-flight requests and materialization jobs to finish; "
+    "jobs still running then are cancelled and not recorded as materialized.",
+)
 @pass_context
 def serve(
     obj: _Context,
@@ -441,6 +449,7 @@ def serve(
     key: str | None,
     cert: str | None,
     metrics: bool,
+    graceful_timeout: float,
 ) -> None:
     """Start the feature server (Feast's HTTP API)."""
     try:
@@ -458,6 +467,7 @@ def serve(
         max_requests=max_requests,
         ssl_keyfile=key,
         ssl_certfile=cert,
+        graceful_timeout=graceful_timeout,
     )
 
 

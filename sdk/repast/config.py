@@ -208,6 +208,11 @@ class FeatureServerAuthConfig(_Model):
         return tokens
 
 
+# Reads answer in milliseconds and a push of max_body_bytes in a few seconds: past this a
+# request is stuck, and a 504 frees its client (and its slot) instead of holding it forever.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+
+
 class FeatureServerConfig(_Model):
     type: Literal["local"] = "local"
     enabled: bool = False
@@ -220,7 +225,8 @@ class FeatureServerConfig(_Model):
     auth: FeatureServerAuthConfig | None = None
     max_body_bytes: PositiveInt = 32 * 1024 * 1024
     max_entities_per_request: PositiveInt = 100_000
-    request_timeout_seconds: PositiveFloat | None = None
+    request_timeout_seconds: PositiveFloat | None = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    """Deadline of every read and push (504 past it); null turns it off."""
 
     @field_validator("type", mode="before")
     @classmethod

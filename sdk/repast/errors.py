@@ -22,6 +22,7 @@ __all__ = [
     "FeatureViewNotFoundError",
     "InvalidValueError",
     "KeyTypeMismatchError",
+    "MaterializationCancelled",
     "MaterializationError",
     "MissingColumnError",
     "NotFoundError",
@@ -32,6 +33,7 @@ __all__ = [
     "RegistryError",
     "RepastError",
     "RepoValidationError",
+    "RowsError",
     "SingleFileSourceError",
     "SourceReadError",
     "TimestampTypeError",
@@ -90,12 +92,22 @@ class MissingColumnError(RepastError, ValueError):
     """The rows to write lack a column the view needs."""
 
 
+class RowsError(RepastError, ValueError):
+    """The rows to write do not form a table (ragged columns, values of mixed types)."""
+
+
 class OnlineStoreError(RepastError):
     """The online store could not be read or written (connection lost, bad reply)."""
 
 
 class MaterializationError(RepastError):
     """Materializing a view failed; nothing was recorded for that view's range."""
+
+
+class MaterializationCancelled(MaterializationError):
+    """The job was cancelled (the server is shutting down): the rows written so far stay (they
+    are newer-event-time-wins upserts), the view's range is not recorded as materialized, so
+    the next run redoes it."""
 
 
 # --- the offline store and the point-in-time join -------------------------------------------

@@ -12,6 +12,7 @@ its rows are written; a failure names the view and range and records nothing.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,20 +26,36 @@ from rich.text import Text
 from repast import _core
 from repast.context import StoreContext
 from repast.data_source import FileSource
-from repast.errors import FeatureViewNotFoundError, MaterializationError, RepastError
+from repast.errors import (
+    FeatureViewNotFoundError,
+    MaterializationCancelled,
+    MaterializationError,
+    RepastError,
+)
 from repast.feature_view import FeatureView
 from repast.online.base import OnlineView, WriteBatch
 from repast.online.write import entity_keys, write_batch
 from repast.registry import document
 from repast.validate import closest
 
-__all__ = ["MaterializationError", "materialize", "materialize_incremental", "scan_latest"]
+__all__ = [
+    "MaterializationCancelled",
+    "MaterializationError",
+    "materialize",
+    "materialize_incremental",
+    "scan_latest",
+]
 
 logger = logging.getLogger(__name__)
 
 READ_BATCH_ROWS = 65_536
 WRITE_BATCH_ROWS = 10_000
 _KEY = "__repast_entity_key"
+
+
+def _check(cancel: threading.Event | None, label: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise MaterializationCancelled(f"materializing {label} was cancelled; nothing recorded")
 
 
 def _utc(value: datetime) -> datetime:
@@ -80,14 +97,17 @@ def materialize(
     disable_event_timestamp: bool = False,
     *,
     progress: bool = True,
+    cancel: threading.Event | None = None,
 ) -> None:
+    """Materialize `[start_date, end_date]` of the views; setting `cancel` (from another
+    thread) stops at the next batch with `MaterializationCancelled`."""
     if disable_event_timestamp:
         start_date, end_date = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC)
     start, end = _utc(start_date), _utc(end_date)
     if start > end:
         raise ValueError(f"start_date ({_iso(start)}) must be before end_date ({_iso(end)})")
     for view in select_views(store, feature_views):
-        _materialize_view(store, view, start, end, progress)
+        _materialize_view(store, view, start, end, progress, cancel)
 
 
 def materialize_incremental(
@@ -96,6 +116,7 @@ def materialize_incremental(
     feature_views: Sequence[str] | None = None,
     *,
     progress: bool = True,
+    cancel: threading.Event | None = None,
 ) -> None:
     end = _utc(end_date)
     now = datetime.now(UTC)
@@ -113,7 +134,7 @@ def materialize_incremental(
             # Already materialized past end_date (or its ttl window starts later): nothing to do.
             logger.info("view '%s': nothing to materialize before %s", view.name, _iso(end))
             continue
-        _materialize_view(store, view, start, end, progress)
+        _materialize_view(store, view, start, end, progress, cancel)
 
 
 def _kind(view: FeatureView) -> document.Kind:
@@ -250,30 +271,52 @@ def _take(batches: list[pa.RecordBatch], ids: pa.Array) -> list[pa.RecordBatch]:
 
 
 def _materialize_view(
-    store: StoreContext, view: FeatureView, start: datetime, end: datetime, progress: bool
+    store: StoreContext,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    progress: bool,
+    cancel: threading.Event | None = None,
 ) -> None:
     label = f"{view.name} from {_iso(start)} to {_iso(end)}"
     online = store.online_store
     spec = OnlineView.of(view)
+    _check(cancel, label)
+
+    def read_rows(n: int) -> None:
+        _check(cancel, label)
+        bar.advance(task, n)
+
     with _progress(progress) as bar:
         task = bar.add_task(f"{view.name} (reading)", total=None)
         try:
-            table = scan_latest(store, view, start, end, lambda n: bar.advance(task, n))
+            table = scan_latest(store, view, start, end, read_rows)
             bar.update(
                 task, description=f"{view.name} (writing)", total=table.num_rows, completed=0
             )
-            online.write_batches(spec, _write_batches(view, table, _write_rows(store), bar, task))
+            batches = _write_batches(view, table, _write_rows(store), bar, task, cancel, label)
+            online.write_batches(spec, batches)
+        except MaterializationCancelled:
+            raise
         except RepastError as exc:
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
         except (OSError, pa.ArrowException) as exc:
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
+    _check(cancel, label)
     _record_interval(store, view, start, end)
 
 
 def _write_batches(
-    view: FeatureView, table: pa.Table, rows: int, bar: Any, task: Any
+    view: FeatureView,
+    table: pa.Table,
+    rows: int,
+    bar: Any,
+    task: Any,
+    cancel: threading.Event | None = None,
+    label: str = "",
 ) -> Iterator[WriteBatch]:
     for chunk in table.to_batches(max_chunksize=rows):
+        _check(cancel, label)
         part = pa.Table.from_batches([chunk])
         yield write_batch(view, part, part.column(_KEY).combine_chunks())
         bar.advance(task, chunk.num_rows)

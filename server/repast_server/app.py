@@ -20,19 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from repast.config import RepoConfig, load_repo_config
+from repast.config import FeatureServerConfig, RepoConfig, load_repo_config
 from repast.feature_store import FeatureStore
 from repast.registry import RegistryRefresher
-from repast_server.auth import BearerAuthMiddleware
-from repast_server.batching import batch_reads
+from repast_server.batching import STUCK_READ_SECONDS, batch_reads
 from repast_server.errors import exception_handlers
 from repast_server.fast_path import FastPath
-from repast_server.limits import BodySizeLimitMiddleware, TimeoutMiddleware
-from repast_server.metrics import Metrics, MetricsMiddleware
+from repast_server.gates import Gates
+from repast_server.metrics import Metrics
 from repast_server.routes import FAST_ROUTES, routes
+from repast_server.shutdown import ShutdownClock
 from repast_server.state import ServerState
 
 __all__ = ["ServerSettings", "create_app"]
@@ -48,6 +47,9 @@ class ServerSettings:
     repo_path: Path = Path()
     fs_yaml_file: Path | None = None
     registry_ttl_sec: float = 60.0
+    graceful_timeout: float | None = None
+    """Seconds from SIGTERM for in-flight requests and then materialization jobs; jobs still
+    running at the end are cancelled (not recorded). None: jobs get `SHUTDOWN_WAIT_SECONDS`."""
 
     def load_config(self) -> RepoConfig:
         return load_repo_config(Path(self.repo_path), self.fs_yaml_file)
@@ -62,10 +64,28 @@ class _FeatureServer(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.fast.route(scope)
-        if route is None:
-            await super().__call__(scope, receive, send)
-        else:
+        if route is not None:
             await self.fast.serve(route, scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        answered = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = True
+
+        try:
+            await super().__call__(scope, receive, tracking_send)
+        except Exception:
+            # Starlette's ServerErrorMiddleware answered the 500 (logged with its request id by
+            # `handle_exception`), then re-raised: a whole answer leaves the connection good
+            # for the client's next request, so it stops here.
+            if not answered:
+                raise
 
 
 def create_app(
@@ -76,19 +96,22 @@ def create_app(
     The configuration is read here (the middleware needs `feature_server` settings); the
     store itself, with its connections, is opened in the lifespan.
     """
+    grace = None
     if isinstance(store_or_settings, FeatureStore):
         given: FeatureStore | None = store_or_settings
         config = store_or_settings.config
         ttl = registry_ttl_sec if registry_ttl_sec is not None else 60.0
     else:
         given = None
+        grace = store_or_settings.graceful_timeout
         config = store_or_settings.load_config()
         ttl = (
             registry_ttl_sec if registry_ttl_sec is not None else store_or_settings.registry_ttl_sec
         )
     settings = config.feature_server
     metrics = Metrics()
-    fast = FastPath(FAST_ROUTES, metrics, settings)
+    gates = Gates.of(settings, metrics, _TIMED_PATHS)
+    fast = FastPath(FAST_ROUTES, gates)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,8 +127,10 @@ def create_app(
         app.state.repast = state
         app.state.metrics = metrics
         fast.state = state
+        clock = None if grace is None else ShutdownClock(grace)
+        restore_signals = None if clock is None else clock.install()
         try:
-            with batch_reads(store) as batcher:
+            with batch_reads(store, _stuck_read_seconds(settings)) as batcher:
                 app.state.batcher = batcher
                 async with RegistryRefresher(registry, ttl) as refresher:
                     app.state.refresher = refresher
@@ -117,39 +142,30 @@ def create_app(
                     try:
                         yield
                     finally:
-                        # Materialization jobs run in threads that cannot be cancelled: wait
-                        # (bounded, `JobTracker.shutdown_wait`) before closing the store they
-                        # write to, so a job answered 202 completes its writes.
-                        await state.jobs.drain()
+                        # Materialization jobs run in threads: wait (bounded, by what is left
+                        # of the grace period) before closing the store they write to, so a
+                        # job answered 202 completes its writes; past it they are cancelled.
+                        await state.jobs.drain(None if clock is None else clock.remaining())
         finally:
+            if restore_signals is not None:
+                restore_signals()
             await _close_async_clients(store)
             if given is None:
                 await asyncio.to_thread(_close, store)
 
-    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
-    if settings.auth is not None:
-        middleware.append(
-            Middleware(BearerAuthMiddleware, tokens=settings.auth.tokens, metrics=metrics)
-        )
-    middleware.append(
-        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
-    )
-    if settings.request_timeout_seconds is not None:
-        middleware.append(
-            Middleware(
-                TimeoutMiddleware,
-                seconds=settings.request_timeout_seconds,
-                paths=_TIMED_PATHS,
-                metrics=metrics,
-            )
-        )
     return _FeatureServer(
         fast,
         routes=routes,
-        middleware=middleware,
+        middleware=gates.middleware(),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+
+
+def _stuck_read_seconds(settings: FeatureServerConfig) -> float:
+    # A stuck batch fails its requests (503) before their own deadline (504) would.
+    timeout = settings.request_timeout_seconds
+    return STUCK_READ_SECONDS if timeout is None else min(STUCK_READ_SECONDS, timeout * 0.8)
 
 
 async def _close_async_clients(store: FeatureStore) -> None:

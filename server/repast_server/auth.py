@@ -58,9 +58,9 @@ class BearerAuth:
 
 
 class BearerAuthMiddleware:
-    def __init__(self, app: ASGIApp, tokens: Sequence[str], metrics: Metrics | None = None) -> None:
+    def __init__(self, app: ASGIApp, auth: BearerAuth, metrics: Metrics | None = None) -> None:
         self.app = app
-        self.auth = BearerAuth(tokens)
+        self.auth = auth
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

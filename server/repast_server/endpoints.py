@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from repast import materialize as materialize_mod
+from repast.conversion import BAD_VALUES, exact_array, has_hidden_bools
 from repast.data_source import PushMode
 from repast.errors import FeatureServiceNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_store import FeatureStore
@@ -41,7 +43,6 @@ from repast_server.state import ServerState, server_state
 
 __all__ = [
     "get_online_features",
-    "health",
     "materialize",
     "materialize_incremental",
     "metrics",
@@ -222,15 +223,16 @@ def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
         raise BadRequest(f"column '{column}' must hold ISO 8601 timestamps: {exc}") from None
 
 
-_BAD_VALUES = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+_BAD_VALUES = (*BAD_VALUES, RepastError)
 
 
 def _typed(values: list[Any], target: pa.DataType) -> pa.Array:
     """`values` as a numeric feature's type: floats straight (float32 without a float64
-    detour); integers inferred, then cast safely, because `pa.array([2.5], pa.int64())`
-    silently truncates to 2 where Feast refuses the value (a whole 2.0 is kept)."""
+    detour); integers inferred, then cast safely (`exact_array`), because
+    `pa.array([2.5], pa.int64())` silently truncates to 2 where Feast refuses the value (a
+    whole 2.0 is kept)."""
     if pa.types.is_integer(target):
-        return pa.array(values).cast(target)
+        return exact_array(values, target, "column")
     return pa.array(values, target)
 
 
@@ -243,9 +245,14 @@ def _array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array
         except _BAD_VALUES:
             pass
     try:
-        return pa.array(values)
+        array = pa.array(values)
     except _BAD_VALUES as exc:
         raise BadRequest(f"column '{name}' holds values of mixed or bad types: {exc}") from None
+    if has_hidden_bools(values, array):
+        # `[1001.0, true]` infers as doubles: the boolean would be stored as the number 1.
+        row = next(i for i, v in enumerate(values) if isinstance(v, bool))
+        raise BadRequest(f"column '{name}': row {row} is {values[row]!r}, among numbers")
+    return array
 
 
 def _df(state: ServerState, body: Mapping[str, Any]) -> tuple[dict[str, list[Any]], int]:
@@ -452,10 +459,18 @@ async def materialize(request: Request) -> Response:
                 f"start_ts ({start.isoformat()}) must be before end_ts ({end.isoformat()})"
             )
     names = await _view_names(state, views)
+    cancel = threading.Event()
     work = functools.partial(
-        materialize_mod.materialize, state.store.context, start, end, names, disable, progress=False
+        materialize_mod.materialize,
+        state.store.context,
+        start,
+        end,
+        names,
+        disable,
+        progress=False,
+        cancel=cancel,
     )
-    return await _run_job(state, "/materialize", names, work, background, force)
+    return await _run_job(state, "/materialize", names, work, background, force, cancel)
 
 
 async def materialize_incremental(request: Request) -> Response:
@@ -465,10 +480,16 @@ async def materialize_incremental(request: Request) -> Response:
     views = _string_list(body, "feature_views")
     end = _timestamp(body.get("end_ts"), "end_ts")
     names = await _view_names(state, views)
+    cancel = threading.Event()
     work = functools.partial(
-        materialize_mod.materialize_incremental, state.store.context, end, names, progress=False
+        materialize_mod.materialize_incremental,
+        state.store.context,
+        end,
+        names,
+        progress=False,
+        cancel=cancel,
     )
-    return await _run_job(state, "/materialize-incremental", names, work, background, force)
+    return await _run_job(state, "/materialize-incremental", names, work, background, force, cancel)
 
 
 async def _view_names(state: ServerState, names: list[str] | None) -> list[str]:
@@ -487,6 +508,7 @@ async def _run_job(
     work: Callable[[], object],
     background: bool,
     force: bool,
+    cancel: threading.Event | None = None,
 ) -> Response:
     """Run `work` as a job holding `views`: 409 if another job holds one (unless `force`),
     202 at once when `background`, else the answer once it is done."""
@@ -501,7 +523,7 @@ async def _run_job(
         )
         conflict = {"error": message, "feature_views": busy}
         return Response(orjson.dumps(conflict), status_code=409, media_type=_JSON)
-    task = jobs.start(endpoint, views, work, background=background)
+    task = jobs.start(endpoint, views, work, background=background, cancel=cancel)
     if background:
         accepted = {"status": "accepted", "feature_views": views}
         return Response(orjson.dumps(accepted), status_code=202, media_type=_JSON)
@@ -517,44 +539,7 @@ async def _run_job(
     return Response(_NULL, media_type=_JSON)
 
 
-# -- /health, /metrics, /openapi.json ---------------------------------------------------------
-
-
-async def _ping_online_store(state: ServerState) -> str | None:
-    """None when the online store answers, else why not."""
-    online = state.store.online_store
-    client_of = getattr(online, "async_client", None)
-    if client_of is None:
-        return None  # embedded stores (SQLite) have no server to lose
-    try:
-        async with asyncio.timeout(2):
-            await client_of().ping()
-    except Exception as exc:
-        return f"online store: {type(exc).__name__}: {exc}"
-    return None
-
-
-async def health(request: Request) -> Response:
-    state = server_state(request)
-    problems = []
-    snapshot = state.snapshot()
-    if not snapshot.exists:
-        problems.append(f"registry: nothing stored at {snapshot.location} yet")
-    problem = await _ping_online_store(state)
-    if problem:
-        problems.append(problem)
-    refresher = getattr(request.app.state, "refresher", None)
-    refresh_error = getattr(refresher, "last_error", None)
-    content = {
-        "status": "unhealthy" if problems else "ok",
-        "project": state.store.project,
-        "registry_version": snapshot.version_id,
-        "registry_age_seconds": round(state.registry_age(), 3),
-        # A failed refresh keeps serving the last snapshot: reported, but still healthy.
-        "registry_refresh_error": None if refresh_error is None else str(refresh_error),
-        "problems": problems,
-    }
-    return JSONResponse(content, status_code=503 if problems else 200)
+# -- /metrics, /openapi.json (/health: health.py) ----------------------------------------------
 
 
 async def metrics(request: Request) -> Response:

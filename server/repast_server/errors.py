@@ -10,6 +10,9 @@ them beside Feast's).
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from repast.errors import NotFoundError, RegistryError, RepastError
+from repast.errors import (
+    FeatureNotFoundError,
+    MaterializationError,
+    NotFoundError,
+    OnlineStoreError,
+    RegistryError,
+    RepastError,
+)
 
 if TYPE_CHECKING:
     from repast_server.metrics import Metrics
@@ -29,12 +39,14 @@ __all__ = [
     "BadRequest",
     "PayloadTooLarge",
     "PushSourceNotFound",
+    "REQUEST_ID_HEADER",
     "SchemaError",
     "error_answer",
     "ErrorResponse",
     "error_response",
     "exception_handlers",
     "handle_exception",
+    "request_id",
     "send_refusal",
     "status_for",
 ]
@@ -76,22 +88,6 @@ class PushSourceNotFound(ApiError):
     kind = "PushSourceNotFoundError"
 
 
-def _online_store_error() -> type[Exception] | None:
-    try:
-        from repast.online.base import OnlineStoreError
-    except ImportError:  # the online stores are not in this checkout yet
-        return None
-    return OnlineStoreError
-
-
-def _feature_not_found_error() -> type[Exception] | None:
-    try:
-        from repast.online.read import FeatureNotFoundError
-    except ImportError:
-        return None
-    return FeatureNotFoundError
-
-
 def _redis_down_errors() -> tuple[type[Exception], ...]:
     try:
         from redis import exceptions
@@ -103,13 +99,12 @@ def _redis_down_errors() -> tuple[type[Exception], ...]:
 # A store that lets a client library's connection error through unwrapped is still "down":
 # 503, never a 500.
 _BACKEND_DOWN: tuple[type[Exception], ...] = (
-    *(e for e in (_online_store_error(), RegistryError) if e is not None),
+    OnlineStoreError,
+    RegistryError,
     *_redis_down_errors(),
     ConnectionError,
 )
-_NOT_FOUND: tuple[type[Exception], ...] = tuple(
-    e for e in (NotFoundError, _feature_not_found_error()) if e is not None
-)
+_NOT_FOUND: tuple[type[Exception], ...] = (NotFoundError, FeatureNotFoundError)
 
 
 # The classes answered on purpose, inside the app (4xx, 503); any other exception is a bug:
@@ -134,7 +129,7 @@ def status_for(exc: BaseException) -> tuple[int, str]:
         return 503, kind
     if isinstance(exc, _NOT_FOUND):
         return 404, kind
-    if type(exc).__name__ == "MaterializationError":
+    if isinstance(exc, MaterializationError):
         return 500, kind
     if isinstance(exc, RepastError):
         # Everything else Repast raises while serving a request is about the request's
@@ -143,49 +138,86 @@ def status_for(exc: BaseException) -> tuple[int, str]:
     return 500, "InternalServerError"
 
 
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's `X-Request-ID` when it is a short plain token (so it can be searched for
+    in the logs), else a new random one. Made only for error answers: a success costs none."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            if _REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return secrets.token_hex(8)
+
+
 class ErrorResponse(Response):
     """An error answer that remembers its `kind`, so whoever sends a refusal made before the
     handler runs (auth, the body limit, the timeout) can count it as the handler's errors
-    are counted (`send_refusal`)."""
+    are counted (`send_refusal`). With a `request_id` it carries it in `X-Request-ID`, and,
+    for a 5xx (the answers an operator is asked about), in the JSON body too."""
 
-    def __init__(self, status: int, kind: str, detail: str) -> None:
-        body = orjson.dumps({"error": kind, "detail": detail})
-        super().__init__(body, status_code=status, media_type="application/json")
+    def __init__(self, status: int, kind: str, detail: str, request_id: str | None = None) -> None:
+        content: dict[str, str] = {"error": kind, "detail": detail}
+        if request_id is not None and status >= 500:
+            content["request_id"] = request_id
+        headers = None if request_id is None else {REQUEST_ID_HEADER: request_id}
+        super().__init__(
+            orjson.dumps(content),
+            status_code=status,
+            media_type="application/json",
+            headers=headers,
+        )
         self.kind = kind
 
 
-def error_response(status: int, kind: str, detail: str) -> ErrorResponse:
-    return ErrorResponse(status, kind, detail)
+def error_response(
+    status: int, kind: str, detail: str, request_id: str | None = None
+) -> ErrorResponse:
+    return ErrorResponse(status, kind, detail, request_id)
 
 
 async def send_refusal(
     refusal: ErrorResponse, scope: Scope, receive: Receive, send: Send, metrics: Metrics | None
 ) -> None:
-    """Answers with `refusal`, counted in the errors metric under the request's endpoint."""
+    """Answers with `refusal` (with a request id, as every error answer), counted in the
+    errors metric under the request's endpoint."""
+    if REQUEST_ID_HEADER not in refusal.headers:
+        refusal.headers[REQUEST_ID_HEADER] = request_id(scope["headers"])
     if metrics is not None:
         metrics.count_error(metrics.endpoint(scope["path"]), refusal.kind)
     await refusal(scope, receive, send)
 
 
-def error_answer(exc: Exception, method: str, path: str, metrics: Metrics | None) -> Response:
-    """The answer to an exception raised while handling `method path`, counted in `metrics`;
-    a 500 is logged with its traceback. Used by the app's exception handler and the fast path."""
+def error_answer(
+    exc: Exception,
+    method: str,
+    path: str,
+    metrics: Metrics | None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> Response:
+    """The answer to an exception raised while handling `method path`, counted in `metrics`,
+    with a request id (`headers`' own `X-Request-ID` if any); a 500 is logged with its
+    traceback and that id. Used by the app's exception handler and the fast path."""
     status, kind = status_for(exc)
+    rid = request_id(headers)
     if status >= 500 and status != 503:
-        logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+        logger.error("unhandled error on %s %s (request id %s)", method, path, rid, exc_info=exc)
         detail = str(exc) if isinstance(exc, RepastError) else f"{type(exc).__name__}: {exc}"
     else:
         detail = exc.detail if isinstance(exc, ApiError | HTTPException) else str(exc)
     if metrics is not None:
         metrics.count_error(metrics.endpoint(path), kind)
-    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
-    response = error_response(status, kind, str(detail))
-    if headers:
-        response.headers.update(headers)
+    extra = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    response = error_response(status, kind, str(detail), rid)
+    if extra:
+        response.headers.update(extra)
     return response
 
 
 async def handle_exception(request: Request, exc: Exception) -> Response:
     """The app's exception handler for every exception class."""
     metrics = getattr(request.app.state, "metrics", None)
-    return error_answer(exc, request.method, request.url.path, metrics)
+    return error_answer(exc, request.method, request.url.path, metrics, request.scope["headers"])

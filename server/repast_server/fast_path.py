@@ -22,11 +22,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from repast.config import FeatureServerConfig
-from repast_server.auth import BearerAuth
 from repast_server.errors import HANDLED, error_answer, send_refusal
-from repast_server.limits import check_received, declared_too_large, timeout_response
-from repast_server.metrics import Metrics
+from repast_server.gates import Gates
+from repast_server.limits import check_received, timeout_response
 from repast_server.state import ServerState, server_state
 
 __all__ = ["Endpoint", "FastPath", "FastRoute", "read_body"]
@@ -85,16 +83,14 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 class FastPath:
-    """Answers the POSTs of `routes` with the app's metrics and `feature_server` limits."""
+    """Answers the POSTs of `routes` behind the app's `Gates` (the middleware's, in one line)."""
 
-    def __init__(
-        self, routes: Mapping[str, FastRoute], metrics: Metrics, settings: FeatureServerConfig
-    ) -> None:
+    def __init__(self, routes: Mapping[str, FastRoute], gates: Gates) -> None:
         self.routes = dict(routes)
-        self.metrics = metrics
-        self.auth = BearerAuth(settings.auth.tokens) if settings.auth is not None else None
-        self.max_bytes = settings.max_body_bytes
-        self.timeout = settings.request_timeout_seconds
+        self.gates = gates
+        self.metrics = gates.metrics
+        self.max_bytes = gates.max_body_bytes
+        self.timeout = gates.timeout
         self.state: ServerState | None = None
         """Set by the app's lifespan."""
 
@@ -106,8 +102,8 @@ class FastPath:
         return self.routes.get(scope["path"])
 
     async def serve(self, route: FastRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        # The order is the middleware stack's: metrics around everything, then auth, the
-        # declared body size, and the timeout around reading, handling and answering.
+        # The gates' order (gates.py): metrics around everything, then `Gates.refusal` (auth,
+        # the declared body size), then the timeout around reading, handling and answering.
         metrics = self.metrics
         path: str = scope["path"]
         status = 500
@@ -116,9 +112,7 @@ class FastPath:
         metrics.requests_in_flight += 1
         try:
             headers = scope["headers"]
-            refusal = None if self.auth is None else self.auth.refusal(headers)
-            if refusal is None:
-                refusal = declared_too_large(headers, self.max_bytes)
+            refusal = self.gates.refusal(headers)
             if refusal is not None:
                 status = refusal.status_code
                 await send_refusal(refusal, scope, receive, send, metrics)
@@ -132,7 +126,7 @@ class FastPath:
                             raise RuntimeError("the app's lifespan has not started")
                         body = await route.endpoint(state, await read_body(receive, self.max_bytes))
                     except HANDLED as exc:
-                        answer = error_answer(exc, "POST", path, metrics)
+                        answer = error_answer(exc, "POST", path, metrics, scope["headers"])
                         status = answer.status_code
                         started = True
                         await answer(scope, receive, send)
@@ -151,14 +145,17 @@ class FastPath:
                 if started or timeout is None:
                     raise
                 status = 504
-                await send_refusal(timeout_response(timeout), scope, receive, send, metrics)
+                refusal = timeout_response(timeout, headers)
+                await send_refusal(refusal, scope, receive, send, metrics)
         except Exception as exc:
-            # As Starlette's ServerErrorMiddleware: a logged 500 if nothing was sent yet, then
-            # re-raised so the server logs it too (uvicorn then closes the connection).
-            answer = error_answer(exc, "POST", path, metrics)
-            if not started:
-                await answer(scope, receive, send)
-            raise
+            # A bug: a 500 with a request id, logged with it (`error_answer`). Once answered
+            # whole, the connection is still good: not re-raised, so uvicorn keeps it open
+            # for the client's next request. Raised only when an answer was cut short.
+            answer = error_answer(exc, "POST", path, metrics, scope["headers"])
+            if started:
+                raise
+            status = 500
+            await answer(scope, receive, send)
         finally:
             metrics.requests_in_flight -= 1
             metrics.record(path, "POST", status, time.perf_counter() - start)

@@ -13,19 +13,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from repast_server.metrics import Metrics
 
-__all__ = ["SHUTDOWN_WAIT_SECONDS", "JobTracker"]
+__all__ = ["CANCEL_WAIT_SECONDS", "SHUTDOWN_WAIT_SECONDS", "JobTracker"]
 
 logger = logging.getLogger("repast.server")
 
-# A job runs in a worker thread that cannot be cancelled; shutdown waits this long for it so
-# that the rows it writes and the interval it records are complete. Past the bound the server
-# closes the store anyway (an orchestrator's kill would come soon after): the views it had
-# not finished are not recorded as materialized, and running the request again redoes them.
+# A job runs in a worker thread; shutdown waits this long (`repast serve` passes what is left
+# of its --graceful-timeout) for it, so that the rows it writes and the interval it records
+# are complete. Past the bound its `cancel` event is set: the job stops at its next batch and
+# records nothing, so its views are not marked materialized and running it again redoes them.
 SHUTDOWN_WAIT_SECONDS = 300.0
+# How long a cancelled job gets to reach its next batch boundary and stop.
+CANCEL_WAIT_SECONDS = 3.0
 
 
 class JobTracker:
@@ -37,6 +40,7 @@ class JobTracker:
         self._metrics = metrics
         self._holders: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cancels: dict[asyncio.Task[None], threading.Event] = {}
 
     def busy(self, views: Iterable[str]) -> list[str]:
         """Those of `views` a running job is materializing, in the given order."""
@@ -55,6 +59,7 @@ class JobTracker:
         work: Callable[[], object],
         *,
         background: bool,
+        cancel: threading.Event | None = None,
     ) -> asyncio.Task[None]:
         """Claim `views` and run `work` in a worker thread. The views are claimed before this
         returns (callers check `busy` just before, with no `await` between).
@@ -69,6 +74,9 @@ class JobTracker:
             self._run(endpoint, names, work, background), name=f"materialize {names}"
         )
         self._tasks.add(task)
+        if cancel is not None:
+            # Set at shutdown when the job outlives the grace period (`drain`).
+            self._cancels[task] = cancel
         # A done callback, not a `finally` in `_run`: it runs even for a task cancelled before
         # its first step, so the views are always released.
         task.add_done_callback(lambda t: self._finished(t, endpoint, names))
@@ -96,6 +104,7 @@ class JobTracker:
 
     def _finished(self, task: asyncio.Task[None], endpoint: str, views: list[str]) -> None:
         self._tasks.discard(task)
+        self._cancels.pop(task, None)
         self._holders.subtract(views)
         for view in views:
             if self._holders[view] <= 0:
@@ -119,15 +128,22 @@ class JobTracker:
             len(tasks),
             self.running_views(),
         )
-        _, pending = await asyncio.wait(tasks, timeout=wait)
+        _, pending = await asyncio.wait(tasks, timeout=max(wait, 0.0))
         if not pending:
             return []
         left = self.running_views()
         logger.warning(
-            "%d materialization job(s) still running after %.0f s, not waiting longer: %s "
+            "%d materialization job(s) still running after %.0f s, cancelling them: %s "
             "(not recorded as materialized; run them again)",
             len(pending),
             wait,
             left,
         )
+        for task in pending:
+            cancel = self._cancels.get(task)
+            if cancel is not None:
+                cancel.set()
+        cancellable = {t for t in pending if t in self._cancels}
+        if cancellable:
+            await asyncio.wait(cancellable, timeout=CANCEL_WAIT_SECONDS)
         return left

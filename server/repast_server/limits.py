@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from repast_server.errors import ErrorResponse, PayloadTooLarge, error_response, send_refusal
+from repast_server.errors import (
+    ErrorResponse,
+    PayloadTooLarge,
+    error_response,
+    request_id,
+    send_refusal,
+)
 
 if TYPE_CHECKING:
     from repast_server.metrics import Metrics
@@ -48,9 +54,9 @@ def _detail(limit: int) -> str:
     return f"request body larger than feature_server.max_body_bytes ({limit} bytes)"
 
 
-def timeout_response(seconds: float) -> ErrorResponse:
+def timeout_response(seconds: float, headers: Iterable[tuple[bytes, bytes]] = ()) -> ErrorResponse:
     detail = f"request took longer than feature_server.request_timeout_seconds ({seconds:g} s)"
-    return error_response(504, "RequestTimeout", detail)
+    return error_response(504, "RequestTimeout", detail, request_id(headers))
 
 
 class BodySizeLimitMiddleware:
@@ -119,4 +125,5 @@ class TimeoutMiddleware:
         except TimeoutError:
             if started:
                 raise
-            await send_refusal(timeout_response(self.seconds), scope, receive, send, self.metrics)
+            refusal = timeout_response(self.seconds, scope["headers"])
+            await send_refusal(refusal, scope, receive, send, self.metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from repast_server import endpoints
+from repast_server import endpoints, health
 from repast_server.fast_path import FastRoute
 
 __all__ = ["FAST_ROUTES", "routes"]
@@ -24,7 +24,7 @@ routes = [
     ),
     Route("/materialize", endpoints.materialize, methods=["POST"]),
     Route("/materialize-incremental", endpoints.materialize_incremental, methods=["POST"]),
-    Route("/health", endpoints.health, methods=["GET"]),
+    Route("/health", health.health, methods=["GET"]),
     Route("/metrics", endpoints.metrics, methods=["GET"]),
     Route("/openapi.json", endpoints.openapi, methods=["GET"]),
 ]

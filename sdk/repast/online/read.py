@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from repast import _core
 from repast.context import StoreContext
+from repast.conversion import exact_array
 from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
@@ -416,18 +417,22 @@ def _entity_names_as_join_keys(
     return columns if renamed is None else renamed
 
 
-def _typed_column(values: Any, arrow: pa.DataType) -> pa.Array:
-    """An entity column as the join key's Arrow type; integers sent as strings ("1001") are
-    parsed, as Feast converts them by the key's type."""
+def _typed_column(values: Any, arrow: pa.DataType, what: str) -> pa.Array:
+    """An entity column as the join key's Arrow type, exactly; integers sent as strings
+    ("1001") are parsed, as Feast converts them by the key's type. The parse is tried only
+    after the exact conversion failed, so the common request pays nothing for it."""
     try:
-        return pa.array(values, arrow)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return exact_array(values, arrow, what, EntityError)
+    except EntityError:
         if not pa.types.is_integer(arrow):
             raise
-        text = pa.array(values if not isinstance(values, pa.Array) else values.to_pylist())
-        if not pa.types.is_string(text.type):
-            raise
-        return text.cast(arrow)
+        try:
+            text = values if isinstance(values, pa.Array) else pa.array(values)
+            if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+                return text.cast(arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+            pass
+        raise  # the exact conversion's message names the first bad row
 
 
 def _view_plan(
@@ -517,19 +522,9 @@ def _keys(
             )
         array = typed.get(column)
         if not isinstance(array, pa.Array):
-            try:
-                array = _typed_column(columns[column], arrow)
-            except (
-                pa.ArrowInvalid,
-                pa.ArrowTypeError,
-                TypeError,
-                ValueError,
-                OverflowError,
-            ) as exc:
-                raise EntityError(
-                    f"entity column '{column}' must hold {arrow} values for feature view "
-                    f"'{p.view.name}': {exc}"
-                ) from None
+            # Exact: 1001.7 for an integer key is refused, never read as entity 1001.
+            what = f"entity column '{column}' (join key of feature view '{p.view.name}')"
+            array = _typed_column(columns[column], arrow, what)
             typed.setdefault(column, array)
         arrays.append(array)
     keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types), version)
@@ -592,7 +587,7 @@ def _transform(
                 f"on-demand feature view '{plan.view.name}' needs request data '{name}'; "
                 f"the entity rows have {sorted(raw)}{closest(name, list(raw))}"
             )
-        columns[name] = pa.array(raw[name], arrow)
+        columns[name] = exact_array(raw[name], arrow, f"request data '{name}'", EntityError)
     types = {f.name: f.dtype.to_arrow_type() for f in plan.view.features}
     try:
         if plan.view.mode == "python":
@@ -611,4 +606,11 @@ def _transform(
         raise RepastError(
             f"on-demand feature view '{plan.view.name}': its udf did not return "
             f"{plan.features} as {[str(types[f]) for f in plan.features]}: {exc}"
+        ) from exc
+    except Exception as exc:
+        # The udf is user code run on request data (nulls, odd values): its failure is an
+        # answer about this request, not a server fault.
+        raise EntityError(
+            f"on-demand feature view '{plan.view.name}': its udf failed on this request's "
+            f"data: {type(exc).__name__}: {exc}"
         ) from exc

@@ -91,6 +91,10 @@ class RedisOnlineStore:
         """The asyncio client, bound to the running event loop (created on first use)."""
         return self._clients.async_client()
 
+    def reset_async(self) -> None:
+        """Drop the asyncio connections (a read got stuck on one); the next read reconnects."""
+        self._clients.reset_async()
+
     def _error(self, what: str, exc: BaseException) -> OnlineStoreError:
         return OnlineStoreError(f"Redis {self.config.connection_string}: {what} failed: {exc}")
 
@@ -166,6 +170,8 @@ class RedisOnlineStore:
         return [rows for rows in out if rows is not None]
 
     def _replies(self, plan: _ReadPlan) -> list[Any]:
+        if not any(keys for keys, _, _ in plan):
+            return []  # no entity to read: no round trip
         try:
             if self.cluster:
                 pipe = self.client().pipeline(transaction=False)
@@ -181,6 +187,8 @@ class RedisOnlineStore:
             raise self._error("reading", exc) from exc
 
     async def _replies_async(self, plan: _ReadPlan) -> list[Any]:
+        if not any(keys for keys, _, _ in plan):
+            return []  # no entity to read: no round trip
         try:
             if self.cluster:
                 pipe = self.async_client().pipeline(transaction=False)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from repast.config import RedisOnlineStoreConfig
 from repast.online.base import OnlineStoreError
 from repast.online.redis_pipe import PIPE_OPTIONS, PipelinedConnection, open_pipelined
 
-__all__ = ["RedisClients", "is_no_script", "parse_connection_string"]
+__all__ = ["HIREDIS", "PARSER_ENV", "RedisClients", "is_no_script", "parse_connection_string"]
 
 
 def parse_connection_string(text: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
@@ -67,6 +68,7 @@ class RedisClients:
         self._pipe: PipelinedConnection | None = None
         self._pipe_loop: asyncio.AbstractEventLoop | None = None
         self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
+        self._resetting: set[asyncio.Future[Any]] = set()
 
     def client(self) -> Any:
         """The synchronous redis-py client (created on first use)."""
@@ -90,6 +92,7 @@ class RedisClients:
 
                 host, port = self._nodes[0]
                 self._sync = Redis(host=host, port=port, **self._options)
+            _pure_python_parser(self._sync, asynchronous=False)
         return self._sync
 
     def async_client(self) -> Any:
@@ -112,6 +115,7 @@ class RedisClients:
 
                 host, port = self._nodes[0]
                 self._async = Redis(host=host, port=port, **self._options)
+            _pure_python_parser(self._async, asynchronous=True)
             self._async_loop = loop
         return self._async
 
@@ -119,12 +123,15 @@ class RedisClients:
         """Send pipelined commands and read `count` replies (error replies as exceptions)."""
         import redis
 
+        if count == 0:
+            return []
+
         pool = self.client().connection_pool
         conn = pool.get_connection()
         try:
             conn.send_packed_command([payload], check_health=False)
             sock = getattr(conn, "_sock", None)
-            if _hiredis is None or sock is None or getattr(conn, "_parser", None) is None:
+            if not HIREDIS or sock is None or getattr(conn, "_parser", None) is None:
                 replies: list[Any] = []
                 for _ in range(count):
                     try:
@@ -167,7 +174,9 @@ class RedisClients:
         return pipe
 
     async def roundtrip_async(self, payload: bytes, count: int) -> list[Any]:
-        if self._pipe_ok and _hiredis is not None:
+        if count == 0:  # nothing to send (an empty entity list): nothing to wait for
+            return []
+        if self._pipe_ok and HIREDIS:
             pipe = await self._pipelined()
             return await pipe.roundtrip(payload, count, self._options.get("socket_timeout"))
         return await self._roundtrip_pooled(payload, count)
@@ -209,6 +218,18 @@ class RedisClients:
             client.close()
         self._sentinel_clients = []
 
+    def reset_async(self) -> None:
+        """Drop this loop's connections after a read got stuck on one: waiters on them fail
+        (as a lost connection), and the next round trip connects afresh."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        pool = getattr(self._async, "connection_pool", None)
+        if pool is not None:
+            task = asyncio.ensure_future(pool.disconnect())
+            self._resetting.add(task)
+            task.add_done_callback(self._resetting.discard)
+
     async def close_async(self) -> None:
         """Close the asyncio client; call it on the loop that used it."""
         if self._pipe is not None:
@@ -220,6 +241,19 @@ class RedisClients:
         for client in self._async_sentinel_clients:
             await client.aclose()
         self._async_sentinel_clients = []
+
+
+def _pure_python_parser(client: Any, asynchronous: bool) -> None:
+    """With `REPAST_REDIS_PARSER=python`, make `client`'s connections use redis-py's own reply
+    parser even though hiredis is installed (redis-py has no switch of its own: its default
+    parser is fixed at import). Standalone and Sentinel clients; a cluster keeps its parser."""
+    if HIREDIS or _hiredis is None:
+        return
+    from redis._parsers import _AsyncRESP2Parser, _RESP2Parser
+
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pool.connection_kwargs["parser_class"] = _AsyncRESP2Parser if asynchronous else _RESP2Parser
 
 
 def is_no_script(reply: Any) -> bool:
@@ -243,6 +277,11 @@ try:  # hiredis parses a whole pipelined reply stream in C; redis-py's reader co
     import hiredis as _hiredis
 except ImportError:  # pragma: no cover - hiredis comes with the redis extra
     _hiredis = None
+
+PARSER_ENV = "REPAST_REDIS_PARSER"
+HIREDIS = _hiredis is not None and os.environ.get(PARSER_ENV, "").lower() != "python"
+"""Whether the Redis connections parse replies with hiredis: installed, and not turned off
+with `REPAST_REDIS_PARSER=python` (read at import, so set it before starting the process)."""
 
 
 def _read_replies(sock: Any, count: int) -> list[Any]:

@@ -74,6 +74,10 @@ class PipelinedConnection(asyncio.Protocol):
     async def roundtrip(self, payload: bytes, count: int, timeout: float | None) -> list[Any]:
         """Write `count` commands (one payload) and wait for their `count` replies; error
         replies come back as exception values, in place."""
+        if count == 0:
+            # A waiter for no reply would never be completed, and would sit at the head of
+            # the queue taking every later caller's replies: every read would hang.
+            return []
         if self.closed or self._transport is None:
             raise self._lost_error("the Redis connection is closed")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()

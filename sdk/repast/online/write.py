@@ -15,8 +15,9 @@ import pyarrow as pa
 from repast import _core
 from repast.config import SqliteOnlineStoreConfig
 from repast.context import StoreContext
+from repast.conversion import BAD_VALUES, exact_cast, has_hidden_bools
 from repast.data_source import PushMode
-from repast.errors import MissingColumnError, RepastError
+from repast.errors import MissingColumnError, RepastError, RowsError
 from repast.feature_view import FeatureView
 from repast.online.base import (
     TIMESTAMP,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MissingColumnError",
     "PushMode",
+    "RowsError",
     "WritePlan",
     "entity_keys",
     "push",
@@ -57,11 +59,22 @@ def to_arrow(df: Any) -> pa.Table:
     if isinstance(df, pa.RecordBatch):
         return pa.Table.from_batches([df])
     if isinstance(df, dict):
-        return pa.table(df)
+        try:
+            table = pa.table(df)
+        except BAD_VALUES as exc:
+            # Ragged columns, mixed or nested values: about the rows given, like every other
+            # refusal of them (a typed error, not pyarrow's).
+            raise RowsError(f"the rows to write are not a table of columns: {exc}") from None
+        for name, values in df.items():
+            if has_hidden_bools(values, table.column(name)):
+                raise RowsError(f"column '{name}' mixes booleans with numbers")
+        return table
     try:
         return pa.Table.from_pandas(df, preserve_index=False)
     except (TypeError, AttributeError) as exc:
         raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(df)}") from exc
+    except BAD_VALUES as exc:
+        raise RowsError(f"the DataFrame's columns cannot become Arrow columns: {exc}") from None
 
 
 def _require(names: list[str], columns: list[str], view: FeatureView, what: str) -> None:
@@ -98,13 +111,9 @@ def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) ->
         array = column
     if array.type == target:
         return array
-    try:
-        # Timestamps may lose sub-microsecond digits; anything else must convert exactly.
-        return array.cast(target, safe=not pa.types.is_timestamp(target))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise RepastError(
-            f"column '{name}' ({array.type}) cannot be stored as {target}: {exc}"
-        ) from None
+    # Timestamps may lose sub-microsecond digits; anything else must convert exactly (no
+    # fraction or boolean becomes an integer).
+    return exact_cast(array, target, f"column '{name}' ({array.type})", RepastError)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+module github.com/repast-dev/repast/clients/go
+
+go 1.24
