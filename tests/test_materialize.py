@@ -184,11 +184,18 @@ def test_a_cancelled_materialization_stops_between_batches_and_records_nothing(
     monkeypatch.setattr(store.online_store, "write_batches", write_then_cancel)
     with pytest.raises(MaterializationCancelled, match="driver_hourly_stats"):
         materialize.materialize(
-            store, hours(0), hours(13), ["driver_hourly_stats"], progress=False, cancel=cancel
+            store.context,
+            hours(0),
+            hours(13),
+            ["driver_hourly_stats"],
+            progress=False,
+            cancel=cancel,
         )
     assert written == [1]
     assert intervals(store, "driver_hourly_stats") == []
-    materialize.materialize(store, hours(0), hours(13), ["driver_hourly_stats"], progress=False)
+    materialize.materialize(
+        store.context, hours(0), hours(13), ["driver_hourly_stats"], progress=False
+    )
     assert len(intervals(store, "driver_hourly_stats")) == 1
 
 
