@@ -124,3 +124,61 @@ def test_get_historical_features(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2
     assert "--dataframe" in bad.output
+
+
+LABELS_REPO = """\
+from repast import ConflictPolicy, Entity, Field, FileSource, LabelView, Project, PushSource
+from repast.types import Int64, String
+
+project = Project(name="labels", description="human labels")
+driver = Entity(name="driver", join_keys=["driver_id"])
+labels = LabelView(
+    name="driver_quality_labels",
+    entities=[driver],
+    schema=[Field(name="is_reliable", dtype=Int64), Field(name="labeler", dtype=String)],
+    source=PushSource(
+        name="labels_push",
+        batch_source=FileSource(
+            name="labels_batch", path="data/labels.parquet", timestamp_field="event_timestamp"
+        ),
+    ),
+    conflict_policy=ConflictPolicy.LAST_WRITE_WINS,
+)
+"""
+
+
+def test_label_views_plan_apply_list_describe_and_dump(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text(
+        "project: labels\nregistry: data/registry.json\nprovider: local\n"
+    )
+    (repo / "labels.py").write_text(LABELS_REPO)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table(
+            {
+                "driver_id": pa.array([1], pa.int64()),
+                "event_timestamp": pa.array([0], pa.timestamp("us", tz="UTC")),
+                "is_reliable": pa.array([1], pa.int64()),
+                "labeler": ["ann"],
+            }
+        ),
+        repo / "data" / "labels.parquet",
+    )
+    runner = CliRunner()
+    planned = runner.invoke(cli, ["-c", str(repo), "plan"])
+    assert "Created label view driver_quality_labels" in planned.output, planned.output
+    applied = runner.invoke(cli, ["-c", str(repo), "apply"])
+    assert applied.exit_code == 0, applied.output
+    listed = runner.invoke(cli, ["-c", str(repo), "label-views", "list"])
+    assert "driver_quality_labels" in listed.output
+    described = runner.invoke(
+        cli, ["-c", str(repo), "label-views", "describe", "driver_quality_labels"]
+    )
+    assert orjson.loads(described.output)["conflict_policy"] == "last_write_wins"
+    dumped = orjson.loads(runner.invoke(cli, ["-c", str(repo), "registry-dump"]).output)
+    assert "driver_quality_labels" in dumped["label_views"]
+    assert dumped["spec"]["description"] == "human labels"

@@ -536,3 +536,41 @@ def test_optional_store_clients_are_not_imported() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_feast_keys_without_a_repast_part_are_accepted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "feature_store.yaml").write_text(
+        "project: demo\nregistry: data/registry.db\nproject_description: drivers\n"
+        "flags:\n  alpha_features: true\nopenlineage:\n  enabled: false\n"
+        "embedding_model: {}\nmlflow: {}\ndata_quality_monitoring: {}\n"
+    )
+    with caplog.at_level("WARNING", logger="repast.config"):
+        config = load_repo_config(tmp_path)
+    assert config.flags == {"alpha_features": True}
+    ignored = [r.getMessage() for r in caplog.records]
+    assert "feature_store.yaml: 'flags' is ignored: Repast has no feature flags" in ignored[2]
+    assert [m.split("'")[1] for m in ignored] == [
+        "project_description",
+        "embedding_model",
+        "flags",
+        "openlineage",
+        "mlflow",
+        "data_quality_monitoring",
+    ]
+
+
+def test_feast_behaviour_switches(tmp_path: Path) -> None:
+    base = "project: demo\nregistry: data/registry.db\n"
+    (tmp_path / "feature_store.yaml").write_text(base)
+    default = load_repo_config(tmp_path)
+    assert (default.online_ttl, default.online_write_order) == ("enforce", "newer_wins")
+    (tmp_path / "feature_store.yaml").write_text(
+        base + "online_ttl: feast\nonline_write_order: feast\n"
+    )
+    feast = load_repo_config(tmp_path)
+    assert (feast.online_ttl, feast.online_write_order) == ("feast", "feast")
+    (tmp_path / "feature_store.yaml").write_text(base + "online_ttl: ignore\n")
+    with pytest.raises(ConfigError, match="online_ttl"):
+        load_repo_config(tmp_path)

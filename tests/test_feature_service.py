@@ -18,6 +18,7 @@ from repast import (
     on_demand_feature_view,
 )
 from repast.errors import RepoValidationError
+from repast.feature_logging import FileLoggingDestination, LoggingConfig
 from repast.types import Float32, Float64, Int64, Invalid
 
 driver = Entity(name="driver", join_keys=["driver_id"])
@@ -82,7 +83,7 @@ def test_to_dict_shape() -> None:
         tags={"stage": "prod"},
         description="desc",
         owner="me",
-        logging_config={"destination": {"path": "logs"}, "sample_rate": 0.5},
+        logging_config=LoggingConfig(FileLoggingDestination(path="logs"), sample_rate=0.5),
         precompute_online=True,
     )
     assert s.to_dict() == {
@@ -99,7 +100,15 @@ def test_to_dict_shape() -> None:
         "tags": {"stage": "prod"},
         "description": "desc",
         "owner": "me",
-        "logging_config": {"destination": {"path": "logs"}, "sample_rate": 0.5},
+        "logging_config": {
+            "destination": {
+                "type": "file",
+                "path": "logs",
+                "s3_endpoint_override": "",
+                "partition_by": [],
+            },
+            "sample_rate": 0.5,
+        },
         "precompute_online": True,
     }
     round_trip(s)
@@ -184,7 +193,7 @@ def test_projection_objects_are_accepted() -> None:
         ({"features": ["v:"]}, "FeatureService 's': feature reference 'v:' must look like"),
         ({"features": ["v:a", "v:a"]}, "FeatureService 's': feature 'v:a' is listed twice"),
         ({"features": ["v", "v:a"]}, "FeatureService 's': feature view 'v' is listed twice"),
-        ({"features": [stats], "logging_config": "x"}, "logging_config must be a dict"),
+        ({"features": [stats], "logging_config": "x"}, "logging_config must be a LoggingConfig"),
         ({"features": [stats], "precompute_online": 1}, "precompute_online must be True or False"),
         ({"features": [stats], "tags": ["a"]}, "FeatureService 's': tags must map strings"),
     ],
@@ -194,3 +203,17 @@ def test_validation(kwargs: dict[str, Any], message: str) -> None:
     args.update(kwargs)
     with pytest.raises(RepoValidationError, match=message):
         FeatureService(**args)
+
+
+def test_logging_config_from_a_dict_and_bad_ones() -> None:
+    # A stored dict (the registry's form) reads back as the LoggingConfig it came from.
+    s = FeatureService(name="s", features=[stats], logging_config={"destination": {"path": "logs"}})
+    assert s.logging_config == LoggingConfig(FileLoggingDestination(path="logs"))
+    with pytest.raises(RepoValidationError, match="unknown logging destination type 'bigquery'"):
+        FeatureService(
+            name="s", features=[stats], logging_config={"destination": {"type": "bigquery"}}
+        )
+    with pytest.raises(RepoValidationError, match=r"sample_rate must be a number in \[0, 1\]"):
+        LoggingConfig(FileLoggingDestination(path="logs"), sample_rate=2)
+    with pytest.raises(RepoValidationError, match="must be a LoggingConfig, got 'logs'"):
+        FeatureService(name="s", features=[stats], logging_config="logs")  # type: ignore[arg-type]

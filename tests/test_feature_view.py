@@ -369,9 +369,10 @@ def test_infer_schema_errors() -> None:
         "'driver_hourly_stats_source'",
     ):
         FeatureView(name="v", entities=[rider], source=source).infer_schema(SOURCE_SCHEMA, {})
-    odd = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.string(), pa.int64()))])
+    # A map with string keys is a Map feature (as Feast's); other keys have no Feast type.
+    odd = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.int64(), pa.string()))])
     with pytest.raises(
-        RepoValidationError, match="FeatureView 'v': column 'm' has Arrow type map<string, int64>"
+        RepoValidationError, match="FeatureView 'v': column 'm' has Arrow type map<int64, string>"
     ):
         FeatureView(name="v", entities=[driver], source=source).infer_schema(odd, {})
     typed = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.STRING)

@@ -93,6 +93,9 @@ def test_feature_service_with_projection_and_on_demand_view(demo: FeatureStore) 
         "val_to_add",
         "val_to_add_2",
         "driver_hourly_stats__conv_rate",
+        # The on-demand view's other inputs come along, as in Feast's output.
+        "driver_hourly_stats__acc_rate",
+        "driver_hourly_stats__avg_daily_trips",
         "transformed_conv_rate__conv_rate_plus_val1",
         "transformed_conv_rate__conv_rate_plus_val2",
     ]
@@ -163,3 +166,17 @@ def test_join_key_map_and_field_mapping(tmp_path: Path) -> None:
     ).to_arrow()
     assert profile.column("age").to_pylist() == [40, None]
     assert profile.column("score").to_pylist() == [0.2, None]
+
+
+def test_naive_entity_times_come_back_as_utc(demo: FeatureStore) -> None:
+    # Naive times are read as UTC (docs/feast-compatibility.md §7.2) and, as in Feast, the
+    # output column says so.
+    entity = pa.table(
+        {
+            "driver_id": [1001],
+            "event_timestamp": pa.array([datetime(2021, 4, 12, 10)], pa.timestamp("us")),
+        }
+    )
+    table = demo.get_historical_features(entity, ["driver_hourly_stats:conv_rate"]).to_arrow()
+    assert table.schema.field("event_timestamp").type == pa.timestamp("us", tz="UTC")
+    assert table.column("event_timestamp").to_pylist() == [datetime(2021, 4, 12, 10, tzinfo=UTC)]

@@ -196,22 +196,62 @@ def test_push_offline_and_online_and_offline(tmp_path: Path) -> None:
     assert len(files(store)) == 3
 
 
-def test_single_file_source_is_refused(tmp_path: Path) -> None:
+def test_single_file_source_gets_rows_appended(tmp_path: Path) -> None:
     store = FeatureStore(repo_path=write_template_repo(tmp_path / "proj"))
     store.apply_repo()
     path = store.repo_path / "data" / "driver_stats.parquet"
-    before = path.read_bytes()
-    rows_ = pq.read_table(path).slice(0, 2)
-    with pytest.raises(SingleFileSourceError) as info:
-        store.write_to_offline_store("driver_hourly_stats", rows_)
-    message = str(info.value)
-    assert "driver_hourly_stats" in message
-    assert str(path) in message
-    assert "single Parquet file" in message
-    assert "directory" in message
-    with pytest.raises(SingleFileSourceError):
-        store.push("driver_stats_push_source", rows_, to=PushMode.OFFLINE)
-    assert path.read_bytes() == before
+    before = pq.read_table(path)
+    rows_ = before.slice(0, 2)
+    store.write_to_offline_store("driver_hourly_stats", rows_)
+    store.push("driver_stats_push_source", rows_.slice(1, 1), to=PushMode.OFFLINE)
+    after = pq.read_table(path)
+    # The old rows first, unchanged, then the new ones in the order they were written.
+    assert after.schema == before.schema
+    assert after.slice(0, before.num_rows).equals(before)
+    assert after.slice(before.num_rows).equals(pa.concat_tables([rows_, rows_.slice(1, 1)]))
+    # Nothing but the file and its lock is left in the folder.
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p.name.startswith("."))
+    assert leftovers == [".driver_stats.parquet.lock"]
+
+
+def _append_in_process(repo: str, driver_id: int, count: int) -> None:
+    store = FeatureStore(repo_path=repo)
+    base = pq.read_table(Path(repo) / "data" / "driver_stats.parquet").slice(0, 1)
+    for i in range(count):
+        row = base.set_column(
+            base.schema.get_field_index("driver_id"),
+            "driver_id",
+            pa.array([driver_id * 1000 + i], pa.int64()),
+        )
+        store.write_to_offline_store("driver_hourly_stats", row)
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_appends_to_a_single_file_lose_nothing(tmp_path: Path) -> None:
+    import multiprocessing
+
+    repo = write_template_repo(tmp_path / "proj")
+    store = FeatureStore(repo_path=repo)
+    store.apply_repo()
+    path = store.repo_path / "data" / "driver_stats.parquet"
+    original = pq.read_table(path).num_rows
+    # Two processes and two threads of this one append at once: each queues on the lock.
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_append_in_process, args=(str(repo), 7, 5)),
+        context.Process(target=_append_in_process, args=(str(repo), 8, 5)),
+    ]
+    threads = [threading.Thread(target=_append_in_process, args=(str(repo), n, 5)) for n in (5, 6)]
+    for worker in [*processes, *threads]:
+        worker.start()
+    for thread in threads:
+        thread.join()
+    for process in processes:
+        process.join()
+        assert process.exitcode == 0
+    ids = pq.read_table(path).column("driver_id").to_pylist()
+    assert len(ids) == original + 20
+    assert sorted(ids[original:]) == sorted(n * 1000 + i for n in (5, 6, 7, 8) for i in range(5))
 
 
 def test_hive_partitioned_source_gets_a_file_per_partition(tmp_path: Path) -> None:
@@ -322,3 +362,36 @@ def test_s3_source_gets_a_new_object(tmp_path: Path, s3_env: Any, s3_bucket: str
     assert sorted(got.column("trips").to_pylist()) == [10, 20]
     with pytest.raises(OfflineWriteError, match="missing"):
         store.write_to_offline_store("s3_stats", rows((2, T, 0.2, 20)).drop_columns(["trips"]))
+
+
+def test_single_file_source_on_s3_is_refused(tmp_path: Path, s3_env: Any, s3_bucket: str) -> None:
+    import pyarrow.fs as pafs
+
+    store = build(tmp_path)
+    fs = pafs.S3FileSystem(
+        endpoint_override=s3_env.endpoint_url,
+        access_key=s3_env.access_key,
+        secret_key=s3_env.secret_key,
+        region=s3_env.region,
+    )
+    key = f"{s3_bucket}/one/stats.parquet"
+    pq.write_table(rows((1, T, 0.1, 10)), key, filesystem=fs)
+    view = store.get_feature_view("stats")
+    source = FileSource(
+        name="s3_one",
+        path=f"s3://{key}",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+        s3_endpoint_override=s3_env.endpoint_url,
+    )
+    s3_view = FeatureView(
+        name="s3_one",
+        entities=[store.get_entity("driver")],
+        ttl=view.ttl,
+        schema=view.schema,
+        source=source,
+    )
+    store.apply([source, s3_view], skip_source_validation=True)
+    with pytest.raises(SingleFileSourceError, match=r"s3_one.*single Parquet object on S3"):
+        store.write_to_offline_store("s3_one", rows((2, T, 0.2, 20)))
+    assert fs.get_file_info(pafs.FileSelector(f"{s3_bucket}/one"))[0].path == key

@@ -187,7 +187,7 @@ def test_unknown_view_and_feature_name_the_closest(store: FeatureStore) -> None:
 
 def test_entity_errors(store: FeatureStore) -> None:
     with pytest.raises(EntityError, match="needs entity column 'driver_id'"):
-        store.get_online_features(["driver_hourly_stats:rating"], {"driver": [1]})
+        store.get_online_features(["driver_hourly_stats:rating"], {"drivers": [1]})
     with pytest.raises(EntityError, match="entity column 'driver_id'.* row 0 is 'x', expected an"):
         store.get_online_features(["driver_hourly_stats:rating"], {"driver_id": ["x"]})
     with pytest.raises(EntityError, match="differ in length"):
@@ -304,3 +304,39 @@ def test_plain_keys_fall_back_to_arrow_for_values_of_other_types(store: FeatureS
     # A bool is not a plain int: the Arrow path refuses it too (it is no entity id).
     with pytest.raises(EntityError, match="row 0 is True, expected an integer"):
         asyncio.run(_packed_read(store, refs, [True]))
+
+
+def test_online_ttl_feast_serves_stale_values(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `online_ttl: feast` restores Feast 0.67: a view's ttl is ignored on online reads.
+    late = datetime(2024, 1, 1, 12, 30, tzinfo=UTC)
+    monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(late))
+    feast_like = FeatureStore(config=store.config.model_copy(update={"online_ttl": "feast"}))
+    refs = ["driver_customer_stats:trips_together"]
+    entities = {"driver_id": [1001, 1002, 1003], "customer_id": ["c1", "c1", "c9"]}
+    enforced = store.get_online_features(refs, entities)
+    ignored = feast_like.get_online_features(refs, entities)
+    assert enforced.status_names(2) == ["OUTSIDE_MAX_AGE", "PRESENT", "NOT_FOUND"]
+    assert ignored.status_names(2) == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    stale = ignored.to_dict()["trips_together"]
+    assert stale[0] is not None
+    assert stale[1:] == enforced.to_dict()["trips_together"][1:]
+    feast_like.online_store.close()
+
+
+def test_lenient_entity_columns_as_feast(store: FeatureStore) -> None:
+    want = store.get_online_features(["driver_profile:name"], {"driver_id": [1001, 1002]})
+    # An int64 join key sent as strings that parse as integers, as Feast converts them.
+    as_text = store.get_online_features(["driver_profile:name"], {"driver_id": ["1001", "1002"]})
+    assert as_text.to_dict()["name"] == want.to_dict()["name"]
+    # The entity's name instead of its join key (one entity has that join key).
+    by_entity = store.get_online_features(["driver_profile:name"], [{"driver": 1001}])
+    assert by_entity.to_dict()["name"] == want.to_dict()["name"][:1]
+    # Feast's keyword is accepted; Repast keeps no view versions, so nothing is added.
+    with_meta = store.get_online_features(
+        ["driver_profile:name"], {"driver_id": [1001]}, include_feature_view_version_metadata=True
+    )
+    assert with_meta.to_dict() == {"driver_id": [1001], "name": want.to_dict()["name"][:1]}
+    with pytest.raises(EntityError, match="entity column 'driver_id'.* row 0 is '10x1'"):
+        store.get_online_features(["driver_profile:name"], {"driver_id": ["10x1"]})

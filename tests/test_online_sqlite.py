@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from golden_repo import build_store, run_steps
 from repast import FeatureStore
+from repast.errors import OnlineStoreError
 from repast.online import OnlineView, ReadRequest, SqliteOnlineStore, WriteBatch
 
 SQLITE = {"type": "sqlite", "path": "data/online.db"}
@@ -146,3 +148,27 @@ def test_reading_a_view_never_written_is_not_found(tmp_path: Path) -> None:
 
 def _unused(_: FeatureStore) -> None:
     return None
+
+
+def test_a_file_feast_wrote_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    # Feast's SQLite store uses the same table names, one row per (entity, feature).
+    path = tmp_path / "online_store.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        'CREATE TABLE "p_v" (entity_key BLOB, feature_name TEXT, value BLOB, '
+        "vector_value BLOB, event_ts timestamp, created_ts timestamp, "
+        "PRIMARY KEY(entity_key, feature_name))"
+    )
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    store = SqliteOnlineStore(path, "p")
+    view = OnlineView("v", ("driver_id",), ("x",), (4,), (pa.int64(),))
+    with pytest.raises(OnlineStoreError, match=r"table 'p_v' was written by Feast .* new file"):
+        store.update([view], [])
+    assert path.read_bytes() == before  # not even switched to WAL
+    other = OnlineView("w", ("driver_id",), ("x",), (4,), (pa.int64(),))
+    store.update([other], [view])  # deleting a view never drops Feast's table
+    names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert {"p_v", "p_w"} <= names
+    store.close()

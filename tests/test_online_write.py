@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from golden_repo import add_push_view, build_store
@@ -102,10 +103,16 @@ def test_partial_write_updates_only_the_given_features(store: FeatureStore) -> N
 def test_push_writes_every_view_of_the_push_source(store: FeatureStore) -> None:
     store.push("hourly_push", rows((1, T, 0.1, 4)))
     assert read(store, ids=[1])["rating"] == [4]
-    # The golden repo's batch source is one Parquet file: offline appends need a directory
-    # (tests/test_offline_write.py covers offline pushes).
-    with pytest.raises(RepastError, match="single Parquet file"):
-        store.push("hourly_push", rows((1, T, 0.1, 4)), to=PushMode.OFFLINE)
+    # The golden repo's batch source is one Parquet file: an offline push appends to it
+    # (tests/test_offline_write.py covers offline pushes and concurrent appends).
+    source = store.get_feature_view("hourly_fresh").batch_source
+    path = store.config.resolve_location(source.path)  # type: ignore[attr-defined]
+    before = pq.read_table(path)
+    store.push("hourly_push", before.slice(0, 1), to=PushMode.OFFLINE)
+    after = pq.read_table(path)
+    assert after.num_rows == before.num_rows + 1
+    assert after.slice(before.num_rows).equals(before.slice(0, 1))
+    assert read(store, ids=[1])["rating"] == [4]  # offline only: online unchanged
     with pytest.raises(DataSourceNotFoundError, match="hourly_push"):
         store.push("hourly_pus", rows((1, T, 0.1, 4)))
 
@@ -184,3 +191,19 @@ def test_write_plan_is_built_once_per_view_object(store: FeatureStore) -> None:
     again = store.get_feature_view("hourly_fresh")
     assert write_plan(again) is not plan
     assert write_plan(again).view is again
+
+
+@pytest.mark.parametrize("order", ["newer_wins", "feast"])
+def test_online_write_order_switch_on_sqlite(tmp_path: Path, order: str) -> None:
+    # `online_write_order: feast` restores Feast's SQLite store: whatever is written last
+    # stays (an older event time included; within a batch, the last row of a key).
+    fs = build_store(tmp_path, {"type": "sqlite", "path": "data/online.db"})
+    fs = FeatureStore(config=fs.config.model_copy(update={"online_write_order": order}))
+    add_push_view(fs)
+    earlier = T - timedelta(hours=1)
+    fs.push("hourly_push", rows((1, T, 0.1, 4)))
+    fs.push("hourly_push", rows((1, earlier, 0.2, 5)))
+    fs.push("hourly_push", rows((2, T, 0.3, 6), (2, earlier, 0.4, 7)))
+    got = read(fs, ids=[1, 2])["rating"]
+    assert got == ([4, 6] if order == "newer_wins" else [5, 7])
+    fs.online_store.close()

@@ -4,6 +4,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from repast.errors import RegistryError
 from repast.registry import document
@@ -40,6 +42,7 @@ def test_kinds() -> None:
         "on_demand_feature_views",
         "stream_feature_views",
         "feature_services",
+        "label_views",
     )
 
 
@@ -172,3 +175,21 @@ def test_newer_schema_version_asks_for_upgrade() -> None:
     message = str(info.value)
     assert "registry /r/registry.json has schema_version 2" in message
     assert "upgrade repast" in message
+
+
+def test_a_feast_registry_is_named_as_such() -> None:
+    # Feast's Registry message: a length-delimited entity (field 1) and a version string (4).
+    feast = bytes.fromhex("0a050a03647269") + b"\x22\x03abc" + b"\x28\x01"
+    with pytest.raises(RegistryError, match=r"registry r\.db is a Feast registry \(protobuf\)"):
+        document.loads(feast, "r.db")
+
+
+@given(st.binary(max_size=40))
+def test_bytes_that_open_like_json_are_corrupt_not_feast(tail: bytes) -> None:
+    # "{" is field 15 with the deprecated group wire type, which no Feast registry holds.
+    data = b"{" + tail
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        with pytest.raises(RegistryError, match="is corrupt: not valid JSON"):
+            document.loads(data, "r.json")

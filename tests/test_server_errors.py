@@ -70,7 +70,7 @@ FEATURES = ["hourly_fresh:rating"]
          "FeatureServiceNotFoundError", "driver_service"),
         ({"entities": {"driver_id": ["x"]}, "features": FEATURES}, 400, "EntityError",
          "driver_id"),
-        ({"entities": {"driver": [1]}, "features": FEATURES}, 400, "EntityError",
+        ({"entities": {"drivers": [1]}, "features": FEATURES}, 400, "EntityError",
          "needs entity column 'driver_id'"),
     ],
 )  # fmt: skip

@@ -198,6 +198,8 @@ def test_from_value_type() -> None:
         (Array(UnixTimestamp), pa.list_(pa.timestamp("us", tz="UTC"))),
         (Set(String), pa.list_(pa.string())),
         (Struct({"a": Int64}), pa.struct([("a", pa.int64())])),
+        (Map, pa.map_(pa.string(), pa.string())),
+        (Array(Map), pa.list_(pa.map_(pa.string(), pa.string()))),
     ],
 )
 def test_to_arrow_type(feast_type: FeastType, arrow_type: pa.DataType) -> None:
@@ -207,8 +209,8 @@ def test_to_arrow_type(feast_type: FeastType, arrow_type: pa.DataType) -> None:
 
 
 def test_to_arrow_type_unsupported() -> None:
-    with pytest.raises(RepoValidationError, match="type Map has no Arrow column type"):
-        to_arrow_type(Map)
+    with pytest.raises(RepoValidationError, match="type ZonedTimestamp has no Arrow column type"):
+        to_arrow_type(ZonedTimestamp)
 
 
 @pytest.mark.parametrize(
@@ -231,6 +233,7 @@ def test_to_arrow_type_unsupported() -> None:
         (pa.large_list(pa.string()), Array(String)),
         (pa.dictionary(pa.int32(), pa.string()), String),
         (pa.struct([("a", pa.float64())]), Struct({"a": Float64})),
+        (pa.map_(pa.string(), pa.int64()), Map),
     ],
 )
 def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None:
@@ -239,7 +242,7 @@ def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None
 
 @pytest.mark.parametrize(
     "arrow_type",
-    [pa.null(), pa.uint64(), pa.map_(pa.string(), pa.int64()), pa.list_(pa.null())],
+    [pa.null(), pa.uint64(), pa.map_(pa.int64(), pa.string()), pa.list_(pa.null())],
 )
 def test_from_arrow_type_unsupported_is_none(arrow_type: pa.DataType) -> None:
     assert from_arrow_type(arrow_type) is None

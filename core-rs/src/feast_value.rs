@@ -82,6 +82,8 @@ impl ValueType {
     pub fn from_code(code: i64) -> Result<Self, CoreError> {
         let found = match code {
             11..=18 => Kind::from_code(code - 10).map(Self::List),
+            // JSON_LIST: a StringList in `json_list_val` (Feast keeps each element's text).
+            33 => Some(Self::List(Kind::Json)),
             _ => Kind::from_code(code).map(Self::Scalar),
         };
         found.ok_or_else(|| {
@@ -89,7 +91,7 @@ impl ValueType {
                 "",
                 format!(
                     "value type {code} is not supported by the value codec \
-                     (supported: 1-8, 11-18, 32)"
+                     (supported: 1-8, 11-18, 32, 33)"
                 ),
             )
         })
@@ -1138,8 +1140,24 @@ mod tests {
     }
 
     #[test]
+    fn json_lists_keep_each_elements_text() {
+        // Feast 0.67: ['{"a": 1}', '[1]'] as JSON_LIST (tests/golden/nested_values.json kind).
+        let texts = StringArray::from(vec!["{\"a\": 1}", "[1]"]);
+        let field = Arc::new(Field::new_list_field(DataType::Utf8, true));
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(vec![0i32, 2]));
+        let a = ListArray::new(field, offsets, Arc::new(texts), None);
+        let out = encode_values(&a, vt(33), "j").unwrap();
+        assert_eq!(hex(out.value(0)), "8a020f0a087b2261223a20317d0a035b315d");
+        let back = decode_values(&out, vt(33), "j").unwrap();
+        let list = back.as_list::<i32>();
+        let values = list.value(0);
+        let strings = values.as_string::<i32>();
+        assert_eq!((strings.value(0), strings.value(1)), ("{\"a\": 1}", "[1]"));
+    }
+
+    #[test]
     fn unsupported_value_types() {
-        for code in [0, 19, 20, 21, 33, 99] {
+        for code in [0, 19, 20, 21, 22, 34, 99] {
             assert!(ValueType::from_code(code).is_err(), "{code}");
         }
     }

@@ -18,12 +18,15 @@ from repast.data_source import (
     RequestSource,
 )
 from repast.entity import Entity
+from repast.feature_logging import LoggingConfig
 from repast.feature_service import FeatureService
 from repast.feature_store import FeatureStore
 from repast.feature_view import FeatureView
 from repast.field import Field
+from repast.label_view import ConflictPolicy, LabelView
 from repast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
 from repast.online_response import OnlineResponse
+from repast.project import Project
 from repast.projection import FeatureViewProjection
 from repast.stream_feature_view import StreamFeatureView, stream_feature_view
 from repast.value_type import ValueType
@@ -31,6 +34,7 @@ from repast.value_type import ValueType
 __all__ = [
     "Aggregation",
     "AvroFormat",
+    "ConflictPolicy",
     "DataSource",
     "Entity",
     "FeatureService",
@@ -42,9 +46,12 @@ __all__ = [
     "JsonFormat",
     "KafkaSource",
     "KinesisSource",
+    "LabelView",
+    "LoggingConfig",
     "OnDemandFeatureView",
     "OnlineResponse",
     "ParquetFormat",
+    "Project",
     "ProtoFormat",
     "PushMode",
     "PushSource",

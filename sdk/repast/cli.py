@@ -235,6 +235,13 @@ _object_group(
     _view_row,
 )
 _object_group(
+    "label-views",
+    "list_label_views",
+    "get_label_view",
+    ("NAME", "ENTITIES", "TYPE"),
+    _view_row,
+)
+_object_group(
     "on-demand-feature-views",
     "list_on_demand_feature_views",
     "get_on_demand_feature_view",

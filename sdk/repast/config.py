@@ -11,6 +11,7 @@ the key path instead of a setting that is silently ignored.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import types
@@ -54,6 +55,17 @@ __all__ = [
 ]
 
 FEATURE_STORE_YAML = "feature_store.yaml"
+
+logger = logging.getLogger(__name__)
+
+_IGNORED_FEAST_KEYS = {
+    "project_description": "Repast takes a project's description from a `Project` in the repo",
+    "embedding_model": "Repast has no embedding or vector search support",
+    "flags": "Repast has no feature flags (alpha features of Feast)",
+    "openlineage": "Repast emits no OpenLineage events",
+    "mlflow": "Repast has no MLflow integration",
+    "data_quality_monitoring": "Repast has no data quality monitoring",
+}
 
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -249,6 +261,21 @@ class RepoConfig(_Model):
     materialization: MaterializationConfig = Field(default_factory=MaterializationConfig)
     feature_server: FeatureServerConfig = Field(default_factory=FeatureServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    # Repast's switches back to Feast's behaviour (docs/migrating-from-feast.md).
+    online_ttl: Literal["enforce", "feast"] = "enforce"
+    """`enforce`: a value older than its view's ttl is served as null, OUTSIDE_MAX_AGE.
+    `feast`: the ttl is ignored on online reads, as Feast 0.67 does."""
+    online_write_order: Literal["newer_wins", "feast"] = "newer_wins"
+    """`newer_wins`: every store keeps the newer event time (equal or older is skipped).
+    `feast`: each store writes as Feast's does: SQLite keeps whatever was written last (the
+    last row of a batch for a key), Redis keeps the strictly newer event time (unchanged)."""
+    # Feast 0.67 keys that configure parts Repast does not have: accepted, ignored, logged once.
+    project_description: str | None = None
+    embedding_model: Any = None
+    flags: Any = None
+    openlineage: Any = None
+    mlflow: Any = None
+    data_quality_monitoring: Any = None
     repo_path: Path = Field(default_factory=Path.cwd, exclude=True)
     """Directory relative paths resolve against: the feature repo (normally the yaml's
     directory); the working directory when a `RepoConfig` is built by hand without one."""
@@ -299,6 +326,13 @@ class RepoConfig(_Model):
         elif isinstance(value, int) and not isinstance(value, bool) and value != 3:
             raise ValueError(f"entity_key_serialization_version must be 2 or 3, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _log_ignored_keys(self) -> RepoConfig:
+        for key, what in _IGNORED_FEAST_KEYS.items():
+            if getattr(self, key) is not None:
+                logger.warning("feature_store.yaml: '%s' is ignored: %s", key, what)
+        return self
 
     @model_validator(mode="after")
     def _absolute_repo_path(self) -> RepoConfig:

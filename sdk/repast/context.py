@@ -25,6 +25,7 @@ from repast.errors import (
 )
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
+from repast.label_view import LabelView
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online import OnlineStore, OnlineView, online_store_from_config
 from repast.registry import Kind, Registry, registry_from_config
@@ -40,6 +41,7 @@ _FROM_DICT: dict[str, Callable[[dict[str, Any]], Any]] = {
     "stream_feature_views": StreamFeatureView.from_dict,
     "on_demand_feature_views": OnDemandFeatureView.from_dict,
     "feature_services": FeatureService.from_dict,
+    "label_views": LabelView.from_dict,
 }
 
 _NOT_FOUND: dict[str, type[NotFoundError]] = {
@@ -49,6 +51,7 @@ _NOT_FOUND: dict[str, type[NotFoundError]] = {
     "stream_feature_views": FeatureViewNotFoundError,
     "on_demand_feature_views": FeatureViewNotFoundError,
     "feature_services": FeatureServiceNotFoundError,
+    "label_views": FeatureViewNotFoundError,
 }
 
 
@@ -95,10 +98,11 @@ class Catalog:
         return _FROM_DICT[kind](dict(specs[name]))
 
     def online_feature_views(self, allow_cache: bool = True) -> list[FeatureView]:
-        """The views whose rows can live in the online store: batch and stream views."""
+        """The views whose rows can live in the online store: batch, stream and label views."""
         return [
             *self.objects("feature_views", allow_cache),
             *self.objects("stream_feature_views", allow_cache),
+            *self.objects("label_views", allow_cache),
         ]
 
     def online_feature_view(self, name: str) -> FeatureView:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from repast._spec import Spec, check_bool, check_name, check_str, check_tags, fail, where
+from repast.feature_logging import LoggingConfig
 from repast.field import Field
 from repast.projection import BaseFeatureView, FeatureViewProjection, resolve_projections
 from repast.types import Invalid
@@ -29,7 +30,7 @@ class FeatureService(Spec):
         tags: dict[str, str] | None = None,
         description: str = "",
         owner: str = "",
-        logging_config: dict[str, Any] | None = None,
+        logging_config: LoggingConfig | dict[str, Any] | None = None,
         precompute_online: bool = False,
     ) -> None:
         self.name = check_name("FeatureService", name)
@@ -60,9 +61,12 @@ class FeatureService(Spec):
         self.tags = check_tags(at, tags)
         self.description: str = check_str(at, "description", description)
         self.owner: str = check_str(at, "owner", owner)
-        if logging_config is not None and not isinstance(logging_config, Mapping):
-            fail(at, f"logging_config must be a dict, got {logging_config!r}")
-        self.logging_config = None if logging_config is None else dict(logging_config)
+        if isinstance(logging_config, Mapping):
+            logging_config = LoggingConfig.from_dict(dict(logging_config))
+        if logging_config is not None and not isinstance(logging_config, LoggingConfig):
+            fail(at, f"logging_config must be a LoggingConfig, got {logging_config!r}")
+        # Stored (registry) but not acted on: Repast has no feature logging pipeline.
+        self.logging_config: LoggingConfig | None = logging_config
         self.precompute_online = check_bool(at, "precompute_online", precompute_online)
 
     def _add_reference(self, at: str, ref: str, by_name: dict[str, FeatureViewProjection]) -> None:
@@ -97,7 +101,9 @@ class FeatureService(Spec):
             "tags": dict(sorted(self.tags.items())),
             "description": self.description,
             "owner": self.owner,
-            "logging_config": self.logging_config,
+            "logging_config": None
+            if self.logging_config is None
+            else self.logging_config.to_dict(),
             "precompute_online": self.precompute_online,
         }
 

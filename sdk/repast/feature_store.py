@@ -13,8 +13,10 @@ from repast.context import StoreContext
 from repast.data_source import DataSource, PushMode
 from repast.diff import RegistryDiff, Transition, diff_registry
 from repast.entity import Entity
+from repast.errors import RepoValidationError
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
+from repast.label_view import LabelView
 from repast.offline import RetrievalJob
 from repast.offline.historical import get_historical_features
 from repast.on_demand_feature_view import OnDemandFeatureView
@@ -125,6 +127,11 @@ class FeatureStore:
     ) -> list[StreamFeatureView]:
         return self._list("stream_feature_views", allow_cache, tags)
 
+    def list_label_views(
+        self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
+    ) -> list[LabelView]:
+        return self._list("label_views", allow_cache, tags)
+
     def list_on_demand_feature_views(
         self, allow_cache: bool = False, tags: Mapping[str, str] | None = None
     ) -> list[OnDemandFeatureView]:
@@ -137,6 +144,7 @@ class FeatureStore:
             *self.list_feature_views(allow_cache, tags),
             *self.list_stream_feature_views(allow_cache, tags),
             *self.list_on_demand_feature_views(allow_cache, tags),
+            *self.list_label_views(allow_cache, tags),
         ]
 
     def list_feature_services(
@@ -162,6 +170,10 @@ class FeatureStore:
         view: StreamFeatureView = self._catalog.get(
             "stream_feature_views", name, allow_registry_cache
         )
+        return view
+
+    def get_label_view(self, name: str, allow_registry_cache: bool = False) -> LabelView:
+        view: LabelView = self._catalog.get("label_views", name, allow_registry_cache)
         return view
 
     def get_on_demand_feature_view(
@@ -200,12 +212,22 @@ class FeatureStore:
             section = merged.section(kind)
             section[:] = [o for o in section if (kind, o.name) not in doomed | replaced]
             section.extend(new.section(kind))
+        merged.projects = new.projects
         return merged
+
+    def _check_projects(self, desired: RepoContents) -> None:
+        for project in desired.projects:
+            if project.name != self.project:
+                raise RepoValidationError(
+                    f"Project '{project.name}' is defined in the repo, but feature_store.yaml "
+                    f"names the project '{self.project}'; use the same name in both"
+                )
 
     def plan(
         self, desired_repo_contents: RepoContents, skip_source_validation: bool = False
     ) -> RegistryDiff:
         """What `apply` would change, without writing anything."""
+        self._check_projects(desired_repo_contents)
         validate_repo(
             desired_repo_contents,
             self.config.resolve,
@@ -240,9 +262,10 @@ class FeatureStore:
         # Everything that can fail on the user's definitions runs before anything is written:
         # the repo checks, then each online view's column types (an unsupported one raises here).
         validate_repo(desired, self.config.resolve, skip_source_validation=skip_source_validation)
+        self._check_projects(desired)
         after = {
             v.name: OnlineView.of(v)
-            for v in [*desired.feature_views, *desired.stream_feature_views]
+            for v in [*desired.feature_views, *desired.stream_feature_views, *desired.label_views]
         }
         before = self._online_views()
         outcome: list[RegistryDiff] = []
@@ -266,6 +289,10 @@ class FeatureStore:
                     meta.setdefault("created_timestamp", now)
                     meta["last_updated_timestamp"] = now
                     section[item.name] = {"spec": specs[(item.kind, item.name)], "meta": meta}
+            for spec in desired.projects:
+                if project.get("spec") != spec.to_dict():
+                    project["spec"] = spec.to_dict()
+                    project["last_updated_timestamp"] = now
             if diff.has_changes:
                 project["last_updated_timestamp"] = now
             outcome[:] = [diff]
@@ -292,6 +319,8 @@ class FeatureStore:
         kind: Kind = "feature_views"
         if name in self._specs("stream_feature_views", allow_cache=False):
             kind = "stream_feature_views"
+        elif name in self._specs("label_views", allow_cache=False):
+            kind = "label_views"
         else:
             self.get_feature_view(name)
         before = self._online_views()
@@ -316,9 +345,12 @@ class FeatureStore:
     def registry_dump(self) -> dict[str, Any]:
         """The project's part of the registry document (what `repast registry-dump` prints)."""
         snapshot = self._registry.snapshot(allow_cache=False)
+        meta = snapshot.project_meta(self.project) or {}
         return {
             "project": self.project,
             "version_id": snapshot.version_id,
+            # The repo's `Project` object (description, tags, owner), when it has one.
+            "spec": meta.get("spec"),
             **{kind: dict(snapshot.records(self.project, kind)) for kind, _ in KINDS},
         }
 
@@ -382,8 +414,12 @@ class FeatureStore:
         features: Sequence[str] | FeatureService,
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
     ) -> OnlineResponse:
         """The latest values of `features` for each entity row (one store round trip).
+
+        `include_feature_view_version_metadata` is accepted for Feast's signature: Repast keeps
+        no feature view versions (every view is `latest`), so there is nothing to add.
 
         >>> store.get_online_features(  # doctest: +SKIP
         ...     ["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]
@@ -397,6 +433,7 @@ class FeatureStore:
         features: Sequence[str] | FeatureService,
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
     ) -> OnlineResponse:
         return await self._online_reader().read_async(features, entity_rows, full_feature_names)
 

@@ -67,10 +67,17 @@ def _iso(value: datetime) -> str:
 
 
 def select_views(store: StoreContext, names: Sequence[str] | None) -> list[FeatureView]:
-    """The views to materialize: the named ones, or every online and enabled batch/stream view."""
+    """The views to materialize: the named ones, or every online and enabled batch/stream view.
+
+    Label views are left out by default, as in Feast: their rows arrive by push.
+    """
+    from repast.label_view import LabelView
+
     views = {v.name: v for v in store.catalog.online_feature_views(allow_cache=False)}
     if names is None:
-        return [v for v in views.values() if v.online and v.enabled]
+        return [
+            v for v in views.values() if v.online and v.enabled and not isinstance(v, LabelView)
+        ]
     out = []
     for name in names:
         if name not in views:
@@ -131,8 +138,11 @@ def materialize_incremental(
 
 
 def _kind(view: FeatureView) -> document.Kind:
+    from repast.label_view import LabelView
     from repast.stream_feature_view import StreamFeatureView
 
+    if isinstance(view, LabelView):
+        return "label_views"
     return "stream_feature_views" if isinstance(view, StreamFeatureView) else "feature_views"
 
 

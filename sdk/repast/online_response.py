@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast.online.stored_types import is_json, parsed_values
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -69,7 +71,7 @@ class OnlineResponse:
         """`{name: [values]}`; with event timestamps also `{name}__ts: [epoch seconds]`."""
         out: dict[str, list[Any]] = {}
         for i, name in enumerate(self.feature_names):
-            out[name] = self.values[i].to_pylist()
+            out[name] = parsed_values(self.values[i])
             if include_event_timestamps:
                 seconds = pc.divide(pc.cast(self.timestamps(i), pa.int64()), 1_000_000)
                 out[f"{name}__ts"] = seconds.to_pylist()
@@ -84,5 +86,14 @@ class OnlineResponse:
         return pa.table(columns)
 
     def to_df(self, include_event_timestamps: bool = False) -> pd.DataFrame:
-        df: pd.DataFrame = self.to_arrow(include_event_timestamps).to_pandas()
+        table = self.to_arrow(include_event_timestamps)
+        parsed = {
+            name: parsed_values(column.combine_chunks())
+            for name, column in zip(table.column_names, table.columns, strict=True)
+            if is_json(column.type)
+        }
+        # JSON columns become Python objects (dicts, lists), as in to_dict.
+        df: pd.DataFrame = table.drop_columns(list(parsed)).to_pandas()
+        for name, values in parsed.items():
+            df.insert(table.column_names.index(name), name, values)
         return df

@@ -16,7 +16,9 @@ from repast.entity import Entity
 from repast.errors import RepoValidationError
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
+from repast.label_view import LabelView
 from repast.on_demand_feature_view import OnDemandFeatureView
+from repast.project import Project
 from repast.registry.document import Kind
 from repast.stream_feature_view import StreamFeatureView
 
@@ -28,6 +30,7 @@ KINDS: tuple[tuple[Kind, str], ...] = (
     ("data_sources", "data source"),
     ("feature_views", "feature view"),
     ("stream_feature_views", "stream feature view"),
+    ("label_views", "label view"),
     ("on_demand_feature_views", "on demand feature view"),
     ("feature_services", "feature service"),
 )
@@ -49,8 +52,11 @@ class RepoContents:
     data_sources: list[DataSource] = field(default_factory=list)
     feature_views: list[FeatureView] = field(default_factory=list)
     stream_feature_views: list[StreamFeatureView] = field(default_factory=list)
+    label_views: list[LabelView] = field(default_factory=list)
     on_demand_feature_views: list[OnDemandFeatureView] = field(default_factory=list)
     feature_services: list[FeatureService] = field(default_factory=list)
+    # Project objects carry metadata, not a registry section (apply stores them on the project).
+    projects: list[Project] = field(default_factory=list)
 
     def section(self, kind: str) -> list[Any]:
         items: list[Any] = getattr(self, kind)
@@ -58,6 +64,10 @@ class RepoContents:
 
     def add(self, obj: object) -> bool:
         """File `obj` under its section; False when it is not a definition."""
+        if isinstance(obj, Project):
+            if not any(p is obj or p == obj for p in self.projects):
+                self.projects.append(obj)
+            return True
         kind = _kind_of(obj)
         if kind is None:
             return False
@@ -79,7 +89,7 @@ class RepoContents:
 
     def add_implied_sources(self) -> None:
         """Register the sources that views use even when the repo never names them globally."""
-        views: list[Any] = [*self.feature_views, *self.stream_feature_views]
+        views: list[Any] = [*self.feature_views, *self.stream_feature_views, *self.label_views]
         for view in views:
             for source in (view.batch_source, view.stream_source):
                 if source is not None:
@@ -103,9 +113,11 @@ class RepoContents:
 
 
 def _kind_of(obj: object) -> Kind | None:
-    # StreamFeatureView subclasses FeatureView, so it is tested first.
+    # StreamFeatureView and LabelView subclass FeatureView, so they are tested first.
     if isinstance(obj, StreamFeatureView):
         return "stream_feature_views"
+    if isinstance(obj, LabelView):
+        return "label_views"
     if isinstance(obj, FeatureView):
         return "feature_views"
     if isinstance(obj, OnDemandFeatureView):
@@ -199,6 +211,9 @@ def parse_repo(repo_path: Path) -> RepoContents:
     try:
         for path in repo_files(repo_path):
             for value in list(_import_file(repo_path, path).values()):
+                if isinstance(value, Project):
+                    contents.add(value)
+                    continue
                 kind = _kind_of(value)
                 if kind is None:
                     continue

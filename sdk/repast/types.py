@@ -349,6 +349,9 @@ class _Parser:
 
 
 def _primitive_arrow(t: PrimitiveFeastType) -> pa.DataType | None:
+    if t is Map:
+        # Feast's choice for a Map column; Parquet data may also hold a struct (both are read).
+        return pa.map_(pa.string(), pa.string())
     if t in (Bytes, PdfBytes, ImageBytes):
         return pa.binary()
     if t in (String, Json, Uuid, TimeUuid, Decimal):
@@ -384,7 +387,8 @@ def from_arrow_type(arrow_type: pa.DataType) -> FeastType | None:
     """The type of an Arrow column, or None when Repast has no type for it.
 
     Narrow integers widen to Int32, `uint32` to Int64; any timestamp or date is
-    UnixTimestamp; `uint64`, maps, nulls and unions have no type (None).
+    UnixTimestamp; a map with string keys is Map; `uint64`, other maps, nulls and unions have
+    no type (None).
     """
     t = pa.types
     if t.is_dictionary(arrow_type):
@@ -416,6 +420,8 @@ def from_arrow_type(arrow_type: pa.DataType) -> FeastType | None:
         if element is None or (isinstance(element, PrimitiveFeastType) and element not in _LIST_OF):
             return None
         return Array(element)
+    if t.is_map(arrow_type):
+        return Map if from_arrow_type(arrow_type.key_type) is String else None
     if t.is_struct(arrow_type):
         fields: dict[str, FeastType] = {}
         for i in range(arrow_type.num_fields):

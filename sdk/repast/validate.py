@@ -75,9 +75,12 @@ def _check_view_against_source(
             )
 
 
+_VIEW_KINDS = ("feature_views", "stream_feature_views", "label_views", "on_demand_feature_views")
+
+
 def _check_names(contents: RepoContents) -> None:
     seen: dict[str, str] = {}
-    for kind in ("feature_views", "stream_feature_views", "on_demand_feature_views"):
+    for kind in _VIEW_KINDS:
         for view in contents.section(kind):
             label = kind.replace("_", " ")[:-1]
             if view.name in seen:
@@ -146,13 +149,9 @@ def validate_repo(
     _check_names(contents)
     _check_no_aggregations(contents)
     entities = {e.name: e for e in contents.entities}
-    views: dict[str, Any] = {
-        v.name: v
-        for kind in ("feature_views", "stream_feature_views", "on_demand_feature_views")
-        for v in contents.section(kind)
-    }
+    views: dict[str, Any] = {v.name: v for kind in _VIEW_KINDS for v in contents.section(kind)}
     schemas: dict[str, pa.Schema] = {}
-    for view in [*contents.feature_views, *contents.stream_feature_views]:
+    for view in [*contents.feature_views, *contents.stream_feature_views, *contents.label_views]:
         source = view.batch_source
         file_source = source if isinstance(source, FileSource) else None
         check_source = file_source is not None and not _is_remote(file_source.path)

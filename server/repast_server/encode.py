@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from repast import _core
 from repast.online import read as online_read
 from repast.online.read import PackedRead
+from repast.online.stored_types import is_json, parsed_values
 from repast.online_response import FIELD_STATUS, OnlineResponse
 
 __all__ = ["encode_online_response", "encode_packed_read", "format_timestamps", "json_values"]
@@ -87,6 +88,9 @@ def _finite_or_none(values: list[Any]) -> bool:
 def json_values(array: pa.Array) -> Any:
     """One column's values as something orjson writes the way Feast's server does."""
     kind = array.type
+    if is_json(kind):
+        # Map, Struct and Json features: objects in the response, as Feast's server writes them.
+        return parsed_values(array)
     if len(array) <= _SMALL:
         # A few values: Python objects cost less than the fixed cost of numpy calls (the
         # 1-entity read is the common request). pyarrow widens float32 when it makes floats.

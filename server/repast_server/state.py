@@ -14,6 +14,7 @@ from repast.config import FeatureServerConfig
 from repast.data_source import PushSource
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
+from repast.label_view import LabelView
 from repast.registry import RegistrySnapshot
 from repast.stream_feature_view import StreamFeatureView
 from repast_server.jobs import JobTracker
@@ -47,6 +48,8 @@ class Catalog:
             views[name] = FeatureView.from_dict(dict(record.spec))
         for name, record in snapshot.records(project, "stream_feature_views").items():
             views[name] = StreamFeatureView.from_dict(dict(record.spec))
+        for name, record in snapshot.records(project, "label_views").items():
+            views[name] = LabelView.from_dict(dict(record.spec))
         services = {
             name: FeatureService.from_dict(dict(record.spec))
             for name, record in snapshot.records(project, "feature_services").items()

@@ -133,6 +133,17 @@ class _Resolver:
         )
 
 
+def _naive_times_as_utc(frame: pa.Table, timestamp_column: str) -> pa.Table:
+    """The entity frame's naive timestamp column, marked UTC (how the join read it), as Feast
+    returns it."""
+    index = frame.column_names.index(timestamp_column)
+    kind = frame.schema.field(index).type
+    if not pa.types.is_timestamp(kind) or kind.tz is not None:
+        return frame
+    utc = frame.column(index).cast(pa.timestamp(kind.unit, tz="UTC"))
+    return frame.set_column(index, timestamp_column, utc)
+
+
 def _output_name(wanted: _Wanted, feature: str, full_names: bool) -> str:
     return f"{wanted.alias}__{feature}" if full_names else feature
 
@@ -158,8 +169,9 @@ class _Plan:
     joins: list[ViewJoin] = field(default_factory=list)
     # Per requested on-demand view: the view and the outputs asked of it.
     odfvs: list[tuple[OnDemandFeatureView, list[str]]] = field(default_factory=list)
-    # Joined columns that only feed a udf: (column in the joined frame, name the udf reads).
-    inputs: list[tuple[str, str]] = field(default_factory=list)
+    # Joined columns that feed a udf: (column in the joined frame, name the udf reads, name in
+    # the output: Feast returns an on-demand view's inputs beside the features asked for).
+    inputs: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _plan(resolver: _Resolver, features: Sequence[str] | FeatureService, full_names: bool) -> _Plan:
@@ -187,7 +199,8 @@ def _plan(resolver: _Resolver, features: Sequence[str] | FeatureService, full_na
             outputs = []
             for f in _checked_features(view, source.features):
                 hidden = f"__odfv_input__{source.alias}__{f}"
-                plan.inputs.append((hidden, f))
+                shown = f"{projection.name_to_use()}__{f}" if full_names else f
+                plan.inputs.append((hidden, f, shown))
                 outputs.append((f, hidden))
             plan.joins.append(resolver.join(source, outputs))
     return plan
@@ -208,7 +221,7 @@ def get_historical_features(
     entity = _entity_table(entity_df)
     timestamp_column = infer_timestamp_column(entity.schema)
     plan = _plan(_Resolver(store), features, full_feature_names)
-    hidden = {column for column, _ in plan.inputs}
+    hidden = {column for column, _, _ in plan.inputs}
     visible = [(j.name, f, o) for j in plan.joins for f, o in j.features if o not in hidden]
     visible += [
         (odfv.name, f, f"{odfv.name}__{f}" if full_feature_names else f)
@@ -242,13 +255,22 @@ def get_historical_features(
         )
         if plan.odfvs:
             inputs = frame
-            for column, short in plan.inputs:
+            for column, short, _ in plan.inputs:
                 if short not in inputs.column_names:
                     inputs = inputs.append_column(short, frame.column(column))
+            # The inputs nothing else put in the frame are returned too (as Feast does), before
+            # the on-demand outputs.
+            shown: dict[str, str] = {}
+            for column, _, name in plan.inputs:
+                if name not in frame.column_names and name not in shown.values():
+                    shown[column] = name
+            frame = frame.select([c for c in frame.column_names if c not in hidden or c in shown])
+            frame = frame.rename_columns([shown.get(c, c) for c in frame.column_names])
             for odfv, outputs in plan.odfvs:
                 for name, column in _run_odfv(odfv, inputs, outputs, full_feature_names):
                     frame = frame.append_column(name, column)
-        return frame.select([c for c in frame.column_names if c not in hidden])
+        frame = frame.select([c for c in frame.column_names if c not in hidden])
+        return _naive_times_as_utc(frame, timestamp_column)
 
     metadata = RetrievalMetadata.from_entity(
         entity, timestamp_column, features=[f"{view}:{feature}" for view, feature, _ in visible]

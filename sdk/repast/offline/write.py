@@ -10,12 +10,20 @@ start with `.` or `_`) sees the whole file or nothing. An S3 object only appears
 upload completed, so S3 writes go straight to the final key. Hive-partitioned directories get
 one new file per partition they touch.
 
-Unlike Feast's file store (which re-reads the single Parquet file, prepends the new rows and
-rewrites it), a FileSource that is one Parquet *file* is refused: point it at a directory.
+A FileSource that is one local Parquet *file* (Feast's template uses one) is rewritten instead:
+under an exclusive lock on a sidecar file (`.<name>.lock`, `fcntl.flock`), the file is re-read,
+the new rows are appended after the old ones, and the result is written to a hidden temporary
+file that replaces the original with one `os.replace`. Concurrent appends (threads or
+processes) therefore each see the previous one's rows and lose nothing, and a reader sees the
+old file or the new one, never a partial one. Each append costs a read and a write of the whole
+file, so a source that grows by pushes belongs in a directory. Feast's file store also rewrites
+the file but puts the new rows first and takes no lock. A single-file source on S3 is refused
+(S3 has no rename to make the rewrite atomic): point it at a prefix.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from dataclasses import dataclass
@@ -55,6 +63,7 @@ class _Target:
     directory: str
     location: str  # as the user wrote it, resolved (for messages)
     remote: bool
+    single_file: bool = False  # `directory` is then the Parquet file itself
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class OfflineWrite:
         """Append the rows as new file(s); returns the paths written (none for no rows)."""
         if self.table.num_rows == 0:
             return []
+        if self.target.single_file:
+            return [_append_to_file(self.target.directory, self.table)]
         if self.partitioning is not None:
             return _write_partitioned(self.target, self.table, self.partitioning)
         return [_write_file(self.target, self.target.directory, self.table)]
@@ -115,22 +126,29 @@ def _target(store: StoreContext, view: FeatureView, source: FileSource) -> _Targ
     return _Target(pafs.LocalFileSystem(), location, location, remote=False)
 
 
-def _check_directory(view: FeatureView, target: _Target) -> None:
+def _check_directory(view: FeatureView, target: _Target) -> _Target:
+    """The target, marked `single_file` when it is one local Parquet file."""
     try:
         info = target.filesystem.get_file_info(target.directory)
     except OSError as exc:
         raise SourceReadError(
             f"feature view '{view.name}': cannot reach its batch source '{target.location}': {exc}"
         ) from exc
-    if info.type == pafs.FileType.File or (
-        info.type == pafs.FileType.NotFound and target.directory.endswith(".parquet")
-    ):
+    if info.type == pafs.FileType.File and not target.remote:
+        return _Target(target.filesystem, target.directory, target.location, False, True)
+    if info.type == pafs.FileType.File:
         raise SingleFileSourceError(
             f"feature view '{view.name}': its batch source '{target.location}' is a single "
-            "Parquet file, and Repast never rewrites existing data to append rows. Point the "
-            "FileSource's path at a directory (move the file into it, e.g. "
+            "Parquet object on S3, which cannot be rewritten atomically to append rows. Point "
+            "the FileSource's path at a prefix (move the object under it, e.g. "
             f"'{_suggested_directory(target.location)}/'): new rows are then added as new "
-            "files beside the existing ones"
+            "objects beside the existing ones"
+        )
+    if info.type == pafs.FileType.NotFound and target.directory.endswith(".parquet"):
+        raise SourceReadError(
+            f"feature view '{view.name}': its batch source file '{target.location}' does not "
+            "exist; create it (its schema defines the source's columns) or point the "
+            "FileSource at a directory of Parquet files"
         )
     if info.type == pafs.FileType.NotFound:
         raise SourceReadError(
@@ -138,6 +156,7 @@ def _check_directory(view: FeatureView, target: _Target) -> None:
             "not exist; create it with at least one Parquet file (its schema defines the "
             "source's columns)"
         )
+    return target
 
 
 def _suggested_directory(location: str) -> str:
@@ -305,6 +324,34 @@ def _write_file(target: _Target, directory: str, table: pa.Table) -> str:
     return final
 
 
+def _append_to_file(path: str, table: pa.Table) -> str:
+    """Rewrite the Parquet file `path` with `table`'s rows after its own, atomically, under an
+    exclusive lock that concurrent appenders (threads or processes) queue on."""
+    file = Path(path)
+    lock_path = file.with_name(f".{file.name}.lock")
+    with open(lock_path, "a+b") as lock:
+        # flock is per open file description, so two threads of one process exclude each other too.
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            existing = pq.read_table(file)
+            # Columns were cast to the dataset's schema; the file's own metadata is kept.
+            rows = table.select(existing.column_names).cast(existing.schema)
+            combined = pa.concat_tables([existing, rows])
+            temp = file.with_name(f".{file.name}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                with open(temp, "wb") as out:
+                    pq.write_table(combined, out)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temp, file)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return str(file)
+
+
 def _write_partitioned(
     target: _Target, table: pa.Table, partitioning: ds.Partitioning
 ) -> list[str]:
@@ -343,8 +390,7 @@ def prepare_offline_write(
 ) -> OfflineWrite:
     """Check and cast `df` for `view`'s batch source without writing anything."""
     source = _file_source(view)
-    target = _target(store, view, source)
-    _check_directory(view, target)
+    target = _check_directory(view, _target(store, view, source))
     dataset = _dataset(view, target)
     schema = dataset.schema
     table = _unmapped(_as_table(df), source, schema)

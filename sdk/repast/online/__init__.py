@@ -35,4 +35,8 @@ def online_store_from_config(config: RepoConfig) -> OnlineStore:
         from repast.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(config.online_store, config.project)
-    return SqliteOnlineStore(config.online_store_path, config.project)
+    return SqliteOnlineStore(
+        config.online_store_path,
+        config.project,
+        last_write_wins=config.online_write_order == "feast",
+    )

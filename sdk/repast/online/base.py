@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from repast import _core
 from repast.errors import OnlineStoreError
+from repast.online.stored_types import stored_type
 
 if TYPE_CHECKING:
     from repast.feature_view import FeatureView
@@ -36,6 +37,7 @@ __all__ = [
     "ViewRows",
     "WriteBatch",
     "async_batch_writer",
+    "last_rows",
     "latest_rows",
     "merge_partial_rows",
     "packed_row_micros",
@@ -55,16 +57,26 @@ class OnlineView:
     features: tuple[str, ...]
     """Every feature of the view, in schema order (the order of a packed row)."""
     value_types: tuple[int, ...]
+    """The value types the store's codec writes (`stored_types.stored_type` of each feature's
+    Feast type: a MAP is held as JSON text, a set as a list)."""
     arrow_types: tuple[pa.DataType, ...] = field(compare=False, hash=False)
+    logical_types: tuple[int, ...] = ()
+    """The features' own Feast value types (what a read gives back); empty = `value_types`."""
+
+    @property
+    def feast_types(self) -> tuple[int, ...]:
+        return self.logical_types or self.value_types
 
     @classmethod
     def of(cls, view: FeatureView) -> OnlineView:
+        logical = tuple(int(f.dtype.to_value_type()) for f in view.features)
         return cls(
             name=view.name,
             join_keys=tuple(view.join_keys) or ("__dummy_id",),
             features=tuple(f.name for f in view.features),
-            value_types=tuple(int(f.dtype.to_value_type()) for f in view.features),
+            value_types=tuple(stored_type(vt) for vt in logical),
             arrow_types=tuple(f.dtype.to_arrow_type() for f in view.features),
+            logical_types=logical,
         )
 
     @cached_property
@@ -262,6 +274,17 @@ def latest_rows(keys: pa.Array, event_timestamps: pa.Array) -> pa.Array | None:
     original = pc.subtract(pa.scalar(n - 1, pa.int64()), pc.cast(picked, pa.int64()))
     # Ascending, so the kept rows stay in input order.
     return pc.take(original, pc.sort_indices(original))
+
+
+def last_rows(keys: pa.Array) -> pa.Array | None:
+    """Indices of the *last* row per key (ascending); None when keys are unique already.
+    Feast's SQLite store upserts a batch's rows in order, so the last one stays."""
+    if len(keys) < 2:
+        return None
+    # With every event time equal, latest_per_key keeps the last row of each key.
+    same = pa.repeat(pa.scalar(0, pa.timestamp("us", tz="UTC")), len(keys))
+    picked = _core.latest_per_key(keys, same)
+    return None if len(picked) == len(keys) else picked
 
 
 def merge_partial_rows(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +24,7 @@ from repast.conversion import exact_array
 from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
+from repast.label_view import LabelView
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.base import (
     OnlineStore,
@@ -33,6 +34,7 @@ from repast.online.base import (
     ViewRows,
     packed_row_store,
 )
+from repast.online.stored_types import PARSED_ON_READ, is_json, json_column, parsed_values
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
@@ -111,6 +113,9 @@ class _Plan:
     that plan, name)."""
     join_columns: list[str]
     odfvs: list[_OdfvPlan]
+    entity_names: dict[str, str] = field(default_factory=dict)
+    """Join key -> the one entity that has it: Feast also takes an entity column named after
+    the entity instead of its join key."""
 
     @cached_property
     def packed_outputs(self) -> list[tuple[int, int]]:
@@ -119,6 +124,11 @@ class _Plan:
     @cached_property
     def feature_names(self) -> list[str]:
         return [name for _, _, _, name in self.outputs]
+
+    @cached_property
+    def parses_json(self) -> bool:
+        """Whether a requested feature is stored as JSON text and read back parsed."""
+        return any(p.view.feast_types[s] in PARSED_ON_READ for p in self.views for s in p.select)
 
     @cached_property
     def value_types(self) -> list[list[int]]:
@@ -143,6 +153,7 @@ class OnlineReader:
         for kind, cls in (
             ("feature_views", FeatureView),
             ("stream_feature_views", StreamFeatureView),
+            ("label_views", LabelView),
         ):
             for name, record in snapshot.records(project, kind).items():
                 views[name] = cls.from_dict(dict(record.spec))
@@ -231,7 +242,15 @@ class OnlineReader:
         join_columns = list(
             dict.fromkeys(c for p in plans for c in p.columns if c != DUMMY_ENTITY_ID)
         )
-        return _Plan(plans, outputs, join_columns, odfv_plans)
+        if self._store.config.online_ttl == "feast":
+            # Feast 0.67 ignores a view's ttl online: every stored value is served.
+            for view_plan in plans:
+                view_plan.ttl_micros = 0
+        owners: dict[str, list[str]] = {}
+        for name, record in snapshot.records(self._store.project, "entities").items():
+            owners.setdefault(str(record.spec.get("join_key", name)), []).append(name)
+        entity_names = {k: names[0] for k, names in owners.items() if len(names) == 1}
+        return _Plan(plans, outputs, join_columns, odfv_plans, entity_names)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -252,7 +271,7 @@ class OnlineReader:
     ]:
         if plan is None:
             plan = self.plan(features, full_feature_names)
-        columns = _columns(entity_rows)
+        columns = _entity_names_as_join_keys(plan, _columns(entity_rows))
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
             raise EntityError(
@@ -302,6 +321,12 @@ class OnlineReader:
                     status = pc.if_else(stale, _OUTSIDE_MAX_AGE, status)
                     # A stale value is not served, as the point-in-time join would not serve it.
                     cols = [pc.if_else(stale, pa.scalar(None, c.type), c) for c in cols]
+            logical = p.view.feast_types
+            if any(logical[s] in PARSED_ON_READ for s in p.select):
+                cols = [
+                    json_column(c) if logical[s] in PARSED_ON_READ else c
+                    for c, s in zip(cols, p.select, strict=True)
+                ]
             if indices is None:  # every entity row distinct, in order: nothing to fan out
                 statuses.append(status)
                 stamps.append(ts)
@@ -345,7 +370,8 @@ class OnlineReader:
         if store is None:
             return None
         plan = self.plan(features, full_feature_names)
-        if plan.odfvs:
+        if plan.odfvs or plan.parses_json:
+            # Rust would print stored JSON text as a string; the Arrow path prints it parsed.
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
             features, entity_rows, full_feature_names, plan, plain_keys=True
@@ -375,6 +401,38 @@ class OnlineReader:
         )
         rows = await self._online.read_async(requests)
         return self.respond(plan, rows, fanout, typed, n, raw)
+
+
+def _entity_names_as_join_keys(
+    plan: _Plan, columns: Mapping[str, Sequence[Any]]
+) -> Mapping[str, Sequence[Any]]:
+    """Columns named after an entity serve as its join key's column (as Feast reads them)
+    when the join key itself is absent and only one entity has that join key."""
+    renamed: dict[str, Sequence[Any]] | None = None
+    for column in plan.join_columns:
+        entity = plan.entity_names.get(column)
+        if column not in columns and entity is not None and entity in columns:
+            renamed = renamed if renamed is not None else dict(columns)
+            renamed[column] = renamed.pop(entity)
+    return columns if renamed is None else renamed
+
+
+def _typed_column(values: Any, arrow: pa.DataType, what: str) -> pa.Array:
+    """An entity column as the join key's Arrow type, exactly; integers sent as strings
+    ("1001") are parsed, as Feast converts them by the key's type. The parse is tried only
+    after the exact conversion failed, so the common request pays nothing for it."""
+    try:
+        return exact_array(values, arrow, what, EntityError)
+    except EntityError:
+        if not pa.types.is_integer(arrow):
+            raise
+        try:
+            text = values if isinstance(values, pa.Array) else pa.array(values)
+            if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+                return text.cast(arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+            pass
+        raise  # the exact conversion's message names the first bad row
 
 
 def _view_plan(
@@ -466,7 +524,7 @@ def _keys(
         if not isinstance(array, pa.Array):
             # Exact: 1001.7 for an integer key is refused, never read as entity 1001.
             what = f"entity column '{column}' (join key of feature view '{p.view.name}')"
-            array = exact_array(columns[column], arrow, what, EntityError)
+            array = _typed_column(columns[column], arrow, what)
             typed.setdefault(column, array)
         arrays.append(array)
     keys = _core.serialize_entity_keys(list(p.join_keys), arrays, list(p.key_types), version)
@@ -533,9 +591,16 @@ def _transform(
     types = {f.name: f.dtype.to_arrow_type() for f in plan.view.features}
     try:
         if plan.view.mode == "python":
-            out = plan.udf({k: v.to_pylist() for k, v in columns.items()})
+            out = plan.udf({k: parsed_values(v) for k, v in columns.items()})
             return [pa.array(out[f], types[f]) for f in plan.features]
-        frame = plan.udf(pa.table(columns).to_pandas())
+        import pandas as pd  # pandas-mode udfs only: the base install has no pandas
+
+        plain = {k: v for k, v in columns.items() if not is_json(v.type)}
+        inputs = pa.table(plain).to_pandas() if plain else pd.DataFrame(index=range(n))
+        for k, v in columns.items():
+            if k not in plain:  # JSON features reach the udf parsed, as Feast passes them
+                inputs[k] = parsed_values(v)
+        frame = plan.udf(inputs[list(columns)])
         return [pa.array(frame[f], types[f], from_pandas=True) for f in plan.features]
     except (KeyError, pa.ArrowException) as exc:
         raise RepastError(

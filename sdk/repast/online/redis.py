@@ -42,6 +42,7 @@ from repast.online.base import (
 )
 from repast.online.redis_client import RedisClients, is_no_script, parse_connection_string
 from repast.online.redis_eval import EvalCommands, cells, parse_bulks
+from repast.online.stored_types import check_feast_layout
 
 __all__ = ["RedisOnlineStore", "parse_connection_string"]
 
@@ -397,6 +398,9 @@ class RedisOnlineStore:
     def update(
         self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
     ) -> None:
+        if self.layout == "feast":
+            for view in views_to_keep:
+                check_feast_layout(view.name, view.features, view.feast_types)
         if self.config.full_scan_for_deletion:
             for view in views_to_delete:
                 self._delete_view(view)

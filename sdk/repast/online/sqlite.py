@@ -56,9 +56,12 @@ def _quote(name: str) -> str:
 class SqliteOnlineStore:
     """`online_store: {type: sqlite, path: ...}`; see the module docstring for the schema."""
 
-    def __init__(self, path: Path, project: str) -> None:
+    def __init__(self, path: Path, project: str, last_write_wins: bool = False) -> None:
         self.path = path
         self.project = project
+        # `online_write_order: feast`: Feast's SQLite store overwrites whatever is stored.
+        self.last_write_wins = last_write_wins
+        self._condition = "" if last_write_wins else " WHERE excluded.event_ts > event_ts"
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -144,8 +147,7 @@ class SqliteOnlineStore:
                     conn.executemany(
                         f"INSERT INTO {_quote(self.table(view))} (entity_key, event_ts, row) "
                         "VALUES (?, ?, ?) ON CONFLICT(entity_key) DO UPDATE SET "
-                        "event_ts = excluded.event_ts, row = excluded.row "
-                        "WHERE excluded.event_ts > event_ts",
+                        "event_ts = excluded.event_ts, row = excluded.row" + self._condition,
                         rows(conn),
                     )
                     written = conn.total_changes - before
@@ -223,13 +225,52 @@ class SqliteOnlineStore:
         self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
     ) -> None:
         with self._lock:
+            # Feast's SQLite store names its tables as Repast does; a file Feast wrote is
+            # refused before anything changes (read-only: opening it for writing would already
+            # switch it to WAL), and Feast's tables are never dropped.
+            feast_tables: set[str] = set()
+            if self._conn is not None:
+                feast_tables = self._feast_tables(self._conn)
+            elif self.path.exists():
+                probe = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    feast_tables = self._feast_tables(probe)
+                finally:
+                    probe.close()
+            for view in views_to_keep:
+                if self.table(view) in feast_tables:
+                    raise OnlineStoreError(
+                        f"SQLite online store {self.path}: table '{self.table(view)}' was "
+                        "written by Feast (one row per feature), which Repast cannot read or "
+                        "write. Point online_store.path in feature_store.yaml at a new file "
+                        "(e.g. data/online.db), run `repast apply`, then rematerialize; "
+                        "Feast's file is left as it is"
+                    )
             conn = self._connection()
             # Dropped first: a view whose rows became unreadable is in both lists, and must end
             # up with an empty table, not none.
             for view in views_to_delete:
-                conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
+                if self.table(view) not in feast_tables:
+                    conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
             for view in views_to_keep:
                 self._create(conn, view)
+
+    def _feast_tables(self, conn: sqlite3.Connection) -> set[str]:
+        """This project's tables in Feast's layout (they have a `feature_name` column)."""
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
+                (self.project.replace("_", "\\_") + "\\_%",),
+            )
+        ]
+        return {
+            name
+            for name in names
+            if any(
+                c[1] == "feature_name" for c in conn.execute(f"PRAGMA table_info({_quote(name)})")
+            )
+        }
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         self.update([], views)

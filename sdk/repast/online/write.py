@@ -7,17 +7,25 @@ equal ones).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from repast import _core
+from repast.config import SqliteOnlineStoreConfig
 from repast.context import StoreContext
 from repast.conversion import BAD_VALUES, exact_cast, has_hidden_bools
 from repast.errors import MissingColumnError, RepastError, RowsError
 from repast.feature_view import FeatureView
-from repast.online.base import TIMESTAMP, OnlineView, WriteBatch, latest_rows
+from repast.online.base import (
+    TIMESTAMP,
+    OnlineView,
+    WriteBatch,
+    last_rows,
+    latest_rows,
+)
+from repast.online.stored_types import JSON_TEXT, to_json_text
 from repast.validate import closest
 
 __all__ = [
@@ -120,6 +128,8 @@ class WritePlan:
     numeric_sources: dict[str, pa.DataType]
     """Source column name → Arrow type of the numeric features, so JSON values can be built
     as that type at once (no cast afterwards)."""
+    json_text: dict[str, int] = field(default_factory=dict)
+    """Features stored as JSON text (`stored_types.JSON_TEXT`) → their Feast value type."""
 
 
 _NUMERIC = frozenset([pa.int32(), pa.int64(), pa.float32(), pa.float64()])
@@ -148,14 +158,24 @@ def _build_plan(view: FeatureView) -> WritePlan:
     required = [*join_keys, source.timestamp_field]
     if source.created_timestamp_column:
         required.append(source.created_timestamp_column)
-    features = [(f.name, f.dtype.to_arrow_type()) for f in view.features]
+    online = OnlineView.of(view)
+    json_text = {
+        name: vt
+        for name, vt in zip(online.features, online.logical_types, strict=True)
+        if vt in JSON_TEXT
+    }
+    # A feature held as JSON text is written from a string column, whatever its Arrow type.
+    features = [
+        (f.name, pa.string() if f.name in json_text else f.dtype.to_arrow_type())
+        for f in view.features
+    ]
     mapping = dict(source.field_mapping or {})
     reverse = {v: k for k, v in mapping.items()}
     stamps = [source.timestamp_field, source.created_timestamp_column]
     stamps += [name for name, arrow in features if pa.types.is_timestamp(arrow)]
     return WritePlan(
         view=view,
-        online=OnlineView.of(view),
+        online=online,
         mapping=mapping,
         join_keys=join_keys,
         key_arrow=[by_name[k].dtype.to_arrow_type() for k in join_keys],
@@ -167,6 +187,7 @@ def _build_plan(view: FeatureView) -> WritePlan:
         numeric_sources={
             reverse.get(name, name): arrow for name, arrow in features if arrow in _NUMERIC
         },
+        json_text=json_text,
     )
 
 
@@ -201,8 +222,13 @@ def write_batch(view: FeatureView, table: pa.Table, keys: pa.Array) -> WriteBatc
 def _write_batch(
     plan: WritePlan, given: dict[str, pa.ChunkedArray | pa.Array], keys: pa.Array
 ) -> WriteBatch:
+    json_text = plan.json_text
     columns = {
-        name: _cast(given[name], arrow, name) for name, arrow in plan.features if name in given
+        name: to_json_text(given[name], json_text[name], name)
+        if name in json_text
+        else _cast(given[name], arrow, name)
+        for name, arrow in plan.features
+        if name in given
     }
     ts = plan.timestamp_field
     return WriteBatch(keys, _cast(given[ts], TIMESTAMP, ts), columns)
@@ -237,7 +263,11 @@ def prepare(
         return None
     keys = _entity_keys(plan, given, store.config.entity_key_serialization_version)
     batch = _write_batch(plan, given, keys)
-    keep = latest_rows(batch.keys, batch.event_timestamps)
+    # Feast's SQLite store upserts every row in order; its Redis store keeps the newest.
+    last_wins = store.config.online_write_order == "feast" and isinstance(
+        store.config.online_store, SqliteOnlineStoreConfig
+    )
+    keep = last_rows(batch.keys) if last_wins else latest_rows(batch.keys, batch.event_timestamps)
     if keep is not None:
         batch = batch.take(keep)
     return plan, batch

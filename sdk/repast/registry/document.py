@@ -48,6 +48,7 @@ Kind = Literal[
     "on_demand_feature_views",
     "stream_feature_views",
     "feature_services",
+    "label_views",
 ]
 KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 
@@ -84,12 +85,61 @@ def loads(data: bytes, location: str) -> dict[str, Any]:
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if _is_protobuf(data):
+            raise RegistryError(
+                f"registry {location} is a Feast registry (protobuf), not Repast's JSON "
+                "registry, and Repast does not import Feast registries yet. Point `registry:` "
+                "in feature_store.yaml at a new file (e.g. data/registry.json) and run "
+                "`repast apply` (the definitions come from the repo's Python files), then "
+                "`repast materialize-incremental`; Feast's file is left as it is"
+            ) from None
         raise RegistryError(
             f"registry {location} is corrupt: not valid JSON ({exc}); "
             "restore it from a backup or delete it and run `repast apply` again"
         ) from None
     validate(doc, location)
     return doc  # type: ignore[no-any-return]
+
+
+def _is_protobuf(data: bytes) -> bool:
+    """Whether `data` parses as protobuf wire format to its end (Feast's `Registry` message):
+    a JSON document or random bytes do not."""
+    pos, n = 0, len(data)
+
+    def varint() -> int | None:
+        nonlocal pos
+        value = shift = 0
+        while pos < n and shift < 64:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+        return None
+
+    if n == 0:
+        return False
+    while pos < n:
+        key = varint()
+        if key is None or key >> 3 == 0:
+            return False
+        wire = key & 7
+        if wire == 0:
+            if varint() is None:
+                return False
+        elif wire == 1:
+            pos += 8
+        elif wire == 2:
+            length = varint()
+            if length is None:
+                return False
+            pos += length
+        elif wire == 5:
+            pos += 4
+        else:
+            return False
+    return pos == n
 
 
 def validate(doc: object, location: str) -> None:

@@ -1,0 +1,1 @@
+"""Feast's `feast.infra` import paths, so a Feast repo's imports resolve under `repast`."""

@@ -1,0 +1,198 @@
+"""Feast 0.67's own `feast init` template converts to Repast by its imports alone.
+
+The test makes the template with Feast (test-only venv, tests/feast_venv.py), copies it, changes
+`feast` to `repast` only in the import lines and in the `feast` CLI calls of test_workflow.py,
+then runs `repast apply` and `python test_workflow.py` with this repo's venv, and the untouched
+template with Feast. Both must run to the end; every step's online values must be Feast's, and
+the historical frames must hold Feast's columns and values (rows compared by driver).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feast_venv import feast_env, feast_python
+
+pytestmark = pytest.mark.timeout(1500)
+
+# pandas would elide columns of a wide frame with "..."; the workflow itself runs unchanged.
+RUN_WORKFLOW = (
+    "import runpy, pandas as pd; "
+    "pd.set_option('display.max_columns', None); pd.set_option('display.width', 100000); "
+    "pd.set_option('display.max_colwidth', None); "
+    "runpy.run_path('test_workflow.py', run_name='__main__')"
+)
+IMPORT_LINE = re.compile(r"^(\s*)(from|import) feast\b", re.M)
+ONLINE_STEPS = (
+    "Online features",
+    "Online features retrieved (instead) through a feature service",
+    "Online features retrieved (using feature service v3, which uses a feature view with a push "
+    "source",
+    "Online features again with updated values from a stream push",
+)
+FRAME_STEPS = ("Historical features for training", "Historical features for batch scoring")
+
+
+def convert(repo: Path) -> None:
+    """Feast -> Repast by imports and CLI calls only; everything else stays Feast's text."""
+    for name in ("feature_definitions.py", "test_workflow.py"):
+        path = repo / name
+        text = IMPORT_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} repast", path.read_text())
+        for command in ("apply", "teardown"):
+            text = text.replace(f'["feast", "{command}"]', f'["repast", "{command}"]')
+        path.write_text(text)
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def steps(output: str) -> dict[str, list[str]]:
+    """The workflow's printed steps: `--- <title> ---` and the lines below it."""
+    out: dict[str, list[str]] = {}
+    title = ""
+    for line in output.splitlines():
+        match = re.fullmatch(r"--- (.*?) ?-{3}", line.strip())
+        if match:
+            title = match.group(1).strip()
+            out[title] = []
+        elif title and line.strip():
+            out[title].append(line)
+    return out
+
+
+def online_values(lines: list[str]) -> dict[str, Any]:
+    """`name  :  [values]` lines as {name: values}."""
+    values: dict[str, Any] = {}
+    for line in lines:
+        name, sep, value = line.partition("  :  ")
+        if sep:
+            values[name.strip()] = ast.literal_eval(value.strip())
+    return values
+
+
+def frame(lines: list[str]) -> dict[str, dict[str, str]]:
+    """A printed DataFrame as {driver_id: {column: cell}}. pandas right-aligns every column
+    under its header, so a cell ends where its header ends (cells may hold spaces)."""
+    header = lines[0]
+    ends = [(m.group(), m.end()) for m in re.finditer(r"\S+", header)]
+    rows: dict[str, dict[str, str]] = {}
+    for line in lines[1:]:
+        if line.startswith("["):
+            continue
+        cells: dict[str, str] = {}
+        start = 0
+        for name, end in ends:
+            cells[name] = line[start:end].strip()
+            start = end
+        cells[ends[0][0]] = cells[ends[0][0]].split()[-1]  # the index comes first
+        rows[cells["driver_id"]] = cells
+    return rows
+
+
+def same_cell(a: str, b: str) -> bool:
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-6)
+    except ValueError:
+        return a == b
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    python = feast_python()
+    root = tmp_path_factory.mktemp("feast-template")
+    run([str(python.parent / "feast"), "init", "demo"], root, feast_env())
+    return root / "demo"
+
+
+def test_feast_template_runs_converted(template: Path, tmp_path: Path) -> None:
+    feast_repo = tmp_path / "feast"
+    repast_repo = tmp_path / "repast"
+    # Both start from the same generated data (the workflow appends to it by a push).
+    shutil.copytree(template, feast_repo)
+    shutil.copytree(template, repast_repo)
+    convert(repast_repo / "feature_repo")
+    converted = (repast_repo / "feature_repo" / "feature_definitions.py").read_text()
+    assert "from repast import (" in converted
+    assert "from feast" not in converted
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cwd = repast_repo / "feature_repo"
+    applied = run(["repast", "apply"], cwd, env)
+    assert "Created label view driver_quality_labels" in applied
+    ours = steps(run([sys.executable, "-c", RUN_WORKFLOW], cwd, env))
+    theirs = steps(
+        run([str(feast_python()), "-c", RUN_WORKFLOW], feast_repo / "feature_repo", feast_env())
+    )
+
+    assert list(ours) == list(theirs)  # every step ran, in Feast's order, to the teardown
+    for step in ONLINE_STEPS:
+        assert online_values(ours[step]) == online_values(theirs[step]), step
+    for step in FRAME_STEPS:
+        # Rows by driver: Feast's file store sorts the batch-scoring rows, Repast keeps the
+        # entity frame's order (docs/feast-compatibility.md §7).
+        mine, feast = frame(ours[step]), frame(theirs[step])
+        assert sorted(mine) == sorted(feast) == ["1001", "1002", "1003"]
+        for driver, row in mine.items():
+            assert list(row) == list(feast[driver]) or set(row) == set(feast[driver]), step
+            for column, cell in row.items():
+                if step.endswith("batch scoring") and column == "event_timestamp":
+                    continue  # "now", taken by each run at its own time
+                assert same_cell(cell, feast[driver][column]), (step, driver, column, cell)
+    pushed = online_values(ours[ONLINE_STEPS[-1]])
+    assert pushed["avg_daily_trips"][0] == 1000
+    assert pushed["driver_metadata"][0] == {"rating": "5.0", "vehicle_type": "truck"}
+    # The ONLINE_AND_OFFLINE push appended its row to the template's single Parquet file.
+    import pyarrow.parquet as pq
+
+    data = cwd / "data" / "driver_stats.parquet"
+    original = pq.read_table(template / "feature_repo" / "data" / "driver_stats.parquet")
+    assert pq.read_table(data).num_rows == original.num_rows + 1
+
+
+def test_converting_in_place_names_feasts_files(template: Path, tmp_path: Path) -> None:
+    # A repo Feast has used holds Feast's protobuf registry and Feast's SQLite tables, under
+    # the names Repast would use: each gets a message saying what it is and what to do, and
+    # neither file is changed.
+    repo = tmp_path / "demo"
+    shutil.copytree(template, repo)
+    cwd = repo / "feature_repo"
+    run([str(feast_python().parent / "feast"), "apply"], cwd, feast_env())
+    registry, online = cwd / "data" / "registry.db", cwd / "data" / "online_store.db"
+    before = (registry.read_bytes(), online.read_bytes())
+    convert(cwd)
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["repast", "apply"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert f"registry {registry} is a Feast registry (protobuf)" in done.stderr
+    assert "Point `registry:` in feature_store.yaml at a new file" in done.stderr
+    yaml = cwd / "feature_store.yaml"
+    yaml.write_text(yaml.read_text().replace("data/registry.db", "data/registry.json"))
+    done = subprocess.run(
+        ["repast", "apply"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert "table 'demo_driver_hourly_stats' was written by Feast" in done.stderr
+    assert (registry.read_bytes(), online.read_bytes()) == before
+    # Another file for the online store, and the repo applies.
+    yaml.write_text(yaml.read_text().replace("data/online_store.db", "data/online.db"))
+    assert "Created feature view driver_hourly_stats" in run(["repast", "apply"], cwd, env)
+    assert (registry.read_bytes(), online.read_bytes()) == before
