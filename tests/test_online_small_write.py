@@ -1,4 +1,4 @@
-"""online_small_write: a few rows from JSON lists store the same bytes as the Arrow path, and
+"""online/small_write.py: a few rows from JSON lists store the same bytes as the Arrow path, and
 anything the shortcut does not take plainly is left to that path with nothing written."""
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ def test_value_encoding_follows_feast(tmp_path: Path, noon: None) -> None:
 def test_small_pushes_store_what_the_general_path_stores(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # One-row pushes and writes take online_small_write (the JSON lists in one Rust call);
+    # One-row pushes and writes take online/small_write.py (the JSON lists in one Rust call);
     # with it turned off the Arrow path must leave the same bytes in Redis.
     import redis as redis_py
 

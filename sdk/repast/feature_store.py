@@ -354,7 +354,7 @@ class FeatureStore:
             **{kind: dict(snapshot.records(self.project, kind)) for kind, _ in KINDS},
         }
 
-    # ---- training sets (historical.py holds the logic) ----------------------------------
+    # ---- training sets (offline/historical.py holds the logic) --------------------------
 
     def get_historical_features(
         self,
@@ -374,8 +374,8 @@ class FeatureStore:
             self.context, entity_df, features, full_feature_names, filter_by_created_timestamp
         )
 
-    # ---- online store, online reads and writes, materialization (online_read.py,
-    # ---- online_write.py, materialize.py hold the logic; these are thin wrappers) ----------
+    # ---- online store, reads, writes, materialization (online/read.py, online/push.py and
+    # ---- materialize.py hold the logic; these are thin wrappers) ---------------------------
 
     @property
     def online_store(self) -> OnlineStore:
@@ -405,9 +405,6 @@ class FeatureStore:
                 set_infra(document, self.project, infra)
 
         self._registry.commit(record)
-
-    def _online_view(self, name: str) -> FeatureView:
-        return self._catalog.online_feature_view(name)
 
     def get_online_features(
         self,

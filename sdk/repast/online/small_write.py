@@ -1,6 +1,6 @@
 """Writes of a few rows straight from their JSON lists (the feature server's one-row `/push`).
 
-The general path (`online_write`) builds an Arrow array per column, then exports each to
+The general path (`online/write.py`) builds an Arrow array per column, then exports each to
 Rust: for a 50-feature row that is ~150 pyarrow calls and most of a millisecond. Here one
 Rust call (`_core.encode_small_write`) takes the lists as they came out of the JSON and
 returns each row's entity key and packed row, which the store writes as they are (Redis: one
