@@ -380,8 +380,8 @@ def _online_trips(store: FeatureStore) -> list[object]:
     return response.to_dict()["trips"]
 
 
-def test_apply_keeps_online_rows_unless_they_became_unreadable(tmp_path: Path) -> None:
-    repo = write_repo(tmp_path, TWO_FEATURES)
+def _applied_with_trips(repo: Path, trips: int) -> FeatureStore:
+    """The repo applied, with driver 1001's row online (`trips` set)."""
     store = FeatureStore(repo_path=repo)
     store.apply_repo()
     store.write_to_online_store(
@@ -391,10 +391,16 @@ def test_apply_keeps_online_rows_unless_they_became_unreadable(tmp_path: Path) -
                 "driver_id": [1001],
                 "event_timestamp": pa.array([datetime(2024, 1, 1, tzinfo=UTC)]),
                 "conv_rate": pa.array([0.5], pa.float32()),
-                "trips": [7],
+                "trips": [trips],
             }
         ),
     )
+    return store
+
+
+def test_apply_keeps_online_rows_unless_they_became_unreadable(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path, TWO_FEATURES)
+    store = _applied_with_trips(repo, 7)
     assert _online_trips(store) == [7]
     # A feature added at the end: the stored rows still read, the new feature is null.
     grown = TWO_FEATURES.replace(
@@ -449,19 +455,7 @@ def test_a_failed_apply_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     repo = write_repo(tmp_path, TWO_FEATURES)
-    store = FeatureStore(repo_path=repo)
-    store.apply_repo()
-    store.write_to_online_store(
-        "driver_stats",
-        pa.table(
-            {
-                "driver_id": [1001],
-                "event_timestamp": pa.array([datetime(2024, 1, 1, tzinfo=UTC)]),
-                "conv_rate": pa.array([0.5], pa.float32()),
-                "trips": [7],
-            }
-        ),
-    )
+    store = _applied_with_trips(repo, 7)
     registry_file = repo / "data" / "registry.json"
     stored = registry_file.read_bytes()
     # The change would retype `trips`, which drops the view's online rows once committed.
