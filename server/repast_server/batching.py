@@ -31,6 +31,7 @@ from repast.online.base import (
     WriteBatch,
     packed_row_store,
 )
+from repast_server.errors import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
     from repast.feature_store import FeatureStore
@@ -206,14 +207,10 @@ def _backend_down(exc: BaseException) -> bool:
     for _ in range(5):  # the store's error, the client's, the socket's
         if seen is None:
             return False
-        if isinstance(seen, OSError) or type(seen).__name__ in _DOWN_NAMES:
+        if isinstance(seen, CONNECTION_ERRORS):
             return True
         seen = seen.__cause__
     return False
-
-
-# redis-py's connection errors subclass neither ConnectionError nor OSError.
-_DOWN_NAMES = frozenset({"ConnectionError", "TimeoutError"})
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from repast_server.metrics import Metrics
 
 __all__ = [
+    "CONNECTION_ERRORS",
     "HANDLED",
     "ApiError",
     "BadRequest",
@@ -95,6 +96,10 @@ def _redis_down_errors() -> tuple[type[Exception], ...]:
         return ()
     return (exceptions.ConnectionError, exceptions.TimeoutError)
 
+
+# Lost or refused connections, whichever library raised them (redis-py's errors subclass
+# neither ConnectionError nor OSError).
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (OSError, *_redis_down_errors())
 
 # A store that lets a client library's connection error through unwrapped is still "down":
 # 503, never a 500.
