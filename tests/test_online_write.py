@@ -207,3 +207,14 @@ def test_online_write_order_switch_on_sqlite(tmp_path: Path, order: str) -> None
     got = read(fs, ids=[1, 2])["rating"]
     assert got == ([4, 6] if order == "newer_wins" else [5, 7])
     fs.online_store.close()
+
+
+def test_a_unix_timestamp_feature_given_as_a_number_is_epoch_seconds(store: FeatureStore) -> None:
+    # As Feast reads it (its Value holds seconds); an Arrow cast alone took it as microseconds.
+    rows = {"driver_id": [7, 8], "event_timestamp": [T, T], "last_login": [1685608200, None]}
+    store.write_to_online_store("driver_profile", rows)
+    got = store.get_online_features(["driver_profile:last_login"], {"driver_id": [7, 8]})
+    assert got.to_dict()["last_login"] == [datetime(2023, 6, 1, 8, 30, tzinfo=UTC), None]
+    too_far = {"driver_id": [9], "event_timestamp": [T], "last_login": [2**62]}
+    with pytest.raises(RepastError, match="column 'last_login'.*epoch seconds"):
+        store.write_to_online_store("driver_profile", too_far)

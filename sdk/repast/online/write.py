@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from repast import _core
 from repast.config import SqliteOnlineStoreConfig
@@ -95,12 +96,28 @@ def _columns_of(table: pa.Table) -> dict[str, pa.ChunkedArray | pa.Array]:
     return given
 
 
-def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
+def _array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         # One chunk (what the server and most writers make): its array, without a copy.
-        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    else:
-        array = column
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def _cast_feature(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
+    array = _array(column)
+    if pa.types.is_timestamp(target) and pa.types.is_integer(array.type):
+        # A UnixTimestamp feature given as a number is epoch seconds: what its Feast Value
+        # holds and what reads return (an Arrow cast would take it as microseconds).
+        try:
+            micros = pc.multiply_checked(array.cast(pa.int64()), 1_000_000)
+        except pa.ArrowInvalid as exc:
+            raise RepastError(f"column '{name}': {exc} (epoch seconds expected)") from None
+        return micros.cast(target)
+    return _cast(array, target, name)
+
+
+def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
+    array = _array(column)
     if array.type == target:
         return array
     # Timestamps may lose sub-microsecond digits; anything else must convert exactly (no
@@ -226,7 +243,7 @@ def _write_batch(
     columns = {
         name: to_json_text(given[name], json_text[name], name)
         if name in json_text
-        else _cast(given[name], arrow, name)
+        else _cast_feature(given[name], arrow, name)
         for name, arrow in plan.features
         if name in given
     }
