@@ -328,33 +328,44 @@ def test_concurrent_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
     assert ds.dataset(directory, format="parquet").count_rows() == 2 + 15 * batch
 
 
-def test_s3_source_gets_a_new_object(tmp_path: Path, s3_env: Any, s3_bucket: str) -> None:
+def _s3(s3_env: Any) -> Any:
     import pyarrow.fs as pafs
 
-    store = build(tmp_path)
-    fs = pafs.S3FileSystem(
+    return pafs.S3FileSystem(
         endpoint_override=s3_env.endpoint_url,
         access_key=s3_env.access_key,
         secret_key=s3_env.secret_key,
         region=s3_env.region,
     )
-    pq.write_table(rows((1, T, 0.1, 10)), f"{s3_bucket}/stats/part-0.parquet", filesystem=fs)
+
+
+def _apply_s3_view(store: FeatureStore, s3_env: Any, name: str, path: str) -> None:
+    """A view like `stats` whose batch source is `path` on the test's S3 server."""
     view = store.get_feature_view("stats")
     source = FileSource(
-        name="s3_stats",
-        path=f"s3://{s3_bucket}/stats",
+        name=name,
+        path=path,
         timestamp_field="event_timestamp",
         created_timestamp_column="created",
         s3_endpoint_override=s3_env.endpoint_url,
     )
     s3_view = FeatureView(
-        name="s3_stats",
+        name=name,
         entities=[store.get_entity("driver")],
         ttl=view.ttl,
         schema=view.schema,
         source=source,
     )
     store.apply([source, s3_view], skip_source_validation=True)
+
+
+def test_s3_source_gets_a_new_object(tmp_path: Path, s3_env: Any, s3_bucket: str) -> None:
+    import pyarrow.fs as pafs
+
+    store = build(tmp_path)
+    fs = _s3(s3_env)
+    pq.write_table(rows((1, T, 0.1, 10)), f"{s3_bucket}/stats/part-0.parquet", filesystem=fs)
+    _apply_s3_view(store, s3_env, "s3_stats", f"s3://{s3_bucket}/stats")
     store.write_to_offline_store("s3_stats", rows((2, T, 0.2, 20)))
     names = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(f"{s3_bucket}/stats")))
     assert len(names) == 2
@@ -368,30 +379,10 @@ def test_single_file_source_on_s3_is_refused(tmp_path: Path, s3_env: Any, s3_buc
     import pyarrow.fs as pafs
 
     store = build(tmp_path)
-    fs = pafs.S3FileSystem(
-        endpoint_override=s3_env.endpoint_url,
-        access_key=s3_env.access_key,
-        secret_key=s3_env.secret_key,
-        region=s3_env.region,
-    )
+    fs = _s3(s3_env)
     key = f"{s3_bucket}/one/stats.parquet"
     pq.write_table(rows((1, T, 0.1, 10)), key, filesystem=fs)
-    view = store.get_feature_view("stats")
-    source = FileSource(
-        name="s3_one",
-        path=f"s3://{key}",
-        timestamp_field="event_timestamp",
-        created_timestamp_column="created",
-        s3_endpoint_override=s3_env.endpoint_url,
-    )
-    s3_view = FeatureView(
-        name="s3_one",
-        entities=[store.get_entity("driver")],
-        ttl=view.ttl,
-        schema=view.schema,
-        source=source,
-    )
-    store.apply([source, s3_view], skip_source_validation=True)
+    _apply_s3_view(store, s3_env, "s3_one", f"s3://{key}")
     with pytest.raises(SingleFileSourceError, match=r"s3_one.*single Parquet object on S3"):
         store.write_to_offline_store("s3_one", rows((2, T, 0.2, 20)))
     assert fs.get_file_info(pafs.FileSelector(f"{s3_bucket}/one"))[0].path == key

@@ -311,17 +311,23 @@ def _write_file(target: _Target, directory: str, table: pa.Table) -> str:
         pq.write_table(table, final, filesystem=target.filesystem)
         return final
     Path(directory).mkdir(parents=True, exist_ok=True)
-    temp = f"{directory}/.{Path(final).name}.{uuid.uuid4().hex[:8]}.tmp"
+    _replace_atomically(Path(final), table)
+    return final
+
+
+def _replace_atomically(file: Path, table: pa.Table) -> None:
+    """Write `table` to a hidden file beside `file`, synced, then rename it over `file`:
+    readers see the old file or the new one, never half of one."""
+    temp = file.with_name(f".{file.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(temp, "wb") as out:
             pq.write_table(table, out)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temp, final)
+        os.replace(temp, file)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
-    return final
 
 
 def _append_to_file(path: str, table: pa.Table) -> str:
@@ -336,17 +342,7 @@ def _append_to_file(path: str, table: pa.Table) -> str:
             existing = pq.read_table(file)
             # Columns were cast to the dataset's schema; the file's own metadata is kept.
             rows = table.select(existing.column_names).cast(existing.schema)
-            combined = pa.concat_tables([existing, rows])
-            temp = file.with_name(f".{file.name}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                with open(temp, "wb") as out:
-                    pq.write_table(combined, out)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, file)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
+            _replace_atomically(file, pa.concat_tables([existing, rows]))
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
     return str(file)
