@@ -45,6 +45,7 @@ from repast.errors import (
     SourceReadError,
 )
 from repast.feature_view import FeatureView
+from repast.online.write import to_arrow
 
 __all__ = [
     "OfflineWrite",
@@ -192,18 +193,6 @@ def _partitioning(dataset: ds.FileSystemDataset) -> ds.Partitioning | None:
 
 
 # --- checking and casting -----------------------------------------------------------------
-
-
-def _as_table(df: Any) -> pa.Table:
-    if isinstance(df, pa.Table):
-        return df
-    if isinstance(df, pa.RecordBatch):
-        return pa.Table.from_batches([df])
-    if isinstance(df, dict):
-        return pa.table(df)
-    if type(df).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(df, preserve_index=False)
-    raise TypeError(f"expected a pandas DataFrame or a pyarrow Table, got {type(df).__name__}")
 
 
 def _unmapped(table: pa.Table, source: FileSource, schema: pa.Schema) -> pa.Table:
@@ -389,7 +378,7 @@ def prepare_offline_write(
     target = _check_directory(view, _target(store, view, source))
     dataset = _dataset(view, target)
     schema = dataset.schema
-    table = _unmapped(_as_table(df), source, schema)
+    table = _unmapped(to_arrow(df), source, schema)
     table = _check_columns(table, schema, view.name, target.location, reorder_columns, what)
     table = _cast(table, schema, view.name, target.location, what)
     return OfflineWrite(view.name, target, table, _partitioning(dataset))

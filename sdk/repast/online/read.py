@@ -435,15 +435,17 @@ def _typed_column(values: Any, arrow: pa.DataType, what: str) -> pa.Array:
         raise  # the exact conversion's message names the first bad row
 
 
+def _check_features(owner: str, known: list[str], names: list[str]) -> None:
+    for name in names:
+        if name not in known:
+            raise FeatureNotFoundError(f"{owner} has no feature '{name}'{closest(name, known)}")
+
+
 def _view_plan(
     view: FeatureView, alias: str, join_key_map: dict[str, str], names: list[str]
 ) -> _ViewPlan:
     known = [f.name for f in view.features]
-    for name in names:
-        if name not in known:
-            raise FeatureNotFoundError(
-                f"feature view '{view.name}' has no feature '{name}'{closest(name, known)}"
-            )
+    _check_features(f"feature view '{view.name}'", known, names)
     join_keys = view.join_keys
     if join_keys:
         by_name = {f.name: f for f in view.entity_columns}
@@ -544,13 +546,7 @@ def _odfv_plan(
     views: Mapping[str, FeatureView],
     plans: list[_ViewPlan],
 ) -> _OdfvPlan:
-    known = [f.name for f in odfv.features]
-    for name in names:
-        if name not in known:
-            raise FeatureNotFoundError(
-                f"on-demand feature view '{odfv.name}' has no feature '{name}'"
-                f"{closest(name, known)}"
-            )
+    _check_features(f"on-demand feature view '{odfv.name}'", [f.name for f in odfv.features], names)
     inputs: list[tuple[int, int, list[str]]] = []
     for alias, projection in odfv.source_feature_view_projections.items():
         view = views.get(projection.name)
