@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pyarrow as pa
 import pytest
@@ -36,6 +37,7 @@ from repast.types import (
     TimeUuid,
     Uuid,
 )
+from server_helpers import client_for, run
 
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
@@ -267,6 +269,81 @@ def test_every_type_reads_back_as_feasts_sdk_does(store: FeatureStore) -> None:
     assert values["cfg"] == [{"k": [1, 2]}]
     if store.layout == "redis-feast":  # type: ignore[attr-defined]
         _assert_redis_holds_feasts_bytes(store, fields)
+    # The feature server's JSON holds the same values (Rust writes them from packed rows).
+    body = run(
+        lambda: _post(
+            store, "/get-online-features", {"features": refs, "entities": {"driver_id": [1]}}
+        )
+    )
+    served = {
+        name: result["values"][0]
+        for name, result in zip(body["metadata"]["feature_names"], body["results"], strict=True)
+    }
+    for f, case in zip(fields, STORE_CASES, strict=False):
+        got = _as_feast_reads(case, served[f.name])
+        assert got == case["read_back"], ("served", case["value_type"], got)
+    assert served["cfg"] == {"k": [1, 2]}
+
+
+async def _post(store: FeatureStore, path: str, body: dict[str, Any]) -> Any:
+    async with client_for(store) as client:
+        response = await client.post(path, json=body)
+    assert response.status_code == 200, response.text
+    return response.json() if response.content else None
+
+
+def test_push_bodies_with_nested_values_are_written_and_served(store: FeatureStore) -> None:
+    profile = Struct({"name": String, "age": Int64})
+    schema = [
+        Field(name="driver_id", dtype=Int64),
+        Field(name="meta", dtype=Map),
+        Field(name="profile", dtype=profile),
+        Field(name="tags", dtype=Set(String)),
+        Field(name="id", dtype=Uuid),
+    ]
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(name="p_src", path="data/p.parquet", timestamp_field="event_timestamp")
+    push = PushSource(name="p_push", batch_source=source)
+    view = FeatureView(name="pushed", entities=[driver], schema=schema, source=push)
+    store.apply([driver, source, push, view], skip_source_validation=True)
+    uid = "6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"
+    df = {
+        "driver_id": [1, 2],
+        "event_timestamp": ["2024-01-01T12:00:00Z"] * 2,
+        "meta": [{"b": "2", "a": "1"}, None],
+        "profile": [{"name": "x", "age": 3}, {"name": "y", "age": None}],
+        "tags": [["b", "a", "b"], []],
+        "id": [uid, None],
+    }
+    run(lambda: _post(store, "/push", {"push_source_name": "p_push", "df": df}))
+    refs = [f"pushed:{f.name}" for f in schema[1:]]
+    body = run(
+        lambda: _post(
+            store, "/get-online-features", {"features": refs, "entities": {"driver_id": [1, 2]}}
+        )
+    )
+    served = {
+        n: r["values"]
+        for n, r in zip(body["metadata"]["feature_names"], body["results"], strict=True)
+    }
+    assert served["meta"] == [{"a": "1", "b": "2"}, None]
+    assert served["profile"] == [{"name": "x", "age": 3}, {"name": "y", "age": None}]
+    assert served["tags"] == [["a", "b"], []]
+    assert served["id"] == [uid, None]
+    # A bad value anywhere in the body: 422 naming the feature and row; nothing written.
+    bad = {**df, "driver_id": [3, 4], "profile": [{"name": "z", "age": 1}, {"name": "w"}]}
+
+    async def refused() -> httpx.Response:
+        async with client_for(store) as client:
+            return await client.post("/push", json={"push_source_name": "p_push", "df": bad})
+
+    response = run(refused)
+    assert response.status_code in (400, 422), response.text
+    assert (
+        "column 'profile' row 1: not a STRUCT value: missing declared field 'age'" in response.text
+    )
+    again = store.get_online_features(["pushed:meta"], {"driver_id": [3, 4]}).to_dict()
+    assert again["meta"] == [None, None]
 
 
 def _assert_redis_holds_feasts_bytes(store: FeatureStore, fields: list[Field]) -> None:

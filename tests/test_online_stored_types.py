@@ -193,3 +193,31 @@ def test_feast_layout_bytes_of_json_are_feasts(case: dict[str, Any]) -> None:
     assert encoded[0].as_py().hex() == case["hex"]
     decoded = _core.decode_values(encoded, vt, "f")
     assert decoded.to_pylist() == column.to_pylist()
+
+
+def test_historical_retrieval_keeps_the_written_arrow_types(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    written = source_table()
+    pq.write_table(written, tmp_path / "data" / "nested.parquet")
+    config = RepoConfig.model_validate(
+        {
+            "project": "nested",
+            "registry": str(tmp_path / "registry.json"),
+            "online_store": {"type": "sqlite", "path": "data/online.db"},
+            "repo_path": tmp_path,
+        }
+    )
+    store = FeatureStore(config=config)
+    store.apply(definitions())
+    entity_df = pa.table(
+        {
+            "driver_id": pa.array([2, 1], pa.int64()),
+            "event_timestamp": pa.array([T, T], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    refs = [f"nested:{f.name}" for f in SCHEMA]
+    got = store.get_historical_features(entity_df, refs).to_arrow()
+    for f in SCHEMA:
+        assert got.schema.field(f.name).type == written.schema.field(f.name).type, f.name
+        assert got.column(f.name).to_pylist() == written.column(f.name).to_pylist()[::-1], f.name
+    store.online_store.close()

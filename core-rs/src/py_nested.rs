@@ -92,6 +92,17 @@ fn unique_set_values(
 }
 
 #[pyfunction]
+#[pyo3(signature = (text, column = ""))]
+fn json_array_cells(py: Python<'_>, text: &[u8], column: &str) -> PyResult<PyArray> {
+    let text = std::str::from_utf8(text)
+        .map_err(|e| crate::error::CoreError::unsupported(column, format!("not UTF-8: {e}")))?
+        .to_owned();
+    let column = column.to_owned();
+    let cells = py.detach(move || nested::json_array_cells(&text, &column))?;
+    Ok(out(&cells))
+}
+
+#[pyfunction]
 fn is_native_feast_type(value_type: i64) -> bool {
     nested::is_native(value_type)
 }
@@ -103,6 +114,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_nested, m)?)?;
     m.add_function(wrap_pyfunction!(check_text_values, m)?)?;
     m.add_function(wrap_pyfunction!(unique_set_values, m)?)?;
+    m.add_function(wrap_pyfunction!(json_array_cells, m)?)?;
     m.add_function(wrap_pyfunction!(is_native_feast_type, m)?)?;
     Ok(())
 }

@@ -24,6 +24,7 @@ __all__ = [
     "check_text_values",
     "unique_set_values",
     "is_native_feast_type",
+    "json_array_cells",
     "point_in_time_indices",
     "point_in_time_partitions",
     "encode_packed_rows",
@@ -120,6 +121,9 @@ def check_text_values(array: pa.Array, value_type: int, column: str = "") -> Non
 def unique_set_values(array: pa.Array, value_type: int, column: str = "") -> pa.ListArray:
     """A set feature's list column with each row's elements deduplicated and sorted (as Feast
     stores a set); a null element raises `InvalidValueError`."""
+
+def json_array_cells(text: bytes, column: str = "") -> pa.StringArray:
+    """One JSON text cell per element of a JSON array (null elements as null cells)."""
 
 def is_native_feast_type(value_type: int) -> bool:
     """Whether `encode_nested`/`decode_nested` handle `value_type`."""

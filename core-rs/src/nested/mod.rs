@@ -187,6 +187,52 @@ fn empty_inner_to_null(node: &mut Node) {
     }
 }
 
+/// The elements of a JSON array as one JSON text cell each (`null` elements as null cells):
+/// a push body's nested column, serialized once as a whole (`orjson.dumps(values)`), split
+/// here, so every value keeps its own keys (Arrow's struct inference would fill in missing
+/// ones with nulls and refuse mixed ones) and is checked by `json_text` with its row.
+pub fn json_array_cells(text: &str, column: &str) -> Result<StringArray, CoreError> {
+    let items = match Node::from_json(text) {
+        Ok(Node::List(items, _)) => items,
+        Ok(other) => {
+            return Err(CoreError::unsupported(
+                column,
+                format!("expected a JSON array, got {}", other.kind()),
+            ))
+        }
+        Err(e) => return Err(CoreError::unsupported(column, e)),
+    };
+    let mut data = Vec::with_capacity(text.len());
+    let mut offsets = Vec::with_capacity(items.len() + 1);
+    offsets.push(0i32);
+    let mut valid = Vec::with_capacity(items.len());
+    for (row, item) in items.iter().enumerate() {
+        valid.push(*item != Node::Null);
+        if *item != Node::Null {
+            json_out::write(item, false, &mut data)
+                .map_err(|e| CoreError::invalid(column, row, e))?;
+        }
+        offsets.push(offset(data.len())?);
+    }
+    let nulls = NullBuffer::from(valid);
+    Ok(StringArray::new(
+        OffsetBuffer::new(offsets.into()),
+        data.into(),
+        (nulls.null_count() > 0).then_some(nulls),
+    ))
+}
+
+/// Appends stored JSON text as the compact JSON value it holds (what orjson prints after
+/// parsing it); text that is not JSON goes out as a string, as Feast's SDK returns it.
+pub fn embed_json(text: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    let written = Node::from_json(text).and_then(|node| json_out::write(&node, false, out));
+    if written.is_err() {
+        out.truncate(start);
+        crate::response::write_string(out, text);
+    }
+}
+
 fn bad(column: &str, row: usize, nested: Nested, detail: &str) -> CoreError {
     CoreError::invalid(
         column,

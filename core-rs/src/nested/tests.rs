@@ -178,3 +178,12 @@ fn set_columns_are_deduplicated_in_arrow() {
         "column 'ids' row 0: not a INT64_SET value: a null element"
     );
 }
+
+#[test]
+fn a_json_array_splits_into_cells() {
+    let cells = json_array_cells(r#"[{"b": 1, "a": null}, null, [1, 2.5]]"#, "c").unwrap();
+    assert_eq!(cells.value(0), r#"{"b":1,"a":null}"#);
+    assert!(cells.is_null(1));
+    assert_eq!(cells.value(2), "[1,2.5]");
+    assert!(json_array_cells("{}", "c").is_err());
+}

@@ -126,11 +126,6 @@ class _Plan:
         return [name for _, _, _, name in self.outputs]
 
     @cached_property
-    def parses_json(self) -> bool:
-        """Whether a requested feature is stored as JSON text and read back parsed."""
-        return any(p.view.feast_types[s] in PARSED_ON_READ for p in self.views for s in p.select)
-
-    @cached_property
     def value_types(self) -> list[list[int]]:
         return [list(p.view.value_types) for p in self.views]
 
@@ -370,8 +365,7 @@ class OnlineReader:
         if store is None:
             return None
         plan = self.plan(features, full_feature_names)
-        if plan.odfvs or plan.parses_json:
-            # Rust would print stored JSON text as a string; the Arrow path prints it parsed.
+        if plan.odfvs:
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
             features, entity_rows, full_feature_names, plan, plain_keys=True
