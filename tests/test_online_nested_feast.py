@@ -5,6 +5,8 @@ every store, and the values Feast refuses, refused here with an error naming col
 
 from __future__ import annotations
 
+import decimal
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,12 +81,30 @@ def _order_free(case: dict[str, Any]) -> bool:
 
 
 def _as_feast_reads(case: dict[str, Any], value: Any) -> Any:
-    """Repast's read of a value, in the form the golden file records Feast's in."""
+    """Repast's read of a value, in the form the golden file records Feast's in (UUIDs and
+    decimals as their text, sets sorted)."""
+    if case.get("read_as") in ("uuid", "decimal") or case["value_type"] in TEXT_SETS:
+        value = None if value is None else _texts_of(value)
     if case.get("read_as") == "set" and value is not None:
-        return sorted(
-            str(v) if case["value_type"] in ("UUID_SET", "TIME_UUID_SET") else v for v in value
-        )
+        return sorted(value)
     return value
+
+
+TEXT_SETS = {"UUID_SET", "TIME_UUID_SET", "DECIMAL_SET"}
+
+
+def _texts_of(value: Any) -> Any:
+    return [str(v) for v in value] if isinstance(value, list) else str(value)
+
+
+def _sdk_types_are_feasts(case: dict[str, Any], value: Any) -> bool:
+    """Feast's SDK gives `uuid.UUID` and `decimal.Decimal` objects (in lists for lists/sets)."""
+    kind = {"uuid": uuid.UUID, "decimal": decimal.Decimal}.get(case.get("read_as", ""))
+    if case["value_type"] in TEXT_SETS:
+        kind = decimal.Decimal if case["value_type"] == "DECIMAL_SET" else uuid.UUID
+    if kind is None or value is None:
+        return True
+    return all(isinstance(v, kind) for v in (value if isinstance(value, list) else [value]))
 
 
 @pytest.mark.parametrize("case", ENCODED, ids=_id)
@@ -266,6 +286,7 @@ def test_every_type_reads_back_as_feasts_sdk_does(store: FeatureStore) -> None:
     for f, case in zip(fields, STORE_CASES, strict=False):
         got = _as_feast_reads(case, values[f.name][0])
         assert got == case["read_back"], (case["value_type"], got)
+        assert _sdk_types_are_feasts(case, values[f.name][0]), (case["value_type"], got)
     assert values["cfg"] == [{"k": [1, 2]}]
     if store.layout == "redis-feast":  # type: ignore[attr-defined]
         _assert_redis_holds_feasts_bytes(store, fields)

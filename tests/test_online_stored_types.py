@@ -4,6 +4,7 @@ them (parsed). Feast's own bytes and reads of each type: tests/test_online_neste
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,7 +113,8 @@ def test_nested_values_round_trip_online(store: FeatureStore) -> None:
     assert got["profiles"] == [[{"name": "a", "age": 1}, {"name": "b", "age": 2}], [], None]
     assert got["tags"] == [["x", "y"], None, None]
     assert got["ids"] == [[1, 3], [2], None]  # a set: unique and sorted, as Feast holds it
-    assert got["uuid"] == ["6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c", None, None]
+    # As Feast's SDK: a uuid.UUID (the server's JSON has the text).
+    assert got["uuid"] == [uuid.UUID("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"), None, None]
     frame = store.get_online_features(["nested:meta"], {"driver_id": [1]}).to_df()
     assert frame["meta"].tolist() == [{"rating": "4.5", "vehicle": "suv"}]
 

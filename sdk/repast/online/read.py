@@ -335,6 +335,7 @@ class OnlineReader:
         out_values: list[pa.Array] = [typed[c] for c in plan.join_columns]
         out_status: list[pa.Array | None] = [None] * len(names)
         out_ts: list[pa.Array | None] = [None] * len(names)
+        out_kinds: list[int | None] = [None] * len(names)
         for is_odfv, index, fi, name in plan.outputs:
             names.append(name)
             if is_odfv:
@@ -342,11 +343,14 @@ class OnlineReader:
                 out_values.append(transformed[index][fi])
                 out_status.append(None)
                 out_ts.append(None)
+                out_kinds.append(None)
             else:
+                p = plan.views[index]
                 out_values.append(values[index][fi])
                 out_status.append(statuses[index])
                 out_ts.append(stamps[index])
-        return OnlineResponse(names, out_values, out_status, out_ts)
+                out_kinds.append(p.view.feast_types[p.select[fi]])
+        return OnlineResponse(names, out_values, out_status, out_ts, out_kinds)
 
     def read(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool

@@ -23,7 +23,9 @@ byte what Feast writes; only SCALAR_MAP, whose keys Repast keeps as text, is ref
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import decimal
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -44,6 +46,7 @@ __all__ = [
     "is_json",
     "json_column",
     "parsed_values",
+    "python_values",
     "stored_type",
     "to_json_text",
 ]
@@ -179,3 +182,29 @@ def parsed_values(array: pa.Array) -> list[Any]:
         ]
     values: list[Any] = array.to_pylist()
     return values
+
+
+_UUIDS = frozenset(int(t) for t in (V.UUID, V.TIME_UUID, V.UUID_LIST, V.TIME_UUID_LIST))
+_UUID_SETS = frozenset((int(V.UUID_SET), int(V.TIME_UUID_SET)))
+_DECIMALS = frozenset((int(V.DECIMAL), int(V.DECIMAL_LIST), int(V.DECIMAL_SET)))
+
+
+def python_values(array: pa.Array, value_type: int | None) -> list[Any]:
+    """The Python values of a read column as Feast's SDK returns them: JSON parsed, UUIDs as
+    `uuid.UUID`, decimals as `decimal.Decimal` (their lists and sets as lists of those)."""
+    values = parsed_values(array)
+    make: Callable[[str], Any]
+    if value_type in _UUIDS or value_type in _UUID_SETS:
+        make = uuid.UUID
+    elif value_type in _DECIMALS:
+        make = decimal.Decimal
+    else:
+        return values
+    return [
+        None
+        if v is None
+        else [None if e is None else make(e) for e in v]
+        if isinstance(v, list)
+        else make(v)
+        for v in values
+    ]
