@@ -8,7 +8,7 @@ from __future__ import annotations
 import decimal
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +379,55 @@ def _assert_redis_holds_feasts_bytes(store: FeatureStore, fields: list[Field]) -
         assert raw is not None, case["value_type"]
         if not _order_free(case):
             assert raw.hex() == case["hex_deterministic"], case["value_type"]
+
+
+BAD_ROWS = [
+    ("meta", Map, '{"a": [1, "x"]}', "not a MAP value: key 'a': a list mixes"),
+    ("meta", Map, pa.array([[(1, "x")]], pa.map_(pa.int64(), pa.string())), "map keys are Int64"),
+    ("profile", Struct({"name": String, "age": Int64}), '{"name": "x"}', "missing declared"),
+    ("profile", Struct({"name": String, "age": Int64}), '{"name": 1, "age": 1}', "an integer"),
+    ("id", Uuid, "not-a-uuid", '"not-a-uuid" is not a UUID'),
+    ("price", Decimal, "1.2.3", '"1.2.3" is not a decimal'),
+    ("cfg", Json, "{bad", '"{bad" is not JSON'),
+    ("ids", Set(Int64), pa.array([[1, None]], pa.list_(pa.int64())), "a null element"),
+]
+
+
+@pytest.mark.parametrize(("name", "dtype", "bad", "why"), BAD_ROWS, ids=lambda v: str(v)[:24])
+def test_a_bad_value_is_refused_naming_feature_and_row_and_nothing_is_written(
+    store: FeatureStore, name: str, dtype: Any, bad: Any, why: str
+) -> None:
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(name="b_src", path="data/b.parquet", timestamp_field="event_timestamp")
+    push = PushSource(name="b_push", batch_source=source)
+    schema = [Field(name="driver_id", dtype=Int64), Field(name=name, dtype=dtype)]
+    view = FeatureView(name="bad", entities=[driver], schema=schema, source=push)
+    store.apply([driver, source, push, view], skip_source_validation=True)
+    good = {
+        "meta": '{"a": "1"}',
+        "profile": '{"name": "x", "age": 1}',
+        "id": "6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c",
+        "price": "1.5",
+        "cfg": "[1]",
+    }
+    arrow = dtype.to_arrow_type()
+    if name == "ids":
+        first = pa.array([[1, 2]], arrow)
+    elif name in ("meta", "profile"):
+        first = pa.array([good[name]])
+    else:
+        first = pa.array([good[name]], arrow)
+    stamps = pa.array([T, T], pa.timestamp("us", tz="UTC"))
+    store.push("b_push", pa.table({"driver_id": [1], "event_timestamp": stamps[:1], name: first}))
+    before = store.get_online_features([f"bad:{name}"], {"driver_id": [1, 2]}).to_dict()
+    column = bad if isinstance(bad, pa.Array) else pa.array([bad])
+    # Row 0 is good, row 1 bad; an Arrow map with integer keys can only be good when empty.
+    head = first if column.type == first.type else pa.array([[]], column.type)
+    later = pa.array([T + timedelta(hours=1)] * 2, pa.timestamp("us", tz="UTC"))
+    rows = pa.table(
+        {"driver_id": [2, 1], "event_timestamp": later, name: pa.concat_arrays([head, column])}
+    )
+    with pytest.raises(InvalidValueError, match=rf"column '{name}' row 1: .*{why}"):
+        store.push("b_push", rows)
+    after = store.get_online_features([f"bad:{name}"], {"driver_id": [1, 2]}).to_dict()
+    assert after == before

@@ -250,10 +250,10 @@ fn offset(len: usize) -> Result<i32, CoreError> {
 pub fn is_native(value_type: i64) -> bool {
     Nested::from_code(value_type).is_some_and(|n| n != Nested::ScalarMap)
         || (22..=29).contains(&value_type)
-        || text_kind(value_type).is_some()
+        || (text_kind(value_type).is_some() && !matches!(value_type, 32 | 33))
 }
 
-/// `UUID`/`TIME_UUID`/`DECIMAL` and their lists and sets: (checker, type name, shape).
+/// `JSON`, `UUID`/`TIME_UUID`/`DECIMAL` and their lists and sets: (checker, type name, shape).
 type TextKind = (fn(&str) -> bool, &'static str, Shape);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,7 +266,10 @@ enum Shape {
 fn text_kind(code: i64) -> Option<TextKind> {
     let uuid: fn(&str) -> bool = text::is_uuid;
     let decimal: fn(&str) -> bool = text::is_decimal;
+    let json: fn(&str) -> bool = text::is_json;
     Some(match code {
+        32 => (json, "JSON", Shape::One),
+        33 => (json, "JSON_LIST", Shape::List),
         36 => (uuid, "UUID", Shape::One),
         37 => (uuid, "TIME_UUID", Shape::One),
         44 => (decimal, "DECIMAL", Shape::One),
@@ -280,15 +283,15 @@ fn text_kind(code: i64) -> Option<TextKind> {
     })
 }
 
-/// Checks the text of a UUID/DECIMAL (or list/set of them) column; a string or list-of-string
+/// Checks the text of a JSON/UUID/DECIMAL (or list/set of them) column; a string or list-of-string
 /// column. Null cells and null elements pass (they are stored as nulls).
 pub fn check_text(array: &dyn Array, value_type: i64, column: &str) -> Result<(), CoreError> {
     let (ok, name, shape) =
         text_kind(value_type).ok_or_else(|| unknown_type(value_type, column))?;
-    let what = if name.starts_with("DECIMAL") {
-        "decimal"
-    } else {
-        "UUID"
+    let what = match name.as_bytes()[0] {
+        b'D' => "a decimal",
+        b'J' => "JSON",
+        _ => "a UUID",
     };
     let check = |row: usize, s: &str| {
         if ok(s) {
@@ -297,7 +300,7 @@ pub fn check_text(array: &dyn Array, value_type: i64, column: &str) -> Result<()
             Err(CoreError::invalid(
                 column,
                 row,
-                format!("{s:?} is not a {what} ({name})"),
+                format!("{s:?} is not {what} ({name})"),
             ))
         }
     };

@@ -239,7 +239,7 @@ pub fn from_arrow(array: &dyn Array, i: usize) -> Result<Node, String> {
             let map = array.as_map();
             let entries = map.value(i);
             let keys = entries.column(0);
-            if leaf_of(keys.data_type()) != Some(Leaf::Str) {
+            if !entries.is_empty() && leaf_of(keys.data_type()) != Some(Leaf::Str) {
                 return Err(format!(
                     "map keys are {}; Feast's Map has string keys",
                     keys.data_type()

@@ -2,6 +2,12 @@
 //! `decimal.Decimal` parse them (Feast's SDK calls those on every read, so text they refuse
 //! would make every later read of the entity fail).
 
+/// Whether `text` is JSON (any value; integers of any size), as Feast checks a JSON feature's
+/// text with `json.loads` before storing it.
+pub fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
 /// Python's whitespace (`str.isspace`), which `int()` and `Decimal()` strip.
 fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
@@ -80,6 +86,22 @@ pub fn is_decimal(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_text_as_python_takes_it() {
+        for ok in [
+            "1",
+            "null",
+            r#"{"a": [1, 2.5e3]}"#,
+            "123456789012345678901234567890",
+            " [] ",
+        ] {
+            assert!(is_json(ok), "{ok}");
+        }
+        for bad in ["", "{", "[1,]", "nan", "{'a': 1}", "1 2"] {
+            assert!(!is_json(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn uuids_as_python_takes_them() {

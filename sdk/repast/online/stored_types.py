@@ -62,6 +62,8 @@ PARSED_ON_READ = JSON_TEXT | {int(V.JSON), int(V.JSON_LIST)}
 CHECKED_TEXT = frozenset(
     int(t)
     for t in (
+        V.JSON,
+        V.JSON_LIST,
         V.UUID,
         V.TIME_UUID,
         V.DECIMAL,
@@ -73,7 +75,9 @@ CHECKED_TEXT = frozenset(
         V.DECIMAL_SET,
     )
 )
-"""Value types held as text that must parse as a UUID or a decimal."""
+"""Value types held as text that must parse as JSON, a UUID or a decimal (what Python's
+`json`, `uuid` and `decimal` would refuse is refused, naming the row: Feast refuses bad JSON,
+and its reads of a bad UUID or decimal fail)."""
 SETS = frozenset(range(int(V.BYTES_SET), int(V.UNIX_TIMESTAMP_SET) + 1)) | {
     int(V.UUID_SET),
     int(V.TIME_UUID_SET),
