@@ -210,3 +210,41 @@ def test_decimal_text_is_accepted_exactly_when_python_takes_it(text: str) -> Non
     else:
         with pytest.raises(InvalidValueError, match=r"^column 'price' row 0: .* is not a decimal"):
             _core.check_text_values(column, int(ValueType.DECIMAL_LIST), "price")
+
+
+SET_KINDS = [
+    (ValueType.INT64_SET, pa.int64(), int64s),
+    (ValueType.INT32_SET, pa.int32(), st.integers(-(2**31), 2**31 - 1)),
+    (ValueType.DOUBLE_SET, pa.float64(), floats),
+    (ValueType.STRING_SET, pa.string(), st.text(max_size=5)),
+    (ValueType.BYTES_SET, pa.binary(), st.binary(max_size=5)),
+    (ValueType.BOOL_SET, pa.bool_(), st.booleans()),
+]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(SET_KINDS), st.data())
+def test_sets_round_trip_unique_and_sorted(kind: Any, data: st.DataObject) -> None:
+    value_type, arrow, elements = kind
+    rows = data.draw(st.lists(st.lists(elements, max_size=6) | st.none(), max_size=5))
+    column = pa.array(rows, pa.list_(arrow))
+    # Python's set keeps one of 0.0 and -0.0; compare by value.
+    expected = [None if r is None else sorted(set(r)) for r in rows]
+    unique = _core.unique_set_values(column, int(value_type), "s").to_pylist()
+    assert unique == expected
+    encoded = _core.encode_nested(column, int(value_type), "s")
+    assert _core.decode_nested(encoded, int(value_type)).to_pylist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.uuids().map(str) | st.none(), max_size=5),
+    st.lists(st.decimals(allow_nan=False, allow_infinity=False).map(str) | st.none(), max_size=5),
+)
+def test_uuid_and_decimal_text_round_trips(
+    uuids: list[str | None], decimals: list[str | None]
+) -> None:
+    for value_type, values in ((ValueType.UUID, uuids), (ValueType.DECIMAL, decimals)):
+        column = pa.array(values, pa.string())
+        encoded = _core.encode_nested(column, int(value_type), "t")
+        assert _core.decode_nested(encoded, int(value_type)).to_pylist() == values
