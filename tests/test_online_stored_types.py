@@ -223,3 +223,9 @@ def test_historical_retrieval_keeps_the_written_arrow_types(tmp_path: Path) -> N
         assert got.schema.field(f.name).type == written.schema.field(f.name).type, f.name
         assert got.column(f.name).to_pylist() == written.column(f.name).to_pylist()[::-1], f.name
     store.online_store.close()
+
+
+def test_scalar_map_keys_are_held_as_text() -> None:
+    column = pa.array([[(2, "b"), (1, "a")], None], pa.map_(pa.int64(), pa.string()))
+    texts = to_json_text(column, ValueType.SCALAR_MAP, "sm").to_pylist()
+    assert texts == ['{"1":"a","2":"b"}', None]

@@ -137,6 +137,11 @@ def to_json_text(
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    kind = column.type
+    typed_keys = pa.types.is_map(kind) and not pa.types.is_string(kind.key_type)
+    if int(value_type) == V.SCALAR_MAP and typed_keys:
+        # A SCALAR_MAP's keys are typed; its stored JSON text holds them as text.
+        column = column.cast(pa.map_(pa.string(), kind.item_type))
     return _core.nested_json_text(column, int(value_type), declared, name)
 
 
