@@ -1,9 +1,10 @@
 """Map, Struct, Json, sets, UUIDs online on every store: written from what a DataFrame or a
-Parquet file holds, read back as Feast's SDK returns them (parsed), refused by the `feast`
-Redis layout (not byte-identical to Feast yet) before anything is written."""
+Parquet file holds (encoded in Rust from the whole column), read back as Feast's SDK returns
+them (parsed). Feast's own bytes and reads of each type: tests/test_online_nested_feast.py."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +21,10 @@ from hypothesis import strategies as st
 from online_stores import STORES, online_config
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
 from repast.config import RepoConfig
-from repast.errors import InvalidValueError, UnsupportedTypeError
+from repast.errors import InvalidValueError
 from repast.online.stored_types import stored_type, to_json_text
 from repast.types import (
     Array,
-    Bool,
-    Bytes,
-    Float64,
-    Int32,
     Int64,
     Json,
     Map,
@@ -68,7 +65,7 @@ def source_table() -> pa.Table:
                 Array(PROFILE).to_arrow_type(),
             ),
             "tags": [["x", "y"], None],
-            "ids": [[3, 1], [2]],
+            "ids": [[3, 1, 3], [2]],
             "uuid": ["6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c", None],
         }
     )
@@ -104,12 +101,6 @@ def definitions() -> list[Any]:
 
 
 def test_nested_values_round_trip_online(store: FeatureStore) -> None:
-    if store.layout == "redis-feast":  # type: ignore[attr-defined]
-        registry = Path(str(store.config.registry_path))
-        with pytest.raises(UnsupportedTypeError, match="feature 'meta' is MAP.*layout: packed"):
-            store.apply(definitions())
-        assert not registry.exists() or "nested" not in registry.read_text()
-        return
     store.apply(definitions())
     store.materialize(datetime(2023, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
     refs = [f"nested:{f.name}" for f in SCHEMA]
@@ -121,8 +112,9 @@ def test_nested_values_round_trip_online(store: FeatureStore) -> None:
     assert list(got["profile"][0]) == ["name", "age"]  # a Struct keeps its field order
     assert got["profiles"] == [[{"name": "a", "age": 1}, {"name": "b", "age": 2}], [], None]
     assert got["tags"] == [["x", "y"], None, None]
-    assert got["ids"] == [[3, 1], [2], None]
-    assert got["uuid"] == ["6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c", None, None]
+    assert got["ids"] == [[1, 3], [2], None]  # a set: unique and sorted, as Feast holds it
+    # As Feast's SDK: a uuid.UUID (the server's JSON has the text).
+    assert got["uuid"] == [uuid.UUID("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"), None, None]
     frame = store.get_online_features(["nested:meta"], {"driver_id": [1]}).to_df()
     assert frame["meta"].tolist() == [{"rating": "4.5", "vehicle": "suv"}]
 
@@ -160,41 +152,13 @@ def test_stored_types() -> None:
         assert stored_type(plain) == plain
 
 
-json_leaf = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=5)
-json_value = st.recursive(
-    json_leaf,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.dictionaries(st.text(max_size=4), json_value, max_size=4) | st.none(), max_size=6)
-)
-def test_json_text_of_maps_round_trips_with_sorted_keys(
-    values: list[dict[str, Any] | None],
-) -> None:
-    texts = to_json_text(
-        pa.array([None if v is None else orjson.dumps(v).decode() for v in values]),
-        ValueType.MAP,
-        "m",
-    )
-    assert [None if t is None else orjson.loads(t) for t in texts.to_pylist()] == values
-    for text, value in zip(texts.to_pylist(), values, strict=True):
-        if value is not None:
-            assert list(orjson.loads(text)) == sorted(value)
-
-
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.text(max_size=6), min_size=1, max_size=5), st.integers(0, 4))
 def test_bad_json_text_names_the_column_and_row(good: list[str], where: int) -> None:
     cells: list[str] = ['{"a": 1}'] * len(good)
     row = min(where, len(cells) - 1)
     cells[row] = "{not json" + good[row]
-    with pytest.raises(InvalidValueError, match=rf"column 'meta' row {row}: .* is not a MAP value"):
+    with pytest.raises(InvalidValueError, match=rf"column 'meta' row {row}: not a MAP value: not"):
         to_json_text(pa.array(cells), ValueType.MAP, "meta")
 
 
@@ -203,44 +167,13 @@ def test_json_text_from_arrow_maps_and_structs() -> None:
     assert to_json_text(maps, ValueType.MAP, "m").to_pylist() == ['{"a":"1","b":"2"}', "{}", None]
     structs = pa.array([{"z": 1, "a": None}], pa.struct([("z", pa.int64()), ("a", pa.string())]))
     assert to_json_text(structs, ValueType.STRUCT, "s").to_pylist() == ['{"z":1,"a":null}']
-    with pytest.raises(InvalidValueError, match="column 'b' row 0: .* is not a STRUCT value"):
+    with pytest.raises(InvalidValueError, match="column 'b' row 0: not a STRUCT value: bytes"):
         to_json_text(pa.array([{"x": b"\x00"}]), ValueType.STRUCT, "b")
 
 
 # --- against Feast's own values (tests/golden/nested_values.json) ------------------------------
 
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
-_ELEMENT = {"INT64": Int64, "INT32": Int32, "STRING": String, "DOUBLE": Float64, "BOOL": Bool}
-_ELEMENT["BYTES"] = Bytes
-
-
-def _struct_of(value: dict[str, Any]) -> Struct:
-    def field_type(v: Any) -> Any:
-        if isinstance(v, list):
-            return Array(field_type(v[0]))
-        return {str: String, int: Int64, float: Float64, bool: Bool}[type(v)]
-
-    return Struct({k: field_type(v) for k, v in value.items()})
-
-
-def _golden_field(i: int, case: dict[str, Any]) -> tuple[Field, pa.Array]:
-    """A feature of the case's type and a one-row column holding its Python value."""
-    vt, value = case["value_type"], case["python_value"]
-    as_json = pa.array([orjson.dumps(value).decode()])
-    dtype: Any
-    if vt == "JSON":
-        return Field(name=f"f{i}", dtype=Json), pa.array([value])
-    if vt == "JSON_LIST":
-        return Field(name=f"f{i}", dtype=Array(Json)), pa.array([value], pa.list_(pa.string()))
-    if vt in ("MAP", "MAP_LIST"):
-        dtype = Map if vt == "MAP" else Array(Map)
-        return Field(name=f"f{i}", dtype=dtype), as_json
-    if vt in ("STRUCT", "STRUCT_LIST"):
-        dtype = _struct_of(value if vt == "STRUCT" else value[0])
-        return Field(name=f"f{i}", dtype=dtype if vt == "STRUCT" else Array(dtype)), as_json
-    element = _ELEMENT[vt.removesuffix("_SET")]
-    column = pa.array([value], pa.list_(element.to_arrow_type()))
-    return Field(name=f"f{i}", dtype=Set(element)), column
 
 
 def test_golden_file_was_recorded_by_feast_0_67() -> None:
@@ -264,39 +197,35 @@ def test_feast_layout_bytes_of_json_are_feasts(case: dict[str, Any]) -> None:
     assert decoded.to_pylist() == column.to_pylist()
 
 
-def test_every_type_reads_back_as_feasts_sdk_does(store: FeatureStore) -> None:
-    cases = GOLDEN["cases"]
-    fields, columns = zip(*(_golden_field(i, c) for i, c in enumerate(cases)), strict=True)
-    driver = Entity(name="driver", join_keys=["driver_id"])
-    source = FileSource(
-        name="golden_src", path="data/golden.parquet", timestamp_field="event_timestamp"
-    )
-    push = PushSource(name="golden_push", batch_source=source)
-    view = FeatureView(name="golden", entities=[driver], schema=list(fields), source=push)
-    if store.layout == "redis-feast":  # type: ignore[attr-defined]
-        with pytest.raises(UnsupportedTypeError, match="layout: feast"):
-            store.apply([driver, source, push, view], skip_source_validation=True)
-        # The JSON kinds it can hold are Feast's bytes (test above); the rest it refuses.
-        kept = [f for f, c in zip(fields, cases, strict=True) if c["value_type"].startswith("JSON")]
-        view = FeatureView(name="golden", entities=[driver], schema=kept, source=push)
-        cases = [c for c in cases if c["value_type"].startswith("JSON")]
-        columns = tuple(col for f, col in zip(fields, columns, strict=True) if f in kept)
-        fields = tuple(kept)
-    store.apply([driver, source, push, view], skip_source_validation=True)
-    table = pa.table(
+def test_historical_retrieval_keeps_the_written_arrow_types(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    written = source_table()
+    pq.write_table(written, tmp_path / "data" / "nested.parquet")
+    config = RepoConfig.model_validate(
         {
-            "driver_id": pa.array([1], pa.int64()),
-            "event_timestamp": pa.array([T], pa.timestamp("us", tz="UTC")),
-            **{f.name: col for f, col in zip(fields, columns, strict=True)},
+            "project": "nested",
+            "registry": str(tmp_path / "registry.json"),
+            "online_store": {"type": "sqlite", "path": "data/online.db"},
+            "repo_path": tmp_path,
         }
     )
-    store.push("golden_push", table)
-    got = store.get_online_features([f"golden:{f.name}" for f in fields], {"driver_id": [1]})
-    values = got.to_dict()
-    for f, case in zip(fields, cases, strict=True):
-        value = values[f.name][0]
-        if case.get("read_as") == "set":
-            # Feast's SDK gives a Python set; Repast a list of the stored elements.
-            assert sorted(value) == case["read_back"], (case["value_type"], value)
-        else:
-            assert value == case["read_back"], (case["value_type"], value)
+    store = FeatureStore(config=config)
+    store.apply(definitions())
+    entity_df = pa.table(
+        {
+            "driver_id": pa.array([2, 1], pa.int64()),
+            "event_timestamp": pa.array([T, T], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    refs = [f"nested:{f.name}" for f in SCHEMA]
+    got = store.get_historical_features(entity_df, refs).to_arrow()
+    for f in SCHEMA:
+        assert got.schema.field(f.name).type == written.schema.field(f.name).type, f.name
+        assert got.column(f.name).to_pylist() == written.column(f.name).to_pylist()[::-1], f.name
+    store.online_store.close()
+
+
+def test_scalar_map_keys_are_held_as_text() -> None:
+    column = pa.array([[(2, "b"), (1, "a")], None], pa.map_(pa.int64(), pa.string()))
+    texts = to_json_text(column, ValueType.SCALAR_MAP, "sm").to_pylist()
+    assert texts == ['{"1":"a","2":"b"}', None]

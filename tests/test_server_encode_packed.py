@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,14 +26,33 @@ from repast.types import (
     Float64,
     Int32,
     Int64,
+    Json,
+    Map,
+    Set,
     String,
+    Struct,
     UnixTimestamp,
+    Uuid,
 )
 from repast_server.encode import encode_online_response, encode_packed_read
 
 NOW = datetime(2024, 1, 1, 12, tzinfo=UTC)
 TTL = timedelta(hours=1)
 
+PROFILE = Struct({"n": Int64, "s": String})
+INT64S = st.integers(-(2**63), 2**63 - 1)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+JSON_TEXT = _JSON.map(lambda v: orjson.dumps(v).decode())
 FEATURES: list[tuple[str, Any, Any]] = [
     # name, Feast type, hypothesis strategy for one value (None = null)
     ("f32", Float32, st.floats(width=32)),
@@ -46,6 +66,12 @@ FEATURES: list[tuple[str, Any, Any]] = [
     ("f64s", Array(Float64), st.lists(st.none() | st.floats(), max_size=3)),
     ("i64s", Array(Int64), st.lists(st.none() | st.integers(-5, 5), max_size=3)),
     ("ss", Array(String), st.lists(st.text(string.printable, max_size=4), max_size=3)),
+    # Stored as JSON text (or checked text / unique lists) and printed by Rust as the JSON value.
+    ("m", Map, st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=3)),
+    ("prof", PROFILE, st.fixed_dictionaries({"n": st.none() | INT64S, "s": st.text()})),
+    ("cfg", Json, JSON_TEXT),
+    ("tags", Set(String), st.lists(st.text(max_size=3), max_size=3)),
+    ("uid", Uuid, st.uuids().map(str)),
 ]
 
 

@@ -50,7 +50,12 @@ impl Kind {
     /// Oneof fields accepted when decoding: the own field first, then lossless neighbours.
     fn accepts(self, list: bool, field: u32) -> bool {
         if list {
-            return field == self.list_field();
+            // A set (22-29) holds the same message as its list (11-18); UUIDs and decimals
+            // are strings in their own oneofs (nested.rs writes them for `layout: feast`).
+            let own = self.list_field();
+            return field == own
+                || ((11..=18).contains(&own) && field == own + 11)
+                || (self == Self::String && matches!(field, 38..=41 | 45 | 46));
         }
         let own = self.scalar_field();
         field == own
@@ -59,6 +64,7 @@ impl Kind {
                 (Self::Int64 | Self::Int32, 3 | 4)
                     | (Self::Double | Self::Float, 5 | 6)
                     | (Self::Json, 2)
+                    | (Self::String, 36 | 37 | 44)
             )
     }
 
@@ -135,6 +141,28 @@ fn oneof_name(field: u32) -> String {
         21 => "map_list_val",
         32 => "json_val",
         33 => "json_list_val",
+        22 => "bytes_set_val",
+        23 => "string_set_val",
+        24 => "int32_set_val",
+        25 => "int64_set_val",
+        26 => "double_set_val",
+        27 => "float_set_val",
+        28 => "bool_set_val",
+        29 => "unix_timestamp_set_val",
+        34 => "struct_val",
+        35 => "struct_list_val",
+        36 => "uuid_val",
+        37 => "time_uuid_val",
+        38 => "uuid_list_val",
+        39 => "time_uuid_list_val",
+        40 => "uuid_set_val",
+        41 => "time_uuid_set_val",
+        42 => "list_val",
+        43 => "set_val",
+        44 => "decimal_val",
+        45 => "decimal_list_val",
+        46 => "decimal_set_val",
+        47 => "scalar_map_val",
         _ => return format!("oneof field {field}"),
     };
     name.to_owned()

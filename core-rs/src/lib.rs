@@ -8,10 +8,12 @@ pub mod iso_time;
 pub mod keys;
 pub mod latest;
 pub mod mmh3;
+pub mod nested;
 pub mod packed;
 pub mod pit;
 mod py_codecs;
 mod py_latest;
+mod py_nested;
 mod py_packed;
 mod py_pit;
 mod py_response;
@@ -36,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<UnsupportedTypeError>(),
     )?;
     py_codecs::register(m)?;
+    py_nested::register(m)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_indices, m)?)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_partitions, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::encode_packed_rows, m)?)?;

@@ -9,7 +9,8 @@
 //! the two), so the formatting follows orjson: floats as the shortest round-trip digits
 //! (zmij, as orjson), float32 widened to double first, NaN/±Inf as the
 //! strings `"NaN"`/`"Infinity"`/`"-Infinity"`, bytes as padded base64, `UNIX_TIMESTAMP` as
-//! integer seconds, and orjson's string escapes. Event timestamps are RFC 3339 UTC with `Z`
+//! integer seconds, orjson's string escapes, and stored JSON text (JSON, MAP, STRUCT, ...
+//! features) as the compact JSON it holds. Event timestamps are RFC 3339 UTC with `Z`
 //! and 0, 3 or 6 fraction digits, as few as the value needs.
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -326,10 +327,17 @@ fn write_scalar(
         (Scalar::Bool, Marker::Bool(v)) => {
             out.extend_from_slice(if v { b"true" } else { b"false" });
         }
-        (Scalar::String | Scalar::Json, Marker::Str(n)) => {
+        (Scalar::String, Marker::Str(n)) => {
             let s = std::str::from_utf8(r.take(n)?)
                 .map_err(|e| format!("str is not valid UTF-8: {e}"))?;
             write_string(out, s);
+        }
+        // JSON text (Json features and the Map/Struct/... ones stored as JSON) goes out parsed,
+        // as Feast's server sends it: the compact form orjson would print.
+        (Scalar::Json, Marker::Str(n)) => {
+            let s = std::str::from_utf8(r.take(n)?)
+                .map_err(|e| format!("str is not valid UTF-8: {e}"))?;
+            crate::nested::embed_json(s, out);
         }
         (Scalar::Bytes, Marker::Bin(n) | Marker::Str(n)) => {
             let bytes = r.take(n)?;

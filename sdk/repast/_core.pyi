@@ -18,6 +18,13 @@ __all__ = [
     "decode_values",
     "encode_timestamps",
     "decode_timestamps",
+    "nested_json_text",
+    "encode_nested",
+    "decode_nested",
+    "check_text_values",
+    "unique_set_values",
+    "is_native_feast_type",
+    "json_array_cells",
     "point_in_time_indices",
     "point_in_time_partitions",
     "encode_packed_rows",
@@ -88,6 +95,38 @@ def encode_timestamps(array: pa.Array, column: str = "") -> pa.BinaryArray:
 
 def decode_timestamps(array: pa.Array, column: str = "") -> pa.TimestampArray:
     """`google.protobuf.Timestamp` bytes to timestamp[us, tz=UTC]; b"" is the epoch."""
+
+# --- Nested values: maps, structs, sets, UUIDs, decimals (core-rs/src/py_nested.rs) ---------
+
+def nested_json_text(
+    array: pa.Array, value_type: int, declared: pa.DataType | None = None, column: str = ""
+) -> pa.StringArray:
+    """Compact JSON text per cell of a MAP/MAP_LIST/STRUCT/STRUCT_LIST/VALUE_LIST/VALUE_SET/
+    SCALAR_MAP column (struct, map or list column, or JSON text); a Map's keys sorted, a
+    Struct checked against `declared`. Raises `InvalidValueError` naming the column and row."""
+
+def encode_nested(array: pa.Array, value_type: int, column: str = "") -> pa.BinaryArray:
+    """Feast `Value` bytes (b"" for null) of a nested, set, UUID or decimal column, as Feast
+    writes them (map entries sorted by key, set elements deduplicated and sorted)."""
+
+def decode_nested(
+    array: pa.Array, value_type: int, declared: pa.DataType | None = None, column: str = ""
+) -> pa.Array:
+    """Feast `Value` bytes of those types back to JSON text (nested; a Struct's fields in the
+    order `declared` gives), lists (sets) or strings."""
+
+def check_text_values(array: pa.Array, value_type: int, column: str = "") -> None:
+    """Raise `InvalidValueError` for UUID/decimal text Python's `uuid`/`decimal` would refuse."""
+
+def unique_set_values(array: pa.Array, value_type: int, column: str = "") -> pa.ListArray:
+    """A set feature's list column with each row's elements deduplicated and sorted (as Feast
+    stores a set); a null element raises `InvalidValueError`."""
+
+def json_array_cells(text: bytes, column: str = "") -> pa.StringArray:
+    """One JSON text cell per element of a JSON array (null elements as null cells)."""
+
+def is_native_feast_type(value_type: int) -> bool:
+    """Whether `encode_nested`/`decode_nested` handle `value_type`."""
 
 # --- Packed rows and latest-per-key (core-rs/src/py_packed.rs, py_latest.rs) ------------------
 # Packed row format: docs/internals.md, "Packed rows". Value types as above, plus JSON_LIST(33).

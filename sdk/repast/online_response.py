@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.online.stored_types import is_json, parsed_values
+from repast.online.stored_types import is_json, parsed_values, python_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +32,9 @@ class OnlineResponse:
 
     `statuses[i]` is an int8 array of FieldStatus numbers, or None when every value of
     column `i` is PRESENT (join keys); `event_timestamps[i]` is a `timestamp[us, UTC]` array,
-    or None for the epoch (join keys).
+    or None for the epoch (join keys). `value_types[i]` is the feature's Feast value type
+    (None: take the Arrow values as they are): UUIDs and decimals, stored as text, come back
+    from `to_dict` as `uuid.UUID` and `decimal.Decimal`, as Feast's SDK returns them.
     """
 
     def __init__(
@@ -41,11 +43,13 @@ class OnlineResponse:
         values: list[pa.Array],
         statuses: list[pa.Array | None],
         event_timestamps: list[pa.Array | None],
+        value_types: list[int | None] | None = None,
     ) -> None:
         self.feature_names = names
         self.values = values
         self.statuses = statuses
         self.event_timestamps = event_timestamps
+        self.value_types = value_types or [None] * len(names)
 
     def __len__(self) -> int:
         return len(self.values[0]) if self.values else 0
@@ -71,7 +75,7 @@ class OnlineResponse:
         """`{name: [values]}`; with event timestamps also `{name}__ts: [epoch seconds]`."""
         out: dict[str, list[Any]] = {}
         for i, name in enumerate(self.feature_names):
-            out[name] = parsed_values(self.values[i])
+            out[name] = python_values(self.values[i], self.value_types[i])
             if include_event_timestamps:
                 seconds = pc.divide(pc.cast(self.timestamps(i), pa.int64()), 1_000_000)
                 out[f"{name}__ts"] = seconds.to_pylist()

@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast import _core
 from repast.conversion import BAD_VALUES, exact_array, has_hidden_bools
 from repast.errors import RepastError, RowsError
 from repast.feature_view import FeatureView
@@ -23,6 +25,26 @@ from repast.online.base import TIMESTAMP
 from repast.online.write import write_plan
 
 __all__ = ["frame"]
+
+
+def _nested_sources(views: Sequence[FeatureView]) -> frozenset[str]:
+    """Source column names of features stored as JSON text (Map, Struct, ...)."""
+    names: set[str] = set()
+    for view in views:
+        plan = write_plan(view)
+        reverse = {v: k for k, v in plan.mapping.items()}
+        names.update(reverse.get(name, name) for name in plan.json_text)
+    return frozenset(names)
+
+
+def _json_cells(name: str, values: list[Any]) -> pa.Array | None:
+    """A nested feature's values as JSON text cells: one `orjson.dumps` of the whole list,
+    split in Rust, so each value keeps exactly its own keys for the writer's checks. None when
+    the values have no JSON form (bytes): Arrow inference then takes them."""
+    try:
+        return _core.json_array_cells(orjson.dumps(values), name)
+    except (TypeError, RepastError):
+        return None
 
 
 def _column_types(views: Sequence[FeatureView]) -> tuple[frozenset[str], dict[str, pa.DataType]]:
@@ -95,9 +117,12 @@ def frame(columns: Mapping[str, list[Any]], rows: int, views: Sequence[FeatureVi
     # None when some numeric value needs inference or is bad: then every column is built on
     # its own, so the error (which column, which message) is the one it always was.
     built = _numeric_groups(columns, rows, numeric, timestamps)
+    nested = _nested_sources(views)
     arrays: dict[str, pa.Array] = {}
     for name, values in columns.items():
         array = built.get(name) if built is not None else None
+        if array is None and name in nested:
+            array = _json_cells(name, values)
         if array is None:
             array = _array(name, values, numeric.get(name))
         if name in timestamps and (pa.types.is_string(array.type) or array.null_count == rows):

@@ -126,11 +126,6 @@ class _Plan:
         return [name for _, _, _, name in self.outputs]
 
     @cached_property
-    def parses_json(self) -> bool:
-        """Whether a requested feature is stored as JSON text and read back parsed."""
-        return any(p.view.feast_types[s] in PARSED_ON_READ for p in self.views for s in p.select)
-
-    @cached_property
     def value_types(self) -> list[list[int]]:
         return [list(p.view.value_types) for p in self.views]
 
@@ -340,6 +335,7 @@ class OnlineReader:
         out_values: list[pa.Array] = [typed[c] for c in plan.join_columns]
         out_status: list[pa.Array | None] = [None] * len(names)
         out_ts: list[pa.Array | None] = [None] * len(names)
+        out_kinds: list[int | None] = [None] * len(names)
         for is_odfv, index, fi, name in plan.outputs:
             names.append(name)
             if is_odfv:
@@ -347,11 +343,14 @@ class OnlineReader:
                 out_values.append(transformed[index][fi])
                 out_status.append(None)
                 out_ts.append(None)
+                out_kinds.append(None)
             else:
+                p = plan.views[index]
                 out_values.append(values[index][fi])
                 out_status.append(statuses[index])
                 out_ts.append(stamps[index])
-        return OnlineResponse(names, out_values, out_status, out_ts)
+                out_kinds.append(p.view.feast_types[p.select[fi]])
+        return OnlineResponse(names, out_values, out_status, out_ts, out_kinds)
 
     def read(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
@@ -370,8 +369,7 @@ class OnlineReader:
         if store is None:
             return None
         plan = self.plan(features, full_feature_names)
-        if plan.odfvs or plan.parses_json:
-            # Rust would print stored JSON text as a string; the Arrow path prints it parsed.
+        if plan.odfvs:
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
             features, entity_rows, full_feature_names, plan, plain_keys=True

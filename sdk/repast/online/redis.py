@@ -161,8 +161,13 @@ class RedisOnlineStore:
                     continue
                 cols = []
                 for feature in request.features:
-                    vt = view.value_types[view.index(feature)]
-                    cols.append(_core.decode_values(cells(column), vt, f"{view.name}:{feature}"))
+                    at, name = view.index(feature), f"{view.name}:{feature}"
+                    vt = view.feast_types[at]
+                    if _core.is_native_feast_type(vt):
+                        declared = view.arrow_types[at]
+                        cols.append(_core.decode_nested(cells(column), vt, declared, name))
+                    else:
+                        cols.append(_core.decode_values(cells(column), view.value_types[at], name))
                     column += 1
                 ts = _core.decode_timestamps(cells(column), f"_ts:{view.name}")
                 column += 1

@@ -156,8 +156,14 @@ class EvalCommands:
             _core.encode_timestamps(batch.event_timestamps, "event_timestamp"),
         ]
         for name in names:
-            vt = view.value_types[view.index(name)]
-            parts.append(_core.encode_values(batch.columns[name], vt, name))
+            i = view.index(name)
+            vt = view.feast_types[i]
+            if _core.is_native_feast_type(vt):
+                # Maps, structs, sets, UUIDs, decimals: in Feast's own oneof, not as stored
+                # by the packed layout (JSON text, lists, strings).
+                parts.append(_core.encode_nested(batch.columns[name], vt, name))
+            else:
+                parts.append(_core.encode_values(batch.columns[name], view.value_types[i], name))
         head = [b"_ts:" + view.name.encode(), b"%d" % self.ttl, b"%d" % len(names), *fields]
         return resp.FEAST_SET, head, parts
 

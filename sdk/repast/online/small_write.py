@@ -95,8 +95,9 @@ def _build(view: FeatureView, plan: WritePlan) -> SmallWritePlan | None:
     if not set(plan.key_types) <= _KEY_TYPES:
         return None
     feature_types = list(plan.online.value_types)
-    if not set(feature_types) <= _FEATURE_TYPES or plan.json_text:
-        # Nested values (stored as JSON text) are written by the Arrow path.
+    if not set(feature_types) <= _FEATURE_TYPES or plan.json_text or plan.checked_text or plan.sets:
+        # Nested values (stored as JSON text), UUID/decimal text (checked) and sets (made
+        # unique) are written by the Arrow path.
         return None
     reverse = {v: k for k, v in plan.mapping.items()}
     key_sources = [reverse.get(k, k) for k in plan.join_keys]

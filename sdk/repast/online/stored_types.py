@@ -1,40 +1,52 @@
 """How the online stores hold the value types their codecs have no encoding of their own for.
 
-The packed row and Feast Value codecs in `repast._core` encode the scalar and list types
-(1-8, 11-18) and JSON (32, 33). The other Feast types are stored as one of those:
+The packed row codec in `repast._core` encodes the scalar and list types (1-8, 11-18) and JSON
+(32, 33). The other Feast types are stored as one of those:
 
 - MAP, MAP_LIST, STRUCT, STRUCT_LIST, VALUE_LIST, VALUE_SET, SCALAR_MAP: stored as JSON text
   (32), read back parsed (dicts and lists, as Feast's SDK returns them);
 - JSON (32): JSON text, read back parsed, as Feast's SDK returns it;
-- the `*_SET` types (22-29): the list of the same element (11-18), read back as a list;
-- UUID, TIME_UUID, DECIMAL: STRING; their lists and sets: STRING_LIST.
+- the `*_SET` types (22-29): the list of the same element (11-18), deduplicated and sorted as
+  Feast holds a set, read back as a list;
+- UUID, TIME_UUID, DECIMAL: STRING; their lists and sets: STRING_LIST (the text checked as
+  Python's `uuid.UUID` / `decimal.Decimal` parse it).
 
-A MAP's keys are written sorted (as Feast's protobuf map reads back); a STRUCT keeps its field
-order. The `feast` Redis layout must be byte-identical to Feast, so it refuses the types whose
-stored form is not Feast's own (`check_feast_layout`).
+The JSON text is written in Rust from whole Arrow columns (`_core.nested_json_text`: struct,
+map and list columns or JSON text): a MAP's keys sorted (as Feast's protobuf map reads back), a
+STRUCT's fields in order and checked against the declared ones.
 
-Turning a nested value into JSON text builds one Python object per value (`orjson`), so views
-with such features write more slowly than views of scalars and lists, which never leave Arrow.
+The Redis `layout: feast` stores every one of these types in Feast's own protobuf oneof
+(`map_val`, `struct_val`, `int64_set_val`, `uuid_val`, ...; `_core.encode_nested`), byte for
+byte what Feast writes; only SCALAR_MAP, whose keys Repast keeps as text, is refused there
+(`check_feast_layout`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import decimal
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from repast.errors import InvalidValueError, UnsupportedTypeError
+from repast import _core
+from repast.errors import UnsupportedTypeError
 from repast.value_type import ValueType
 
 __all__ = [
+    "CHECKED_TEXT",
     "JSON_TEXT",
+    "SETS",
     "PARSED_ON_READ",
     "check_feast_layout",
+    "check_text",
+    "unique_sets",
     "is_json",
     "json_column",
     "parsed_values",
+    "python_values",
     "stored_type",
     "to_json_text",
 ]
@@ -47,7 +59,31 @@ JSON_TEXT = frozenset(
 """Value types stored as JSON text that Repast writes from nested values."""
 PARSED_ON_READ = JSON_TEXT | {int(V.JSON), int(V.JSON_LIST)}
 """Value types whose stored JSON text is parsed when read."""
-_MAPS = frozenset(int(t) for t in (V.MAP, V.MAP_LIST, V.SCALAR_MAP))
+CHECKED_TEXT = frozenset(
+    int(t)
+    for t in (
+        V.JSON,
+        V.JSON_LIST,
+        V.UUID,
+        V.TIME_UUID,
+        V.DECIMAL,
+        V.UUID_LIST,
+        V.TIME_UUID_LIST,
+        V.DECIMAL_LIST,
+        V.UUID_SET,
+        V.TIME_UUID_SET,
+        V.DECIMAL_SET,
+    )
+)
+"""Value types held as text that must parse as JSON, a UUID or a decimal (what Python's
+`json`, `uuid` and `decimal` would refuse is refused, naming the row: Feast refuses bad JSON,
+and its reads of a bad UUID or decimal fail)."""
+SETS = frozenset(range(int(V.BYTES_SET), int(V.UNIX_TIMESTAMP_SET) + 1)) | {
+    int(V.UUID_SET),
+    int(V.TIME_UUID_SET),
+    int(V.DECIMAL_SET),
+}
+"""Set types: written with each row's elements deduplicated and sorted, as Feast holds them."""
 
 _STORED: dict[int, int] = {int(t): int(V.JSON) for t in (V.MAP, V.STRUCT, V.SCALAR_MAP)}
 _STORED.update({int(t): int(V.JSON) for t in (V.MAP_LIST, V.STRUCT_LIST)})
@@ -78,7 +114,7 @@ def stored_type(value_type: int) -> int:
 def check_feast_layout(view: str, features: Sequence[str], value_types: Sequence[int]) -> None:
     """Raise `UnsupportedTypeError` for a feature the `feast` layout cannot store as Feast does."""
     for name, vt in zip(features, value_types, strict=True):
-        if stored_type(vt) != vt:
+        if stored_type(vt) != vt and not _core.is_native_feast_type(vt):
             raise UnsupportedTypeError(
                 f"feature view '{view}': feature '{name}' is {ValueType(vt).name}, which the "
                 "Redis `layout: feast` cannot store byte-identically to Feast yet; use "
@@ -86,43 +122,37 @@ def check_feast_layout(view: str, features: Sequence[str], value_types: Sequence
             )
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able form of one Arrow value (maps already came as dicts)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        raise TypeError("bytes inside a nested value have no JSON form")
-    return value
-
-
-def to_json_text(column: pa.Array | pa.ChunkedArray, value_type: int, name: str) -> pa.Array:
+def to_json_text(
+    column: pa.Array | pa.ChunkedArray,
+    value_type: int,
+    name: str,
+    declared: pa.DataType | None = None,
+) -> pa.Array:
     """A `string` column of JSON text for a MAP/STRUCT/... feature column (nulls stay null).
 
     Takes what a DataFrame or a Parquet file holds for such a feature: a struct or map column,
-    a list of them, or strings that already are JSON text (checked).
+    a list of them, or strings that already are JSON text (checked). `declared` is the
+    feature's Arrow type: a STRUCT's values must have exactly its fields, of their kinds.
+    Runs in Rust over the whole column.
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    sort_keys = int(value_type) in _MAPS
-    option = orjson.OPT_SORT_KEYS if sort_keys else 0
-    texts: list[str | None] = []
-    is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    for row, value in enumerate(column.to_pylist(maps_as_pydicts="strict")):
-        if value is None:
-            texts.append(None)
-            continue
-        try:
-            if is_text:
-                value = orjson.loads(value)
-            texts.append(orjson.dumps(_plain(value), option=option).decode())
-        except (TypeError, orjson.JSONDecodeError, orjson.JSONEncodeError) as exc:
-            raise InvalidValueError(
-                f"column '{name}' row {row}: {value!r} is not a {ValueType(value_type).name} "
-                f"value ({exc})"
-            ) from None
-    return pa.array(texts, pa.string())
+    kind = column.type
+    typed_keys = pa.types.is_map(kind) and not pa.types.is_string(kind.key_type)
+    if int(value_type) == V.SCALAR_MAP and typed_keys:
+        # A SCALAR_MAP's keys are typed; its stored JSON text holds them as text.
+        column = column.cast(pa.map_(pa.string(), kind.item_type))
+    return _core.nested_json_text(column, int(value_type), declared, name)
+
+
+def check_text(column: pa.Array, value_type: int, name: str) -> None:
+    """Raise `InvalidValueError` naming the row of a UUID/decimal that Python would not parse."""
+    _core.check_text_values(column, int(value_type), name)
+
+
+def unique_sets(column: pa.Array, value_type: int, name: str) -> pa.Array:
+    """A set feature's column with each row deduplicated and sorted (in Rust)."""
+    return _core.unique_set_values(column, int(value_type), name)
 
 
 def json_column(array: pa.Array) -> pa.Array:
@@ -161,3 +191,29 @@ def parsed_values(array: pa.Array) -> list[Any]:
         ]
     values: list[Any] = array.to_pylist()
     return values
+
+
+_UUIDS = frozenset(int(t) for t in (V.UUID, V.TIME_UUID, V.UUID_LIST, V.TIME_UUID_LIST))
+_UUID_SETS = frozenset((int(V.UUID_SET), int(V.TIME_UUID_SET)))
+_DECIMALS = frozenset((int(V.DECIMAL), int(V.DECIMAL_LIST), int(V.DECIMAL_SET)))
+
+
+def python_values(array: pa.Array, value_type: int | None) -> list[Any]:
+    """The Python values of a read column as Feast's SDK returns them: JSON parsed, UUIDs as
+    `uuid.UUID`, decimals as `decimal.Decimal` (their lists and sets as lists of those)."""
+    values = parsed_values(array)
+    make: Callable[[str], Any]
+    if value_type in _UUIDS or value_type in _UUID_SETS:
+        make = uuid.UUID
+    elif value_type in _DECIMALS:
+        make = decimal.Decimal
+    else:
+        return values
+    return [
+        None
+        if v is None
+        else [None if e is None else make(e) for e in v]
+        if isinstance(v, list)
+        else make(v)
+        for v in values
+    ]

@@ -26,7 +26,14 @@ from repast.online.base import (
     last_rows,
     latest_rows,
 )
-from repast.online.stored_types import JSON_TEXT, to_json_text
+from repast.online.stored_types import (
+    CHECKED_TEXT,
+    JSON_TEXT,
+    SETS,
+    check_text,
+    to_json_text,
+    unique_sets,
+)
 from repast.validate import closest
 
 __all__ = [
@@ -145,8 +152,13 @@ class WritePlan:
     numeric_sources: dict[str, pa.DataType]
     """Source column name → Arrow type of the numeric features, so JSON values can be built
     as that type at once (no cast afterwards)."""
-    json_text: dict[str, int] = field(default_factory=dict)
-    """Features stored as JSON text (`stored_types.JSON_TEXT`) → their Feast value type."""
+    json_text: dict[str, tuple[int, pa.DataType]] = field(default_factory=dict)
+    """Features stored as JSON text (`stored_types.JSON_TEXT`) → their Feast value type and
+    declared Arrow type (what a STRUCT's values are checked against)."""
+    checked_text: dict[str, int] = field(default_factory=dict)
+    """UUID/decimal features (`stored_types.CHECKED_TEXT`) → their Feast value type."""
+    sets: dict[str, int] = field(default_factory=dict)
+    """Set features (`stored_types.SETS`) → their Feast value type."""
 
 
 _NUMERIC = frozenset([pa.int32(), pa.int64(), pa.float32(), pa.float64()])
@@ -177,9 +189,19 @@ def _build_plan(view: FeatureView) -> WritePlan:
         required.append(source.created_timestamp_column)
     online = OnlineView.of(view)
     json_text = {
+        f.name: (vt, f.dtype.to_arrow_type())
+        for f, vt in zip(view.features, online.logical_types, strict=True)
+        if vt in JSON_TEXT
+    }
+    checked_text = {
         name: vt
         for name, vt in zip(online.features, online.logical_types, strict=True)
-        if vt in JSON_TEXT
+        if vt in CHECKED_TEXT
+    }
+    sets = {
+        name: vt
+        for name, vt in zip(online.features, online.logical_types, strict=True)
+        if vt in SETS
     }
     # A feature held as JSON text is written from a string column, whatever its Arrow type.
     features = [
@@ -205,6 +227,8 @@ def _build_plan(view: FeatureView) -> WritePlan:
             reverse.get(name, name): arrow for name, arrow in features if arrow in _NUMERIC
         },
         json_text=json_text,
+        checked_text=checked_text,
+        sets=sets,
     )
 
 
@@ -241,12 +265,18 @@ def _write_batch(
 ) -> WriteBatch:
     json_text = plan.json_text
     columns = {
-        name: to_json_text(given[name], json_text[name], name)
+        name: to_json_text(given[name], json_text[name][0], name, json_text[name][1])
         if name in json_text
         else _cast_feature(given[name], arrow, name)
         for name, arrow in plan.features
         if name in given
     }
+    for name, vt in plan.checked_text.items():
+        if name in columns:
+            check_text(columns[name], vt, name)
+    for name, vt in plan.sets.items():
+        if name in columns:
+            columns[name] = unique_sets(columns[name], vt, name)
     ts = plan.timestamp_field
     return WriteBatch(keys, _cast(given[ts], TIMESTAMP, ts), columns)
 

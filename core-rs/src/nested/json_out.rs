@@ -1,0 +1,94 @@
+//! A nested value as compact JSON text, formatted as orjson formats it (the SDK and the server
+//! parse it with orjson; the server's Rust response path embeds it as is).
+use super::node::Node;
+use crate::response::write_string;
+
+/// Appends `node` as JSON. `sort_keys` orders every object's keys (a Map's stored form, as
+/// Feast's protobuf map reads back); otherwise objects keep their order (a Struct's fields).
+/// Bytes have no JSON form and are refused; a timestamp is written as epoch seconds (what
+/// Feast's server answers for one); a non-finite float is `null`, as orjson writes it.
+pub fn write(node: &Node, sort_keys: bool, out: &mut Vec<u8>) -> Result<(), String> {
+    match node {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
+        Node::Int(v) | Node::Time(v) => {
+            out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes());
+        }
+        Node::Float(v) => write_float(out, *v),
+        Node::Str(s) => write_string(out, s),
+        Node::Bytes(_) => return Err("bytes inside a nested value have no JSON form".to_owned()),
+        Node::List(items, _) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, sort_keys, out)?;
+            }
+            out.push(b']');
+        }
+        Node::Object(entries) => {
+            let mut order: Vec<&(String, Node)> = entries.iter().collect();
+            if sort_keys {
+                order.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            out.push(b'{');
+            for (i, (key, value)) in order.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, key);
+                out.push(b':');
+                write(value, sort_keys, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+/// orjson's float form: the shortest round-trip digits; NaN and the infinities become `null`.
+pub fn write_float(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(json: &str, sort: bool) -> String {
+        let mut out = Vec::new();
+        write(&Node::from_json(json).unwrap(), sort, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn compact_with_orjson_numbers_and_escapes() {
+        assert_eq!(
+            text(
+                r#"{ "z": [1, 2.0, 1e20, -0.5], "a": "q\"\n" , "m": {"y": null, "b": true}}"#,
+                false
+            ),
+            r#"{"z":[1,2.0,1e+20,-0.5],"a":"q\"\n","m":{"y":null,"b":true}}"#
+        );
+    }
+
+    #[test]
+    fn sorting_reaches_nested_objects() {
+        assert_eq!(
+            text(r#"{"b": {"d": 1, "c": 2}, "a": [{"y": 1, "x": 2}]}"#, true),
+            r#"{"a":[{"x":2,"y":1}],"b":{"c":2,"d":1}}"#
+        );
+    }
+
+    #[test]
+    fn bytes_are_refused() {
+        let mut out = Vec::new();
+        let err = write(&Node::Bytes(vec![0]), false, &mut out).unwrap_err();
+        assert!(err.contains("no JSON form"));
+    }
+}

@@ -1,0 +1,189 @@
+//! Column-level tests of the nested codecs (the node, writer and reader modules test themselves).
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, Int64Builder, ListBuilder, StringArray, StructArray,
+};
+use arrow::datatypes::{DataType, Field, Fields};
+
+use super::*;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{x:02x}"));
+        s
+    })
+}
+
+fn struct_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("age", DataType::Int64, true),
+    ]))
+}
+
+#[test]
+fn json_text_from_a_struct_column_keeps_field_order() {
+    let names: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
+    let ages: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![30, 1]));
+    let DataType::Struct(fields) = struct_type() else {
+        unreachable!()
+    };
+    let column = StructArray::new(fields, vec![names, ages], Some(vec![true, false].into()));
+    let out = json_text(&column, 34, Some(&struct_type()), "profile").unwrap();
+    assert_eq!(out.value(0), r#"{"name":"a","age":30}"#);
+    assert!(out.is_null(1));
+}
+
+#[test]
+fn json_text_sorts_a_maps_keys_and_checks_struct_fields() {
+    let text = StringArray::from(vec![Some(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#), None]);
+    let out = json_text(&text, 20, None, "m").unwrap();
+    assert_eq!(out.value(0), r#"{"a":{"c":3,"d":2},"b":1}"#);
+    let missing = StringArray::from(vec![r#"{"name": "x", "age": 1}"#, r#"{"name": "x"}"#]);
+    let err = json_text(&missing, 34, Some(&struct_type()), "profile").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column 'profile' row 1: not a STRUCT value: missing declared field 'age'"
+    );
+    let wrong = StringArray::from(vec![r#"{"name": 5, "age": 1}"#]);
+    let err = json_text(&wrong, 34, Some(&struct_type()), "profile").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("at .name: an integer where Utf8 is declared"),
+        "{err}"
+    );
+    let not_json = StringArray::from(vec!["{"]);
+    assert!(json_text(&not_json, 20, None, "m")
+        .unwrap_err()
+        .to_string()
+        .contains("row 0"));
+}
+
+#[test]
+fn feast_bytes_round_trip_through_json_text() {
+    let text = StringArray::from(vec![
+        Some(r#"{"vehicle_type": "suv", "rating": "4.5"}"#),
+        None,
+        Some("{}"),
+    ]);
+    let bytes = encode_feast(&text, 20, "m").unwrap();
+    assert_eq!(hex(bytes.value(2)), "a20100");
+    assert_eq!(bytes.value(1).len(), 0);
+    let back = decode_feast(&bytes, 20, None, "m").unwrap();
+    let back = back.as_string::<i32>();
+    assert_eq!(back.value(0), r#"{"rating":"4.5","vehicle_type":"suv"}"#);
+    assert!(back.is_null(1));
+    assert_eq!(back.value(2), "{}");
+}
+
+#[test]
+fn sets_are_deduplicated_and_sorted() {
+    let mut builder = ListBuilder::new(Int64Builder::new());
+    builder.append_value([Some(3), Some(1), Some(2), Some(3)]);
+    builder.append_null();
+    let column = builder.finish();
+    let bytes = encode_feast(&column, 25, "ids").unwrap();
+    // Feast: {3, 1, 2} → int64_set_val [1, 2, 3].
+    assert_eq!(hex(bytes.value(0)), "ca0105".to_owned() + "0a03010203");
+    let back = decode_feast(&bytes, 25, None, "ids").unwrap();
+    let list = back.as_list::<i32>();
+    assert_eq!(
+        list.value(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values(),
+        &[1, 2, 3]
+    );
+    assert!(list.is_null(1));
+}
+
+#[test]
+fn uuids_and_decimals_are_checked_and_stored_in_their_own_fields() {
+    let ok = StringArray::from(vec![Some("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"), None]);
+    let bytes = encode_feast(&ok, 36, "id").unwrap();
+    assert_eq!(&hex(bytes.value(0))[..6], "a20224");
+    let back = decode_feast(&bytes, 36, None, "id").unwrap();
+    assert_eq!(
+        back.as_string::<i32>().value(0),
+        "6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"
+    );
+    let bad = StringArray::from(vec!["1.5", "one"]);
+    let err = encode_feast(&bad, 44, "price").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column 'price' row 1: \"one\" is not a decimal (DECIMAL)"
+    );
+}
+
+#[test]
+fn wrong_oneof_is_a_decode_error() {
+    let bytes = BinaryArray::from(vec![&[0x20u8, 0x01][..]]);
+    let err = decode_feast(&bytes, 20, None, "m").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a MAP Value, found oneof field 4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn struct_fields_come_back_in_declared_order() {
+    let text = StringArray::from(vec![r#"{"name": "a", "age": 30}"#]);
+    let bytes = encode_feast(&text, 34, "p").unwrap();
+    let back = decode_feast(&bytes, 34, Some(&struct_type()), "p").unwrap();
+    assert_eq!(back.as_string::<i32>().value(0), r#"{"name":"a","age":30}"#);
+    let unordered = decode_feast(&bytes, 34, None, "p").unwrap();
+    assert_eq!(
+        unordered.as_string::<i32>().value(0),
+        r#"{"age":30,"name":"a"}"#
+    );
+}
+
+#[test]
+fn json_text_refuses_what_feast_refuses_and_nulls_empty_inner_lists() {
+    let mixed = StringArray::from(vec![r#"{"a": 1}"#, r#"{"a": [1, "x"]}"#]);
+    let err = json_text(&mixed, 20, None, "m").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("column 'm' row 1: not a MAP value: key 'a': a list mixes"),
+        "{err}"
+    );
+    let lists = StringArray::from(vec![r#"[["a"], null, []]"#]);
+    let out = json_text(&lists, 42, None, "v").unwrap();
+    assert_eq!(out.value(0), r#"[["a"],null,null]"#);
+}
+
+#[test]
+fn set_columns_are_deduplicated_in_arrow() {
+    let mut builder = ListBuilder::new(Int64Builder::new());
+    builder.append_value([Some(3), Some(1), Some(3)]);
+    builder.append_null();
+    builder.append_value([]);
+    let column = builder.finish();
+    let out = unique_sets(&column, 25, "ids").unwrap();
+    let list = out.as_list::<i32>();
+    assert_eq!(
+        list.value(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values(),
+        &[1, 3]
+    );
+    assert!(list.is_null(1));
+    assert_eq!(list.value(2).len(), 0);
+    let mut builder = ListBuilder::new(Int64Builder::new());
+    builder.append_value([Some(3), None]);
+    let err = unique_sets(&builder.finish(), 25, "ids").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column 'ids' row 0: not a INT64_SET value: a null element"
+    );
+}
+
+#[test]
+fn a_json_array_splits_into_cells() {
+    let cells = json_array_cells(r#"[{"b": 1, "a": null}, null, [1, 2.5]]"#, "c").unwrap();
+    assert_eq!(cells.value(0), r#"{"b":1,"a":null}"#);
+    assert!(cells.is_null(1));
+    assert_eq!(cells.value(2), "[1,2.5]");
+    assert!(json_array_cells("{}", "c").is_err());
+}
