@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from feast_venv import feast_env, feast_python
+from feast_venv import convert, feast_env, feast_python, run
 
 pytestmark = pytest.mark.timeout(1500)
 
@@ -32,7 +32,6 @@ RUN_WORKFLOW = (
     "pd.set_option('display.max_colwidth', None); "
     "runpy.run_path('test_workflow.py', run_name='__main__')"
 )
-IMPORT_LINE = re.compile(r"^(\s*)(from|import) feast\b", re.M)
 ONLINE_STEPS = (
     "Online features",
     "Online features retrieved (instead) through a feature service",
@@ -41,24 +40,6 @@ ONLINE_STEPS = (
     "Online features again with updated values from a stream push",
 )
 FRAME_STEPS = ("Historical features for training", "Historical features for batch scoring")
-
-
-def convert(repo: Path) -> None:
-    """Feast -> Repast by imports and CLI calls only; everything else stays Feast's text."""
-    for name in ("feature_definitions.py", "test_workflow.py"):
-        path = repo / name
-        text = IMPORT_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} repast", path.read_text())
-        for command in ("apply", "teardown"):
-            text = text.replace(f'["feast", "{command}"]', f'["repast", "{command}"]')
-        path.write_text(text)
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def steps(output: str) -> dict[str, list[str]]:

@@ -21,7 +21,13 @@ import pyarrow.compute as pc
 from repast import _core
 from repast.context import StoreContext
 from repast.conversion import exact_array
-from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
+from repast.errors import (
+    EntityError,
+    FeatureNotFoundError,
+    FeatureViewNotFoundError,
+    RepastError,
+    RequestDataNotFoundError,
+)
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
 from repast.label_view import LabelView
@@ -579,7 +585,7 @@ def _transform(
             columns[alias] = values[vi][fi]
     for name, arrow in plan.request:
         if name not in raw:
-            raise EntityError(
+            raise RequestDataNotFoundError(
                 f"on-demand feature view '{plan.view.name}' needs request data '{name}'; "
                 f"the entity rows have {sorted(raw)}{closest(name, list(raw))}"
             )
