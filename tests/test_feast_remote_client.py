@@ -76,6 +76,38 @@ event = pd.DataFrame({
 })
 case("push", lambda: store.push("driver_stats_push_source", event, to=PushMode.ONLINE))
 case("read_pushed", read(store.get_feature_service("driver_activity_v3"), WITH_REQUEST))
+# Lenient as Feast: a join key as a string that parses as its integer type, the entity's name
+# for its join key, and Feast's metadata flag (the views read, each once, listed by name).
+case("read_string_key", read(PLAIN[:2], [{"driver_id": "1001"}, {"driver_id": "1002"}]))
+case("read_entity_name", read(PLAIN[:2], [{"driver": 1001}, {"driver": 1002}]))
+def views_read():
+    response = store.get_online_features(
+        features=["transformed_conv_rate:conv_rate_plus_val1", "driver_hourly_stats:acc_rate"],
+        entity_rows=WITH_REQUEST, include_feature_view_version_metadata=True)
+    listed = response.proto.metadata.feature_view_metadata
+    return [response.to_dict(), [(m.name, m.version) for m in listed]]
+case("read_version_metadata", views_read)
+
+# An integer event time in a push: Feast reads nanoseconds. Feast's client turns a frame's
+# times into text before it calls the server, so the server's own /push gets the integers.
+EPOCH = 1_893_456_000 * 10**9
+epoch_df = {"driver_id": [1003], "event_timestamp": [EPOCH], "created": [EPOCH],
+            "conv_rate": [0.25], "acc_rate": [0.5], "avg_daily_trips": [77],
+            "driver_metadata": [{"a": "b"}], "driver_config": ["{}"],
+            "driver_profile": [{"name": "x", "age": "1"}]}
+def epoch_push():
+    fresh = ["driver_hourly_stats_fresh:avg_daily_trips"]
+    if mode == "remote":
+        body = {"push_source_name": "driver_stats_push_source", "df": epoch_df}
+        requests.post(url + "/push", json=body).raise_for_status()
+        got = requests.post(url + "/get-online-features",
+                            json={"entities": {"driver_id": [1003]}, "features": fresh}).json()
+        return [got["results"][1]["values"][0], got["results"][1]["event_timestamps"][0]]
+    store.push("driver_stats_push_source", pd.DataFrame(epoch_df), to=PushMode.ONLINE)
+    got = store.get_online_features(features=fresh, entity_rows=[{"driver_id": 1003}])
+    return [got.to_dict()["avg_daily_trips"][0],
+            got.proto.results[1].event_timestamps[0].ToJsonString()]
+case("epoch_push", epoch_push)
 
 if mode == "remote":
     case("unknown_view", read(["nope:conv_rate"], ROWS))
@@ -160,12 +192,26 @@ def test_feasts_remote_client_reads_pushes_and_gets_typed_errors(
     theirs = probe(feast_repo, "local", "")
 
     assert ours.pop("warnings") == []  # no "Invalid error detail" from Feast's client
-    for name in ("read", "read_full_names", "read_service", "read_odfv", "push", "read_pushed"):
+    for name in (
+        "read",
+        "read_full_names",
+        "read_service",
+        "read_odfv",
+        "push",
+        "read_pushed",
+        "read_string_key",
+        "read_entity_name",
+        "read_version_metadata",
+        "epoch_push",
+    ):
         assert "ok" in theirs[name], (name, theirs[name])
         assert ours[name] == theirs[name], name
     assert ours["read"]["ok"]["driver_id"] == [1001, 1002, 1003, 9]
     assert ours["read"]["ok"]["conv_rate"][3] is None
     assert ours["read_pushed"]["ok"]["avg_daily_trips"][0] == 1000
+    assert ours["read_string_key"]["ok"]["driver_id"] == [1001, 1002]
+    assert ours["read_version_metadata"]["ok"][1] == [["driver_hourly_stats", 0]]
+    assert ours["epoch_push"]["ok"] == [77, "2030-01-01T00:00:00Z"]
 
     def error(name: str) -> tuple[str, str]:
         module, cls, message = ours[name]["error"]

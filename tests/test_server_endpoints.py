@@ -112,6 +112,37 @@ def test_unknown_view_is_404_with_the_known_names(store: FeatureStore) -> None:
     run(main)
 
 
+def test_feature_view_metadata_lists_each_view_read_once_as_feast(store: FeatureStore) -> None:
+    # Feast 0.67 adds `feature_view_metadata` only when asked: each view read, once, in
+    # first-appearance order, `{"name"}` alone (a version of 0 is left out; Repast has none).
+    features = ["hourly_fresh:rating", "driver_hourly_stats:conv_rate", "hourly_fresh:conv_rate"]
+
+    async def main() -> None:
+        async with client_for(store) as client:
+            body = {
+                "entities": {"driver_id": [1001]},
+                "features": features,
+                "full_feature_names": True,
+            }
+            plain = (await client.post("/get-online-features", json=body)).json()
+            body["include_feature_view_version_metadata"] = True
+            listed = (await client.post("/get-online-features", json=body)).json()
+        assert isinstance(plain, dict), plain
+        assert "feature_view_metadata" not in plain["metadata"]
+        assert listed["metadata"] == {
+            "feature_names": [
+                "driver_id",
+                "hourly_fresh__rating",
+                "driver_hourly_stats__conv_rate",
+                "hourly_fresh__conv_rate",
+            ],
+            "feature_view_metadata": [{"name": "hourly_fresh"}, {"name": "driver_hourly_stats"}],
+        }
+        assert listed["results"] == plain["results"]
+
+    run(main)
+
+
 def test_push_then_read_sees_the_new_value_at_once(store: FeatureStore) -> None:
     async def main() -> None:
         async with client_for(store) as client:

@@ -237,7 +237,7 @@ OPENAPI: dict[str, Any] = {
                     },
                     "feature_service": {"type": ["string", "null"]},
                     "full_feature_names": {"type": "boolean", "default": False},
-                    "include_feature_view_version_metadata": {"type": "boolean"},
+                    "include_feature_view_version_metadata": {"type": "boolean", "default": False},
                 },
             },
             "OnlineFeaturesResponse": {
@@ -248,7 +248,18 @@ OPENAPI: dict[str, Any] = {
                         "type": "object",
                         "required": ["feature_names"],
                         "properties": {
-                            "feature_names": {"type": "array", "items": {"type": "string"}}
+                            "feature_names": {"type": "array", "items": {"type": "string"}},
+                            "feature_view_metadata": {
+                                "description": "With include_feature_view_version_metadata: "
+                                "each feature view read, once (Repast keeps no versions, and "
+                                "Feast omits a version of 0)",
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["name"],
+                                    "properties": {"name": {"type": "string"}},
+                                },
+                            },
                         },
                     },
                     "results": {
