@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 __all__ = [
+    "FEAST_DEMO_TIMES",
     "FEAST_VENV",
     "FEAST_VERSION",
     "convert",
+    "feast_demo_repo",
     "feast_env",
     "feast_init",
     "feast_python",
@@ -80,3 +82,19 @@ def convert(repo: Path) -> None:
         for command in ("apply", "teardown"):
             text = text.replace(f'["feast", "{command}"]', f'["repast", "{command}"]')
         path.write_text(text)
+
+
+# Fixed times, so both stores materialize the same rows: the template's data ends at
+# `feast init` time, well before END, and reaches back two weeks, well after START.
+FEAST_DEMO_TIMES = ("2000-01-01T00:00:00", "2020-06-01T00:00:00", "2099-01-01T00:00:00")
+
+
+def feast_demo_repo(root: Path, start: str, mid: str, end: str) -> Path:
+    """`feast init` under `root`, then `feast apply`, `feast materialize start mid` and
+    `feast materialize-incremental end` (two materialization intervals); its feature_repo."""
+    repo = feast_init(root)
+    feast = str(feast_python().parent / "feast")
+    run([feast, "apply"], repo, feast_env())
+    run([feast, "materialize", start, mid], repo, feast_env())
+    run([feast, "materialize-incremental", end], repo, feast_env())
+    return repo

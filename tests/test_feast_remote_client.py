@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feast_venv import convert, feast_env, feast_init, feast_python, repast_env, run
+from feast_venv import FEAST_DEMO_TIMES, convert, feast_env, feast_python, repast_env, run
 from server_helpers import serve_process
 
 pytestmark = pytest.mark.timeout(900)
@@ -135,28 +134,23 @@ out["warnings"] = warnings
 print(json.dumps(out, default=str))
 """
 
-START, END = "2000-01-01T00:00:00", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
 
 @pytest.fixture(scope="module")
-def repos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def repos(feast_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(Feast's applied and materialized template, the same converted to Repast and
     materialized over the same range)."""
     root = tmp_path_factory.mktemp("feast-remote")
-    feast_repo = feast_init(root)
-    feast = str(feast_python().parent / "feast")
-    repast_repo = root / "repast" / "feature_repo"
-    shutil.copytree(feast_repo.parent, repast_repo.parent)
-    run([feast, "apply"], feast_repo, feast_env())
-    run([feast, "materialize", START, END], feast_repo, feast_env())
-
+    feast_repo, repast_repo = (root / name / "feature_repo" for name in ("feast", "repast"))
+    shutil.copytree(feast_demo.parent, feast_repo.parent)
+    shutil.copytree(feast_demo.parent, repast_repo.parent)
     convert(repast_repo)
     yaml = repast_repo / "feature_store.yaml"
     text = yaml.read_text().replace("data/registry.db", "data/registry.json")
     # Step one of a migration: Feast's online semantics (docs/migrating-from-feast.md).
     yaml.write_text(text.replace("data/online_store.db", "data/online.db") + "online_ttl: feast\n")
     run(["repast", "apply"], repast_repo, repast_env())
-    run(["repast", "materialize", START, END], repast_repo, repast_env())
+    start, _, end = FEAST_DEMO_TIMES
+    run(["repast", "materialize", start, end], repast_repo, repast_env())
     return feast_repo, repast_repo
 
 

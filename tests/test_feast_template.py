@@ -165,6 +165,7 @@ def test_converting_in_place_names_feasts_files(template: Path, tmp_path: Path) 
     assert done.returncode != 0
     assert f"registry {registry} is a Feast registry (protobuf)" in done.stderr
     assert "Point `registry:` in feature_store.yaml at a new file" in done.stderr
+    assert f"run `repast import-feast-registry {registry}`" in " ".join(done.stderr.split())
     yaml = cwd / "feature_store.yaml"
     yaml.write_text(yaml.read_text().replace("data/registry.db", "data/registry.json"))
     done = subprocess.run(
