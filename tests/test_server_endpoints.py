@@ -139,6 +139,13 @@ def test_feature_view_metadata_lists_each_view_read_once_as_feast(store: Feature
             "feature_view_metadata": [{"name": "hourly_fresh"}, {"name": "driver_hourly_stats"}],
         }
         assert listed["results"] == plain["results"]
+        async with client_for(store) as client:
+            body["full_feature_names"] = False
+            collision = await client.post("/get-online-features", json=body)
+        # Feast raises FeatureNameCollisionError for two `conv_rate`s without full names.
+        assert collision.status_code == 400
+        assert error_of(collision)["class"] == "FeatureNameCollisionError"
+        assert "feature 'conv_rate' is requested twice" in error_of(collision)["detail"]
 
     run(main)
 

@@ -23,6 +23,7 @@ from repast.context import StoreContext
 from repast.conversion import exact_array
 from repast.errors import (
     EntityError,
+    FeatureNameCollisionError,
     FeatureNotFoundError,
     FeatureViewNotFoundError,
     RepastError,
@@ -238,7 +239,8 @@ class OnlineReader:
             is_odfv, pi, alias = where[wi]
             name = f"{alias}__{feature}" if full_names else feature
             if name in seen:
-                raise FeatureNotFoundError(
+                # Feast raises FeatureNameCollisionError here too; a bad request, not a 404.
+                raise FeatureNameCollisionError(
                     f"feature '{name}' is requested twice; use full_feature_names=True "
                     "if two views share a feature name"
                 )
