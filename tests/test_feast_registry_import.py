@@ -57,9 +57,9 @@ def _repast_repo(feast_demo: Path, root: Path) -> Path:
     return repo
 
 
-def _dump(repo: Path) -> dict[str, Any]:
+def _dump(repo: Path, project: str = "demo") -> dict[str, Any]:
     document: dict[str, Any] = json.loads((repo / "data" / "registry.json").read_text())
-    return document["projects"]["demo"]  # type: ignore[no-any-return]
+    return document["projects"][project]  # type: ignore[no-any-return]
 
 
 def test_import_then_apply_continues_where_feast_stopped(feast_demo: Path, tmp_path: Path) -> None:
@@ -200,3 +200,101 @@ def test_arbitrary_bytes_are_never_imported(data: bytes) -> None:
     except RegistryFormatError:
         return
     assert imported.objects == []
+
+
+# A Feast repo with what the template lacks: a Kafka source (its batch source listed after
+# it), a stream view, field mapping, tags and owners, a Struct-free list type, a projection
+# with an alias and a join key map; and a stream view with aggregations, which Repast refuses.
+STREAM_REPO = """
+from datetime import timedelta
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, KafkaSource, ValueType
+from feast.data_format import JsonFormat
+from feast.stream_feature_view import StreamFeatureView
+from feast.types import Array, Float32, Int64, String
+rider = Entity(name="rider", join_keys=["rider_id"], value_type=ValueType.INT64,
+               description="a rider", tags={"team": "x"}, owner="me@x")
+batch = FileSource(name="trips_batch", path="data/trips.parquet", timestamp_field="ts",
+                   created_timestamp_column="created", field_mapping={"fare_usd": "fare"})
+kafka = KafkaSource(name="trips_stream", kafka_bootstrap_servers="localhost:9092",
+                    topic="trips", timestamp_field="ts", batch_source=batch,
+                    message_format=JsonFormat(schema_json="rider_id integer, fare double"),
+                    watermark_delay_threshold=timedelta(minutes=5))
+trips = FeatureView(name="trips", entities=[rider], ttl=timedelta(hours=2), source=batch,
+                    schema=[Field(name="rider_id", dtype=Int64),
+                            Field(name="fare", dtype=Float32, tags={"unit": "usd"}),
+                            Field(name="zones", dtype=Array(String))],
+                    tags={"tier": "gold"}, owner="me@x", description="trips")
+last = StreamFeatureView(name="trip_last", entities=[rider], ttl=timedelta(days=1),
+                         schema=[Field(name="rider_id", dtype=Int64),
+                                 Field(name="fare", dtype=Float32)],
+                         source=kafka, timestamp_field="ts", mode="spark")
+riders = FeatureService(name="riders", owner="me@x", description="svc", tags={"a": "b"},
+                        features=[last, trips[["fare"]].with_name("trips_alias")
+                                  .with_join_key_map({"rider_id": "passenger_id"})])
+"""
+AGGREGATED = """
+from feast.aggregation import Aggregation
+sums = StreamFeatureView(name="trip_sums", entities=[rider], ttl=timedelta(days=1),
+                         schema=[Field(name="rider_id", dtype=Int64),
+                                 Field(name="fare", dtype=Float32)],
+                         source=kafka, timestamp_field="ts", mode="spark",
+                         aggregations=[Aggregation(column="fare", function="sum",
+                                                   time_window=timedelta(hours=1))])
+sums_service = FeatureService(name="sums", features=[sums])
+"""
+
+
+def test_stream_views_kafka_sources_and_projections_import_as_apply_makes_them(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def repo(root: Path, definitions: str, registry: str) -> Path:
+        (root / "data").mkdir(parents=True)
+        (root / "feature_store.yaml").write_text(
+            f"project: streams\nregistry: data/{registry}\nprovider: local\n"
+            "online_store:\n  type: sqlite\n  path: data/online.db\n"
+        )
+        (root / "definitions.py").write_text(definitions)
+        pq.write_table(
+            pa.table({"rider_id": [1], "fare_usd": pa.array([1.5], pa.float32()),
+                      "zones": [["a"]], "ts": pa.array([0], pa.timestamp("us", "UTC")),
+                      "created": pa.array([0], pa.timestamp("us", "UTC"))}),
+            root / "data" / "trips.parquet",
+        )  # fmt: skip
+        return root
+
+    feast = repo(tmp_path / "feast", STREAM_REPO + AGGREGATED, "registry.db")
+    run([str(feast_python().parent / "feast"), "apply"], feast, feast_env())
+    imported_repo = repo(tmp_path / "imported", "", "registry.json")
+    shutil.copy(feast / "data" / "registry.db", imported_repo / "data" / "registry.db")
+    store = FeatureStore(repo_path=imported_repo)
+    imported = import_feast_registry(store, "data/registry.db")
+    store.online_store.close()
+    no_aggregations = "it has aggregations, which Repast does not compute yet"
+    assert [(s.kind, s.name, s.reason) for s in imported.skipped] == [
+        ("stream feature view", "trip_sums", no_aggregations),
+        ("feature service", "sums", "it uses stream feature view 'trip_sums', which was skipped"),
+    ]
+    # Repast's own apply of the same definitions (imports changed, no aggregations) makes
+    # the same records.
+    applied_repo = repo(
+        tmp_path / "applied", STREAM_REPO.replace("from feast", "from repast"), "registry.json"
+    )
+    run(["repast", "apply"], applied_repo, repast_env())
+    ours, theirs = _dump(imported_repo, "streams"), _dump(applied_repo, "streams")
+    for kind in (
+        "entities",
+        "data_sources",
+        "feature_views",
+        "stream_feature_views",
+        "feature_services",
+    ):
+        assert sorted(ours[kind]) == sorted(theirs[kind]), kind
+        for name in ours[kind]:
+            assert ours[kind][name]["spec"] == theirs[kind][name]["spec"], (kind, name)
+    assert sorted(ours["data_sources"]) == ["trips_batch", "trips_stream"]
+    assert ours["feature_services"]["riders"]["spec"]["features"][1]["join_key_map"] == {
+        "rider_id": "passenger_id"
+    }

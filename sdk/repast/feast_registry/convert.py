@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from repast.aggregation import Aggregation
 from repast.data_format import AvroFormat, JsonFormat, ProtoFormat, StreamFormat
 from repast.data_source import DataSource, FileSource, KafkaSource, PushSource, RequestSource
 from repast.entity import Entity
@@ -199,10 +198,10 @@ class _Reader:
         )
 
     def _data_source(self, m: Message) -> DataSource | None:
-        name = m.text(20)
-        if name in self.sources:
-            return None  # already made as another source's batch source
-        return self._named(m)
+        source = self._named(m)
+        if any(o is source for o in self.out.objects):
+            return None  # listed twice
+        return source
 
     def _named(self, m: Message) -> DataSource:
         """One object per source name: a view's or push source's copy of a registered
@@ -265,7 +264,12 @@ class _Reader:
         return None if m is None else self._named(m)
 
     def _schema(self, spec: Message, entity_columns: int, features: int) -> list[Field]:
-        return [_field(f) for f in (*spec.msgs(entity_columns), *spec.msgs(features))]
+        # A stream view's features may repeat its entity columns; each name once.
+        fields: dict[str, Field] = {}
+        for f in (*spec.msgs(entity_columns), *spec.msgs(features)):
+            made = _field(f)
+            fields.setdefault(made.name, made)
+        return list(fields.values())
 
     def _intervals(self, m: Message, name: str) -> None:
         meta = m.msg(2)
@@ -312,6 +316,9 @@ class _Reader:
         udf = spec.msg(13)
         if (udf is not None and udf.has(2)) or spec.has(17):
             raise _Skip(_PICKLED)
+        if spec.has(15):
+            # Repast's apply refuses aggregations (docs/feast-compatibility.md §12.3).
+            raise _Skip("it has aggregations, which Repast does not compute yet")
         source = self._view_source(spec.msg(11))
         if source is None:
             raise _Skip("it has no stream source")
@@ -326,16 +333,6 @@ class _Reader:
             tags=spec.map(7),
             owner=spec.text(8),
             org=spec.text(22),
-            aggregations=[
-                Aggregation(
-                    column=a.text(1),
-                    function=a.text(2),
-                    time_window=a.duration(3),
-                    slide_interval=a.duration(4),
-                    name=a.text(5) or None,
-                )
-                for a in spec.msgs(15)
-            ],
             mode=spec.text(14) or "python",
             timestamp_field=spec.text(16),
             enable_tiling=spec.flag(18),
