@@ -79,9 +79,6 @@ class Imported:
     skipped: list[Skipped] = field(default_factory=list)
     other_projects: list[str] = field(default_factory=list)
 
-    def count(self, kind: type) -> int:
-        return sum(1 for o in self.objects if type(o) is kind)
-
 
 def read_registry(data: bytes, project: str) -> Imported:
     """The objects of `project` in the serialized Feast registry `data`.
@@ -130,13 +127,12 @@ class _Reader:
         for m in reg.msgs(_PROJECTS):
             spec = m.msg(1) or Message({}, m.base)
             if self._mine(spec.text(1)):
-                owner = spec.text(4)
                 self.out.objects.append(
                     Project(
                         name=spec.text(1),
                         description=spec.text(2),
                         tags=spec.map(3),
-                        owner=owner,
+                        owner=spec.text(4),
                     )
                 )
         for m in reg.msgs(_PROJECT_METADATA):
