@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from feast_venv import FEAST_DEMO_TIMES, convert, feast_env, feast_python, repast_env, run
 from repast import FeatureStore
 from repast.errors import RegistryError
-from repast.feast_registry import RegistryFormatError, import_feast_registry, read_registry
+from repast.feast_registry import RegistryFormatError, read_registry
 from repast.registry.s3_store import S3RegistryStore
 from services import S3Server
 
@@ -142,14 +142,14 @@ def test_import_from_s3(feast_demo: Path, tmp_path: Path, s3_env: S3Server, s3_b
     upload.close()
     repo = _repast_repo(feast_demo, tmp_path)
     store = FeatureStore(repo_path=repo)
-    imported = import_feast_registry(store, uri)
+    imported = store.import_feast_registry(uri)
     assert sorted(v.name for v in store.list_feature_views()) == [
         "driver_hourly_stats",
         "driver_hourly_stats_fresh",
     ]
     assert sorted(imported.intervals) == ["driver_hourly_stats", "driver_hourly_stats_fresh"]
     with pytest.raises(RegistryError, match=f"no Feast registry at s3://{s3_bucket}/nope.pb"):
-        import_feast_registry(store, f"s3://{s3_bucket}/nope.pb")
+        store.import_feast_registry(f"s3://{s3_bucket}/nope.pb")
     store.online_store.close()
 
 
@@ -157,7 +157,7 @@ def _refused(store: FeatureStore, source: Path, match: str) -> None:
     registry = store.config.repo_path / "data" / "registry.json"
     before = registry.read_bytes() if registry.exists() else None
     with pytest.raises(RegistryError, match=match):
-        import_feast_registry(store, str(source))
+        store.import_feast_registry(str(source))
     assert (registry.read_bytes() if registry.exists() else None) == before
 
 
@@ -186,7 +186,7 @@ def test_truncated_corrupt_or_foreign_files_change_nothing(
     yaml = repo / "feature_store.yaml"
     yaml.write_text(yaml.read_text().replace("data/registry.json", "data/registry.db"))
     with pytest.raises(RegistryError, match="point `registry:` at a new file"):
-        import_feast_registry(FeatureStore(repo_path=repo), "data/registry.db")
+        FeatureStore(repo_path=repo).import_feast_registry("data/registry.db")
     store.online_store.close()
 
 
@@ -270,7 +270,7 @@ def test_stream_views_kafka_sources_and_projections_import_as_apply_makes_them(
     imported_repo = repo(tmp_path / "imported", "", "registry.json")
     shutil.copy(feast / "data" / "registry.db", imported_repo / "data" / "registry.db")
     store = FeatureStore(repo_path=imported_repo)
-    imported = import_feast_registry(store, "data/registry.db")
+    imported = store.import_feast_registry("data/registry.db")
     store.online_store.close()
     no_aggregations = "it has aggregations, which Repast does not compute yet"
     assert [(s.kind, s.name, s.reason) for s in imported.skipped] == [

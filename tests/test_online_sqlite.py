@@ -169,7 +169,7 @@ def _feast_table(conn: sqlite3.Connection, name: str) -> None:
 
 @pytest.mark.parametrize("project", ["p", "p_v", "repast", "repast_p"])
 def test_a_file_feast_wrote_holds_repasts_tables_beside_feasts_untouched(
-    tmp_path: Path, project: str
+    tmp_path: Path, project: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Feast names its tables `<project>_<view>`, one row per (entity, feature); Repast's
     # names never equal one of them, whatever the two projects and views are called.
@@ -184,7 +184,15 @@ def test_a_file_feast_wrote_holds_repasts_tables_beside_feasts_untouched(
     store = SqliteOnlineStore(path, project)
     view = OnlineView("v", ("driver_id",), ("x",), (4,), (pa.int64(),))
     other = OnlineView("w", ("driver_id",), ("x",), (4,), (pa.int64(),))
-    store.update([view, other], [])
+    with caplog.at_level("WARNING", logger="repast.online.sqlite"):
+        store.update([view, other], [])
+    # Feast's tables for this project's views (`<project>_<view>`) are named, once.
+    expected = {"p": "p_v, p_w", "p_v": "p_v_w", "repast_p": "repast_p_v"}.get(project)
+    if expected is None:
+        assert caplog.records == []
+    else:
+        [record] = caplog.records
+        assert f"also holds Feast's tables ({expected})" in record.getMessage()
     keys = pa.array([b"k0"], pa.binary())
     assert store.write_batch(view, _batch(7)) == 1
     assert store.read([ReadRequest(view, keys, ["x"])])[0].columns[0].to_pylist() == [7]

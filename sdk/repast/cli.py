@@ -153,10 +153,8 @@ def import_feast_registry(obj: _Context, source: str, skip_source_validation: bo
 
     SOURCE defaults to Feast's data/registry.db. Feast's file is only read; Repast's registry
     is the one feature_store.yaml names, which must be another file."""
-    from repast.feast_registry import import_feast_registry as run_import
-
     store = obj.store()
-    imported = run_import(store, source, skip_source_validation=skip_source_validation)
+    imported = store.import_feast_registry(source, skip_source_validation=skip_source_validation)
     for o in imported.objects:
         kind = re.sub(r"(?<!^)(?=[A-Z])", " ", type(o).__name__).lower()
         _out.print(f"Imported {kind} {o.name}")

@@ -1,38 +1,36 @@
 """`repast import-feast-registry`: a Feast registry file (local or S3) into Repast's registry.
 
-The Feast file is only read. Everything is decoded and checked before anything is written:
-a file that is not a whole Feast registry changes nothing. The definitions are then applied as
-`FeatureStore.apply` applies them (one atomic registry commit, which also creates the online
-tables), and the feature views' materialization intervals are recorded, so
-`materialize-incremental` continues from where Feast stopped.
+The Feast file is only read. `prepare` decodes and checks everything before anything is
+written: a file that is not a whole Feast registry changes nothing. `FeatureStore.
+import_feast_registry` then applies the definitions as `apply` does (one atomic registry
+commit, which also creates the online tables), and `record_intervals` stores the feature views'
+materialization intervals, so `materialize-incremental` continues from where Feast stopped.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from repast.context import StoreContext
 from repast.errors import RegistryError
 from repast.feast_registry.convert import Imported, RegistryFormatError, read_registry
 from repast.registry import document
 
-if TYPE_CHECKING:
-    from repast.feature_store import FeatureStore
-
-__all__ = ["DEFAULT_SOURCE", "import_feast_registry", "read_source"]
+__all__ = ["DEFAULT_SOURCE", "prepare", "read_source", "record_intervals"]
 
 DEFAULT_SOURCE = "data/registry.db"
 """Feast's default registry path (`feast init`), relative to the repo."""
 
 
-def _location(store: FeatureStore, source: str) -> str:
+def _location(store: StoreContext, source: str) -> str:
     if source.startswith("s3://"):
         return source
     path = Path(source).expanduser()
     return str(path if path.is_absolute() else store.config.repo_path / path)
 
 
-def read_source(store: FeatureStore, source: str) -> bytes:
+def read_source(store: StoreContext, source: str) -> bytes:
     """The bytes of the Feast registry at `source` (a path, relative to the repo, or s3://)."""
     location = _location(store, source)
     if location.startswith("s3://"):
@@ -57,13 +55,12 @@ def read_source(store: FeatureStore, source: str) -> bytes:
         raise RegistryError(f"cannot read the Feast registry {location}: {exc}") from None
 
 
-def import_feast_registry(
-    store: FeatureStore, source: str = DEFAULT_SOURCE, skip_source_validation: bool = False
-) -> Imported:
-    """Import the objects of the store's project from the Feast registry at `source`.
+def prepare(store: StoreContext, source: str = DEFAULT_SOURCE) -> Imported:
+    """The objects of the store's project in the Feast registry at `source`, checked; nothing
+    is written.
 
-    Raises `RegistryError` (nothing written) when `source` is missing or not a Feast registry,
-    or is the registry Repast itself is configured to use."""
+    Raises `RegistryError` when `source` is missing or not a Feast registry, or is the
+    registry Repast itself is configured to use."""
     location = _location(store, source)
     target = store.config.registry_path
     if not target.startswith("s3://"):
@@ -91,10 +88,13 @@ def import_feast_registry(
             f"{location} holds nothing for project '{store.project}' (its projects: {others}); "
             "nothing was imported"
         )
-    store.apply(imported.objects, partial=True, skip_source_validation=skip_source_validation)
+    return imported
+
+
+def record_intervals(store: StoreContext, imported: Imported) -> None:
+    """Store the imported views' materialization intervals in Repast's registry."""
     if imported.intervals:
         store.registry.commit(lambda doc: _record_intervals(doc, store.project, imported))
-    return imported
 
 
 def _iso(value: Any) -> str:

@@ -24,6 +24,7 @@ server process can read while `materialize` writes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,8 @@ from repast.online.base import (
 )
 
 __all__ = ["SqliteOnlineStore"]
+
+logger = logging.getLogger(__name__)
 
 # SQLite limits bound parameters per statement (32766 since 3.32; older builds 999).
 _MAX_VARS = 900
@@ -273,6 +276,28 @@ class SqliteOnlineStore:
                 conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
             for view in views_to_keep:
                 self._create(conn, view)
+            feast = self._feast_tables(conn, views_to_keep)
+        if feast:
+            logger.warning(
+                "SQLite online store %s also holds Feast's tables (%s), one row per feature: "
+                "Repast neither reads nor changes them and keeps its own beside them (%s); "
+                "run `repast materialize` to load Repast's",
+                self.path,
+                ", ".join(feast),
+                ", ".join(
+                    self.table(v) for v in views_to_keep if f"{self.project}_{v.name}" in feast
+                ),
+            )
+
+    def _feast_tables(self, conn: sqlite3.Connection, views: Sequence[OnlineView]) -> list[str]:
+        """The names of `views`' tables in Feast's layout (they have a `feature_name` column)."""
+        found = []
+        for view in views:
+            name = f"{self.project}_{view.name}"
+            columns = {c[1] for c in conn.execute(f"PRAGMA table_info({_quote(name)})")}
+            if "feature_name" in columns:
+                found.append(name)
+        return found
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         self.update([], views)
