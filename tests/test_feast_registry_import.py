@@ -190,6 +190,30 @@ def test_truncated_corrupt_or_foreign_files_change_nothing(
     store.online_store.close()
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_times_and_durations_out_of_range_are_format_errors() -> None:
+    # Feast's header (version_id, last_updated) with a last_updated beyond year 9999.
+    header = _field(4, b"id") + _field(5, _varint(1 << 3) + _varint(2**62))
+    with pytest.raises(RegistryFormatError, match="field 5: time out of range"):
+        read_registry(header, "demo")
+    ok = _field(4, b"id") + _field(5, _varint(1 << 3) + _varint(1))
+    spec = _field(1, b"v") + _field(2, b"demo") + _field(6, _varint(1 << 3) + _varint(2**62))
+    with pytest.raises(RegistryFormatError, match="field 6: duration out of range"):
+        read_registry(ok + _field(6, _field(1, spec)), "demo")
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_are_never_imported(data: bytes) -> None:

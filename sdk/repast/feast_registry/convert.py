@@ -171,6 +171,8 @@ class _Reader:
                 if number in (_FEATURE_VIEWS, _STREAM_VIEWS, _LABEL_VIEWS):
                     self.skipped_views[name] = kind
                 continue
+            except WireError:
+                raise  # corrupt bytes inside the object: the whole file is refused
             except (ValueError, TypeError) as exc:  # Repast's own checks of the definition
                 self._skip(kind, name, f"Repast refuses its definition: {exc}")
                 continue

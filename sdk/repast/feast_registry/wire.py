@@ -130,16 +130,26 @@ class Message:
         if stamp is None:
             return None
         micros = _signed(stamp.number(1)) * 1_000_000 + stamp.number(2) // 1000
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+        try:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+        except OverflowError:
+            raise WireError(
+                f"message at byte {self.base}: field {number}: time out of range"
+            ) from None
 
     def duration(self, number: int) -> timedelta | None:
         """A `google.protobuf.Duration` field (seconds 1, nanos 2), None if absent."""
         value = self.msg(number)
         if value is None:
             return None
-        return timedelta(
-            seconds=_signed(value.number(1)), microseconds=_signed(value.number(2)) // 1000
-        )
+        try:
+            return timedelta(
+                seconds=_signed(value.number(1)), microseconds=_signed(value.number(2)) // 1000
+            )
+        except OverflowError:
+            raise WireError(
+                f"message at byte {self.base}: field {number}: duration out of range"
+            ) from None
 
 
 def _signed(value: int) -> int:
