@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from feast_venv import FEAST_DEMO_TIMES, feast_demo_repo
 from kafka_fixtures import kafka_broker
 from services import RedisServer, S3Server, start_redis_server, start_s3_server
 
@@ -61,6 +63,14 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+@pytest.fixture(scope="session")
+def feast_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Feast's `feast init` template, applied and materialized by Feast 0.67 (`materialize
+    START MID`, then `materialize-incremental END`, FEAST_DEMO_TIMES): its feature_repo. Tests
+    copy it before changing anything."""
+    return feast_demo_repo(tmp_path_factory.mktemp("feast-demo"), *FEAST_DEMO_TIMES)
 
 
 @pytest.fixture(scope="session")

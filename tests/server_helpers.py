@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +31,7 @@ __all__ = [
     "demo_push",
     "demo_read",
     "demo_repo",
+    "error_of",
     "fresh_request",
     "push_body",
     "redis_config",
@@ -40,6 +42,18 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def error_of(response: httpx.Response | bytes) -> dict[str, Any]:
+    """The JSON document inside an error answer's body, which is a JSON *string* (Feast's
+    shape, errors.py); fails when the body is not shaped so."""
+    body = json.loads(response if isinstance(response, bytes) else response.content)
+    assert isinstance(body, str), body
+    document = json.loads(body)
+    assert isinstance(document, dict), document
+    assert document["module"] == "feast.errors", document
+    assert document["message"] == document["detail"], document
+    return document
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:

@@ -269,9 +269,18 @@ def test_unknown_nested_keys_one_line_each(tmp_path: Path) -> None:
     assert ":10: feature_server.metrics.enable: unknown key; did you mean 'enabled'?" in lines[2]
 
 
-def test_repo_path_is_not_a_yaml_key(tmp_path: Path) -> None:
-    message = load_error(tmp_path, "project: p\nregistry: r.db\nrepo_path: /elsewhere\n")
-    assert ":3: repo_path: unknown key" in message
+def test_repo_path_in_the_yaml_is_ignored_as_feast_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Feast's RepoConfig has the key, and its loader overwrites it with the yaml's directory.
+    (tmp_path / "feature_store.yaml").write_text("project: p\nregistry: r.db\nrepo_path: /x\n")
+    with caplog.at_level("WARNING", logger="repast.config"):
+        config = load_repo_config(tmp_path)
+    assert config.repo_path == tmp_path.absolute()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"feature_store.yaml: 'repo_path' is ignored: relative paths resolve against "
+        f"{tmp_path}, the directory holding feature_store.yaml (as in Feast)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -574,3 +583,60 @@ def test_feast_behaviour_switches(tmp_path: Path) -> None:
     (tmp_path / "feature_store.yaml").write_text(base + "online_ttl: ignore\n")
     with pytest.raises(ConfigError, match="online_ttl"):
         load_repo_config(tmp_path)
+
+
+FEAST_067_YAML = """\
+project: demo
+project_description: drivers
+provider: local
+registry:
+  registry_type: file
+  path: data/registry.db
+  cache_ttl_seconds: 60
+  cache_mode: sync
+online_store:
+  type: sqlite
+  path: data/online_store.db
+offline_store:
+  type: file
+batch_engine: local
+feature_server:
+  type: local
+  metrics: {enabled: false}
+auth:
+  type: no_auth
+entity_key_serialization_version: 3
+coerce_tz_aware: true
+materialization:
+  pull_latest_features: false
+  online_write_batch_size: 1000
+flags:
+  alpha_features: true
+openlineage:
+  enabled: false
+mlflow:
+  enabled: false
+data_quality_monitoring: {}
+repo_path: /elsewhere
+"""
+
+
+def test_every_top_level_key_of_feasts_schema_loads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every top-level key of Feast 0.67's RepoConfig (Feast's own loader accepts this file):
+    # the ones configuring parts Repast lacks are logged once each, the rest are used.
+    (tmp_path / "feature_store.yaml").write_text(FEAST_067_YAML)
+    with caplog.at_level("WARNING", logger="repast.config"):
+        config = load_repo_config(tmp_path)
+    assert (config.project, config.registry.cache_ttl_seconds) == ("demo", 60)
+    assert config.repo_path == tmp_path.absolute()
+    ignored = [r.getMessage().split("'")[1] for r in caplog.records]
+    assert ignored == [
+        "repo_path",
+        "project_description",
+        "flags",
+        "openlineage",
+        "mlflow",
+        "data_quality_monitoring",
+    ]

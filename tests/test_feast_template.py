@@ -10,10 +10,12 @@ the historical frames must hold Feast's columns and values (rows compared by dri
 from __future__ import annotations
 
 import ast
+import json
 import math
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from feast_venv import feast_env, feast_python
+from feast_venv import FEAST_DEMO_TIMES, convert, feast_env, feast_python, run
 
 pytestmark = pytest.mark.timeout(1500)
 
@@ -32,7 +34,6 @@ RUN_WORKFLOW = (
     "pd.set_option('display.max_colwidth', None); "
     "runpy.run_path('test_workflow.py', run_name='__main__')"
 )
-IMPORT_LINE = re.compile(r"^(\s*)(from|import) feast\b", re.M)
 ONLINE_STEPS = (
     "Online features",
     "Online features retrieved (instead) through a feature service",
@@ -41,24 +42,6 @@ ONLINE_STEPS = (
     "Online features again with updated values from a stream push",
 )
 FRAME_STEPS = ("Historical features for training", "Historical features for batch scoring")
-
-
-def convert(repo: Path) -> None:
-    """Feast -> Repast by imports and CLI calls only; everything else stays Feast's text."""
-    for name in ("feature_definitions.py", "test_workflow.py"):
-        path = repo / name
-        text = IMPORT_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} repast", path.read_text())
-        for command in ("apply", "teardown"):
-            text = text.replace(f'["feast", "{command}"]', f'["repast", "{command}"]')
-        path.write_text(text)
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def steps(output: str) -> dict[str, list[str]]:
@@ -165,16 +148,35 @@ def test_feast_template_runs_converted(template: Path, tmp_path: Path) -> None:
     assert pq.read_table(data).num_rows == original.num_rows + 1
 
 
-def test_converting_in_place_names_feasts_files(template: Path, tmp_path: Path) -> None:
-    # A repo Feast has used holds Feast's protobuf registry and Feast's SQLite tables, under
-    # the names Repast would use: each gets a message saying what it is and what to do, and
-    # neither file is changed.
-    repo = tmp_path / "demo"
-    shutil.copytree(template, repo)
-    cwd = repo / "feature_repo"
-    run([str(feast_python().parent / "feast"), "apply"], cwd, feast_env())
+FEAST_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'demo_%'"
+FEAST_READ = (
+    "from feast import FeatureStore; import json; print(json.dumps(FeatureStore('.')"
+    ".get_online_features(features=['driver_hourly_stats:conv_rate', "
+    "'driver_hourly_stats:avg_daily_trips'], entity_rows=[{'driver_id': 1001}, "
+    "{'driver_id': 1002}]).to_dict()))"
+)
+
+
+def _feast_rows(path: Path) -> dict[str, list[Any]]:
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute(FEAST_TABLES)]
+        return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1, 2').fetchall() for n in names}
+
+
+def test_converting_in_place_shares_feasts_online_file(feast_demo: Path, tmp_path: Path) -> None:
+    # A repo Feast has used holds Feast's protobuf registry and Feast's SQLite file. The
+    # registry gets a message naming the import command; the online file is shared: Repast's
+    # tables sit beside Feast's (never the same names), and Feast still reads its own.
+    cwd = tmp_path / "demo" / "feature_repo"
+    shutil.copytree(feast_demo.parent, cwd.parent)
     registry, online = cwd / "data" / "registry.db", cwd / "data" / "online_store.db"
-    before = (registry.read_bytes(), online.read_bytes())
+    before_registry, before_rows = registry.read_bytes(), _feast_rows(online)
+    assert sorted(before_rows) == [
+        "demo_driver_hourly_stats",
+        "demo_driver_hourly_stats_fresh",
+        "demo_driver_quality_labels",
+    ]
+    feast_read = run([str(feast_python()), "-c", FEAST_READ], cwd, feast_env())
     convert(cwd)
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -184,15 +186,43 @@ def test_converting_in_place_names_feasts_files(template: Path, tmp_path: Path) 
     assert done.returncode != 0
     assert f"registry {registry} is a Feast registry (protobuf)" in done.stderr
     assert "Point `registry:` in feature_store.yaml at a new file" in done.stderr
+    assert f"run `repast import-feast-registry {registry}`" in " ".join(done.stderr.split())
     yaml = cwd / "feature_store.yaml"
     yaml.write_text(yaml.read_text().replace("data/registry.db", "data/registry.json"))
-    done = subprocess.run(
+    applied = subprocess.run(
         ["repast", "apply"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
-    assert done.returncode != 0
-    assert "table 'demo_driver_hourly_stats' was written by Feast" in done.stderr
-    assert (registry.read_bytes(), online.read_bytes()) == before
-    # Another file for the online store, and the repo applies.
-    yaml.write_text(yaml.read_text().replace("data/online_store.db", "data/online.db"))
-    assert "Created feature view driver_hourly_stats" in run(["repast", "apply"], cwd, env)
-    assert (registry.read_bytes(), online.read_bytes()) == before
+    assert "Created feature view driver_hourly_stats" in applied.stdout, applied.stderr
+    said = " ".join(applied.stderr.split())
+    assert f"SQLite online store {online} also holds Feast's tables (demo_" in said
+    assert "run `repast materialize` to load Repast's" in said
+    start, _, end = FEAST_DEMO_TIMES
+    run(["repast", "materialize", start, end], cwd, env)
+    ours = json.loads(
+        run(
+            [
+                "repast",
+                "get-online-features",
+                "-e",
+                "driver_id=1001",
+                "-f",
+                "driver_hourly_stats:avg_daily_trips",
+            ],
+            cwd,
+            env,
+        )
+    )
+    assert ours["avg_daily_trips"] == [json.loads(feast_read)["avg_daily_trips"][0]]
+    with sqlite3.connect(online) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "repast:demo:driver_hourly_stats" in names
+    assert registry.read_bytes() == before_registry
+    assert _feast_rows(online) == before_rows
+    # Feast, on its own registry, still reads the same values from the shared file.
+    (cwd / "feast.yaml").write_text(
+        yaml.read_text().replace("data/registry.json", "data/registry.db")
+    )
+    read_again = "import shutil; shutil.copy('feast.yaml', 'feature_store.yaml'); " + FEAST_READ
+    # (Parsed: Feast orders a view's features as a Python set, which varies between runs.)
+    again = run([str(feast_python()), "-c", read_again], cwd, feast_env())
+    assert json.loads(again) == json.loads(feast_read)

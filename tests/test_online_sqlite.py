@@ -13,7 +13,6 @@ import pytest
 
 from golden_repo import build_store, run_steps
 from repast import FeatureStore
-from repast.errors import OnlineStoreError
 from repast.online import OnlineView, ReadRequest, SqliteOnlineStore, WriteBatch
 
 SQLITE = {"type": "sqlite", "path": "data/online.db"}
@@ -29,13 +28,13 @@ def test_apply_creates_one_table_per_view_in_wal_mode(tmp_path: Path) -> None:
     store = build_store(tmp_path, SQLITE)
     db = tmp_path / "data" / "online.db"
     assert _tables(db) == [
-        "golden_driver_customer_stats",
-        "golden_driver_hourly_stats",
-        "golden_driver_profile",
+        "repast:golden:driver_customer_stats",
+        "repast:golden:driver_hourly_stats",
+        "repast:golden:driver_profile",
     ]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        columns = conn.execute("PRAGMA table_info(golden_driver_profile)").fetchall()
+        columns = conn.execute('PRAGMA table_info("repast:golden:driver_profile")').fetchall()
     assert [(c[1], c[2]) for c in columns] == [
         ("entity_key", "BLOB"),
         ("event_ts", "INTEGER"),
@@ -55,7 +54,8 @@ def test_rows_hold_the_key_the_event_time_and_a_packed_row(tmp_path: Path) -> No
     run_steps(store)
     with sqlite3.connect(tmp_path / "data" / "online.db") as conn:
         rows = conn.execute(
-            "SELECT entity_key, event_ts, row FROM golden_driver_hourly_stats ORDER BY event_ts"
+            'SELECT entity_key, event_ts, row FROM "repast:golden:driver_hourly_stats" '
+            "ORDER BY event_ts"
         ).fetchall()
     assert len(rows) == 7
     key, event_ts, row = next(r for r in rows if r[0].endswith((1001).to_bytes(8, "little")))
@@ -76,8 +76,8 @@ def test_deleting_a_view_drops_its_table_and_teardown_drops_all(tmp_path: Path) 
         ],
     )
     db = tmp_path / "data" / "online.db"
-    assert "golden_driver_profile" not in _tables(db)
-    assert "golden_driver_hourly_stats" in _tables(db)
+    assert "repast:golden:driver_profile" not in _tables(db)
+    assert "repast:golden:driver_hourly_stats" in _tables(db)
     store.teardown()
     assert _tables(db) == []
     store.online_store.close()
@@ -150,25 +150,74 @@ def _unused(_: FeatureStore) -> None:
     return None
 
 
-def test_a_file_feast_wrote_is_refused_and_left_unchanged(tmp_path: Path) -> None:
-    # Feast's SQLite store uses the same table names, one row per (entity, feature).
-    path = tmp_path / "online_store.db"
-    conn = sqlite3.connect(path)
+def _batch(x: int) -> WriteBatch:
+    return WriteBatch(
+        pa.array([b"k0"], pa.binary()),
+        pa.array([10], pa.timestamp("us", tz="UTC")),
+        {"x": pa.array([x], pa.int64())},
+    )
+
+
+def _feast_table(conn: sqlite3.Connection, name: str) -> None:
     conn.execute(
-        'CREATE TABLE "p_v" (entity_key BLOB, feature_name TEXT, value BLOB, '
+        f'CREATE TABLE "{name}" (entity_key BLOB, feature_name TEXT, value BLOB, '
         "vector_value BLOB, event_ts timestamp, created_ts timestamp, "
         "PRIMARY KEY(entity_key, feature_name))"
     )
+    conn.execute(f"INSERT INTO \"{name}\" VALUES (x'01', 'x', x'02', NULL, '2024-01-01', NULL)")
+
+
+@pytest.mark.parametrize("project", ["p", "p_v", "repast", "repast_p"])
+def test_a_file_feast_wrote_holds_repasts_tables_beside_feasts_untouched(
+    tmp_path: Path, project: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Feast names its tables `<project>_<view>`, one row per (entity, feature); Repast's
+    # names never equal one of them, whatever the two projects and views are called.
+    path = tmp_path / "online_store.db"
+    conn = sqlite3.connect(path)
+    feast = ["p_v", "p_v_w", "repast_p_v", "p_w"]
+    for name in feast:
+        _feast_table(conn, name)
+    conn.commit()
+    dumped = {n: conn.execute(f'SELECT * FROM "{n}"').fetchall() for n in feast}
+    conn.close()
+    store = SqliteOnlineStore(path, project)
+    view = OnlineView("v", ("driver_id",), ("x",), (4,), (pa.int64(),))
+    other = OnlineView("w", ("driver_id",), ("x",), (4,), (pa.int64(),))
+    with caplog.at_level("WARNING", logger="repast.online.sqlite"):
+        store.update([view, other], [])
+    # Feast's tables for this project's views (`<project>_<view>`) are named, once.
+    expected = {"p": "p_v, p_w", "p_v": "p_v_w", "repast_p": "repast_p_v"}.get(project)
+    if expected is None:
+        assert caplog.records == []
+    else:
+        [record] = caplog.records
+        assert f"also holds Feast's tables ({expected})" in record.getMessage()
+    keys = pa.array([b"k0"], pa.binary())
+    assert store.write_batch(view, _batch(7)) == 1
+    assert store.read([ReadRequest(view, keys, ["x"])])[0].columns[0].to_pylist() == [7]
+    store.update([view], [other])  # deleting a view drops Repast's table, never Feast's
+    store.teardown([view])
+    store.close()
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert names == set(feast)
+    assert {n: conn.execute(f'SELECT * FROM "{n}"').fetchall() for n in feast} == dumped
+    conn.close()
+
+
+def test_tables_named_by_earlier_repast_versions_are_renamed_on_first_use(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    view = OnlineView("v", ("driver_id",), ("x",), (4,), (pa.int64(),))
+    store = SqliteOnlineStore(path, "p")
+    store.write_batch(view, _batch(7))
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute('ALTER TABLE "repast:p:v" RENAME TO "p_v"')  # as Repast named it before
     conn.commit()
     conn.close()
-    before = path.read_bytes()
-    store = SqliteOnlineStore(path, "p")
-    view = OnlineView("v", ("driver_id",), ("x",), (4,), (pa.int64(),))
-    with pytest.raises(OnlineStoreError, match=r"table 'p_v' was written by Feast .* new file"):
-        store.update([view], [])
-    assert path.read_bytes() == before  # not even switched to WAL
-    other = OnlineView("w", ("driver_id",), ("x",), (4,), (pa.int64(),))
-    store.update([other], [view])  # deleting a view never drops Feast's table
-    names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
-    assert {"p_v", "p_w"} <= names
-    store.close()
+    keys = pa.array([b"k0"], pa.binary())
+    reader = SqliteOnlineStore(path, "p")
+    assert reader.read([ReadRequest(view, keys, ["x"])])[0].columns[0].to_pylist() == [7]
+    assert reader.infra()["tables"] == ["repast:p:v"]
+    reader.close()

@@ -218,3 +218,24 @@ def test_a_unix_timestamp_feature_given_as_a_number_is_epoch_seconds(store: Feat
     too_far = {"driver_id": [9], "event_timestamp": [T], "last_login": [2**62]}
     with pytest.raises(RepastError, match="column 'last_login'.*epoch seconds"):
         store.write_to_online_store("driver_profile", too_far)
+
+
+@pytest.mark.parametrize(
+    ("nanos", "expected"),
+    [
+        # Feast 0.67 (pandas) takes an integer event time as nanoseconds: epoch seconds land
+        # in January 1970, as they do in Feast's store (observed through its push and /push).
+        (1_893_456_000_000_000_000, datetime(2030, 1, 1, tzinfo=UTC)),
+        (1_893_456_000, datetime(1970, 1, 1, 0, 0, 1, 893456, tzinfo=UTC)),
+        (-86_400_000_000_000, datetime(1969, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_integer_event_times_are_epoch_nanoseconds_as_feast_reads_them(
+    store: FeatureStore, nanos: int, expected: datetime
+) -> None:
+    df = rows((1, T, 0.5, 3))
+    df["event_timestamp"] = df["created"] = [nanos]
+    store.write_to_online_store("hourly_fresh", df)
+    got = store.get_online_features(["hourly_fresh:rating"], {"driver_id": [1]})
+    assert got.to_dict()["rating"] == [3]
+    assert got.timestamps(1).to_pylist() == [expected]

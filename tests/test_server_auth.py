@@ -8,7 +8,7 @@ import pytest
 
 from repast.config import FeatureServerConfig
 from repast_server.app import create_app
-from server_helpers import client_for, fresh_request, push_body, run, server_store
+from server_helpers import client_for, error_of, fresh_request, push_body, run, server_store
 
 PATHS = [
     ("POST", "/get-online-features"),
@@ -43,7 +43,7 @@ def test_every_endpoint_but_health_needs_a_valid_token(
             for method, path in PATHS:
                 response = await client.request(method, path, json={})
                 assert response.status_code == 401, path
-                assert response.json()["error"] == "Unauthorized"
+                assert error_of(response)["error"] == "Unauthorized"
                 assert response.headers["www-authenticate"].startswith("Bearer")
             assert (await client.get("/health")).status_code == 200
 
@@ -78,7 +78,10 @@ def test_the_hot_endpoints_check_the_token_first(tmp_path: Path) -> None:
         async with client_for(create_app(store)) as client:
             missing = await client.post("/push", json=push_body([1], [2]))
             assert missing.status_code == 401
-            assert missing.json() == {
+            assert error_of(missing) == {
+                "module": "feast.errors",
+                "class": "FeastPermissionError",
+                "message": "missing `Authorization: Bearer <token>` header",
                 "error": "Unauthorized",
                 "detail": "missing `Authorization: Bearer <token>` header",
             }
@@ -93,7 +96,7 @@ def test_the_hot_endpoints_check_the_token_first(tmp_path: Path) -> None:
             )
             # Before the body size: a client without a token learns nothing about limits.
             assert wrong.status_code == 401
-            assert wrong.json()["detail"] == "invalid bearer token"
+            assert error_of(wrong)["detail"] == "invalid bearer token"
             assert (await client.get("/push")).status_code == 401
             assert (await client.get("/push", headers=good)).status_code == 405
             oversize = await client.post("/push", content=b"x" * 1000, headers=good)

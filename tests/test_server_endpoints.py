@@ -20,6 +20,7 @@ from server_helpers import (
     demo_push,
     demo_read,
     demo_repo,
+    error_of,
     fresh_request,
     push_body,
     redis_config,
@@ -102,10 +103,49 @@ def test_unknown_view_is_404_with_the_known_names(store: FeatureStore) -> None:
         async with client_for(store) as client:
             response = await client.post("/get-online-features", json=recorded["request"])
         assert response.status_code == 404
-        body = response.json()
+        body = error_of(response)
         assert body["error"] == "FeatureViewNotFoundError"
+        assert body["class"] == "FeatureViewNotFoundException"
         assert "nope" in body["detail"]
         assert "driver_hourly_stats" in body["detail"]
+
+    run(main)
+
+
+def test_feature_view_metadata_lists_each_view_read_once_as_feast(store: FeatureStore) -> None:
+    # Feast 0.67 adds `feature_view_metadata` only when asked: each view read, once, in
+    # first-appearance order, `{"name"}` alone (a version of 0 is left out; Repast has none).
+    features = ["hourly_fresh:rating", "driver_hourly_stats:conv_rate", "hourly_fresh:conv_rate"]
+
+    async def main() -> None:
+        async with client_for(store) as client:
+            body = {
+                "entities": {"driver_id": [1001]},
+                "features": features,
+                "full_feature_names": True,
+            }
+            plain = (await client.post("/get-online-features", json=body)).json()
+            body["include_feature_view_version_metadata"] = True
+            listed = (await client.post("/get-online-features", json=body)).json()
+        assert isinstance(plain, dict), plain
+        assert "feature_view_metadata" not in plain["metadata"]
+        assert listed["metadata"] == {
+            "feature_names": [
+                "driver_id",
+                "hourly_fresh__rating",
+                "driver_hourly_stats__conv_rate",
+                "hourly_fresh__conv_rate",
+            ],
+            "feature_view_metadata": [{"name": "hourly_fresh"}, {"name": "driver_hourly_stats"}],
+        }
+        assert listed["results"] == plain["results"]
+        async with client_for(store) as client:
+            body["full_feature_names"] = False
+            collision = await client.post("/get-online-features", json=body)
+        # Feast raises FeatureNameCollisionError for two `conv_rate`s without full names.
+        assert collision.status_code == 400
+        assert error_of(collision)["class"] == "FeatureNameCollisionError"
+        assert "feature 'conv_rate' is requested twice" in error_of(collision)["detail"]
 
     run(main)
 
@@ -188,7 +228,7 @@ def test_materialize_and_materialize_incremental(tmp_path: Path) -> None:
             bad = {"end_ts": "yesterday", "feature_views": ["driver_hourly_stats"]}
             response = await client.post("/materialize-incremental", json=bad)
             assert response.status_code == 400
-            assert "'yesterday' is not an ISO 8601 timestamp" in response.json()["detail"]
+            assert "'yesterday' is not an ISO 8601 timestamp" in error_of(response)["detail"]
             now = datetime.now(UTC).isoformat()
             incremental = {"end_ts": now, "feature_views": ["driver_hourly_stats"]}
             response = await client.post("/materialize-incremental", json=incremental)
@@ -324,7 +364,7 @@ def test_a_fraction_pushed_to_an_integer_feature_is_refused_not_truncated(
         async with client_for(store) as client:
             response = await client.post("/push", json=body)
             assert response.status_code == 400
-            detail = response.json()["detail"]
+            detail = error_of(response)["detail"]
             assert "column 'rating'" in detail
             assert "was truncated converting to int32" in detail
             got = (await client.post("/get-online-features", json=fresh_request(ids))).json()
@@ -367,7 +407,7 @@ def test_odfv_request_data_of_the_wrong_type_is_a_400_naming_field_row_and_type(
         async with client_for(demo) as client:
             response = await client.post("/get-online-features", json=bad)
             assert response.status_code == 400, response.text
-            detail = response.json()["detail"]
+            detail = error_of(response)["detail"]
             assert "request data 'val_to_add'" in detail
             assert f"row {row} is" in detail
             assert "int64" in detail
@@ -396,7 +436,7 @@ def test_a_fractional_integer_key_is_a_400_on_every_endpoint(demo: FeatureStore)
             for ids, row in bad:
                 response = await client.post("/get-online-features", json=demo_read(ids))
                 assert response.status_code == 400, (ids, response.text)
-                detail = response.json()["detail"]
+                detail = error_of(response)["detail"]
                 assert "entity column 'driver_id'" in detail
                 assert f"row {row} is" in detail
             for path, body, row in (
@@ -410,7 +450,7 @@ def test_a_fractional_integer_key_is_a_400_on_every_endpoint(demo: FeatureStore)
             ):
                 response = await client.post(path, json=body)
                 assert response.status_code == 400, (path, response.text)
-                assert f"row {row} is" in response.json()["detail"]
+                assert f"row {row} is" in error_of(response)["detail"]
             # Nothing of the refused writes was stored.
             got = (await client.post("/get-online-features", json=demo_read([1001]))).json()
             assert got["results"][1]["statuses"] == ["NOT_FOUND"]

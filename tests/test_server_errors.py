@@ -13,7 +13,15 @@ import pytest
 from repast import FeatureStore
 from repast_server import health
 from repast_server.app import create_app
-from server_helpers import client_for, fresh_request, push_body, redis_config, run, server_store
+from server_helpers import (
+    client_for,
+    error_of,
+    fresh_request,
+    push_body,
+    redis_config,
+    run,
+    server_store,
+)
 from services import RedisServer
 
 
@@ -35,7 +43,10 @@ def _post_all(
                     response = await client.post(path, content=body)
                 else:
                     response = await client.post(path, json=body)
-                out.append((response.status_code, response.json()))
+                document = response.json()
+                if response.status_code >= 400:
+                    document = error_of(response)
+                out.append((response.status_code, document))
         return out
 
     return run(main)
@@ -157,7 +168,7 @@ def test_unknown_paths_and_methods_answer_json(store: FeatureStore) -> None:
         async with client_for(store) as client:
             missing = await client.get("/nope")
             assert missing.status_code == 404
-            assert missing.json()["error"] == "HTTPException"
+            assert error_of(missing)["error"] == "HTTPException"
             wrong = await client.get("/get-online-features")
             assert wrong.status_code == 405
 
@@ -175,7 +186,7 @@ def test_redis_down_is_503_and_the_server_recovers(
             with redis_clean.stopped():
                 read = await client.post("/get-online-features", json=fresh_request([1]))
                 assert read.status_code == 503, read.text
-                assert read.json()["error"] == "OnlineStoreError"
+                assert error_of(read)["error"] == "OnlineStoreError"
                 push = await client.post("/push", json=push_body([1], [6]))
                 assert push.status_code == 503
                 health = await client.get("/health")
@@ -202,10 +213,8 @@ def test_other_methods_on_the_hot_paths_are_405(store: FeatureStore) -> None:
                     assert response.status_code == 405, (method, path)
                     assert response.headers["allow"] == "POST"
                     if method != "HEAD":
-                        assert response.json() == {
-                            "error": "HTTPException",
-                            "detail": "Method Not Allowed",
-                        }
+                        assert error_of(response)["error"] == "HTTPException"
+                        assert error_of(response)["detail"] == "Method Not Allowed"
 
     run(main)
 
@@ -231,7 +240,10 @@ def test_an_unexpected_error_is_a_logged_json_500_with_a_request_id(
                 response = await client.post("/get-online-features", json=fresh_request([1]))
                 assert response.status_code == 500
                 rid = response.headers["x-request-id"]
-                assert response.json() == {
+                assert error_of(response) == {
+                    "module": "feast.errors",
+                    "class": "FeastError",
+                    "message": "ZeroDivisionError: boom",
                     "error": "InternalServerError",
                     "detail": "ZeroDivisionError: boom",
                     "request_id": rid,
@@ -241,10 +253,10 @@ def test_an_unexpected_error_is_a_logged_json_500_with_a_request_id(
                 # The client's own id is used when it is a plain token.
                 health = await client.get("/health", headers={"x-request-id": "abc-123"})
                 assert health.status_code == 500
-                assert health.json()["request_id"] == "abc-123"
+                assert error_of(health)["request_id"] == "abc-123"
                 assert health.headers["x-request-id"] == "abc-123"
                 odd = await client.get("/health", headers={"x-request-id": "has space"})
-                assert odd.json()["request_id"] != "has space"
+                assert error_of(odd)["request_id"] != "has space"
             assert 'endpoint="/get-online-features",error="InternalServerError"} 1.0' in text
             assert 'endpoint="/get-online-features",method="POST",status="500"} 1.0' in text
         logged = [r for r in caplog.records if r.name == "repast.server"]

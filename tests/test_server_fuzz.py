@@ -34,6 +34,7 @@ from server_helpers import (
     demo_push,
     demo_read,
     demo_repo,
+    error_of,
     redis_config,
     serve_process,
 )
@@ -407,7 +408,7 @@ def test_odfv_request_data_of_the_wrong_type_is_a_400_and_the_connection_lives(
     conn.connect()
     status, answer = _exchange(conn, "POST", "/get-online-features", json.dumps(body).encode())
     assert status == 400, answer
-    assert f"request data 'val_to_add': row {row} is" in json.loads(answer)["detail"]
+    assert f"request data 'val_to_add': row {row} is" in error_of(answer)["detail"]
     _answers_then_serves(conn, "POST", "/get-online-features", VALID_READ)
 
 

@@ -24,7 +24,7 @@ from repast_server.app import create_app
 from repast_server.jobs import JobTracker
 from repast_server.metrics import Metrics
 from repast_server.state import ServerState
-from server_helpers import client_for, run, server_store
+from server_helpers import client_for, error_of, run, server_store
 
 PROFILE = {
     "start_ts": "2024-01-01T00:00:00",
@@ -175,7 +175,7 @@ def test_a_running_job_holds_its_views_until_it_ends(store: FeatureStore, fake: 
                     bad = await client.post(f"/materialize?{query}", json=PROFILE)
                     assert bad.status_code == 400, query
                     name = query.rsplit("&", 1)[-1].split("=")[0]
-                    assert f"query parameter '{name}'" in bad.json()["detail"]
+                    assert f"query parameter '{name}'" in error_of(bad)["detail"]
                 assert sorted(_jobs(app).running_views()) == [
                     "driver_hourly_stats",
                     "driver_profile",
@@ -219,7 +219,7 @@ def test_a_bad_async_request_fails_and_starts_nothing(store: FeatureStore, fake:
             for path, body, status, detail in bad_bodies:
                 response = await client.post(f"{path}?async=true", json=body)
                 assert response.status_code == status, (path, body, response.text)
-                assert detail in response.json()["detail"]
+                assert detail in error_of(response)["detail"]
                 assert _jobs(app).running_jobs() == 0
             samples = await _metrics(client)
         assert fake.calls == []
@@ -248,7 +248,7 @@ def test_a_failing_job_is_logged_counted_and_frees_its_views(
             fake.error = ValueError("no rows in range")
             sync = await client.post("/materialize", json=PROFILE)
             assert sync.status_code == 400
-            assert sync.json()["detail"] == "no rows in range"
+            assert error_of(sync)["detail"] == "no rows in range"
             # The view is free: a job that works runs.
             fake.error = None
             assert (await client.post("/materialize", json=PROFILE)).status_code == 200

@@ -14,7 +14,7 @@ import pytest
 from repast import FeatureStore
 from repast.config import FeatureServerConfig
 from repast_server.app import create_app
-from server_helpers import client_for, fresh_request, push_body, run, server_store
+from server_helpers import client_for, error_of, fresh_request, push_body, run, server_store
 
 
 def _store(tmp_path: Path, **settings: Any) -> FeatureStore:
@@ -36,10 +36,10 @@ def test_oversize_bodies_are_413(tmp_path: Path) -> None:
         async with client_for(create_app(store)) as client:
             response = await client.post("/get-online-features", content=big)
             assert response.status_code == 413
-            assert "max_body_bytes (200 bytes)" in response.json()["detail"]
+            assert "max_body_bytes (200 bytes)" in error_of(response)["detail"]
             streamed = await client.post("/push", content=chunks())
             assert streamed.status_code == 413
-            assert streamed.json()["error"] == "PayloadTooLarge"
+            assert error_of(streamed)["error"] == "PayloadTooLarge"
             small = await client.post("/get-online-features", json=fresh_request([1]))
             assert small.status_code == 200
 
@@ -53,7 +53,7 @@ def test_too_many_entities_is_413_and_writes_nothing(tmp_path: Path) -> None:
         async with client_for(create_app(store)) as client:
             response = await client.post("/get-online-features", json=fresh_request([1, 2, 3, 4]))
             assert response.status_code == 413
-            assert "max_entities_per_request is 3" in response.json()["detail"]
+            assert "max_entities_per_request is 3" in error_of(response)["detail"]
             push = await client.post("/push", json=push_body([1, 2, 3, 4], [1, 2, 3, 4]))
             assert push.status_code == 413
             read = await client.post("/get-online-features", json=fresh_request([1, 2, 3]))
@@ -79,7 +79,7 @@ def test_slow_requests_time_out_with_504(tmp_path: Path, monkeypatch: pytest.Mon
         async with client_for(create_app(store)) as client:
             response = await client.post("/get-online-features", json=fresh_request([1]))
             assert response.status_code == 504
-            assert response.json()["error"] == "RequestTimeout"
+            assert error_of(response)["error"] == "RequestTimeout"
             assert (await client.get("/health")).status_code == 200
 
     run(main)
@@ -102,10 +102,10 @@ def test_a_chunked_oversize_push_is_413_and_writes_nothing(tmp_path: Path) -> No
             for path, content in (("/push", body), ("/write-to-online-store", body)):
                 response = await client.post(path, content=content)
                 assert response.status_code == 413
-                assert response.json()["error"] == "PayloadTooLarge"
+                assert error_of(response)["error"] == "PayloadTooLarge"
             streamed = await client.post("/push", content=chunks())
             assert streamed.status_code == 413
-            assert "max_body_bytes (1000 bytes)" in streamed.json()["detail"]
+            assert "max_body_bytes (1000 bytes)" in error_of(streamed)["detail"]
             assert streamed.headers["content-type"] == "application/json"
             # Stopped at the first chunk past the limit, not read to the end.
             assert chunks_read == 11
@@ -133,10 +133,13 @@ def test_a_stalled_push_times_out_with_504(tmp_path: Path) -> None:
         async with client_for(create_app(store)) as client:
             response = await client.post("/push", content=stalled())
             assert response.status_code == 504
-            assert response.json() == {
+            detail = "request took longer than feature_server.request_timeout_seconds (0.05 s)"
+            assert error_of(response) == {
+                "module": "feast.errors",
+                "class": "FeastError",
+                "message": detail,
                 "error": "RequestTimeout",
-                "detail": "request took longer than "
-                "feature_server.request_timeout_seconds (0.05 s)",
+                "detail": detail,
                 "request_id": response.headers["x-request-id"],
             }
             metrics = (await client.get("/metrics")).text

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from repast.cli import cli
 from server_helpers import (
+    error_of,
     fresh_request,
     push_body,
     redis_config,
@@ -54,7 +55,7 @@ def test_end_to_end_push_read_and_redis_restart(tmp_path: Path, redis_clean: Red
         redis_clean.stop()
         down = client.post("/get-online-features", json=fresh_request([1]))
         assert down.status_code == 503
-        assert down.json()["error"] == "OnlineStoreError"
+        assert error_of(down)["error"] == "OnlineStoreError"
         assert client.get("/health").status_code == 503
         redis_clean.start()
         # The restarted Redis is empty (no persistence); the server answers again.

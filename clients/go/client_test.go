@@ -269,7 +269,9 @@ func TestMaterializeIncrementalAndAsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.MaterializeIncremental(ctx, time.Now(), "nope")
-	assertError(t, err, 404, "FeatureViewNotFoundError", "nope")
+	if e := assertError(t, err, 404, "FeatureViewNotFoundError", "nope"); e.FeastClass != "FeatureViewNotFoundException" {
+		t.Errorf("FeastClass = %q, want Feast's FeatureViewNotFoundException", e.FeastClass)
+	}
 	err = c.Materialize(ctx, repast.MaterializeRequest{Start: time.Now(), End: time.Now().Add(-time.Hour)})
 	assertError(t, err, 400, "BadRequest", "must be before end_ts")
 }

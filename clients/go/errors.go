@@ -8,14 +8,17 @@ import (
 )
 
 // Error is a non-2xx answer from the server. Kind and Detail are the server's `error` and
-// `detail` (`{"error": ..., "detail": ...}`); Body holds the raw body when it had another
-// shape (a proxy's HTML page, say).
+// `detail`; Body holds the raw body when it had another shape (a proxy's HTML page, say).
+// The server answers errors in the shape of Feast's feature server, a JSON string whose text
+// is a JSON document (`"{\"class\": ..., \"error\": ..., \"detail\": ...}"`), so that
+// Feast's Python client can read them too; FeastClass is that document's `class`.
 type Error struct {
 	Method     string
 	Path       string
 	StatusCode int
 	Kind       string
 	Detail     string
+	FeastClass string
 	// FeatureViews names the views already being materialized, on a 409 from /materialize.
 	FeatureViews []string
 	Body         []byte
@@ -78,10 +81,17 @@ func newError(method, path string, status int, body []byte) *Error {
 	var shaped struct {
 		Error        *string  `json:"error"`
 		Detail       *string  `json:"detail"`
+		Class        string   `json:"class"`
 		FeatureViews []string `json:"feature_views"`
 	}
-	if json.Unmarshal(body, &shaped) == nil && shaped.Error != nil {
+	document := body
+	var inner string
+	if json.Unmarshal(body, &inner) == nil {
+		document = []byte(inner)
+	}
+	if json.Unmarshal(document, &shaped) == nil && shaped.Error != nil {
 		e.Kind = *shaped.Error
+		e.FeastClass = shaped.Class
 		if shaped.Detail != nil {
 			e.Detail = *shaped.Detail
 		} else {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -141,6 +142,28 @@ def teardown(obj: _Context) -> None:
     store = obj.store()
     store.teardown()
     _out.print(f"Removed project '{store.project}'")
+
+
+@cli.command("import-feast-registry")
+@click.argument("source", required=False, default="data/registry.db")
+@_skip_source
+@pass_context
+def import_feast_registry(obj: _Context, source: str, skip_source_validation: bool) -> None:
+    """Import a Feast registry (a protobuf file, local or s3://) into Repast's registry.
+
+    SOURCE defaults to Feast's data/registry.db. Feast's file is only read; Repast's registry
+    is the one feature_store.yaml names, which must be another file."""
+    store = obj.store()
+    imported = store.import_feast_registry(source, skip_source_validation=skip_source_validation)
+    for o in imported.objects:
+        kind = re.sub(r"(?<!^)(?=[A-Z])", " ", type(o).__name__).lower()
+        _out.print(f"Imported {kind} {o.name}")
+    for name, intervals in sorted(imported.intervals.items()):
+        _out.print(f"Imported {len(intervals)} materialization interval(s) of {name}")
+    for skipped in imported.skipped:
+        _err.print(f"Skipped {skipped.kind} {skipped.name}: {escape(skipped.reason)}")
+    for other in imported.other_projects:
+        _err.print(f"Skipped project {other}: feature_store.yaml's project is {store.project}")
 
 
 @cli.command("registry-dump")

@@ -423,7 +423,13 @@ def load_repo_config(repo_path: Path, fs_yaml_file: Path | None = None) -> RepoC
     data = _expand_env(raw)
     problems: list[tuple[int, str]] = []
     if "repo_path" in data:
-        problems.append(_problem(yaml_file, node, ("repo_path",), "unknown key"))
+        # A key of Feast's RepoConfig whose value Feast's loader also overwrites.
+        logger.warning(
+            "feature_store.yaml: 'repo_path' is ignored: relative paths resolve against %s, "
+            "the directory holding %s (as in Feast)",
+            repo_path,
+            FEATURE_STORE_YAML,
+        )
         del data["repo_path"]
     try:
         config = RepoConfig.model_validate(

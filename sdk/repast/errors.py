@@ -33,6 +33,7 @@ __all__ = [
     "RegistryError",
     "RepastError",
     "RepoValidationError",
+    "RequestDataNotFoundError",
     "RowsError",
     "SingleFileSourceError",
     "SourceReadError",
@@ -86,6 +87,10 @@ class FeatureNotFoundError(RepastError, LookupError):
 
 class EntityError(RepastError, ValueError):
     """The entity rows lack a join key column, or hold values of the wrong type."""
+
+
+class RequestDataNotFoundError(EntityError):
+    """An on-demand feature view needs a request-data column the entity rows lack."""
 
 
 class MissingColumnError(RepastError, ValueError):

@@ -14,6 +14,8 @@ from repast.data_source import DataSource, PushMode
 from repast.diff import RegistryDiff, Transition, diff_registry
 from repast.entity import Entity
 from repast.errors import RepoValidationError
+from repast.feast_registry import Imported
+from repast.feast_registry import importer as feast_import
 from repast.feature_service import FeatureService
 from repast.feature_view import FeatureView
 from repast.label_view import LabelView
@@ -309,6 +311,17 @@ class FeatureStore:
         """`repast apply`: make the project hold exactly what the repo's files define."""
         contents = parse_repo(self.repo_path)
         return self.apply(contents, partial=False, skip_source_validation=skip_source_validation)
+
+    def import_feast_registry(
+        self, source: str = "data/registry.db", skip_source_validation: bool = False
+    ) -> Imported:
+        """`repast import-feast-registry`: the project's objects from a Feast registry file
+        (a path, relative to the repo, or `s3://`), applied as `apply` applies them, with the
+        feature views' materialization intervals. What cannot be defined is in `.skipped`."""
+        imported = feast_import.prepare(self.context, source)
+        self.apply(imported.objects, partial=True, skip_source_validation=skip_source_validation)
+        feast_import.record_intervals(self.context, imported)
+        return imported
 
     def plan_repo(self, skip_source_validation: bool = False) -> RegistryDiff:
         """`repast plan`: what `repast apply` would change."""

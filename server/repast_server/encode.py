@@ -175,7 +175,11 @@ def _entity_order(response: OnlineResponse, entities: Sequence[str]) -> list[int
     return [*head, *range(keys, len(names))]
 
 
-def encode_online_response(response: OnlineResponse, entities: Sequence[str] = ()) -> bytes:
+def encode_online_response(
+    response: OnlineResponse,
+    entities: Sequence[str] = (),
+    views: list[dict[str, str]] | None = None,
+) -> bytes:
     """Feast's JSON for one read: `results` (one object per column) then `metadata`."""
     n = len(response)
     present = ["PRESENT"] * n
@@ -206,11 +210,18 @@ def encode_online_response(response: OnlineResponse, entities: Sequence[str] = (
             {"values": json_values(values), "statuses": statuses, "event_timestamps": times}
         )
     names = [response.feature_names[i] for i in order]
-    document = {"results": results, "metadata": {"feature_names": names}}
+    metadata: dict[str, Any] = {"feature_names": names}
+    if views is not None:
+        metadata["feature_view_metadata"] = views
+    document = {"results": results, "metadata": metadata}
     return orjson.dumps(document, option=_OPTIONS, default=_default)
 
 
-def encode_packed_read(read: PackedRead, entities: Sequence[str] = ()) -> bytes:
+def encode_packed_read(
+    read: PackedRead,
+    entities: Sequence[str] = (),
+    views: list[dict[str, str]] | None = None,
+) -> bytes:
     """The same bytes as `encode_online_response` for a read left as packed rows: Rust writes
     the feature columns' objects straight from the stored rows; the few entity key columns
     go through orjson here."""
@@ -239,6 +250,7 @@ def encode_packed_read(read: PackedRead, entities: Sequence[str] = ()) -> bytes:
             b",".join(parts),
             b'],"metadata":{"feature_names":',
             orjson.dumps(names),
+            b"" if views is None else b',"feature_view_metadata":' + orjson.dumps(views),
             b"}}",
         )
     )

@@ -160,6 +160,7 @@ async def get_online_features(state: ServerState, raw: bytes) -> bytes:
     entities, rows = _columns(body, "entities")
     _check_rows(state, rows, "entity rows")
     full_names = _field(body, "full_feature_names", bool, False)
+    with_views = _field(body, "include_feature_view_version_metadata", bool, False)
     service_name = _field(body, "feature_service", str, None)
     features: Any
     if service_name is not None:
@@ -181,9 +182,12 @@ async def get_online_features(state: ServerState, raw: bytes) -> bytes:
             response = await store.get_online_features_async(features, entities, full_names)
         state.metrics.online_read.observe(time.perf_counter() - start)
     state.metrics.online_entities.inc(rows)
+    # Feast lists each view read with its version; Repast keeps no versions, and Feast
+    # leaves out a version of 0, so the names are all there is.
+    views = [{"name": v} for v in state.catalog().views_read(features)] if with_views else None
     if packed is not None:
-        return encode_packed_read(packed, list(entities))
-    return encode_online_response(response, list(entities))
+        return encode_packed_read(packed, list(entities), views)
+    return encode_online_response(response, list(entities), views)
 
 
 def _not_found(what: str, name: str, known: list[str], state: ServerState) -> Exception:

@@ -1,10 +1,16 @@
-"""One place that turns exceptions into HTTP answers: `{"error": <kind>, "detail": <text>}`.
+"""One place that turns exceptions into HTTP answers, in the body shape Feast's server uses.
+
+Feast's server answers an error with a JSON *string* whose text is a JSON document
+`{"module", "class", "message"}`, and Feast's Python client (`FeastError.from_error_detail`)
+turns exactly that into the named `feast.errors` class. Repast answers the same, naming the
+closest Feast class, and adds its own `error` (kind) and `detail` (text) fields, plus
+`request_id` on a 5xx, to that inner document (Feast's client ignores extra fields).
 
 Statuses follow Feast where it has one (404 for unknown objects, 422 for an unknown push
 source and for request-schema violations) and Repast's own rule elsewhere: 400 for other bad
-input, 413 for oversize requests, 503 when a backend (online store, registry) is down, so a
-client can tell "fix your request" from "retry later" (docs/feast-compatibility.md §4.1 sets
-them beside Feast's).
+input (Feast: mostly 500), 413 for oversize requests, 503 when a backend (online store,
+registry) is down, so a client can tell "fix your request" from "retry later"
+(docs/feast-compatibility.md §4.1 sets them beside Feast's).
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SchemaError",
     "error_answer",
+    "error_body",
     "ErrorResponse",
     "error_response",
     "exception_handlers",
+    "feast_class_for",
     "handle_exception",
     "request_id",
     "send_refusal",
@@ -158,6 +166,43 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     return secrets.token_hex(8)
 
 
+# The `feast.errors` class Feast's client raises for each kind of error; every other kind
+# becomes `FeastError`, their common base, so a Feast client still gets a typed error.
+_FEAST_CLASSES = {
+    "FeatureViewNotFoundError": "FeatureViewNotFoundException",
+    "FeatureServiceNotFoundError": "FeatureServiceNotFoundException",
+    "EntityNotFoundError": "EntityNotFoundException",
+    "DataSourceNotFoundError": "DataSourceObjectNotFoundException",
+    "PushSourceNotFoundError": "PushSourceNotFoundException",
+    # Feast raises a bare KeyError (a 500) for an unknown feature of a known view; its
+    # not-found base class keeps the 404's meaning.
+    "FeatureNotFoundError": "FeastObjectNotFoundException",
+    "RequestDataNotFoundError": "RequestDataNotFoundInEntityRowsException",
+    "FeatureNameCollisionError": "FeatureNameCollisionError",
+    "Unauthorized": "FeastPermissionError",
+}
+
+
+def feast_class_for(kind: str) -> str:
+    """The name of the `feast.errors` class that stands for Repast's error `kind`."""
+    return _FEAST_CLASSES.get(kind, "FeastError")
+
+
+def error_body(kind: str, detail: str, request_id: str | None = None) -> bytes:
+    """The bytes of an error answer: a JSON string holding Feast's error document, with
+    Repast's `error` and `detail` beside Feast's `module`, `class` and `message`."""
+    document: dict[str, str] = {
+        "module": "feast.errors",
+        "class": feast_class_for(kind),
+        "message": detail,
+        "error": kind,
+        "detail": detail,
+    }
+    if request_id is not None:
+        document["request_id"] = request_id
+    return orjson.dumps(orjson.dumps(document).decode())
+
+
 class ErrorResponse(Response):
     """An error answer that remembers its `kind`, so whoever sends a refusal made before the
     handler runs (auth, the body limit, the timeout) can count it as the handler's errors
@@ -165,12 +210,10 @@ class ErrorResponse(Response):
     for a 5xx (the answers an operator is asked about), in the JSON body too."""
 
     def __init__(self, status: int, kind: str, detail: str, request_id: str | None = None) -> None:
-        content: dict[str, str] = {"error": kind, "detail": detail}
-        if request_id is not None and status >= 500:
-            content["request_id"] = request_id
+        body = error_body(kind, detail, request_id if status >= 500 else None)
         headers = None if request_id is None else {REQUEST_ID_HEADER: request_id}
         super().__init__(
-            orjson.dumps(content),
+            body,
             status_code=status,
             media_type="application/json",
             headers=headers,

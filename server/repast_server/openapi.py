@@ -207,11 +207,23 @@ OPENAPI: dict[str, Any] = {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
             "Error": {
-                "type": "object",
-                "required": ["error", "detail"],
-                "properties": {
-                    "error": {"type": "string", "description": "Error kind"},
-                    "detail": {"type": "string", "description": "What was wrong, and where"},
+                # Feast's shape: a JSON string whose text is the JSON document below.
+                "type": "string",
+                "description": "A JSON string holding a JSON document: Feast's `module`, "
+                "`class` and `message` (what Feast's Python client raises) and Repast's "
+                "`error` and `detail`",
+                "contentMediaType": "application/json",
+                "contentSchema": {
+                    "type": "object",
+                    "required": ["module", "class", "message", "error", "detail"],
+                    "properties": {
+                        "module": {"type": "string", "const": "feast.errors"},
+                        "class": {"type": "string", "description": "A feast.errors class"},
+                        "message": {"type": "string", "description": "Same as detail"},
+                        "error": {"type": "string", "description": "Error kind"},
+                        "detail": {"type": "string", "description": "What was wrong, and where"},
+                        "request_id": {"type": "string", "description": "On a 5xx"},
+                    },
                 },
             },
             "GetOnlineFeaturesRequest": {
@@ -225,7 +237,7 @@ OPENAPI: dict[str, Any] = {
                     },
                     "feature_service": {"type": ["string", "null"]},
                     "full_feature_names": {"type": "boolean", "default": False},
-                    "include_feature_view_version_metadata": {"type": "boolean"},
+                    "include_feature_view_version_metadata": {"type": "boolean", "default": False},
                 },
             },
             "OnlineFeaturesResponse": {
@@ -236,7 +248,18 @@ OPENAPI: dict[str, Any] = {
                         "type": "object",
                         "required": ["feature_names"],
                         "properties": {
-                            "feature_names": {"type": "array", "items": {"type": "string"}}
+                            "feature_names": {"type": "array", "items": {"type": "string"}},
+                            "feature_view_metadata": {
+                                "description": "With include_feature_view_version_metadata: "
+                                "each feature view read, once (Repast keeps no versions, and "
+                                "Feast omits a version of 0)",
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["name"],
+                                    "properties": {"name": {"type": "string"}},
+                                },
+                            },
                         },
                     },
                     "results": {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,9 @@ class Catalog:
     services: dict[str, FeatureService]
     push_targets: dict[str, list[FeatureView]]
     push_sources: list[str]
+    odfv_sources: dict[str, list[str]]
+    """The feature views (names to use) each on-demand view reads, from the registry record
+    alone (the udf is not loaded)."""
 
     @classmethod
     def of(cls, snapshot: RegistrySnapshot, project: str) -> Catalog:
@@ -64,13 +68,36 @@ class Catalog:
             for name, record in snapshot.records(project, "data_sources").items()
             if record.spec.get("type") == PushSource.type_name
         ]
+        odfv_sources = {
+            name: [
+                p.get("name_alias") or p["name"]
+                for p in record.spec.get("source_feature_view_projections", [])
+            ]
+            for name, record in snapshot.records(project, "on_demand_feature_views").items()
+        }
         return cls(
             version_id=snapshot.version_id,
             views=views,
             services=services,
             push_targets=targets,
             push_sources=sorted({*sources, *targets}),
+            odfv_sources=odfv_sources,
         )
+
+    def views_read(self, features: Sequence[str] | FeatureService) -> list[str]:
+        """The feature views a read of `features` reads (on-demand views stand for their
+        sources), each once, in first-appearance order, as Feast's
+        `metadata.feature_view_metadata` lists them."""
+        if isinstance(features, FeatureService):
+            used = [p.name_to_use() for p in features.feature_view_projections]
+            names = [p.name for p in features.feature_view_projections]
+        else:
+            names = used = [ref.split(":", 1)[0] for ref in features]
+        out: dict[str, None] = {}
+        for name, alias in zip(names, used, strict=True):
+            for view in self.odfv_sources.get(name, [alias]):
+                out.setdefault(view, None)
+        return list(out)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from repast.conversion import BAD_VALUES, exact_array, has_hidden_bools
 from repast.errors import RepastError, RowsError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP
-from repast.online.write import write_plan
+from repast.online.write import epoch_nanos, write_plan
 
 __all__ = ["frame"]
 
@@ -66,6 +66,8 @@ def _column_types(views: Sequence[FeatureView]) -> tuple[frozenset[str], dict[st
 
 
 def _parse_timestamps(array: pa.Array, column: str) -> pa.Array:
+    if pa.types.is_integer(array.type):
+        return epoch_nanos(array).cast(TIMESTAMP, safe=False)  # as Feast: nanoseconds
     try:
         return array.cast(TIMESTAMP)
     except pa.ArrowInvalid:

@@ -21,7 +21,14 @@ import pyarrow.compute as pc
 from repast import _core
 from repast.context import StoreContext
 from repast.conversion import exact_array
-from repast.errors import EntityError, FeatureNotFoundError, FeatureViewNotFoundError, RepastError
+from repast.errors import (
+    EntityError,
+    FeatureNameCollisionError,
+    FeatureNotFoundError,
+    FeatureViewNotFoundError,
+    RepastError,
+    RequestDataNotFoundError,
+)
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
 from repast.label_view import LabelView
@@ -227,7 +234,8 @@ class OnlineReader:
             is_odfv, pi, alias = where[wi]
             name = f"{alias}__{feature}" if full_names else feature
             if name in seen:
-                raise FeatureNotFoundError(
+                # Feast raises FeatureNameCollisionError here too; a bad request, not a 404.
+                raise FeatureNameCollisionError(
                     f"feature '{name}' is requested twice; use full_feature_names=True "
                     "if two views share a feature name"
                 )
@@ -577,7 +585,7 @@ def _transform(
             columns[alias] = values[vi][fi]
     for name, arrow in plan.request:
         if name not in raw:
-            raise EntityError(
+            raise RequestDataNotFoundError(
                 f"on-demand feature view '{plan.view.name}' needs request data '{name}'; "
                 f"the entity rows have {sorted(raw)}{closest(name, list(raw))}"
             )

@@ -1,13 +1,19 @@
 """The embedded online store: one SQLite file, no server.
 
 Schema (Repast's own, not Feast's one-row-per-feature table): one table per feature view,
-named `"<project>_<view>"`, holding one row per entity key:
+named `"repast:<project>:<view>"`, holding one row per entity key:
 
     entity_key BLOB PRIMARY KEY   serialize_entity_key bytes (no project suffix)
     event_ts   INTEGER NOT NULL   event time, microseconds since the epoch (UTC)
     row        BLOB NOT NULL      the packed row (every feature in schema order; the same
                                   bytes as a `packed` Redis field, see docs/internals.md)
     WITHOUT ROWID
+
+Feast's SQLite store names its tables `<project>_<view>`; a Feast project name holds only
+`[A-Za-z0-9_]`, so the character after `repast` is `_` or a name character in every Feast
+table and `:` in every Repast one: the two never collide, and one file can hold both (Feast's
+tables are never read, changed or dropped). Repast's tables of earlier versions, named as
+Feast's, are renamed when their view is next written, read or applied.
 
 A read is one indexed look-up per entity and the values are decoded in Rust. Newer event time
 wins inside SQL (`ON CONFLICT ... DO UPDATE ... WHERE excluded.event_ts > event_ts`), so an
@@ -18,6 +24,7 @@ server process can read while `materialize` writes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +51,8 @@ from repast.online.base import (
 
 __all__ = ["SqliteOnlineStore"]
 
+logger = logging.getLogger(__name__)
+
 # SQLite limits bound parameters per statement (32766 since 3.32; older builds 999).
 _MAX_VARS = 900
 _BUSY_TIMEOUT_MS = 30_000
@@ -64,6 +73,8 @@ class SqliteOnlineStore:
         self._condition = "" if last_write_wins else " WHERE excluded.event_ts > event_ts"
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._adopted: set[str] = set()
+        """Tables whose earlier name has been looked for (once per table and process)."""
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -84,14 +95,34 @@ class SqliteOnlineStore:
 
     def table(self, view: OnlineView | str) -> str:
         name = view if isinstance(view, str) else view.name
-        return f"{self.project}_{name}"
+        return f"repast:{self.project}:{name}"
 
     def _create(self, conn: sqlite3.Connection, view: OnlineView) -> None:
+        table = self.table(view)
+        if table not in self._adopted:
+            self._adopt_earlier(conn, view)
+            self._adopted.add(table)
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_quote(self.table(view))} ("
+            f"CREATE TABLE IF NOT EXISTS {_quote(table)} ("
             "entity_key BLOB PRIMARY KEY, event_ts INTEGER NOT NULL, row BLOB NOT NULL"
             ") WITHOUT ROWID"
         )
+
+    def _adopt_earlier(self, conn: sqlite3.Connection, view: OnlineView | str) -> bool:
+        """Renames this view's table from the name earlier Repast versions gave it (Feast's
+        `<project>_<view>`) when that table is in Repast's layout (a Feast table, one row per
+        feature, is left alone) and the new one does not exist yet; whether it did."""
+        old = f"{self.project}_{view if isinstance(view, str) else view.name}"
+        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({_quote(old)})")]
+        if columns != ["entity_key", "event_ts", "row"]:
+            return False
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.table(view),)
+        ).fetchone()
+        if exists:
+            return False
+        conn.execute(f"ALTER TABLE {_quote(old)} RENAME TO {_quote(self.table(view))}")
+        return True
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -174,20 +205,31 @@ class SqliteOnlineStore:
     ) -> PackedRows:
         found: dict[bytes, bytes] = {}
         try:
-            for chunk in _chunks(keys):
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    conn.execute(
-                        f"SELECT entity_key, row FROM {_quote(self.table(view))} "
-                        f"WHERE entity_key IN ({marks})",
-                        chunk,
-                    ).fetchall()
-                )
+            self._select(conn, view, keys, found)
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
-            # never written: not found
+            if self._adopt_earlier(conn, view):
+                self._select(conn, view, keys, found)
+            # else never written: not found
         return [found.get(k) for k in keys]  # type: ignore[arg-type]
+
+    def _select(
+        self,
+        conn: sqlite3.Connection,
+        view: OnlineView,
+        keys: Sequence[bytes | None],
+        found: dict[bytes, bytes],
+    ) -> None:
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                conn.execute(
+                    f"SELECT entity_key, row FROM {_quote(self.table(view))} "
+                    f"WHERE entity_key IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -225,52 +267,37 @@ class SqliteOnlineStore:
         self, views_to_keep: Sequence[OnlineView], views_to_delete: Sequence[OnlineView]
     ) -> None:
         with self._lock:
-            # Feast's SQLite store names its tables as Repast does; a file Feast wrote is
-            # refused before anything changes (read-only: opening it for writing would already
-            # switch it to WAL), and Feast's tables are never dropped.
-            feast_tables: set[str] = set()
-            if self._conn is not None:
-                feast_tables = self._feast_tables(self._conn)
-            elif self.path.exists():
-                probe = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-                try:
-                    feast_tables = self._feast_tables(probe)
-                finally:
-                    probe.close()
-            for view in views_to_keep:
-                if self.table(view) in feast_tables:
-                    raise OnlineStoreError(
-                        f"SQLite online store {self.path}: table '{self.table(view)}' was "
-                        "written by Feast (one row per feature), which Repast cannot read or "
-                        "write. Point online_store.path in feature_store.yaml at a new file "
-                        "(e.g. data/online.db), run `repast apply`, then rematerialize; "
-                        "Feast's file is left as it is"
-                    )
             conn = self._connection()
+            self._adopted.clear()
             # Dropped first: a view whose rows became unreadable is in both lists, and must end
             # up with an empty table, not none.
             for view in views_to_delete:
-                if self.table(view) not in feast_tables:
-                    conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
+                self._adopt_earlier(conn, view)
+                conn.execute(f"DROP TABLE IF EXISTS {_quote(self.table(view))}")
             for view in views_to_keep:
                 self._create(conn, view)
+            feast = self._feast_tables(conn, views_to_keep)
+        if feast:
+            logger.warning(
+                "SQLite online store %s also holds Feast's tables (%s), one row per feature: "
+                "Repast neither reads nor changes them and keeps its own beside them (%s); "
+                "run `repast materialize` to load Repast's",
+                self.path,
+                ", ".join(feast),
+                ", ".join(
+                    self.table(v) for v in views_to_keep if f"{self.project}_{v.name}" in feast
+                ),
+            )
 
-    def _feast_tables(self, conn: sqlite3.Connection) -> set[str]:
-        """This project's tables in Feast's layout (they have a `feature_name` column)."""
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
-                (self.project.replace("_", "\\_") + "\\_%",),
-            )
-        ]
-        return {
-            name
-            for name in names
-            if any(
-                c[1] == "feature_name" for c in conn.execute(f"PRAGMA table_info({_quote(name)})")
-            )
-        }
+    def _feast_tables(self, conn: sqlite3.Connection, views: Sequence[OnlineView]) -> list[str]:
+        """The names of `views`' tables in Feast's layout (they have a `feature_name` column)."""
+        found = []
+        for view in views:
+            name = f"{self.project}_{view.name}"
+            columns = {c[1] for c in conn.execute(f"PRAGMA table_info({_quote(name)})")}
+            if "feature_name" in columns:
+                found.append(name)
+        return found
 
     def teardown(self, views: Sequence[OnlineView]) -> None:
         self.update([], views)
@@ -282,7 +309,7 @@ class SqliteOnlineStore:
                 for r in self._connection().execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? "
                     "ESCAPE '\\' ORDER BY name",
-                    (self.project.replace("_", "\\_") + "\\_%",),
+                    (_like_prefix(self.table("")),),
                 )
             ]
         return {"type": "sqlite", "path": str(self.path), "tables": names}
@@ -295,6 +322,12 @@ class SqliteOnlineStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') for names that start with `prefix`, taken literally."""
+    escaped = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    return escaped + "%"
 
 
 def _chunks(items: Sequence[bytes | None]) -> Iterator[Sequence[bytes | None]]:

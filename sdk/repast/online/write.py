@@ -40,6 +40,7 @@ __all__ = [
     "MissingColumnError",
     "RowsError",
     "WritePlan",
+    "epoch_nanos",
     "entity_keys",
     "prepare",
     "to_arrow",
@@ -121,6 +122,20 @@ def _cast_feature(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name:
             raise RepastError(f"column '{name}': {exc} (epoch seconds expected)") from None
         return micros.cast(target)
     return _cast(array, target, name)
+
+
+def epoch_nanos(array: pa.Array) -> pa.Array:
+    """Integer event times as Feast reads them: pandas takes an integer as nanoseconds since
+    the epoch (`1893456000` is 1970-01-01T00:00:01.893456, not 2030; observed with Feast 0.67's
+    push and /push)."""
+    return array.cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+
+
+def _event_times(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
+    array = _array(column)
+    if pa.types.is_integer(array.type):
+        array = epoch_nanos(array)
+    return _cast(array, TIMESTAMP, name)
 
 
 def _cast(column: pa.ChunkedArray | pa.Array, target: pa.DataType, name: str) -> pa.Array:
@@ -278,7 +293,7 @@ def _write_batch(
         if name in columns:
             columns[name] = unique_sets(columns[name], vt, name)
     ts = plan.timestamp_field
-    return WriteBatch(keys, _cast(given[ts], TIMESTAMP, ts), columns)
+    return WriteBatch(keys, _event_times(given[ts], ts), columns)
 
 
 def _mapped(plan: WritePlan, table: pa.Table) -> pa.Table:

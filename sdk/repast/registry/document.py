@@ -88,10 +88,10 @@ def loads(data: bytes, location: str) -> dict[str, Any]:
         if _is_protobuf(data):
             raise RegistryError(
                 f"registry {location} is a Feast registry (protobuf), not Repast's JSON "
-                "registry, and Repast does not import Feast registries yet. Point `registry:` "
-                "in feature_store.yaml at a new file (e.g. data/registry.json) and run "
-                "`repast apply` (the definitions come from the repo's Python files), then "
-                "`repast materialize-incremental`; Feast's file is left as it is"
+                "registry. Point `registry:` in feature_store.yaml at a new file (e.g. "
+                f"data/registry.json), then run `repast import-feast-registry {location}` "
+                "(Feast's objects and materialization intervals) and `repast apply` (the "
+                "repo's on-demand views, from its .py files); Feast's file is left as it is"
             ) from None
         raise RegistryError(
             f"registry {location} is corrupt: not valid JSON ({exc}); "

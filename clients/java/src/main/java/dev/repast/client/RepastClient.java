@@ -408,6 +408,11 @@ public final class RepastClient {
     String text = new String(body, StandardCharsets.UTF_8);
     try {
       JsonNode n = MAPPER.readTree(body);
+      // Errors come in the shape of Feast's feature server: a JSON string holding the
+      // JSON document (so Feast's Python client reads them too).
+      if (n != null && n.isTextual()) {
+        n = MAPPER.readTree(n.asText());
+      }
       if (n != null && n.hasNonNull("error")) {
         List<String> views = new ArrayList<>();
         n.path("feature_views").forEach(v -> views.add(v.asText()));
