@@ -151,6 +151,7 @@ pub fn json_text(
     let mut scratch = Vec::new();
     for i in 0..n {
         let mut node = cells.get(i).map_err(|e| bad(column, i, nested, &e))?;
+        unwrap_transport_text(&mut node, nested).map_err(|e| bad(column, i, nested, &e))?;
         valid.push(node != Node::Null);
         if node != Node::Null {
             shape::check(&node, nested, declared).map_err(|e| bad(column, i, nested, &e))?;
@@ -177,6 +178,28 @@ pub fn json_text(
 
 /// Feast stores an empty inner collection of a `VALUE_LIST` as an empty Value, read back as
 /// `None`: the JSON text says `null` for it too, so every layout reads the same.
+/// Feast's remote client sends a Map or Struct value as the JSON text of the object (and a
+/// MapList or StructList as a list of such texts), so its writes arrive as strings where an
+/// object is expected: each such string is read as the JSON it holds.
+fn unwrap_transport_text(node: &mut Node, nested: Nested) -> Result<(), String> {
+    fn parse(node: &mut Node) -> Result<(), String> {
+        if let Node::Str(text) = node {
+            let parsed = Node::from_json(text).map_err(|e| {
+                format!("a string is not an object (nor the JSON text of one: {e})")
+            })?;
+            *node = parsed;
+        }
+        Ok(())
+    }
+    match (nested, node) {
+        (Nested::Map | Nested::Struct | Nested::ScalarMap, node) => parse(node),
+        (Nested::MapList | Nested::StructList, Node::List(items, _)) => {
+            items.iter_mut().try_for_each(parse)
+        }
+        _ => Ok(()),
+    }
+}
+
 fn empty_inner_to_null(node: &mut Node) {
     if let Node::List(items, _) = node {
         for item in items {

@@ -187,3 +187,29 @@ fn a_json_array_splits_into_cells() {
     assert_eq!(cells.value(2), "[1,2.5]");
     assert!(json_array_cells("{}", "c").is_err());
 }
+
+#[test]
+fn feasts_transport_text_for_maps_and_structs_is_read_as_the_json_it_holds() {
+    let cells = json_array_cells(r#"["{\"b\": 1, \"a\": \"x\"}", null, "not json"]"#, "c").unwrap();
+    let text = json_text(&cells, 20, None, "m").unwrap_err().to_string();
+    assert!(
+        text.contains("row 2") && text.contains("not valid JSON"),
+        "{text}"
+    );
+    let ok = json_array_cells(r#"["{\"b\": 1, \"a\": \"x\"}", null]"#, "c").unwrap();
+    let stored = json_text(&ok, 20, None, "m").unwrap();
+    assert_eq!(
+        stored.value(0),
+        json_text(
+            &json_array_cells(r#"[{"b": 1, "a": "x"}]"#, "c").unwrap(),
+            20,
+            None,
+            "m"
+        )
+        .unwrap()
+        .value(0)
+    );
+    let lists = json_array_cells(r#"[["{\"k\": 2}", "{\"k\": 3}"]]"#, "c").unwrap();
+    let stored = json_text(&lists, 21, None, "ml").unwrap();
+    assert_eq!(stored.value(0), r#"[{"k":2},{"k":3}]"#);
+}
