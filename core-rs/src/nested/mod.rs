@@ -179,7 +179,7 @@ pub fn json_text(
 /// Feast stores an empty inner collection of a `VALUE_LIST` as an empty Value, read back as
 /// `None`: the JSON text says `null` for it too, so every layout reads the same.
 /// Feast's remote client sends a Map or Struct value as the JSON text of the object (and a
-/// MapList or StructList as a list of such texts), so its writes arrive as strings where an
+/// `MapList` or `StructList` as a list of such texts), so its writes arrive as strings where an
 /// object is expected: each such string is read as the JSON it holds.
 fn unwrap_transport_text(node: &mut Node, nested: Nested) -> Result<(), String> {
     fn parse(node: &mut Node) -> Result<(), String> {
