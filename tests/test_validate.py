@@ -1,4 +1,5 @@
-"""Apply-time validation: StreamFeatureViews with aggregations are refused, naming the view."""
+"""Apply-time validation: StreamFeatureViews with aggregations served online are refused, naming
+the view (docs/aggregations.md, "Status")."""
 
 from __future__ import annotations
 
@@ -21,19 +22,21 @@ windowed = StreamFeatureView(
     timestamp_field="event_timestamp",
     aggregations=[
         Aggregation(column="conv_rate", function="max", time_window=timedelta(hours=1)),
-        Aggregation(column="conv_rate", function="sum", name="total"),
+        Aggregation(
+            column="conv_rate", function="sum", time_window=timedelta(days=1), name="total"
+        ),
     ],
 )
 """
 )
 
 
-def test_stream_feature_view_aggregations_are_refused_at_apply(tmp_path: Path) -> None:
+def test_online_stream_feature_view_aggregations_are_refused_at_apply(tmp_path: Path) -> None:
     repo = write_repo(tmp_path / "repo", AGGREGATED)
     store = FeatureStore(repo_path=repo)
     message = (
-        r"StreamFeatureView 'driver_windowed': aggregations \(max_conv_rate, total\) are not "
-        r"supported by Repast yet"
+        r"StreamFeatureView 'driver_windowed': aggregations \(max_conv_rate_3600s, total\) are "
+        r"computed by get_historical_features only; serving them online is not supported yet"
     )
     with pytest.raises(RepoValidationError, match=message):
         store.apply_repo()

@@ -1,6 +1,7 @@
 //! Python bindings only; the kernels live in their own modules.
 use pyo3::prelude::*;
 
+pub mod aggregate;
 pub mod columns;
 pub mod error;
 pub mod feast_value;
@@ -10,6 +11,7 @@ pub mod latest;
 pub mod mmh3;
 pub mod packed;
 pub mod pit;
+mod py_aggregate;
 mod py_codecs;
 mod py_latest;
 mod py_packed;
@@ -45,5 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_small_write::small_entity_keys, m)?)?;
     m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;
     m.add_class::<py_latest::PyLatestState>()?;
+    // Windowed aggregations (issue 17).
+    m.add_function(wrap_pyfunction!(py_aggregate::aggregate_as_of, m)?)?;
     Ok(())
 }

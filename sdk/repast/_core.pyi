@@ -27,6 +27,7 @@ __all__ = [
     "small_entity_keys",
     "latest_per_key",
     "LatestState",
+    "aggregate_as_of",
 ]
 
 VERSION: str
@@ -228,4 +229,22 @@ def point_in_time_partitions(keys: Sequence[_Column], partitions: int) -> pa.UIn
     """Per row of the join-key columns, its key-hash partition in `0..partitions`, null where a
     key is null (GIL released). Equal keys get equal ids on either side and in any string
     layout, so a join too large for memory can run partition by partition.
+    """
+
+# --- Windowed aggregations (core-rs/src/py_aggregate.rs; docs/aggregations.md) ---------------
+
+def aggregate_as_of(
+    entity_keys: pa.Array | None,
+    entity_timestamps: pa.Array,
+    event_keys: pa.Array | None,
+    event_timestamps: pa.Array,
+    tile_ns: int,
+    aggregations: Sequence[tuple[str, str, pa.Array, int]],
+) -> list[pa.Array]:
+    """Every `(function, column, values, window_ns)` for every entity row as of its timestamp.
+
+    Keys are dense integer ids (equal keys equal ids on both sides; None: a view without
+    entities), timestamps int64 nanoseconds or timestamp[ns]; a null key or time never matches.
+    Returns int64 (sum of integers, count, count_distinct), float64 (sum of floats, mean, var,
+    stddev), or uint64 event rows to `take` (min, max, last), null for an empty window.
     """

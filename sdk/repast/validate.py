@@ -66,7 +66,14 @@ def _check_view_against_source(
     if source.created_timestamp_column:
         required.append(("created timestamp column", source.created_timestamp_column))
     required += [("join key", _source_column(source, k)) for k in view.join_keys]
-    required += [("feature", _source_column(source, f.name)) for f in view.features]
+    if getattr(view, "aggregations", None):
+        # Its features are computed; the source holds their inputs and the aggregation time.
+        required.append(("aggregation timestamp", _source_column(source, view.timestamp_field)))
+        required += [
+            ("aggregation input", _source_column(source, f.name)) for f in view.aggregation_inputs
+        ]
+    else:
+        required += [("feature", _source_column(source, f.name)) for f in view.features]
     for role, column in required:
         if column not in columns:
             raise RepoValidationError(
@@ -122,17 +129,16 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
         )
 
 
-def _check_no_aggregations(contents: RepoContents) -> None:
-    # Windowed aggregation needs a stream engine of its own; Feast's processor does not
-    # compute them either (docs/feast-compatibility.md §12.2), so a declared one would
-    # silently do nothing.
+def _check_aggregations(contents: RepoContents) -> None:
+    # Aggregates are computed offline only so far (docs/aggregations.md, "Status"): an online
+    # view would accept pushes and reads that never see an aggregate.
     for view in contents.stream_feature_views:
-        if getattr(view, "aggregations", None):
-            names = ", ".join(a.name or f"{a.function}_{a.column}" for a in view.aggregations)
+        if getattr(view, "aggregations", None) and view.online:
+            names = ", ".join(f.name for f in view.features)
             raise RepoValidationError(
-                f"StreamFeatureView '{view.name}': aggregations ({names}) are not supported "
-                "by Repast yet; remove them and compute windowed features in the producer "
-                "or in a batch job"
+                f"StreamFeatureView '{view.name}': aggregations ({names}) are computed by "
+                "get_historical_features only; serving them online is not supported yet, so "
+                "set online=False"
             )
 
 
@@ -147,7 +153,7 @@ def validate_repo(
     Runs before the registry is touched, so a bad repo never writes anything.
     """
     _check_names(contents)
-    _check_no_aggregations(contents)
+    _check_aggregations(contents)
     entities = {e.name: e for e in contents.entities}
     views: dict[str, Any] = {v.name: v for kind in _VIEW_KINDS for v in contents.section(kind)}
     schemas: dict[str, pa.Schema] = {}

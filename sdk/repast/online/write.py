@@ -169,6 +169,14 @@ def write_plan(view: FeatureView) -> WritePlan:
 
 
 def _build_plan(view: FeatureView) -> WritePlan:
+    if getattr(view, "aggregations", None):
+        # Its features are windowed aggregates, computed offline only so far
+        # (docs/aggregations.md): storing raw rows under their names would serve wrong values.
+        raise RepastError(
+            f"feature view '{view.name}' serves windowed aggregations, which Repast computes "
+            "in get_historical_features only; write its raw events offline "
+            "(PushMode.OFFLINE or write_to_offline_store)"
+        )
     source = view.batch_source
     by_name = {f.name: f for f in view.entity_columns}
     join_keys = list(view.join_keys)
