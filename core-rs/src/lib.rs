@@ -18,6 +18,7 @@ mod py_packed;
 mod py_pit;
 mod py_response;
 mod py_small_write;
+mod py_tiles;
 pub mod response;
 pub mod small_write;
 pub mod value_type;
@@ -49,5 +50,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_latest::PyLatestState>()?;
     // Windowed aggregations (issue 17).
     m.add_function(wrap_pyfunction!(py_aggregate::aggregate_as_of, m)?)?;
+    m.add_function(wrap_pyfunction!(py_tiles::tiles_update, m)?)?;
+    m.add_function(wrap_pyfunction!(py_tiles::tiles_read, m)?)?;
     Ok(())
 }

@@ -45,19 +45,19 @@ impl From<AggArgs> for Agg {
     }
 }
 
-struct Column {
-    array: ArrayRef,
+pub(crate) struct Column {
+    pub(crate) array: ArrayRef,
     nulls: Option<NullBuffer>,
 }
 
 impl Column {
-    fn new(array: PyArray) -> Self {
+    pub(crate) fn new(array: PyArray) -> Self {
         let array = make_array(array.0);
         let nulls = validity(array.as_ref());
         Self { array, nulls }
     }
 
-    fn valid(&self, row: usize) -> bool {
+    pub(crate) fn valid(&self, row: usize) -> bool {
         self.nulls.as_ref().is_none_or(|n| n.is_valid(row))
     }
 }
@@ -71,7 +71,7 @@ fn integers<'a>(column: &'a Column, name: &str) -> Result<Cow<'a, [i64]>, CoreEr
     })
 }
 
-fn times<'a>(column: &'a Column, name: &str) -> Result<&'a [i64], CoreError> {
+pub(crate) fn times<'a>(column: &'a Column, name: &str) -> Result<&'a [i64], CoreError> {
     let array = column.array.as_ref();
     Ok(match array.data_type() {
         DataType::Int64 => array.as_primitive::<Int64Type>().values(),
@@ -88,12 +88,16 @@ fn times<'a>(column: &'a Column, name: &str) -> Result<&'a [i64], CoreError> {
 }
 
 /// A numeric input column: integers (any width) or floats (float32 widened).
-enum Numbers<'a> {
+pub(crate) enum Numbers<'a> {
     Int(Cow<'a, [i64]>),
     Float(Cow<'a, [f64]>),
 }
 
-fn numbers<'a>(column: &'a Column, name: &str, function: &str) -> Result<Numbers<'a>, CoreError> {
+pub(crate) fn numbers<'a>(
+    column: &'a Column,
+    name: &str,
+    function: &str,
+) -> Result<Numbers<'a>, CoreError> {
     let array = column.array.as_ref();
     match array.data_type() {
         DataType::Float64 => Ok(Numbers::Float(Cow::Borrowed(
@@ -118,7 +122,7 @@ fn numbers<'a>(column: &'a Column, name: &str, function: &str) -> Result<Numbers
 }
 
 /// Hashes of a `count_distinct` column's values (`aggregate::distinct`).
-fn hashes(column: &Column, name: &str) -> Result<Vec<u64>, CoreError> {
+pub(crate) fn hashes(column: &Column, name: &str) -> Result<Vec<u64>, CoreError> {
     let array = column.array.as_ref();
     let strings = matches!(
         array.data_type(),

@@ -161,6 +161,14 @@ where
             "window ({window_ns} ns) and tile ({tile_ns} ns) must be positive"
         )));
     }
+    // In sorted order once, so every window below reads its events sequentially rather than
+    // jumping to each event's row.
+    let events: Vec<(i64, Option<P::In>)> = index
+        .rows
+        .par_iter()
+        .zip(index.times.par_iter())
+        .map(|(&row, &ts)| (tile_of(ts, tile_ns), value(row as usize)))
+        .collect();
     Ok((0..rows.len())
         .into_par_iter()
         .map(|row| {
@@ -170,35 +178,33 @@ where
             };
             let t = rows.times.0[row];
             let start = super::window_start(t, window_ns, tile_ns);
-            fold::<P, F>(index, index.window(key, start, t), tile_ns, &value).finish()
+            fold::<P>(index, &events, index.window(key, start, t)).finish()
         })
         .collect())
 }
 
 /// The events at `positions`, one partial per tile, merged oldest first.
-fn fold<P, F>(index: &EventIndex, positions: Range<usize>, tile_ns: i64, value: &F) -> P
-where
-    P: Partial,
-    F: Fn(usize) -> Option<P::In>,
-{
+fn fold<P: Partial>(
+    index: &EventIndex,
+    events: &[(i64, Option<P::In>)],
+    positions: Range<usize>,
+) -> P {
     let mut total = P::default();
     let mut tile = P::default();
     let mut current = None;
     for pos in positions {
-        let ts = index.times[pos];
-        let k = tile_of(ts, tile_ns);
+        let (k, value) = events[pos];
         if current != Some(k) {
             total.merge(&tile);
             tile = P::default();
             current = Some(k);
         }
-        let row = index.rows[pos] as usize;
-        if let Some(v) = value(row) {
+        if let Some(v) = value {
             tile.add(
                 v,
                 At {
-                    ts,
-                    seq: row as u64,
+                    ts: index.times[pos],
+                    seq: u64::from(index.rows[pos]),
                 },
             );
         }

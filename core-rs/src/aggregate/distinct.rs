@@ -99,6 +99,22 @@ impl Distinct {
         }
     }
 
+    /// The registers once dense, else `None`.
+    pub fn registers(&self) -> Option<&[u8]> {
+        self.registers.as_deref()
+    }
+
+    /// The exact hashes while not dense (empty once dense).
+    pub fn hashes(&self) -> &[u64] {
+        &self.exact
+    }
+
+    /// Replaces the sketch by stored registers (2^`P` bytes).
+    pub fn set_registers(&mut self, registers: &[u8]) {
+        self.exact = Vec::new();
+        self.registers = Some(registers.into());
+    }
+
     fn densify(&mut self) {
         let mut registers = vec![0u8; M].into_boxed_slice();
         for &hash in &self.exact {

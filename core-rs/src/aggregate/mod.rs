@@ -7,13 +7,15 @@
 //! - `partial`: each function's partial state (add an event, merge two partials, finish);
 //! - `distinct`: the count-distinct sketch;
 //! - `as_of`: the offline kernel, every entity row's aggregate as of its timestamp from raw
-//!   events.
+//!   events;
+//! - `tiles`: the online side, an entity's stored tiles updated with events and read at a time.
 //!
 //! Plain Rust, no pyo3: `py_aggregate.rs` binds it.
 
 pub mod as_of;
 pub mod distinct;
 pub mod partial;
+pub mod tiles;
 
 /// Nanoseconds in one second: the tile of views without tiling.
 pub const SECOND_NS: i64 = 1_000_000_000;

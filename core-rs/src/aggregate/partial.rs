@@ -18,7 +18,7 @@ pub struct At {
 
 pub trait Partial: Default + Clone + Send {
     /// One event's value.
-    type In: Copy;
+    type In: Copy + Send + Sync;
     /// The window's value.
     type Out: Copy + Send;
     fn add(&mut self, value: Self::In, at: At);
@@ -175,7 +175,7 @@ impl<const STD: bool> Partial for Moments<STD> {
 
 /// A value `min`/`max` can order: floats by IEEE total order (NaN above every number, as
 /// `DuckDB` and Spark order it; -0.0 below 0.0).
-pub trait Ordered: Copy + Send {
+pub trait Ordered: Copy + Send + Sync {
     fn order(&self, other: &Self) -> Ordering;
 }
 
@@ -233,7 +233,7 @@ pub struct Last<T> {
     pub best: Option<(T, At)>,
 }
 
-impl<T: Copy + Send + Default> Partial for Last<T> {
+impl<T: Copy + Send + Sync + Default> Partial for Last<T> {
     type In = T;
     type Out = (T, At);
     fn add(&mut self, value: T, at: At) {
