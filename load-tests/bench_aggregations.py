@@ -105,7 +105,9 @@ def run_duckdb(events: pa.Table, entity: pa.Table) -> dict[str, pa.Array]:
     con.register("events", events)
     con.register("entity", entity)
     selects = ", ".join(
-        f"{SQL_FUNCTION[f]}(value) OVER w{name} AS {f}_{name}" for name in WINDOWS for f in FUNCTIONS
+        f"{SQL_FUNCTION[f]}(value) OVER w{name} AS {f}_{name}"
+        for name in WINDOWS
+        for f in FUNCTIONS
     )
     windows = ", ".join(
         f"w{name} AS (PARTITION BY key ORDER BY ts RANGE BETWEEN INTERVAL {INTERVALS[name]} "
