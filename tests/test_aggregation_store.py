@@ -223,17 +223,22 @@ def test_offline_push_of_raw_events_counts_at_once(tmp_path: Path) -> None:
     ).to_df()
     assert after.sum_trips_3600s.tolist() == [7]
     assert after.last_fare_3600s.tolist() == [1.0]
-    with pytest.raises(RepastError, match="computes in get_historical_features only"):
-        store.push("trips_push", rows, to=PushMode.ONLINE)
+    # An offline-only view still takes online pushes into its tiles (as Feast pushes to every
+    # view of a push source); a frame without its input columns is refused before any write.
+    with pytest.raises(RepastError, match=r"lacks the columns \['trips'\]"):
+        store.push("trips_push", rows.drop(columns=["trips"]), to=PushMode.ONLINE)
 
 
-def test_online_views_are_refused_at_apply(tmp_path: Path) -> None:
-    store = FeatureStore(repo_path=write_repo(tmp_path / "repo", online=True))
+def test_online_last_of_a_string_is_refused_at_apply(tmp_path: Path) -> None:
+    definitions = DEFINITIONS.replace(
+        'Aggregation(column="fare", function="last", time_window=timedelta(hours=1))',
+        'Aggregation(column="rider", function="last", time_window=timedelta(hours=1))',
+    )
+    store = FeatureStore(repo_path=write_repo(tmp_path / "repo", True, definitions))
     with pytest.raises(
         RepoValidationError,
-        match=r"StreamFeatureView 'driver_trips': aggregations \(sum_trips_3600s, .*\) are "
-        r"computed by get_historical_features only; serving them online is not supported "
-        r"yet, so set online=False",
+        match=r"StreamFeatureView 'driver_trips': aggregation 'last_rider_3600s': last of a "
+        r"String column is computed offline only",
     ):
         store.apply_repo()
     assert store.list_stream_feature_views() == []

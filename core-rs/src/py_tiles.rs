@@ -245,11 +245,8 @@ pub(crate) fn tiles_read(
             .iter()
             .zip(&sets)
             .map(|(bytes, set)| {
-                bytes.as_ref().map(|_| {
-                    let mut row = Vec::new();
-                    set.read(&specs, tile_ns, at_ns, &mut row);
-                    row
-                })
+                let mut row = Vec::new();
+                (bytes.is_some() && set.read(&specs, tile_ns, at_ns, &mut row)).then_some(row)
             })
             .collect::<Vec<_>>();
         Ok::<_, CoreError>(rows)

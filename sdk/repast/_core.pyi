@@ -28,6 +28,8 @@ __all__ = [
     "latest_per_key",
     "LatestState",
     "aggregate_as_of",
+    "tiles_update",
+    "tiles_read",
 ]
 
 VERSION: str
@@ -248,3 +250,29 @@ def aggregate_as_of(
     Returns int64 (sum of integers, count, count_distinct), float64 (sum of floats, mean, var,
     stddev), or uint64 event rows to `take` (min, max, last), null for an empty window.
     """
+
+def tiles_update(
+    specs: Sequence[tuple[str, str, int]],
+    tile_ns: int,
+    stored: Sequence[bytes | None],
+    event_entities: pa.Array,
+    event_timestamps: pa.Array,
+    columns: Sequence[tuple[str, pa.Array]],
+    seq_base: int,
+    now_ns: int,
+) -> tuple[list[bytes], list[int], int]:
+    """Folds events into stored tile sets (one per entity; None = none yet).
+
+    `specs`: (function, input kind "int" / "float" / "other", window ns) per aggregation;
+    `event_entities`: each event's index into `stored`; `columns`: one (name, input column) per
+    spec. Returns the new sets, each one's newest event time (µs), and the number of events
+    dropped because no read at or after `now_ns` reaches their tile.
+    """
+
+def tiles_read(
+    specs: Sequence[tuple[str, str, int]],
+    tile_ns: int,
+    stored: Sequence[bytes | None],
+    at_ns: int,
+) -> list[bytes | None]:
+    """Each stored tile set as of `at_ns`, as the view's packed row (None where none is stored)."""

@@ -15,6 +15,7 @@ from repast.data_source import DataSource, FileSource
 from repast.entity import Entity
 from repast.errors import RepoValidationError
 from repast.repo import RepoContents
+from repast.types import Float32, Float64, Int32, Int64
 
 __all__ = ["closest", "read_source_schema", "validate_repo"]
 
@@ -130,16 +131,19 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
 
 
 def _check_aggregations(contents: RepoContents) -> None:
-    # Aggregates are computed offline only so far (docs/aggregations.md, "Status"): an online
-    # view would accept pushes and reads that never see an aggregate.
+    # Online, `last` keeps its value in the tiles, which hold numbers only (docs/aggregations.md).
     for view in contents.stream_feature_views:
-        if getattr(view, "aggregations", None) and view.online:
-            names = ", ".join(f.name for f in view.features)
-            raise RepoValidationError(
-                f"StreamFeatureView '{view.name}': aggregations ({names}) are computed by "
-                "get_historical_features only; serving them online is not supported yet, so "
-                "set online=False"
-            )
+        if not getattr(view, "aggregations", None) or not view.online:
+            continue
+        types = {f.name: f.dtype for f in view.aggregation_inputs}
+        for agg in view.aggregations:
+            dtype = types.get(agg.column)
+            if agg.function == "last" and dtype not in (Int32, Int64, Float32, Float64):
+                raise RepoValidationError(
+                    f"StreamFeatureView '{view.name}': aggregation "
+                    f"'{agg.resolved_name(agg.time_window)}': last of a {dtype} column is "
+                    "computed offline only; online tiles keep numbers (set online=False)"
+                )
 
 
 def validate_repo(

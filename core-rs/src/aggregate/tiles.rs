@@ -374,7 +374,7 @@ impl TileSet {
             return Err(bytes.bad("trailing bytes"));
         }
         Ok(Self {
-            newest_micros: Some(newest),
+            newest_micros: (newest != i64::MIN).then_some(newest),
             tiles,
         })
     }
@@ -417,9 +417,13 @@ impl TileSet {
         self.tiles.retain(|(k, _)| *k >= horizon);
     }
 
-    /// The view's packed row as of `t`: one cell per aggregation, in spec order.
-    pub fn read(&self, specs: &[Spec], tile_ns: i64, t: i64, out: &mut Vec<u8>) {
-        begin_row(out, self.newest_micros.unwrap_or(0), specs.len());
+    /// The view's packed row as of `t`: one cell per aggregation, in spec order; nothing
+    /// when no event was ever kept (the entity reads as not found).
+    pub fn read(&self, specs: &[Spec], tile_ns: i64, t: i64, out: &mut Vec<u8>) -> bool {
+        let Some(newest) = self.newest_micros else {
+            return false;
+        };
+        begin_row(out, newest, specs.len());
         let last = tile_of(t, tile_ns);
         for (i, spec) in specs.iter().enumerate() {
             let first = window_start(t, spec.window_ns, tile_ns).div_euclid(tile_ns) + 1;
@@ -431,6 +435,7 @@ impl TileSet {
             }
             write_cell(out, total.cell());
         }
+        true
     }
 }
 

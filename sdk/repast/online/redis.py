@@ -18,6 +18,7 @@ redis-py's sentinel-managed connections, which find the new master after a failo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from repast.config import RedisOnlineStoreConfig
 from repast.online import resp
 from repast.online.base import (
     AsyncBatchWriter,
+    Merge,
     OnlineStore,
     OnlineStoreError,
     OnlineView,
@@ -57,6 +59,23 @@ _GLOB_SPECIAL = frozenset(b"*?[]\\")
 
 def _glob_escape(data: bytes) -> bytes:
     return b"".join(b"\\" + bytes([c]) if c in _GLOB_SPECIAL else bytes([c]) for c in data)
+
+
+# Compare-and-set of one entity's tile set of one view (online/tiles.py).
+# KEYS[1] the entity hash; ARGV[1] the field (the view's name); ARGV[2] the SHA-1 (hex) of the
+# value read, "" when none was stored; ARGV[3] the new value; ARGV[4] EXPIRE seconds (0: none).
+# Returns 1 when written, 0 when the stored value changed since it was read.
+_TILES_CAS = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local digest = ''
+if current then digest = redis.sha1hex(current) end
+if digest ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local ttl = tonumber(ARGV[4]) or 0
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+"""
+_TILES_ATTEMPTS = 20
 
 
 class RedisOnlineStore:
@@ -362,6 +381,48 @@ class RedisOnlineStore:
         return sum(int(r) for r in replies)
 
     # -- apply and teardown ------------------------------------------------------------------
+
+    def update_tiles(self, view: OnlineView, keys: list[bytes], merge: Merge) -> None:
+        """An aggregated view's tile sets (`online/tiles.py`): read (one pipelined HGET per
+        key), merged, and written back by a compare-and-set script per key (`_TILES_CAS`: the
+        stored value must still hash to what was read). Keys another writer changed in
+        between are read and merged again."""
+        if self.layout != "packed" or self.cluster:
+            raise OnlineStoreError(
+                f"feature view '{view.name}' serves windowed aggregations, which need "
+                "layout: packed on a standalone Redis (not cluster)"
+            )
+        import redis
+
+        client = self.client()
+        field = view.name.encode()
+        full = [k + self.suffix for k in keys]
+        cas = client.register_script(_TILES_CAS)
+        stored: list[bytes | None] = [None] * len(keys)
+        pending = list(range(len(keys)))
+        try:
+            for _ in range(_TILES_ATTEMPTS):
+                pipe = client.pipeline(transaction=False)
+                for i in pending:
+                    pipe.hget(full[i], field)
+                for i, value in zip(pending, pipe.execute(), strict=True):
+                    stored[i] = value
+                sets, _ = merge(stored)
+                pipe = client.pipeline(transaction=False)
+                for i in pending:
+                    seen = stored[i]
+                    digest = b"" if seen is None else hashlib.sha1(seen).hexdigest().encode()
+                    cas(keys=[full[i]], args=[field, digest, sets[i], self.ttl], client=pipe)
+                done = pipe.execute()
+                pending = [i for i, ok in zip(pending, done, strict=True) if not ok]
+                if not pending:
+                    return
+        except (redis.RedisError, OSError) as exc:
+            raise self._error(f"updating the tiles of view '{view.name}'", exc) from exc
+        raise OnlineStoreError(
+            f"Redis {self.config.connection_string}: the tiles of view '{view.name}' kept "
+            f"changing under {len(pending)} concurrent writes; nothing else was lost"
+        )
 
     def _delete_view(self, view: OnlineView) -> None:
         if self.layout == "packed":

@@ -170,12 +170,11 @@ def write_plan(view: FeatureView) -> WritePlan:
 
 def _build_plan(view: FeatureView) -> WritePlan:
     if getattr(view, "aggregations", None):
-        # Its features are windowed aggregates, computed offline only so far
-        # (docs/aggregations.md): storing raw rows under their names would serve wrong values.
+        # Its events go into tiles (online/tiles.py); rows stored under its feature names
+        # would serve wrong values.
         raise RepastError(
-            f"feature view '{view.name}' serves windowed aggregations, which Repast computes "
-            "in get_historical_features only; write its raw events offline "
-            "(PushMode.OFFLINE or write_to_offline_store)"
+            f"feature view '{view.name}' serves windowed aggregations: its events are written "
+            "through repast.online.tiles.write_events, not as rows"
         )
     source = view.batch_source
     by_name = {f.name: f for f in view.entity_columns}
@@ -304,6 +303,11 @@ def write_table(store: StoreContext, view: FeatureView, table: pa.Table, what: s
     Required: every join key and the timestamp field. Feature columns that are absent are
     left as stored (a partial write, a Repast extension); at least one must be present.
     """
+    if getattr(view, "aggregations", None):
+        from repast.online.tiles import write_events
+
+        version = store.config.entity_key_serialization_version
+        return write_events(store.online_store, view, table, version, what)
     prepared = prepare(store, view, table, what)
     if prepared is None:
         return 0
