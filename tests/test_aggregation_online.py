@@ -20,7 +20,7 @@ from repast.online.tiles import TileSpec
 from server_helpers import client_for, redis_config, run, write_feature_store_yaml
 from services import RedisServer
 from test_aggregation_oracle import S, reference, window_start
-from test_aggregation_store import FEATURES, write_repo
+from test_aggregation_store import DEFINITIONS, FEATURES, write_repo
 
 NOW = datetime(2024, 3, 20, tzinfo=UTC)
 NOW_NS = int(NOW.timestamp()) * S
@@ -47,11 +47,7 @@ def recent_events(n: int, seed: int) -> pd.DataFrame:
 
 
 def online_repo(tmp: Path, online_store: dict[str, Any] | None = None) -> FeatureStore:
-    definitions = Path(__file__).with_name("test_aggregation_store.py").read_text()
-    start = definitions.index('DEFINITIONS = """\\\n') + len('DEFINITIONS = """\\\n')
-    text = definitions[start : definitions.index('"""', start)]
-    # `last` of a string and the entity-less view stay offline; the rest is served online.
-    repo = write_repo(tmp / "repo", online=True, definitions=text)
+    repo = write_repo(tmp / "repo", online=True, definitions=DEFINITIONS)
     if online_store is not None:
         write_feature_store_yaml(repo, "agg", online_store)
     store = FeatureStore(repo_path=repo)
@@ -145,6 +141,9 @@ def test_tiles_past_the_longest_window_are_dropped(
     store = online_repo(tmp_path)
     old = recent_events(50, seed=15)
     store.push("trips_push", old, to=PushMode.ONLINE)
+    keys = _core.serialize_entity_keys(["driver_id"], [pa.array([1, 2])], [4], 3).to_pylist()
+    view = OnlineView.of(store.get_stream_feature_view("driver_trips"))
+    (before,) = store.context.online_store.read_packed([ReadRequest(view, keys, [])])
     # Three days later, one new event for driver 1: the old tiles are gone from its set, and
     # every window of every driver is empty of the old events.
     later = NOW_NS + 3 * 86400 * S
@@ -168,13 +167,13 @@ def test_tiles_past_the_longest_window_are_dropped(
     assert got["count_trips_3600s"] == [1, None]
     # Driver 1's set was pruned to the new tile when written; SQLite deleted driver 2's set,
     # which no window reaches any more.
-    keys = _core.serialize_entity_keys(["driver_id"], [pa.array([1, 2])], [4], 3).to_pylist()
-    view = OnlineView.of(store.get_stream_feature_view("driver_trips"))
     (sets,) = store.context.online_store.read_packed([ReadRequest(view, keys, [])])
     assert sets[1] is None
     assert sets[0] is not None
-    # One tile of 8 partials (a count-distinct set of one hash among them), not 3 days' worth.
-    assert len(sets[0]) < 300
+    # One tile of 8 partials now, where it held one per tile of its old events.
+    assert before[0] is not None
+    assert before[1] is not None
+    assert len(sets[0]) < len(before[0]) / 3
     # An event older than any window still read is dropped, not stored.
     stale = fresh.assign(ts=[NOW - timedelta(days=5)])
     with caplog.at_level("WARNING", logger="repast.online.tiles"):
@@ -342,3 +341,28 @@ def test_repast_stream_fills_tiles_from_kafka(
 
     asyncio.run(main())
     store.online_store.close()
+
+
+@pytest.mark.usefixtures("clock")
+def test_concurrent_writers_lose_no_event_on_redis(
+    tmp_path: Path, redis_clean: RedisServer
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+
+    store = online_repo(tmp_path, redis_config(redis_clean))
+    batches = [recent_events(40, seed=100 + i).assign(driver_id=1) for i in range(6)]
+    # The compare-and-set script is loaded on first use; a flush makes the next write reload it.
+    store.write_to_online_store("driver_trips", batches[0])
+    redis.Redis.from_url(redis_clean.url).script_flush()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda b: store.write_to_online_store("driver_trips", b), batches[1:]))
+    got = store.get_online_features(
+        ["driver_trips:count_trips_3600s", "driver_trips:sum_trips_86400s"], {"driver_id": [1]}
+    ).to_dict()
+    events = pd.concat(batches)
+    hour = events[events.ts > NOW - timedelta(hours=1)]
+    day = events[events.ts > NOW - timedelta(days=1)]
+    assert got["count_trips_3600s"] == [int(hour.trips.notna().sum())]
+    assert got["sum_trips_86400s"] == [int(day.trips.sum())]
