@@ -2,11 +2,14 @@
 //! released, one pyarrow array per aggregation out. Conversion only; the rules live in
 //! `aggregate/`.
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use arrow::array::{
-    make_array, Array, ArrayData, ArrayRef, AsArray, Float64Array, Int64Array, UInt64Array,
+    make_array, Array, ArrayData, ArrayRef, AsArray, Float64Array, Int64Array, UInt32Array,
+    UInt64Array,
 };
 use arrow::buffer::NullBuffer;
+use arrow::compute::take;
 use arrow::datatypes::TimestampNanosecondType;
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type, TimeUnit};
 use arrow::pyarrow::PyArrowType;
@@ -182,13 +185,7 @@ fn one(inputs: &Inputs<'_>, agg: &Agg) -> Result<ArrayData, CoreError> {
             "unknown aggregate function '{function}'"
         )));
     };
-    if col.array.len() != inputs.index.len() {
-        return Err(CoreError::InvalidArgument(format!(
-            "column '{name}' has {} values for {} events",
-            col.array.len(),
-            inputs.index.len()
-        )));
-    }
+    // `col` is in the index's order (`run`): the kernel reads it by position.
     let w = agg.window_ns;
     macro_rules! numeric {
         ($int:ty, $float:ty, $out:expr) => {
@@ -268,12 +265,42 @@ fn run(
     let event_keys = event.0.map(|c| integers(c, "event key ids")).transpose()?;
     let events = side(event_keys.as_deref(), event, "event timestamps")?;
     let index = EventIndex::new(events)?;
+    // Each distinct input column in the index's order, once: the kernel then reads every
+    // window's values sequentially, and aggregations of one column share the copy.
+    let order = UInt32Array::from(index.rows().to_vec());
+    let mut sorted: Vec<Agg> = Vec::with_capacity(aggregations.len());
+    let mut by_name: HashMap<&str, ArrayRef> = HashMap::new();
+    for agg in aggregations {
+        if agg.column.array.len() != index.len() {
+            return Err(CoreError::InvalidArgument(format!(
+                "column '{}' has {} values for {} events",
+                agg.name,
+                agg.column.array.len(),
+                index.len()
+            )));
+        }
+        let array = if let Some(array) = by_name.get(agg.name.as_str()) {
+            array.clone()
+        } else {
+            let array = take(agg.column.array.as_ref(), &order, None)
+                .map_err(|e| CoreError::unsupported(&agg.name, e.to_string()))?;
+            by_name.insert(&agg.name, array.clone());
+            array
+        };
+        let nulls = validity(array.as_ref());
+        sorted.push(Agg {
+            function: agg.function.clone(),
+            name: agg.name.clone(),
+            column: Column { array, nulls },
+            window_ns: agg.window_ns,
+        });
+    }
     let inputs = Inputs {
         index: &index,
         rows: side(row_keys.as_deref(), keys, "entity timestamps")?,
         tile_ns,
     };
-    aggregations.iter().map(|a| one(&inputs, a)).collect()
+    sorted.iter().map(|a| one(&inputs, a)).collect()
 }
 
 /// Every aggregation's value for every entity row as of its timestamp (docs/aggregations.md).

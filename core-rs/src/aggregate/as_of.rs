@@ -119,6 +119,11 @@ impl EventIndex {
         })
     }
 
+    /// The event rows with a key and a time, in (key, event time, row) order.
+    pub fn rows(&self) -> &[u32] {
+        &self.rows
+    }
+
     /// The number of event rows, null keys and times included.
     pub fn len(&self) -> usize {
         self.events
@@ -143,7 +148,9 @@ impl EventIndex {
 }
 
 /// One aggregation's value for every entity row: `P`'s partials over each row's window,
-/// folded per tile. `value(row)` is the event row's input, `None` for a null value.
+/// folded per tile. `value(position)` is the input of the event at that position of
+/// [`EventIndex::rows`] (the caller puts its column in that order once, so windows read it
+/// sequentially), `None` for a null value.
 pub fn aggregate<P, F>(
     index: &EventIndex,
     rows: Side<'_>,
@@ -161,13 +168,11 @@ where
             "window ({window_ns} ns) and tile ({tile_ns} ns) must be positive"
         )));
     }
-    // In sorted order once, so every window below reads its events sequentially rather than
-    // jumping to each event's row.
     let events: Vec<(i64, Option<P::In>)> = index
-        .rows
+        .times
         .par_iter()
-        .zip(index.times.par_iter())
-        .map(|(&row, &ts)| (tile_of(ts, tile_ns), value(row as usize)))
+        .enumerate()
+        .map(|(pos, &ts)| (tile_of(ts, tile_ns), value(pos)))
         .collect();
     Ok((0..rows.len())
         .into_par_iter()
@@ -233,9 +238,10 @@ mod tests {
         let values = [4, 1, 100, 3, 2];
         // Tile 10: a window of 20 at t=40 covers (20, 40]; at t=35, (10, 35] (sawtooth).
         let (rkeys, rtimes) = ([0, 0, 1, 2, 0], [40, 35, 30, 40, 5]);
+        let order = index.rows();
+        let by_position = |p: usize| Some(values[order[p] as usize]);
         let out =
-            aggregate::<SumInt, _>(&index, side(&rkeys, &rtimes), 20, 10, |r| Some(values[r]))
-                .unwrap();
+            aggregate::<SumInt, _>(&index, side(&rkeys, &rtimes), 20, 10, by_position).unwrap();
         assert_eq!(out, vec![Some(7), Some(5), Some(100), None, None]);
         let counts =
             aggregate::<Count, _>(&index, side(&rkeys, &rtimes), 20, 10, |_| Some(())).unwrap();
@@ -257,10 +263,14 @@ mod tests {
             times: (&[10, 10], Some(&row_nulls)),
         };
         let values = [Some(1.5), Some(99.0), None];
-        let out = aggregate::<SumFloat, _>(&index, rows, 100, 1, |r| values[r]).unwrap();
+        let order = index.rows();
+        let out =
+            aggregate::<SumFloat, _>(&index, rows, 100, 1, |p| values[order[p] as usize]).unwrap();
         assert_eq!(out, vec![Some(1.5), None]);
-        let counts =
-            aggregate::<Count, _>(&index, rows, 100, 1, |r| values[r].map(|_| ())).unwrap();
+        let counts = aggregate::<Count, _>(&index, rows, 100, 1, |p| {
+            values[order[p] as usize].map(|_| ())
+        })
+        .unwrap();
         assert_eq!(counts, vec![Some(1), Some(0)]);
     }
 
@@ -272,8 +282,9 @@ mod tests {
         let last = aggregate::<Last<()>, _>(&index, rows, 10, 1, |_| Some(())).unwrap();
         assert_eq!(last[0].unwrap().1.seq, 1);
         let values = [2, 2, 7];
-        let min =
-            aggregate::<Extreme<i64, false>, _>(&index, rows, 10, 1, |r| Some(values[r])).unwrap();
+        let order = index.rows();
+        let by_position = |p: usize| Some(values[order[p] as usize]);
+        let min = aggregate::<Extreme<i64, false>, _>(&index, rows, 10, 1, by_position).unwrap();
         assert_eq!(min[0].unwrap().1.seq, 0);
     }
 
