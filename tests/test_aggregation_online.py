@@ -392,3 +392,27 @@ def test_concurrent_writers_lose_no_event_on_redis(
     day = events[events.ts > NOW - timedelta(days=1)]
     assert got["count_trips_3600s"] == [int(hour.trips.notna().sum())]
     assert got["sum_trips_86400s"] == [int(day.trips.sum())]
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
+    return online_repo(tmp_path_factory.mktemp("bad"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(trips=st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x % 1 != 0))
+def test_bad_event_values_are_refused_before_any_write(
+    sqlite_store: FeatureStore, trips: float
+) -> None:
+    from repast.errors import RepastError
+
+    rows = recent_events(2, seed=1).assign(trips=[trips, 1.0])
+    with pytest.raises(RepastError, match=r"column 'trips' \(double\)"):
+        sqlite_store.write_to_online_store("driver_trips", rows)
+    text = rows.assign(ts=["yesterday", "today"])
+    with pytest.raises(RepastError, match="column 'ts' is (large_)?string, not a timestamp"):
+        sqlite_store.write_to_online_store("driver_trips", text)
+    got = sqlite_store.get_online_features(
+        ["driver_trips:count_trips_3600s"], {"driver_id": [1, 2, 3, 4, 5]}
+    ).to_dict()
+    assert got["count_trips_3600s"] == [None] * 5
