@@ -15,6 +15,9 @@ Scenarios (issue 5 targets):
 - `1x50@1000`: 1 entity x 50 features at a fixed 1 000 requests/s (open loop: latency counts
   from the scheduled send time, so a stalled server cannot hide its queue).
 - `1x50@max`: closed loop, 32 connections: the throughput and its p99.
+- `agg1x30@1000` (issue 17): 1 entity x 30 aggregated features (10 aggregations x 1 h, 1 d,
+  7 d windows, 5-minute tiles; 50 events per driver over the last 7 days, written into tiles
+  with `write_to_online_store`) at 1 000 requests/s.
 - `100x50@300`, `100x250@50`: fixed rates; `100x50@max`: closed loop.
 - `push1@500`: `/push` of one row at 500/s; `push1000@max`: `/push` of 1 000 rows per request,
   closed loop (rows/s); plus a read-after-write check.
@@ -39,7 +42,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,10 +281,81 @@ def build_repast_repo(repo: Path, redis_connection: str) -> None:
                 push,
                 FeatureView(name="pushed", entities=[driver], schema=schema, source=push),
             ]
+    objects += aggregated_view(repo, driver)
     store.apply(objects)
     for name, table in tables.items():
         store.write_to_online_store(name, table)
+    store.write_to_online_store("agg30", aggregation_events(rng))
     store.online_store.close()
+
+
+AGG_FUNCTIONS = ["sum", "count", "mean", "min", "max", "last", "stddev", "var", "count_distinct"]
+AGG_EVENTS_PER_DRIVER = 50
+
+
+def aggregated_view(repo: Path, driver: Any) -> list[Any]:
+    """`agg30`: 10 aggregations x 3 windows (1 h, 1 d, 7 d) = 30 features `f0..f29`, tiles of
+    5 minutes, over a push source (issue 17's server scenario)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from repast import Aggregation, Field, FileSource, PushSource, StreamFeatureView
+    from repast.types import Float64, Int64
+
+    path = repo / "trips.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "driver_id": pa.array([], pa.int64()),
+                "event_timestamp": pa.array([], pa.timestamp("us", tz="UTC")),
+                "trips": pa.array([], pa.int64()),
+                "fare": pa.array([], pa.float64()),
+            }
+        ),
+        path,
+    )
+    source = FileSource(name="trips", path=str(path), timestamp_field="event_timestamp")
+    push = PushSource(name="trips_push", batch_source=source)
+    aggregations = []
+    for window in (timedelta(hours=1), timedelta(days=1), timedelta(days=7)):
+        pairs = [(f, "fare") for f in AGG_FUNCTIONS if f != "count_distinct"]
+        pairs += [("count_distinct", "trips"), ("sum", "trips")]
+        for function, column in pairs:
+            name = f"f{len(aggregations)}"
+            aggregations.append(Aggregation(column, function, window, name=name))
+    view = StreamFeatureView(
+        name="agg30",
+        entities=[driver],
+        source=push,
+        schema=[
+            Field(name="driver_id", dtype=Int64),
+            Field(name="trips", dtype=Int64),
+            Field(name="fare", dtype=Float64),
+        ],
+        aggregations=aggregations,
+        timestamp_field="event_timestamp",
+        enable_tiling=True,
+        tiling_hop_size=timedelta(minutes=5),
+    )
+    return [push, view]
+
+
+def aggregation_events(rng: np.random.Generator) -> Any:
+    """`AGG_EVENTS_PER_DRIVER` events per driver over the last 7 days (wall clock: online
+    windows end now)."""
+    import pyarrow as pa
+
+    n = DRIVERS * AGG_EVENTS_PER_DRIVER
+    now_us = int(time.time() * 1_000_000)
+    ago = rng.integers(0, 7 * 86_400 * 1_000_000, n)
+    return pa.table(
+        {
+            "driver_id": pa.array(np.repeat(np.arange(DRIVERS), AGG_EVENTS_PER_DRIVER)),
+            "event_timestamp": pa.array(now_us - ago, pa.timestamp("us", tz="UTC")),
+            "trips": pa.array(rng.integers(0, 5, n)),
+            "fare": pa.array(rng.random(n) * 50),
+        }
+    )
 
 
 @contextmanager
@@ -349,6 +423,8 @@ def push_bodies(rows: int, rng: np.random.Generator) -> list[str]:
 SCENARIOS: list[tuple[str, str, str, int, int, float | None, int]] = [
     # name, path, view, width, entities (or push rows), rate (None: closed loop), connections
     ("1x50@1000", "/get-online-features", "wide50", 50, 1, 1000, 32),
+    # Issue 17: 1 entity x 10 aggregations x 3 windows, from tiles.
+    ("agg1x30@1000", "/get-online-features", "agg30", 30, 1, 1000, 32),
     ("1x50@4000", "/get-online-features", "wide50", 50, 1, 4000, 64),
     ("1x50@max", "/get-online-features", "wide50", 50, 1, None, 32),
     ("100x50@300", "/get-online-features", "wide50", 50, 100, 300, 32),

@@ -13,6 +13,9 @@ real redis-server started here on 127.0.0.1 (the test fixtures' starters):
    Target: p99 <= 100 ms at 10,000 events/s.
 
     .venv/bin/python load-tests/bench_stream.py [--events 500000] [--runs 3] [--json out.json]
+    # Issue 17: the view aggregates instead (sum of trips over 1 h, 1 d and 7 d, 5-minute
+    # tiles): every event goes into its driver's tiles.
+    .venv/bin/python load-tests/bench_stream.py --aggregations
 
 Prints a summary and, with --json, writes every figure so two commits can be compared.
 """
@@ -218,6 +221,27 @@ async def _consume(
     }
 
 
+def aggregate(store: FeatureStore) -> None:
+    """Redefines the benchmark view to aggregate its events (issue 17)."""
+    from datetime import timedelta
+
+    from repast import Aggregation, StreamFeatureView
+
+    live = store.get_stream_feature_view(VIEW)
+    windows = [timedelta(hours=1), timedelta(days=1), timedelta(days=7)]
+    view = StreamFeatureView(
+        name=VIEW,
+        entities=live.entities,
+        source=live.stream_source,
+        schema=[*live.entity_columns, *live.features],
+        aggregations=[Aggregation("trips", "sum", w) for w in windows],
+        timestamp_field="event_timestamp",
+        enable_tiling=True,
+        tiling_hop_size=timedelta(minutes=5),
+    )
+    store.apply([view])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=500_000)
@@ -228,6 +252,9 @@ def main() -> None:
     parser.add_argument("--max-records", type=int, default=20_000)
     parser.add_argument("--deadline", type=float, default=120.0, help="per phase, seconds")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--aggregations", action="store_true", help="the view aggregates (issue 17): tiles"
+    )
     parser.add_argument(
         "--nice",
         type=int,
@@ -261,6 +288,8 @@ def main() -> None:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         asyncio.run(_create_topic(bootstrap, topic))
         store = stream_store(tmp / "repo", redis, bootstrap, topic)
+        if args.aggregations:
+            aggregate(store)
         t = time.perf_counter()
         rate = asyncio.run(_produce(bootstrap, topic, args.events, args.keys, None))
         print(
@@ -291,6 +320,8 @@ def main() -> None:
             topic2 = f"fresh-{uuid.uuid4().hex[:8]}"
             asyncio.run(_create_topic(bootstrap, topic2))
             store2 = stream_store(tmp / f"repo-fresh-{run}", redis, bootstrap, topic2)
+            if args.aggregations:
+                aggregate(store2)
             proc = multiprocessing.get_context("spawn").Process(
                 target=_producer_process, args=(bootstrap, topic2, events, args.keys, args.rate)
             )

@@ -341,7 +341,7 @@ def test_choose_bounded_follows_the_budget(tmp_path: Path) -> None:
     source = rich_source()
     path = write_dataset(source, tmp_path / "src")
     view = rich_view(path)
-    opened = [join_module._open_source(view, (0, 2**62)), source]
+    opened = [join_module.open_source(view, (0, 2**62)), source]
     views = [view, rich_view(source, name="mem")]
     assert partitioned.choose_bounded(views, opened, 1_501, partitioned.Budget(1 << 30)) == {}
     # Within budget, an entity frame of at most half the source's rows streams all the same.

@@ -152,7 +152,10 @@ def test_aggregation() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"function": "median"}, "Aggregation 'median_x': function must be one of sum, max"),
+        (
+            {"function": "median"},
+            "Aggregation 'median_x': function must be one of sum, count, mean, avg, min, max, last",
+        ),
         ({"time_window": timedelta(-1)}, "Aggregation 'sum_x': time_window must not be negative"),
         ({"column": 3}, "column must be a string"),
     ],

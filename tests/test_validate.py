@@ -1,4 +1,4 @@
-"""Apply-time validation: StreamFeatureViews with aggregations are refused, naming the view."""
+"""Apply-time validation of StreamFeatureViews with aggregations (docs/aggregations.md)."""
 
 from __future__ import annotations
 
@@ -16,24 +16,27 @@ AGGREGATED = (
 windowed = StreamFeatureView(
     name="driver_windowed",
     entities=[driver],
-    schema=[Field(name="conv_rate", dtype=Float32)],
+    schema=[Field(name="conv_rate", dtype=Float32), Field(name="label", dtype=String)],
     source=driver_events,
     timestamp_field="event_timestamp",
     aggregations=[
         Aggregation(column="conv_rate", function="max", time_window=timedelta(hours=1)),
-        Aggregation(column="conv_rate", function="sum", name="total"),
+        Aggregation(
+            column="conv_rate", function="sum", time_window=timedelta(days=1), name="total"
+        ),
+        Aggregation(column="label", function="last", time_window=timedelta(days=1)),
     ],
 )
 """
 )
 
 
-def test_stream_feature_view_aggregations_are_refused_at_apply(tmp_path: Path) -> None:
+def test_online_last_of_a_string_is_refused_at_apply(tmp_path: Path) -> None:
     repo = write_repo(tmp_path / "repo", AGGREGATED)
     store = FeatureStore(repo_path=repo)
     message = (
-        r"StreamFeatureView 'driver_windowed': aggregations \(max_conv_rate, total\) are not "
-        r"supported by Repast yet"
+        r"StreamFeatureView 'driver_windowed': aggregation 'last_label_86400s': last of a "
+        r"String column is computed offline only; online tiles keep numbers \(set online=False\)"
     )
     with pytest.raises(RepoValidationError, match=message):
         store.apply_repo()

@@ -1,6 +1,7 @@
 //! Python bindings only; the kernels live in their own modules.
 use pyo3::prelude::*;
 
+pub mod aggregate;
 pub mod columns;
 pub mod error;
 pub mod feast_value;
@@ -11,6 +12,7 @@ pub mod mmh3;
 pub mod nested;
 pub mod packed;
 pub mod pit;
+mod py_aggregate;
 mod py_codecs;
 mod py_latest;
 mod py_nested;
@@ -18,6 +20,7 @@ mod py_packed;
 mod py_pit;
 mod py_response;
 mod py_small_write;
+mod py_tiles;
 pub mod response;
 pub mod small_write;
 pub mod value_type;
@@ -48,5 +51,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_small_write::small_entity_keys, m)?)?;
     m.add_function(wrap_pyfunction!(py_latest::latest_per_key, m)?)?;
     m.add_class::<py_latest::PyLatestState>()?;
+    // Windowed aggregations (issue 17).
+    m.add_function(wrap_pyfunction!(py_aggregate::aggregate_as_of, m)?)?;
+    m.add_function(wrap_pyfunction!(py_tiles::tiles_update, m)?)?;
+    m.add_function(wrap_pyfunction!(py_tiles::tiles_read, m)?)?;
     Ok(())
 }

@@ -34,6 +34,9 @@ __all__ = [
     "small_entity_keys",
     "latest_per_key",
     "LatestState",
+    "aggregate_as_of",
+    "tiles_update",
+    "tiles_read",
 ]
 
 VERSION: str
@@ -268,3 +271,47 @@ def point_in_time_partitions(keys: Sequence[_Column], partitions: int) -> pa.UIn
     key is null (GIL released). Equal keys get equal ids on either side and in any string
     layout, so a join too large for memory can run partition by partition.
     """
+
+# --- Windowed aggregations (core-rs/src/py_aggregate.rs; docs/aggregations.md) ---------------
+
+def aggregate_as_of(
+    entity_keys: pa.Array | None,
+    entity_timestamps: pa.Array,
+    event_keys: pa.Array | None,
+    event_timestamps: pa.Array,
+    tile_ns: int,
+    aggregations: Sequence[tuple[str, str, pa.Array, int]],
+) -> list[pa.Array]:
+    """Every `(function, column, values, window_ns)` for every entity row as of its timestamp.
+
+    Keys are dense integer ids (equal keys equal ids on both sides; None: a view without
+    entities), timestamps int64 nanoseconds or timestamp[ns]; a null key or time never matches.
+    Returns int64 (sum of integers, count, count_distinct), float64 (sum of floats, mean, var,
+    stddev), or uint64 event rows to `take` (min, max, last), null for an empty window.
+    """
+
+def tiles_update(
+    specs: Sequence[tuple[str, str, int]],
+    tile_ns: int,
+    stored: Sequence[bytes | None],
+    event_entities: pa.Array,
+    event_timestamps: pa.Array,
+    columns: Sequence[tuple[str, pa.Array]],
+    seq_base: int,
+    now_ns: int,
+) -> tuple[list[bytes], list[int], int]:
+    """Folds events into stored tile sets (one per entity; None = none yet).
+
+    `specs`: (function, input kind "int" / "float" / "other", window ns) per aggregation;
+    `event_entities`: each event's index into `stored`; `columns`: one (name, input column) per
+    spec. Returns the new sets, each one's newest event time (µs), and the number of events
+    dropped because no read at or after `now_ns` reaches their tile.
+    """
+
+def tiles_read(
+    specs: Sequence[tuple[str, str, int]],
+    tile_ns: int,
+    stored: Sequence[bytes | None],
+    at_ns: int,
+) -> list[bytes | None]:
+    """Each stored tile set as of `at_ns`, as the view's packed row (None where none is stored)."""

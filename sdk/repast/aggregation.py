@@ -1,4 +1,7 @@
-"""`Aggregation` (`feast.aggregation`): a windowed aggregate a StreamFeatureView declares."""
+"""`Aggregation` (`feast.aggregation`): a windowed aggregate a StreamFeatureView declares.
+
+What each function computes, over which events, and in which tiles: docs/aggregations.md.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,49 @@ from datetime import timedelta
 from typing import Any
 
 from repast._spec import check_duration, check_str, duration, fail, seconds, where
+from repast.field import Field
+from repast.types import (
+    Bytes,
+    FeastType,
+    Float32,
+    Float64,
+    Int32,
+    Int64,
+    String,
+)
 
-__all__ = ["AGGREGATION_FUNCTIONS", "Aggregation"]
+__all__ = [
+    "AGGREGATION_FUNCTIONS",
+    "DEFAULT_TILING_HOP_SIZE",
+    "Aggregation",
+    "aggregation_fields",
+    "tile_size",
+]
 
-AGGREGATION_FUNCTIONS = ("sum", "max", "min", "count", "mean", "count_distinct")
+# Feast 0.67's names and aliases (its tiling engine's `avg`, `std`, `var`, ...); `core-rs`
+# `aggregate::Function::parse` accepts the same set.
+AGGREGATION_FUNCTIONS = (
+    "sum",
+    "count",
+    "mean",
+    "avg",
+    "min",
+    "max",
+    "last",
+    "var",
+    "variance",
+    "stddev",
+    "std",
+    "count_distinct",
+)
+
+# Feast's default `tiling_hop_size`.
+DEFAULT_TILING_HOP_SIZE = timedelta(minutes=5)
+# The tile of views without tiling: exact windows for whole-second timestamps.
+UNTILED = timedelta(seconds=1)
+
+_INTEGERS = (Int32, Int64)
+_NUMBERS = (Int32, Int64, Float32, Float64)
 
 
 class Aggregation:
@@ -18,8 +60,9 @@ class Aggregation:
     Positional arguments are allowed, as in Feast; `slide_interval` defaults to
     `time_window` (tumbling windows).
 
-    >>> Aggregation(column="trips", function="sum", time_window=timedelta(hours=1)).resolved_name()
-    'sum_trips'
+    >>> a = Aggregation(column="trips", function="sum", time_window=timedelta(hours=1))
+    >>> a.resolved_name(a.time_window)
+    'sum_trips_3600s'
     """
 
     def __init__(
@@ -48,7 +91,7 @@ class Aggregation:
         if self.name:
             return self.name
         base = f"{self.function}_{self.column}"
-        if time_window is not None:
+        if time_window is not None and time_window > timedelta(0):
             base += f"_{int(time_window.total_seconds())}s"
         return base
 
@@ -92,3 +135,66 @@ def check_aggregations(at: str, value: object) -> list[Aggregation]:
     if not isinstance(value, list | tuple) or not all(isinstance(a, Aggregation) for a in value):
         fail(at, f"aggregations must be a list of Aggregation, got {value!r}")
     return list(value)
+
+
+def tile_size(enable_tiling: bool, tiling_hop_size: timedelta | None) -> timedelta:
+    """The tile of a view's windows: `tiling_hop_size` (default 5 minutes) with tiling on,
+    else 1 second."""
+    if enable_tiling:
+        return tiling_hop_size or DEFAULT_TILING_HOP_SIZE
+    return UNTILED
+
+
+def _output_type(at: str, agg: Aggregation, dtype: FeastType) -> FeastType:
+    function = agg.function
+    if function == "count":
+        return Int64
+    if function == "count_distinct":
+        if dtype not in (*_INTEGERS, String, Bytes):
+            why = "count_distinct needs an integer, string or bytes column"
+            fail(at, f"{why}; {agg.column!r} is {dtype}")
+        return Int64
+    if function == "last":
+        return dtype
+    if dtype not in _NUMBERS:
+        fail(at, f"{function} needs an integer or float column; {agg.column!r} is {dtype}")
+    if function == "sum":
+        return Int64 if dtype in _INTEGERS else Float64
+    if function in ("min", "max"):
+        return dtype
+    return Float64  # mean, avg, var, variance, stddev, std
+
+
+def aggregation_fields(
+    at: str,
+    aggregations: list[Aggregation],
+    inputs: list[Field],
+    tile: timedelta,
+    tiling: bool,
+) -> list[Field]:
+    """The features an aggregated view serves, one per aggregation, typed from its input column;
+    refuses what docs/aggregations.md does not define (no window, unknown column, a column type
+    the function cannot take, a window not longer than the tile with tiling on)."""
+    types = {f.name: f.dtype for f in inputs}
+    fields: list[Field] = []
+    for agg in aggregations:
+        window = agg.time_window
+        where_ = f"{at}: aggregation {agg.resolved_name(window)!r}"
+        if window is None or window <= timedelta(0):
+            fail(where_, "time_window is required (a positive timedelta)")
+        if tiling and window <= tile:
+            fail(where_, f"time_window ({window}) must be longer than tiling_hop_size ({tile})")
+        dtype = types.get(agg.column)
+        if dtype is None:
+            known = ", ".join(map(repr, types)) or "none"
+            fail(
+                where_,
+                f"column {agg.column!r} must be declared in the view's schema so its type is "
+                f"known (schema columns: {known})",
+            )
+        fields.append(Field(name=agg.resolved_name(window), dtype=_output_type(where_, agg, dtype)))
+    names = [f.name for f in fields]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        fail(at, f"aggregations {', '.join(map(repr, dupes))} have the same name; set name=")
+    return fields

@@ -34,6 +34,7 @@ from repast.errors import (
 )
 from repast.feature_view import FeatureView
 from repast.online.base import OnlineView, WriteBatch
+from repast.online.tiles import tile_spec, write_events
 from repast.online.write import entity_keys, write_batch
 from repast.registry import document
 from repast.validate import closest
@@ -150,7 +151,12 @@ def _source_columns(view: FeatureView) -> dict[str, str]:
     """view column name → source column name, for every column materialization reads."""
     source = view.batch_source
     inverse = {v: k for k, v in source.field_mapping.items()}
-    names = [*view.join_keys, *(f.name for f in view.features), source.timestamp_field]
+    aggregated = tile_spec(view)
+    if aggregated is None:
+        names = [*view.join_keys, *(f.name for f in view.features), source.timestamp_field]
+    else:
+        names = [*view.join_keys, *aggregated.columns, aggregated.timestamp_field]
+        names.append(source.timestamp_field)
     if source.created_timestamp_column:
         names.append(source.created_timestamp_column)
     return {n: inverse.get(n, n) for n in dict.fromkeys(names)}
@@ -290,6 +296,16 @@ def _materialize_view(
     with _progress(progress) as bar:
         task = bar.add_task(f"{view.name} (reading)", total=None)
         try:
+            if tile_spec(view) is not None:
+                # Every event counts in its tiles, not only the latest per entity.
+                version = store.config.entity_key_serialization_version
+                for batch in _batches(store, view, start, end):
+                    read_rows(batch.num_rows)
+                    table = pa.Table.from_batches([batch])
+                    write_events(online, view, table, version, f"materializing {label}")
+                _check(cancel, label)
+                _record_interval(store, view, start, end)
+                return
             table = scan_latest(store, view, start, end, read_rows)
             bar.update(
                 task, description=f"{view.name} (writing)", total=table.num_rows, completed=0

@@ -1,22 +1,27 @@
 """`StreamFeatureView` (`feast.stream_feature_view`): a FeatureView fed by a stream source.
 
 It adds an optional transformation (`udf`, kept with its source text like an ODFV's) and
-windowed `aggregations`, which need `timestamp_field` to place rows in windows.
+windowed `aggregations`, which need `timestamp_field` to place rows in windows. A view with
+aggregations serves them as its features (docs/aggregations.md); its `schema` declares their
+input columns (`aggregation_inputs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from repast._spec import check_bool, check_duration, check_str, duration, fail, seconds, where
-from repast.aggregation import Aggregation, check_aggregations
+from repast.aggregation import Aggregation, aggregation_fields, check_aggregations, tile_size
 from repast.data_source import STREAM_SOURCE_TYPES, DataSource, data_source_from_dict
 from repast.entity import Entity
 from repast.feature_view import FeatureView
 from repast.field import Field
 from repast.on_demand_feature_view import compile_udf, udf_source
+from repast.projection import FeatureViewProjection
 
 __all__ = ["StreamFeatureView", "stream_feature_view"]
 
@@ -88,6 +93,26 @@ class StreamFeatureView(FeatureView):
         self.udf_name: str = getattr(udf, "__name__", "") if udf is not None else ""
         self.enable_tiling = check_bool(at, "enable_tiling", enable_tiling)
         self.tiling_hop_size = check_duration(at, "tiling_hop_size", tiling_hop_size)
+        self.aggregation_inputs: list[Field] = []
+        if self.aggregations:
+            self.aggregation_inputs = list(self.features)
+            self.features = aggregation_fields(
+                at, self.aggregations, self.aggregation_inputs, self.tile, self.enable_tiling
+            )
+            self.projection = FeatureViewProjection.from_definition(self)
+
+    def infer_schema(
+        self, source_schema: pa.Schema, entities_by_name: Mapping[str, Entity]
+    ) -> None:
+        super().infer_schema(source_schema, entities_by_name)
+        # An entity given by name left its join key among the inputs until now.
+        keys = set(self.join_keys)
+        self.aggregation_inputs = [f for f in self.aggregation_inputs if f.name not in keys]
+
+    @property
+    def tile(self) -> timedelta:
+        """The tile of the aggregations' windows (docs/aggregations.md)."""
+        return tile_size(self.enable_tiling, self.tiling_hop_size)
 
     def resolve_udf(self, namespace: dict[str, Any] | None = None) -> Callable[..., Any] | None:
         """The udf (None when there is none); rebuilt from `udf_string` after a registry load."""
@@ -104,6 +129,7 @@ class StreamFeatureView(FeatureView):
             udf_string=self.udf_string,
             enable_tiling=self.enable_tiling,
             tiling_hop_size=seconds(self.tiling_hop_size),
+            aggregation_inputs=[f.to_dict() for f in self.aggregation_inputs],
         )
         return d
 
@@ -112,6 +138,11 @@ class StreamFeatureView(FeatureView):
         kwargs = cls._kwargs_from_dict(d)
         if d.get("stream_source"):
             kwargs["source"] = data_source_from_dict(d["stream_source"])
+        if d.get("aggregations"):
+            kwargs["schema"] = [
+                Field.from_dict(f)
+                for f in [*d.get("entity_columns", []), *d.get("aggregation_inputs", [])]
+            ]
         view = cls(
             mode=d.get("mode") or "python",
             aggregations=[Aggregation.from_dict(a) for a in d.get("aggregations", [])],
@@ -123,6 +154,7 @@ class StreamFeatureView(FeatureView):
         )
         view.udf_name = d.get("udf_name", "")
         view._set_columns_from_dict(d)
+        view.aggregation_inputs = [Field.from_dict(f) for f in d.get("aggregation_inputs", [])]
         return view
 
 

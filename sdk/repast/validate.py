@@ -15,6 +15,7 @@ from repast.data_source import DataSource, FileSource
 from repast.entity import Entity
 from repast.errors import RepoValidationError
 from repast.repo import RepoContents
+from repast.types import Float32, Float64, Int32, Int64
 
 __all__ = ["closest", "read_source_schema", "validate_repo"]
 
@@ -66,7 +67,14 @@ def _check_view_against_source(
     if source.created_timestamp_column:
         required.append(("created timestamp column", source.created_timestamp_column))
     required += [("join key", _source_column(source, k)) for k in view.join_keys]
-    required += [("feature", _source_column(source, f.name)) for f in view.features]
+    if getattr(view, "aggregations", None):
+        # Its features are computed; the source holds their inputs and the aggregation time.
+        required.append(("aggregation timestamp", _source_column(source, view.timestamp_field)))
+        required += [
+            ("aggregation input", _source_column(source, f.name)) for f in view.aggregation_inputs
+        ]
+    else:
+        required += [("feature", _source_column(source, f.name)) for f in view.features]
     for role, column in required:
         if column not in columns:
             raise RepoValidationError(
@@ -122,18 +130,20 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
         )
 
 
-def _check_no_aggregations(contents: RepoContents) -> None:
-    # Windowed aggregation needs a stream engine of its own; Feast's processor does not
-    # compute them either (docs/feast-compatibility.md §12.2), so a declared one would
-    # silently do nothing.
+def _check_aggregations(contents: RepoContents) -> None:
+    # Online, `last` keeps its value in the tiles, which hold numbers only (docs/aggregations.md).
     for view in contents.stream_feature_views:
-        if getattr(view, "aggregations", None):
-            names = ", ".join(a.name or f"{a.function}_{a.column}" for a in view.aggregations)
-            raise RepoValidationError(
-                f"StreamFeatureView '{view.name}': aggregations ({names}) are not supported "
-                "by Repast yet; remove them and compute windowed features in the producer "
-                "or in a batch job"
-            )
+        if not getattr(view, "aggregations", None) or not view.online:
+            continue
+        types = {f.name: f.dtype for f in view.aggregation_inputs}
+        for agg in view.aggregations:
+            dtype = types.get(agg.column)
+            if agg.function == "last" and dtype not in (Int32, Int64, Float32, Float64):
+                raise RepoValidationError(
+                    f"StreamFeatureView '{view.name}': aggregation "
+                    f"'{agg.resolved_name(agg.time_window)}': last of a {dtype} column is "
+                    "computed offline only; online tiles keep numbers (set online=False)"
+                )
 
 
 def validate_repo(
@@ -147,7 +157,7 @@ def validate_repo(
     Runs before the registry is touched, so a bad repo never writes anything.
     """
     _check_names(contents)
-    _check_no_aggregations(contents)
+    _check_aggregations(contents)
     entities = {e.name: e for e in contents.entities}
     views: dict[str, Any] = {v.name: v for kind in _VIEW_KINDS for v in contents.section(kind)}
     schemas: dict[str, pa.Schema] = {}

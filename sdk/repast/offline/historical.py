@@ -26,8 +26,11 @@ from repast.offline import (
     infer_timestamp_column,
     point_in_time_join,
 )
+from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_as_of
+from repast.offline.columns import timestamps_ns
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.read import FeatureNotFoundError
+from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
 
 __all__ = ["get_historical_features"]
@@ -112,7 +115,7 @@ class _Resolver:
             )
         return view
 
-    def join(self, wanted: _Wanted, outputs: list[tuple[str, str]]) -> ViewJoin:
+    def join(self, wanted: _Wanted, outputs: list[tuple[str, str]]) -> ViewJoin | AggregateJoin:
         view = self.view(wanted.name)
         source = view.batch_source
         if not isinstance(source, FileSource):
@@ -121,6 +124,8 @@ class _Resolver:
                 f"{type(source).__name__}; historical retrieval reads FileSources"
             )
         location = source.path if "://" in source.path else self.store.config.resolve(source.path)
+        if isinstance(view, StreamFeatureView) and view.aggregations:
+            return _aggregate_join(view, wanted, str(location), outputs)
         return ViewJoin(
             name=wanted.alias,
             source=str(location),
@@ -131,6 +136,30 @@ class _Resolver:
             ttl=view.ttl or None,
             features=outputs,
         )
+
+
+def _aggregate_join(
+    view: StreamFeatureView, wanted: _Wanted, location: str, outputs: list[tuple[str, str]]
+) -> AggregateJoin:
+    by_name = {a.resolved_name(a.time_window): a for a in view.aggregations}
+    aggregates = []
+    for feature, output in outputs:
+        agg = by_name[feature]
+        assert agg.time_window is not None  # apply refuses aggregations without a window
+        aggregates.append(WindowedFeature(agg.function, agg.column, agg.time_window, output))
+    source = view.batch_source
+    return AggregateJoin(
+        view=ViewJoin(
+            name=wanted.alias,
+            source=location,
+            entity_join_keys=[(wanted.join_key_map.get(k, k), k) for k in view.join_keys],
+            timestamp_field=view.timestamp_field or source.timestamp_field,
+            field_mapping=dict(source.field_mapping),
+            features=[(a.column, a.column) for a in aggregates],
+        ),
+        tile=view.tile,
+        aggregates=aggregates,
+    )
 
 
 def _naive_times_as_utc(frame: pa.Table, timestamp_column: str) -> pa.Table:
@@ -166,7 +195,7 @@ def _run_odfv(
 
 @dataclass
 class _Plan:
-    joins: list[ViewJoin] = field(default_factory=list)
+    joins: list[ViewJoin | AggregateJoin] = field(default_factory=list)
     # Per requested on-demand view: the view and the outputs asked of it.
     odfvs: list[tuple[OnDemandFeatureView, list[str]]] = field(default_factory=list)
     # Joined columns that feed a udf: (column in the joined frame, name the udf reads, name in
@@ -204,6 +233,37 @@ def _plan(resolver: _Resolver, features: Sequence[str] | FeatureService, full_na
                 outputs.append((f, hidden))
             plan.joins.append(resolver.join(source, outputs))
     return plan
+
+
+def _join(
+    entity: pa.Table,
+    timestamp_column: str,
+    joins: list[ViewJoin | AggregateJoin],
+    filter_by_created_timestamp: bool,
+    store: StoreContext,
+) -> pa.Table:
+    """The point-in-time joins and the aggregates, their columns in request order."""
+    plain = [j for j in joins if isinstance(j, ViewJoin)]
+    frame = point_in_time_join(
+        entity,
+        timestamp_column,
+        plain,
+        filter_by_created_timestamp,
+        memory_limit=store.config.offline_store.memory_limit,
+    )
+    aggregated = [j for j in joins if isinstance(j, AggregateJoin)]
+    if not aggregated:
+        return frame
+    entity_ts = timestamps_ns(
+        entity.column(timestamp_column), f"entity frame column '{timestamp_column}'"
+    )
+    for join in aggregated:
+        for (_, name), column in zip(
+            join.features, aggregate_as_of(entity, entity_ts, join), strict=True
+        ):
+            frame = frame.append_column(name, column)
+    order = [*entity.column_names, *(name for j in joins for _, name in j.features)]
+    return frame.select(order)
 
 
 def get_historical_features(
@@ -246,13 +306,7 @@ def get_historical_features(
                 )
 
     def compute() -> pa.Table:
-        frame = point_in_time_join(
-            entity,
-            timestamp_column,
-            plan.joins,
-            filter_by_created_timestamp,
-            memory_limit=store.config.offline_store.memory_limit,
-        )
+        frame = _join(entity, timestamp_column, plan.joins, filter_by_created_timestamp, store)
         if plan.odfvs:
             inputs = frame
             for column, short, _ in plan.inputs:

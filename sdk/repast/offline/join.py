@@ -39,7 +39,14 @@ from repast.offline.columns import (
 )
 from repast.offline.view import ViewJoin
 
-__all__ = ["ViewJoin", "infer_timestamp_column", "point_in_time_join"]
+__all__ = [
+    "ViewJoin",
+    "infer_timestamp_column",
+    "open_source",
+    "point_in_time_join",
+    "read_source",
+    "time_bounds",
+]
 
 DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
 
@@ -98,8 +105,8 @@ def point_in_time_join(
     entity_ts = timestamps_ns(
         entity.column(timestamp_column), f"entity frame column '{timestamp_column}'"
     )
-    bounds = _time_bounds(entity_ts)
-    opened = [_open_source(view, bounds) for view in views]
+    bounds = time_bounds(entity_ts)
+    opened = [open_source(view, bounds) for view in views]
     budget = partitioned.Budget.of(memory_limit)
     bounded = partitioned.choose_bounded(views, opened, entity.num_rows, budget)
     in_memory = [i for i in range(len(views)) if i not in bounded]
@@ -110,7 +117,7 @@ def point_in_time_join(
             entity,
             (timestamp_column, entity_ts),
             resident,
-            [_read(views[i], opened[i]) for i in in_memory],
+            [read_source(views[i], opened[i]) for i in in_memory],
             filter_by_created_timestamp,
         )
         columns.update(zip(in_memory, per_view, strict=True))
@@ -173,7 +180,7 @@ def _check_output_names(entity: pa.Table, views: Sequence[ViewJoin]) -> None:
 # --- sources --------------------------------------------------------------------------------
 
 
-def _open_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table | ds.Dataset:
+def open_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table | ds.Dataset:
     """The columns the join needs of an in-memory source, or a Parquet source as a dataset
     without the files and row groups outside the time window (nothing read but metadata)."""
     if isinstance(view.source, pa.Table):
@@ -196,7 +203,7 @@ def _open_source(view: ViewJoin, bounds: tuple[int, int] | None) -> pa.Table | d
         raise SourceReadError(f"cannot read the {view.describe_source()}: {exc}") from exc
 
 
-def _read(view: ViewJoin, source: pa.Table | ds.Dataset) -> pa.Table:
+def read_source(view: ViewJoin, source: pa.Table | ds.Dataset) -> pa.Table:
     if isinstance(source, pa.Table):
         return source
     try:
@@ -243,7 +250,7 @@ def _time_filter(
     return expression
 
 
-def _time_bounds(entity_ts: pa.Array) -> tuple[int, int] | None:
+def time_bounds(entity_ts: pa.Array) -> tuple[int, int] | None:
     if entity_ts.null_count == len(entity_ts):
         return None
     lo_hi = pc.min_max(entity_ts)

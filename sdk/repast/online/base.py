@@ -8,7 +8,7 @@ No per-value Python objects cross this seam.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, cast
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TIMESTAMP",
     "AsyncBatchWriter",
+    "Merge",
     "OnlineStore",
     "OnlineStoreError",
     "OnlineView",
@@ -147,6 +148,10 @@ class ViewRows:
 
 PackedRows = list[bytes | None]
 """One request's stored packed rows (docs/internals.md), aligned with its keys; None = not found."""
+
+Merge = Callable[[PackedRows], tuple[list[bytes], list[int]]]
+"""An aggregated view's update (`online/tiles.py`): the stored tile sets of some keys (None =
+none yet) to their new sets and each one's newest event time in microseconds."""
 
 
 class OnlineStore(Protocol):

@@ -10,6 +10,7 @@ else is inferred by Arrow and cast by the writer, which names the column when it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -31,6 +32,8 @@ def _nested_sources(views: Sequence[FeatureView]) -> frozenset[str]:
     """Source column names of features stored as JSON text (Map, Struct, ...)."""
     names: set[str] = set()
     for view in views:
+        if getattr(view, "aggregations", None):
+            continue  # its events feed tiles: numbers and strings, never nested values
         plan = write_plan(view)
         reverse = {v: k for k, v in plan.mapping.items()}
         names.update(reverse.get(name, name) for name in plan.json_text)
@@ -47,10 +50,36 @@ def _json_cells(name: str, values: list[Any]) -> pa.Array | None:
         return None
 
 
+_NUMERIC = frozenset([pa.int32(), pa.int64(), pa.float32(), pa.float64()])
+
+
+@dataclass(frozen=True)
+class _Sources:
+    timestamp_sources: frozenset[str]
+    numeric_sources: dict[str, pa.DataType]
+
+
+def _sources(view: FeatureView) -> Any:
+    """The view's cached write plan, or for an aggregated view (whose events go into tiles)
+    the same two facts about its aggregations' inputs."""
+    inputs = getattr(view, "aggregation_inputs", None)
+    if not getattr(view, "aggregations", None) or inputs is None:
+        return write_plan(view)
+    source = view.batch_source
+    raw = {mapped: name for name, mapped in (source.field_mapping or {}).items()}
+    stamps = [source.timestamp_field, getattr(view, "timestamp_field", "")]
+    numeric = {
+        raw.get(f.name, f.name): f.dtype.to_arrow_type()
+        for f in inputs
+        if f.dtype.to_arrow_type() in _NUMERIC
+    }
+    return _Sources(frozenset(raw.get(n, n) for n in stamps if n), numeric)
+
+
 def _column_types(views: Sequence[FeatureView]) -> tuple[frozenset[str], dict[str, pa.DataType]]:
     """Source column names that must become timestamps, and those of numeric features with
     their Arrow type (from each view's cached write plan)."""
-    plans = [write_plan(v) for v in views]
+    plans = [_sources(v) for v in views]
     if len(plans) == 1:
         return plans[0].timestamp_sources, plans[0].numeric_sources
     numeric: dict[str, pa.DataType] = {}

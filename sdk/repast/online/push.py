@@ -22,6 +22,7 @@ from repast.feature_view import FeatureView
 from repast.offline.write import OfflineWrite, prepare_offline_write
 from repast.online.base import WriteBatch, async_batch_writer
 from repast.online.frame import frame
+from repast.online.tiles import check_events, tile_spec, tile_store, write_events
 from repast.online.write import WritePlan, prepare, to_arrow
 from repast.validate import closest
 
@@ -44,6 +45,8 @@ class PreparedPush:
 
     online: list[tuple[WritePlan, WriteBatch]] = field(default_factory=list)
     offline: list[OfflineWrite] = field(default_factory=list)
+    tiles: list[tuple[FeatureView, pa.Table]] = field(default_factory=list)
+    """Events for aggregated views (`online/tiles.py`), folded into tiles at commit."""
     rows: int = 0
 
 
@@ -96,6 +99,11 @@ def prepare_push(
         prepared.offline = list(by_location.values())
     if to in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE):
         for view in views:
+            if tile_spec(view) is not None:
+                tile_store(store.online_store, view.name)
+                check_events(view, table, what)
+                prepared.tiles.append((view, table))
+                continue
             encoded = prepare(store, view, table, what)
             if encoded is not None:
                 prepared.online.append(encoded)
@@ -107,6 +115,9 @@ def commit(store: StoreContext, prepared: PreparedPush) -> int:
     online."""
     online = store.online_store
     written = sum(online.write_batch(plan.online, batch) for plan, batch in prepared.online)
+    version = store.config.entity_key_serialization_version
+    for view, table in prepared.tiles:
+        written += write_events(online, view, table, version, "push")
     for write in prepared.offline:
         write.commit()
     return written
@@ -123,6 +134,9 @@ async def commit_async(store: StoreContext, prepared: PreparedPush) -> int:
             written += await asyncio.to_thread(online.write_batch, plan.online, batch)
         else:
             written += await writer.write_batch_async(plan.online, batch)
+    version = store.config.entity_key_serialization_version
+    for view, table in prepared.tiles:
+        written += await asyncio.to_thread(write_events, online, view, table, version, "push")
     for write in prepared.offline:
         await asyncio.to_thread(write.commit)
     return written

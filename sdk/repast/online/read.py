@@ -42,6 +42,7 @@ from repast.online.base import (
     packed_row_store,
 )
 from repast.online.stored_types import PARSED_ON_READ, is_json, json_column, parsed_values
+from repast.online.tiles import TileSpec, tile_spec, tile_store
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
@@ -81,6 +82,8 @@ class _ViewPlan:
     ttl_micros: int
     select: list[int]
     """Schema positions of `features` (what a packed row is decoded by)."""
+    tiles: TileSpec | None = None
+    """An aggregated view's spec: its stored values are tile sets (`online/tiles.py`)."""
 
 
 @dataclass
@@ -366,7 +369,49 @@ class OnlineReader:
         plan, requests, fanout, typed, n, raw = self.prepare(
             features, entity_rows, full_feature_names
         )
-        return self.respond(plan, self._online.read(requests), fanout, typed, n, raw)
+        return self.respond(plan, self._rows(plan, requests), fanout, typed, n, raw)
+
+    def _split(self, plan: _Plan) -> tuple[list[int], list[int]]:
+        tiled = [i for i, p in enumerate(plan.views) if p.tiles is not None]
+        return [i for i in range(len(plan.views)) if plan.views[i].tiles is None], tiled
+
+    def _rows(self, plan: _Plan, requests: list[ReadRequest]) -> list[ViewRows]:
+        plain, tiled = self._split(plan)
+        if not tiled:
+            return self._online.read(requests)
+        out: dict[int, ViewRows] = {}
+        if plain:
+            got = self._online.read([requests[i] for i in plain])
+            out.update(zip(plain, got, strict=True))
+        store = tile_store(self._online, plan.views[tiled[0]].view.name)
+        stored = store.read_packed([requests[i] for i in tiled])
+        out.update(zip(tiled, self._tile_rows(plan, tiled, stored), strict=True))
+        return [out[i] for i in range(len(requests))]
+
+    async def _rows_async(self, plan: _Plan, requests: list[ReadRequest]) -> list[ViewRows]:
+        plain, tiled = self._split(plan)
+        if not tiled:
+            return await self._online.read_async(requests)
+        out: dict[int, ViewRows] = {}
+        if plain:
+            got = await self._online.read_async([requests[i] for i in plain])
+            out.update(zip(plain, got, strict=True))
+        store = tile_store(self._online, plan.views[tiled[0]].view.name)
+        stored = await store.read_packed_async([requests[i] for i in tiled])
+        out.update(zip(tiled, self._tile_rows(plan, tiled, stored), strict=True))
+        return [out[i] for i in range(len(requests))]
+
+    @staticmethod
+    def _tile_rows(plan: _Plan, tiled: list[int], stored: list[PackedRows]) -> list[ViewRows]:
+        """Tile sets read as of now, decoded as the view's packed rows."""
+        rows = []
+        for i, sets in zip(tiled, stored, strict=True):
+            p = plan.views[i]
+            assert p.tiles is not None
+            packed = pa.array(p.tiles.read(sets), pa.binary())
+            ts, columns = _core.decode_packed_rows(packed, list(p.view.value_types), p.select)
+            rows.append(ViewRows(ts, list(columns)))
+        return rows
 
     async def read_packed_async(
         self, features: Features, entity_rows: EntityRows, full_feature_names: bool
@@ -383,6 +428,9 @@ class OnlineReader:
             features, entity_rows, full_feature_names, plan, plain_keys=True
         )
         stored = await store.read_packed_async(requests)
+        for i, p in enumerate(plan.views):
+            if p.tiles is not None:
+                stored[i] = p.tiles.read(stored[i])
         views = [
             (p.view.name, rows, types, p.select, indices, p.ttl_micros)
             for p, types, rows, indices in zip(
@@ -405,7 +453,7 @@ class OnlineReader:
         plan, requests, fanout, typed, n, raw = self.prepare(
             features, entity_rows, full_feature_names
         )
-        rows = await self._online.read_async(requests)
+        rows = await self._rows_async(plan, requests)
         return self.respond(plan, rows, fanout, typed, n, raw)
 
 
@@ -469,6 +517,7 @@ def _view_plan(
         key_arrow=key_arrow,
         ttl_micros=int(view.ttl.total_seconds() * 1_000_000),
         select=[known.index(name) for name in names],
+        tiles=tile_spec(view),
     )
 
 

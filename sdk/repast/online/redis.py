@@ -18,6 +18,7 @@ redis-py's sentinel-managed connections, which find the new master after a failo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from repast.config import RedisOnlineStoreConfig
 from repast.online import resp
 from repast.online.base import (
     AsyncBatchWriter,
+    Merge,
     OnlineStore,
     OnlineStoreError,
     OnlineView,
@@ -57,6 +59,27 @@ _GLOB_SPECIAL = frozenset(b"*?[]\\")
 
 def _glob_escape(data: bytes) -> bytes:
     return b"".join(b"\\" + bytes([c]) if c in _GLOB_SPECIAL else bytes([c]) for c in data)
+
+
+# Compare-and-set of one entity's tile set of one view (online/tiles.py).
+# KEYS[1] the entity hash; ARGV[1] the field (the view's name); ARGV[2] the SHA-1 (hex) of the
+# value read, "" when none was stored; ARGV[3] the new value; ARGV[4] EXPIRE seconds (0: none).
+# Returns 1 when written, 0 when the stored value changed since it was read.
+_TILES_CAS = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local digest = ''
+if current then digest = redis.sha1hex(current) end
+if digest ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local ttl = tonumber(ARGV[4]) or 0
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+"""
+_TILES_ATTEMPTS = 20
+
+
+class _NoScript(Exception):
+    """The server lost the tiles script (restart, SCRIPT FLUSH): load it again."""
 
 
 class RedisOnlineStore:
@@ -367,6 +390,72 @@ class RedisOnlineStore:
         return sum(int(r) for r in replies)
 
     # -- apply and teardown ------------------------------------------------------------------
+
+    def update_tiles(self, view: OnlineView, keys: list[bytes], merge: Merge) -> None:
+        """An aggregated view's tile sets (`online/tiles.py`): read (pipelined HGETs), merged,
+        and written back by a compare-and-set script per key (`_TILES_CAS`: the stored value
+        must still hash to what was read), in raw RESP round trips (no client object per
+        command). Keys another writer changed in between are read and merged again."""
+        if self.layout != "packed" or self.cluster:
+            raise OnlineStoreError(
+                f"feature view '{view.name}' serves windowed aggregations, which need "
+                "layout: packed on a standalone Redis (not cluster)"
+            )
+        field = resp.bulk(view.name.encode())
+        full = [resp.bulk(k + self.suffix) for k in keys]
+        ttl = resp.bulk(str(self.ttl).encode())
+        stored: list[bytes | None] = [None] * len(keys)
+        pending = list(range(len(keys)))
+        what = f"updating the tiles of view '{view.name}'"
+        for _ in range(_TILES_ATTEMPTS):
+            head = b"*3\r\n$4\r\nHGET\r\n"
+            replies = self._checked(
+                what, b"".join(head + full[i] + field for i in pending), len(pending)
+            )
+            for i, value in zip(pending, replies, strict=True):
+                stored[i] = value
+            sets, _ = merge(stored)
+            sha = resp.bulk(self._tiles_sha())
+            head = b"*8\r\n$7\r\nEVALSHA\r\n" + sha + b"$1\r\n1\r\n"
+            commands = []
+            for i in pending:
+                seen = stored[i]
+                digest = b"" if seen is None else hashlib.sha1(seen).hexdigest().encode()
+                commands.append(
+                    head + full[i] + field + resp.bulk(digest) + resp.bulk(sets[i]) + ttl
+                )
+            try:
+                done = self._checked(what, b"".join(commands), len(pending))
+            except _NoScript:
+                self._tiles_script = None
+                continue
+            pending = [i for i, ok in zip(pending, done, strict=True) if not ok]
+            if not pending:
+                return
+        raise OnlineStoreError(
+            f"Redis {self.config.connection_string}: the tiles of view '{view.name}' kept "
+            f"changing under {len(pending)} concurrent writes; nothing else was lost"
+        )
+
+    _tiles_script: bytes | None = None
+
+    def _tiles_sha(self) -> bytes:
+        if self._tiles_script is None:
+            sha = self.client().script_load(_TILES_CAS)
+            self._tiles_script = sha.encode() if isinstance(sha, str) else sha
+        return self._tiles_script
+
+    def _checked(self, what: str, payload: bytes, count: int) -> list[Any]:
+        try:
+            replies = self._roundtrip(payload, count)
+        except Exception as exc:
+            raise self._error(what, exc) from exc
+        for reply in replies:
+            if is_no_script(reply):
+                raise _NoScript()
+            if isinstance(reply, Exception):
+                raise self._error(what, reply)
+        return replies
 
     def _delete_view(self, view: OnlineView) -> None:
         if self.layout == "packed":

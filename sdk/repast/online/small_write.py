@@ -78,6 +78,8 @@ def small_write_plan(view: FeatureView) -> SmallWritePlan | None:
     """The view's plan, or None when its types or columns never take the shortcut. Cached
     with the view's `WritePlan` (one per view object; the server's catalog keeps one view
     object per registry version)."""
+    if getattr(view, "aggregations", None):
+        return None  # events go into tiles (online/tiles.py)
     plan = write_plan(view)
     cached = _PLANS.get(id(plan))
     if cached is not None and cached[0] is plan:

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from repast import _core
 from repast.online.base import (
+    Merge,
     OnlineStore,
     OnlineStoreError,
     OnlineView,
@@ -194,6 +195,49 @@ class SqliteOnlineStore:
 
     def write_batches(self, view: OnlineView, batches: Iterable[WriteBatch]) -> int:
         return sum(self.write_batch(view, batch) for batch in batches)
+
+    def update_tiles(self, view: OnlineView, keys: list[bytes], merge: Merge) -> None:
+        """An aggregated view's tile sets (`online/tiles.py`), read, merged and written in one
+        transaction (`BEGIN IMMEDIATE` holds off every other writer meanwhile)."""
+        table = _quote(self.table(view))
+        try:
+            with self._lock:
+                conn = self._connection()
+                self._create(conn, view)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    sets, newest = merge(self._stored(conn, view, keys))
+                    conn.executemany(
+                        f"INSERT INTO {table} (entity_key, event_ts, row) VALUES (?, ?, ?) "
+                        "ON CONFLICT(entity_key) DO UPDATE SET "
+                        "event_ts = excluded.event_ts, row = excluded.row",
+                        zip(keys, newest, sets, strict=True),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise OnlineStoreError(
+                f"SQLite online store {self.path}: writing view '{view.name}' failed: {exc}"
+            ) from exc
+
+    def prune_tiles(self, view: OnlineView, before_micros: int) -> int:
+        """Deletes the tile sets of entities without an event since `before_micros` (no read
+        reaches their tiles any more); returns how many."""
+        try:
+            with self._lock:
+                conn = self._connection()
+                self._create(conn, view)
+                cursor = conn.execute(
+                    f"DELETE FROM {_quote(self.table(view))} WHERE event_ts < ?", (before_micros,)
+                )
+                conn.commit()
+                return int(cursor.rowcount)
+        except sqlite3.Error as exc:
+            raise OnlineStoreError(
+                f"SQLite online store {self.path}: pruning view '{view.name}' failed: {exc}"
+            ) from exc
 
     def _stored_rows(
         self, conn: sqlite3.Connection, view: OnlineView, keys: list[bytes | None]

@@ -196,6 +196,13 @@ def write_plan(view: FeatureView) -> WritePlan:
 
 
 def _build_plan(view: FeatureView) -> WritePlan:
+    if getattr(view, "aggregations", None):
+        # Its events go into tiles (online/tiles.py); rows stored under its feature names
+        # would serve wrong values.
+        raise RepastError(
+            f"feature view '{view.name}' serves windowed aggregations: its events are written "
+            "through repast.online.tiles.write_events, not as rows"
+        )
     source = view.batch_source
     by_name = {f.name: f for f in view.entity_columns}
     join_keys = list(view.join_keys)
@@ -341,6 +348,11 @@ def write_table(store: StoreContext, view: FeatureView, table: pa.Table, what: s
     Required: every join key and the timestamp field. Feature columns that are absent are
     left as stored (a partial write, a Repast extension); at least one must be present.
     """
+    if getattr(view, "aggregations", None):
+        from repast.online.tiles import write_events
+
+        version = store.config.entity_key_serialization_version
+        return write_events(store.online_store, view, table, version, what)
     prepared = prepare(store, view, table, what)
     if prepared is None:
         return 0

@@ -29,6 +29,7 @@ from repast.feature_view import FeatureView
 from repast.offline.write import write_to_offline_store
 from repast.online import write as online_write
 from repast.online.base import TIMESTAMP, OnlineStoreError, WriteBatch, latest_rows
+from repast.online.tiles import tile_spec, write_events
 from repast.stream.dead_letter import DeadLetterQueue, Rejection
 from repast.stream.decode import Decoded, MessageDecoder
 from repast.stream.metrics import StreamMetrics
@@ -114,6 +115,9 @@ def write_online(store: StoreContext, view: FeatureView, decoded: Decoded, ts_co
     table = decoded.table
     if len(table) == 0:
         return 0
+    if tile_spec(view) is not None:
+        version = store.config.entity_key_serialization_version
+        return write_events(store.online_store, view, table, version, "repast stream")
     keys = online_write.entity_keys(view, table, store.config.entity_key_serialization_version)
     batch = WriteBatch(
         keys,

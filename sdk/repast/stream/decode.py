@@ -203,9 +203,12 @@ class MessageDecoder:
         columns.append(
             _Column(self.event_timestamp_column, source.timestamp_field, TIMESTAMP, "event time")
         )
+        # An aggregated view's messages carry its aggregations' inputs, not its features.
+        fields = getattr(view, "aggregation_inputs", None) or view.features
         columns += [
             _Column(f.name, raw_of.get(f.name, f.name), f.dtype.to_arrow_type(), "feature")
-            for f in view.features
+            for f in fields
+            if f.name not in join_keys
         ]
         self.columns = columns
         # Join keys whose type is unknown (an entity without a schema column) cannot be encoded.

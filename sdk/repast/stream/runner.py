@@ -60,11 +60,6 @@ def stream_views(store: StoreContext, names: Sequence[str] | None = None) -> lis
     for view in chosen:
         if not isinstance(view, StreamFeatureView):
             continue
-        if view.aggregations:
-            raise RepastError(
-                f"StreamFeatureView '{view.name}' declares aggregations, which Repast does not "
-                "compute yet"
-            )
         if view.udf is not None or view.udf_string:
             # Writing the untransformed rows would store wrong values without a word.
             raise RepastError(
