@@ -471,8 +471,13 @@ _BY_TYPE: dict[str, type[DataSource]] = {
 def data_source_from_dict(d: dict[str, Any]) -> DataSource:
     """Rebuild a source from its `to_dict()`, whichever kind it is."""
     cls = _BY_TYPE.get(d.get("type", ""))
+    if cls is None and d.get("type") == "spark":
+        # Its own module (it imports this one); importing it needs no pyspark.
+        from repast.spark_source import SparkSource
+
+        cls = SparkSource
     if cls is None:
-        known = ", ".join(sorted(_BY_TYPE))
+        known = ", ".join(sorted([*_BY_TYPE, "spark"]))
         raise RepoValidationError(
             f"data source {d.get('name')!r}: unknown type {d.get('type')!r} (known: {known})"
         )

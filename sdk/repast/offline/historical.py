@@ -28,6 +28,7 @@ from repast.offline import (
 )
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.read import FeatureNotFoundError
+from repast.spark_source import SparkSource
 from repast.validate import closest
 
 __all__ = ["get_historical_features"]
@@ -115,15 +116,27 @@ class _Resolver:
     def join(self, wanted: _Wanted, outputs: list[tuple[str, str]]) -> ViewJoin:
         view = self.view(wanted.name)
         source = view.batch_source
-        if not isinstance(source, FileSource):
+        location: Any
+        if isinstance(source, FileSource):
+            location = (
+                source.path if "://" in source.path else self.store.config.resolve(source.path)
+            )
+            location = str(location)
+        elif isinstance(source, SparkSource) and self.store.config.offline_store.type == "spark":
+            location = source  # read by the Spark job (repast.spark.sources)
+        else:
+            reads = (
+                "FileSources and SparkSources"
+                if self.store.config.offline_store.type == "spark"
+                else "FileSources (SparkSources with offline_store type spark)"
+            )
             raise RepastError(
                 f"feature view '{view.name}': its batch source '{source.name}' is a "
-                f"{type(source).__name__}; historical retrieval reads FileSources"
+                f"{type(source).__name__}; historical retrieval reads {reads}"
             )
-        location = source.path if "://" in source.path else self.store.config.resolve(source.path)
         return ViewJoin(
             name=wanted.alias,
-            source=str(location),
+            source=location,
             entity_join_keys=[(wanted.join_key_map.get(k, k), k) for k in view.join_keys],
             timestamp_field=source.timestamp_field,
             created_timestamp_column=source.created_timestamp_column or None,
@@ -245,14 +258,8 @@ def get_historical_features(
                     f"{missing} in the entity frame"
                 )
 
-    def compute() -> pa.Table:
-        frame = point_in_time_join(
-            entity,
-            timestamp_column,
-            plan.joins,
-            filter_by_created_timestamp,
-            memory_limit=store.config.offline_store.memory_limit,
-        )
+    def finish(frame: pa.Table) -> pa.Table:
+        """The joined frame as returned: on-demand features computed, hidden inputs dropped."""
         if plan.odfvs:
             inputs = frame
             for column, short, _ in plan.inputs:
@@ -275,4 +282,42 @@ def get_historical_features(
     metadata = RetrievalMetadata.from_entity(
         entity, timestamp_column, features=[f"{view}:{feature}" for view, feature, _ in visible]
     )
+    offline = store.config.offline_store
+    if offline.type == "spark":
+        from repast.spark.retrieval import SparkRetrievalJob
+
+        return SparkRetrievalJob(
+            store.config,
+            entity,
+            timestamp_column,
+            plan.joins,
+            filter_by_created_timestamp,
+            finish,
+            odfv_outputs=_odfv_fields(plan, full_feature_names),
+            full_feature_names=full_feature_names,
+            metadata=metadata,
+        )
+
+    def compute() -> pa.Table:
+        frame = point_in_time_join(
+            entity,
+            timestamp_column,
+            plan.joins,
+            filter_by_created_timestamp,
+            memory_limit=offline.memory_limit,
+        )
+        return finish(frame)
+
     return RetrievalJob(compute, full_feature_names=full_feature_names, metadata=metadata)
+
+
+def _odfv_fields(plan: _Plan, full_names: bool) -> list[tuple[str, pa.DataType]]:
+    """The on-demand outputs' names and declared Arrow types, in output order."""
+    fields = []
+    for odfv, outputs in plan.odfvs:
+        declared = {f.name: f.dtype for f in odfv.features}
+        for name in outputs:
+            fields.append(
+                (f"{odfv.name}__{name}" if full_names else name, declared[name].to_arrow_type())
+            )
+    return fields
