@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "MaterializationCancelled",
     "MaterializationError",
     "materialize",
+    "latest_of",
     "materialize_incremental",
     "scan_latest",
 ]
@@ -216,12 +217,25 @@ def scan_latest(
     """The latest source row per entity key in [start, end] (event time, then created time),
     with the key in column `__repast_entity_key`. Memory: about 1.5 times the distinct keys.
     `stats` (if given) receives `max_held`, the most rows the winners table ever held."""
-    source = view.batch_source
+    batches = _batches(store, view, start, end)
     version = store.config.entity_key_serialization_version
+    return latest_of(view, batches, version, on_rows, stats)
+
+
+def latest_of(
+    view: FeatureView,
+    batches: Iterable[pa.RecordBatch],
+    version: int,
+    on_rows: Any = None,
+    stats: dict[str, int] | None = None,
+) -> pa.Table:
+    """The latest row per entity key of `batches` (columns named as the view names them), with
+    the key in `__repast_entity_key`; memory about 1.5 times the distinct keys."""
+    source = view.batch_source
     state = _core.LatestState()
     winners: list[pa.RecordBatch] = []
     held = 0
-    for batch in _batches(store, view, start, end):
+    for batch in batches:
         if on_rows is not None:
             on_rows(batch.num_rows)
         if batch.num_rows == 0:
@@ -279,9 +293,12 @@ def _materialize_view(
     cancel: threading.Event | None = None,
 ) -> None:
     label = f"{view.name} from {_iso(start)} to {_iso(end)}"
+    _check(cancel, label)
+    if store.config.batch_engine.type == "spark":
+        _materialize_on_spark(store, view, start, end, progress, cancel, label)
+        return
     online = store.online_store
     spec = OnlineView.of(view)
-    _check(cancel, label)
 
     def read_rows(n: int) -> None:
         _check(cancel, label)
@@ -302,6 +319,42 @@ def _materialize_view(
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
         except (OSError, pa.ArrowException) as exc:
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
+    _check(cancel, label)
+    _record_interval(store, view, start, end)
+
+
+def _materialize_on_spark(
+    store: StoreContext,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    progress: bool,
+    cancel: threading.Event | None,
+    label: str,
+) -> None:
+    from repast.spark.materialize import materialize_view
+
+    bar_columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} partitions"),
+        TimeElapsedColumn(),
+    )
+    bar: Any = Progress(*bar_columns) if progress else _Quiet()
+    with bar:
+        task = bar.add_task(f"{view.name} (spark)", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = materialize_view(store, view, start, end, progress=report, cancel=cancel)
+        bar.update(
+            task,
+            description=(
+                f"{view.name}: {result.rows_read:,} rows read, {result.rows_written:,} written, "
+                f"{result.rows_per_second:,.0f} rows/s"
+            ),
+        )
     _check(cancel, label)
     _record_interval(store, view, start, end)
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from repast.errors import ColumnNotFoundError, KeyTypeMismatchError
 from repast.offline.columns import key_kind, needed_columns, raw_column, raw_time_column
 from repast.offline.view import ViewJoin
-from repast.spark.sources import arrow_schema
+from repast.spark.sources import FILE, POSITION, arrow_schema, with_file_order
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -60,6 +61,9 @@ class _BucketJoin:
             return self.output.empty_table()
         left = left.drop_columns([BUCKET])
         ts = left.column(TS_NS).cast(pa.timestamp("ns", tz="UTC"))
+        if FILE in right.column_names:  # back in file order: a full tie goes to the later row
+            order = pc.sort_indices(right, [(FILE, "ascending"), (POSITION, "ascending")])
+            right = right.take(order).drop_columns([FILE, POSITION])
         view = replace(self.view, source=right.drop_columns([BUCKET]))
         joined = point_in_time_join(
             left.append_column(_TS, ts), _TS, [view], self.filter_by_created_timestamp
@@ -148,8 +152,10 @@ def join_views(
         source_schema = arrow_schema(source)
         columns = needed_columns(view, source_schema)
         ts_name = raw_time_column(view, view.timestamp_field, source_schema)
+        source, ordered = with_file_order(source)
+        order = [FILE, POSITION] if ordered else []
         source = _time_window(
-            source.select(*[f"`{c}`" for c in columns]),
+            source.select(*[f"`{c}`" for c in [*columns, *order]]),
             ts_name,
             source_schema.field(ts_name).type,
             bounds,

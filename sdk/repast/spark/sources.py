@@ -15,7 +15,21 @@ from repast.spark_source import SparkSource
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["arrow_schema", "describe", "read_source", "spark_location"]
+__all__ = [
+    "FILE",
+    "POSITION",
+    "arrow_schema",
+    "describe",
+    "read_source",
+    "spark_location",
+    "with_file_order",
+]
+
+# A file's path and a row's position in it: the order the local store reads rows in (files in
+# path order, rows in file order), which decides a full tie (same event and created time): the
+# later row wins, in both stores.
+FILE = "__repast_file"
+POSITION = "__repast_position"
 
 
 def spark_location(config: RepoConfig, path: str) -> str:
@@ -56,6 +70,25 @@ def read_source(spark: SparkSession, config: RepoConfig, source: DataSource) -> 
     raise SourceReadError(
         f"{describe(source)}: the spark offline store reads SparkSources and FileSources"
     )
+
+
+def with_file_order(frame: DataFrame) -> tuple[DataFrame, bool]:
+    """The frame with `FILE` and `POSITION` columns when its rows come from files (Spark's
+    `_metadata` column), and whether they were added (not for a query's rows)."""
+    from pyspark.sql import functions as F
+
+    try:
+        ordered = frame.select(
+            "*",
+            F.col("_metadata.file_path").alias(FILE),
+            F.col("_metadata.row_index").alias(POSITION),
+        )
+        ordered.schema  # noqa: B018 - Spark Connect analyses lazily: fail here, not in the job
+    except Exception as exc:  # AnalysisException: no `_metadata` for this plan
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return frame, False
+    return ordered, True
 
 
 def arrow_schema(frame: DataFrame) -> pa.Schema:
