@@ -4,6 +4,7 @@ passes `SPARK_CONF` shares one JVM."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ SPARK_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
+    # Tables the tests create go to a scratch directory, not the working directory.
+    "spark.sql.warehouse.dir": tempfile.mkdtemp(prefix="repast-spark-warehouse-"),
 }
 
 

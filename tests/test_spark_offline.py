@@ -353,3 +353,90 @@ def test_random_cases_match_the_local_kernel(case: Case, tmp_path: Path) -> None
         config, entity, "event_timestamp", views, case.filter_by_created, lambda t: t
     )
     assert job.to_arrow().equals(want)
+
+
+# --- offline writes to SparkSources ---------------------------------------------------------
+
+
+def _write_view(spark: FeatureStore, source: Any) -> Any:
+    from repast import Entity, FeatureView, Field
+    from repast.types import Float64, Int64
+
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    view = FeatureView(
+        name=f"written_{source.name}",
+        entities=[driver],
+        ttl=timedelta(days=1),
+        source=source,
+        schema=[Field(name="driver_id", dtype=Int64), Field(name="speed", dtype=Float64)],
+    )
+    spark.apply([source, view])
+    return view
+
+
+def _rows(n: int, offset: int) -> pa.Table:
+    return pa.table(
+        {
+            "driver_id": pa.array(range(offset, offset + n), pa.int64()),
+            "ts": pa.array([T0 + timedelta(minutes=i) for i in range(n)], US),
+            "speed": pa.array([float(i) for i in range(n)]),
+        }
+    )
+
+
+def test_write_to_offline_store_appends_to_a_path_and_a_table(
+    stores: tuple[FeatureStore, FeatureStore, pa.Table], tmp_path: Path
+) -> None:
+    from repast import SparkSource
+
+    _, spark, _ = stores
+    session = spark_session(SPARK_CONF)
+    pq.write_table(_rows(3, 0), tmp_path / "first.parquet")
+    by_path = SparkSource(
+        name="speeds_path", path=str(tmp_path), file_format="parquet", timestamp_field="ts"
+    )
+    session.sql("DROP TABLE IF EXISTS speeds")
+    session.sql("CREATE TABLE speeds (driver_id BIGINT, ts TIMESTAMP, speed DOUBLE) USING parquet")
+    by_table = SparkSource(name="speeds_table", table="speeds", timestamp_field="ts")
+    for source in (by_path, by_table):
+        view = _write_view(spark, source)
+        # Columns in another order, an int feature column: reordered and cast to the source's.
+        rows = _rows(4, 10).select(["speed", "ts", "driver_id"])
+        rows = rows.set_column(0, "speed", pa.array([1, 2, 3, 4], pa.int64()))
+        spark.write_to_offline_store(view.name, rows)
+        entity = pa.table(
+            {
+                "driver_id": [10, 13, 0],
+                "event_timestamp": pa.array([T0 + timedelta(hours=1)] * 3, US),
+            }
+        )
+        got = spark.get_historical_features(entity, [f"{view.name}:speed"]).to_arrow()
+        first = 0.0 if source is by_path else None  # the path held one file already
+        assert got.column("speed").to_pylist() == [1.0, 4.0, first], source.name
+
+
+def test_offline_write_errors_name_the_source(
+    stores: tuple[FeatureStore, FeatureStore, pa.Table], tmp_path: Path
+) -> None:
+    from repast import SparkSource
+    from repast.errors import OfflineWriteError
+
+    _, spark, _ = stores
+    pq.write_table(_rows(2, 0), tmp_path / "first.parquet")
+    by_path = SparkSource(
+        name="speeds_checked", path=str(tmp_path), file_format="parquet", timestamp_field="ts"
+    )
+    view = _write_view(spark, by_path)
+    with pytest.raises(OfflineWriteError, match=r"missing \['speed'\], extra \['sped'\]"):
+        spark.write_to_offline_store(
+            view.name, _rows(2, 5).rename_columns(["driver_id", "ts", "sped"])
+        )
+    bad = _rows(2, 5).set_column(2, "speed", pa.array(["fast", "slow"]))
+    with pytest.raises(OfflineWriteError, match="column 'speed'"):
+        spark.write_to_offline_store(view.name, bad)
+    query = SparkSource(name="speeds_query", query="SELECT 1 AS driver_id", timestamp_field="ts")
+    view = _write_view(spark, query)
+    with pytest.raises(OfflineWriteError, match="is a query"):
+        spark.write_to_offline_store(view.name, _rows(1, 0))
+    # Nothing was appended by the refused writes.
+    assert len(list(tmp_path.glob("*.parquet"))) == 1

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,7 +38,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from repast.context import StoreContext
-from repast.data_source import FileSource
+from repast.data_source import DataSource, FileSource
 from repast.errors import (
     OfflineWriteError,
     SingleFileSourceError,
@@ -46,6 +46,10 @@ from repast.errors import (
 )
 from repast.feature_view import FeatureView
 from repast.online.write import to_arrow
+from repast.spark_source import SparkSource
+
+if TYPE_CHECKING:
+    from repast.spark.write import SparkOfflineWrite
 
 __all__ = [
     "OfflineWrite",
@@ -99,7 +103,7 @@ def _file_source(view: FeatureView) -> FileSource:
     if not isinstance(source, FileSource):
         raise OfflineWriteError(
             f"feature view '{view.name}': its batch source '{source.name}' is a "
-            f"{type(source).__name__}; the offline store writes FileSources only"
+            f"{type(source).__name__}; the offline store writes FileSources and SparkSources"
         )
     return source
 
@@ -195,7 +199,7 @@ def _partitioning(dataset: ds.FileSystemDataset) -> ds.Partitioning | None:
 # --- checking and casting -----------------------------------------------------------------
 
 
-def _unmapped(table: pa.Table, source: FileSource, schema: pa.Schema) -> pa.Table:
+def _unmapped(table: pa.Table, source: DataSource, schema: pa.Schema) -> pa.Table:
     """Columns named as the feature store names them (after `field_mapping`) get the source's
     own names back; columns already named as in the source stay."""
     if not source.field_mapping:
@@ -372,8 +376,12 @@ def prepare_offline_write(
     df: Any,
     what: str = "write_to_offline_store data",
     reorder_columns: bool = True,
-) -> OfflineWrite:
+) -> OfflineWrite | SparkOfflineWrite:
     """Check and cast `df` for `view`'s batch source without writing anything."""
+    if isinstance(view.batch_source, SparkSource):
+        from repast.spark.write import prepare_spark_write
+
+        return prepare_spark_write(store, view, df, what, reorder_columns)
     source = _file_source(view)
     target = _check_directory(view, _target(store, view, source))
     dataset = _dataset(view, target)

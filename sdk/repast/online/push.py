@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -24,6 +24,9 @@ from repast.online.base import WriteBatch, async_batch_writer
 from repast.online.frame import frame
 from repast.online.write import WritePlan, prepare, to_arrow
 from repast.validate import closest
+
+if TYPE_CHECKING:
+    from repast.spark.write import SparkOfflineWrite
 
 __all__ = [
     "PreparedPush",
@@ -43,7 +46,7 @@ class PreparedPush:
     """Rows checked and encoded for every target of a push; nothing written yet."""
 
     online: list[tuple[WritePlan, WriteBatch]] = field(default_factory=list)
-    offline: list[OfflineWrite] = field(default_factory=list)
+    offline: list[OfflineWrite | SparkOfflineWrite] = field(default_factory=list)
     rows: int = 0
 
 
@@ -89,7 +92,7 @@ def prepare_push(
     prepared = PreparedPush(rows=len(table))
     if to in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
         # One append per batch source (views may share one).
-        by_location: dict[str, OfflineWrite] = {}
+        by_location: dict[str, OfflineWrite | SparkOfflineWrite] = {}
         for view in views:
             write = prepare_offline_write(store, view, table, what)
             by_location.setdefault(write.location, write)
