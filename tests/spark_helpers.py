@@ -26,12 +26,14 @@ SPARK_CONF = {
 }
 
 
-def spark_store(repo: Path | FeatureStore, *, engine: bool = False, **conf: Any) -> FeatureStore:
-    """The repo's store with `offline_store: {type: spark}` (and the spark batch engine)."""
+def spark_store(
+    repo: Path | FeatureStore, *, engine: bool = False, remote: str | None = None
+) -> FeatureStore:
+    """The repo's store with `offline_store: {type: spark}` (and the spark batch engine), on the
+    tests' local Spark or, with `remote`, on a Spark Connect server."""
     base = repo if isinstance(repo, FeatureStore) else FeatureStore(repo_path=repo)
-    update: dict[str, Any] = {
-        "offline_store": SparkOfflineStoreConfig(spark_conf={**SPARK_CONF, **conf})
-    }
+    conf = {"spark.remote": remote} if remote else SPARK_CONF
+    update: dict[str, Any] = {"offline_store": SparkOfflineStoreConfig(spark_conf=conf)}
     if engine:
-        update["batch_engine"] = SparkBatchEngineConfig(spark_conf={**SPARK_CONF, **conf})
+        update["batch_engine"] = SparkBatchEngineConfig(spark_conf=conf)
     return FeatureStore(config=base.config.model_copy(update=update))

@@ -440,3 +440,13 @@ def test_offline_write_errors_name_the_source(
         spark.write_to_offline_store(view.name, _rows(1, 0))
     # Nothing was appended by the refused writes.
     assert len(list(tmp_path.glob("*.parquet"))) == 1
+
+
+def test_spark_connect_in_a_process_with_a_local_session_is_refused(
+    stores: tuple[FeatureStore, FeatureStore, pa.Table],
+) -> None:
+    from repast.errors import ConfigError
+
+    spark_session(SPARK_CONF)  # this process runs a local Spark
+    with pytest.raises(ConfigError, match="Spark Connect needs a process without one"):
+        spark_session({"spark.remote": "sc://127.0.0.1:1"})

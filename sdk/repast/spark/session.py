@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from repast.errors import MissingExtraError
+from repast.errors import ConfigError, MissingExtraError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -64,6 +64,12 @@ def spark_session(spark_conf: Mapping[str, str] | None = None) -> SparkSession:
         builder: Any = SparkSession.builder
         remote = conf.pop("spark.remote", None)
         if remote is not None:
+            if SparkSession._instantiatedSession is not None:
+                # pyspark allows one kind of session per process.
+                raise ConfigError(
+                    f"spark.remote {remote}: this process already runs a Spark session of its "
+                    "own (spark.master); Spark Connect needs a process without one"
+                )
             builder = builder.remote(remote)
         else:
             builder = builder.master(conf.pop("spark.master", "local[*]"))
