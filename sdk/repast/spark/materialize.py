@@ -17,6 +17,7 @@ after the job succeeded, i.e. every partition wrote all its rows.
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,8 @@ STATS = pa.schema(
         ("rows_read", pa.int64()),
         ("rows_written", pa.int64()),
         ("seconds", pa.float64()),
+        # The Python worker's peak resident memory so far (workers are reused across tasks).
+        ("peak_rss_bytes", pa.int64()),
     ]
 )
 
@@ -119,6 +122,7 @@ class _PartitionWrite:
                     "rows_read": read[0],
                     "rows_written": int(written or 0),
                     "seconds": time.monotonic() - began,
+                    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 }
             ],
             schema=STATS,
@@ -133,6 +137,7 @@ class SparkMaterialization:
     rows_read: int
     rows_written: int
     seconds: float
+    worker_peak_rss_bytes: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -223,6 +228,7 @@ def materialize_view(
         rows_read=int(pc.sum(stats.column("rows_read")).as_py() or 0),
         rows_written=int(pc.sum(stats.column("rows_written")).as_py() or 0),
         seconds=time.monotonic() - began,
+        worker_peak_rss_bytes=int(pc.max(stats.column("peak_rss_bytes")).as_py() or 0),
     )
     if progress is not None:
         progress(stats.num_rows, stats.num_rows)
