@@ -450,3 +450,24 @@ def test_spark_connect_in_a_process_with_a_local_session_is_refused(
     spark_session(SPARK_CONF)  # this process runs a local Spark
     with pytest.raises(ConfigError, match="Spark Connect needs a process without one"):
         spark_session({"spark.remote": "sc://127.0.0.1:1"})
+
+
+def test_entity_frame_as_a_spark_dataframe_or_a_query(
+    stores: tuple[FeatureStore, FeatureStore, pa.Table],
+) -> None:
+    from repast.errors import OfflineStoreError
+
+    local, spark, trips = stores
+    entity = _entity(trips)
+    session = spark_session(SPARK_CONF)
+    frame = session.createDataFrame(entity)
+    frame.createOrReplaceTempView("entity_rows")
+    features = ["trips:trips", "trips:note", "by_city:busy", "rate_plus_bonus:rate_plus_bonus"]
+    want = local.get_historical_features(entity, features).to_arrow()
+    for entity_df in (frame, "SELECT * FROM entity_rows"):
+        got = spark.get_historical_features(entity_df, features).to_arrow()
+        assert got.column_names == want.column_names
+        for name in want.column_names:
+            assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+    with pytest.raises(OfflineStoreError, match="neither an existing file nor a Spark SQL query"):
+        spark.get_historical_features("SELECT * FROM no_such_table", features)

@@ -231,7 +231,16 @@ def get_historical_features(
     The plan (names, views, sources, collisions) is checked before this returns; the join
     itself runs on the first `to_arrow()` / `to_df()`.
     """
-    entity = _entity_table(entity_df)
+    spark_entity = None
+    if store.config.offline_store.type == "spark":
+        from repast.spark.retrieval import spark_entity_frame
+
+        # Feast's Spark store also takes a Spark DataFrame or a Spark SQL query.
+        spark_entity = spark_entity_frame(store.config, entity_df)
+    if spark_entity is not None:
+        entity = spark_entity.schema.empty_table()
+    else:
+        entity = _entity_table(entity_df)
     timestamp_column = infer_timestamp_column(entity.schema)
     plan = _plan(_Resolver(store), features, full_feature_names)
     hidden = {column for column, _, _ in plan.inputs}
@@ -294,6 +303,7 @@ def get_historical_features(
             filter_by_created_timestamp,
             finish,
             odfv_outputs=_odfv_fields(plan, full_feature_names),
+            entity_frame=None if spark_entity is None else spark_entity.frame,
             full_feature_names=full_feature_names,
             metadata=metadata,
         )

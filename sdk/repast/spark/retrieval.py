@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from repast.config import RepoConfig, SparkOfflineStoreConfig
+from repast.errors import OfflineStoreError, RepastError
 from repast.offline.columns import raw_column, timestamps_ns
 from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
 from repast.offline.view import ViewJoin
@@ -35,9 +38,43 @@ from repast.spark_source import SparkSource
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkRetrievalJob"]
+__all__ = ["SparkEntity", "SparkRetrievalJob", "spark_entity_frame"]
 
 Finish = Callable[[pa.Table], pa.Table]
+
+
+@dataclass(frozen=True)
+class SparkEntity:
+    """An entity frame that lives in Spark, and its Arrow schema."""
+
+    frame: DataFrame
+    schema: pa.Schema
+
+
+def spark_entity_frame(config: RepoConfig, entity_df: Any) -> SparkEntity | None:
+    """`entity_df` as a Spark entity frame when it is a Spark DataFrame or a Spark SQL query
+    (a string that is not an existing path); None for the frames the driver holds."""
+    frame: Any = None
+    if type(entity_df).__module__.startswith("pyspark."):
+        frame = entity_df
+    elif isinstance(entity_df, str) and not Path(entity_df).exists():
+        offline = config.offline_store
+        assert isinstance(offline, SparkOfflineStoreConfig)
+        try:
+            frame = spark_session(offline.spark_conf).sql(entity_df)
+            schema = arrow_schema(frame)
+        except Exception as exc:  # Spark's ParseException / AnalysisException
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, RepastError)):
+                raise
+            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OfflineStoreError(
+                f"entity_df {entity_df!r} is neither an existing file nor a Spark SQL query "
+                f"that runs: {line}"
+            ) from exc
+        return SparkEntity(frame, schema)
+    if frame is None:
+        return None
+    return SparkEntity(frame, arrow_schema(frame))
 
 
 class SparkRetrievalJob(RetrievalJob):
@@ -55,6 +92,7 @@ class SparkRetrievalJob(RetrievalJob):
         odfv_outputs: Sequence[tuple[str, pa.DataType]] = (),
         full_feature_names: bool = False,
         metadata: RetrievalMetadata | None = None,
+        entity_frame: DataFrame | None = None,
     ) -> None:
         super().__init__(self._collect, full_feature_names=full_feature_names, metadata=metadata)
         offline = config.offline_store
@@ -67,6 +105,8 @@ class SparkRetrievalJob(RetrievalJob):
         self._filter = filter_by_created_timestamp
         self._finish = finish
         self._odfv_outputs = list(odfv_outputs)
+        # A Spark entity frame (`entity` is then its empty schema) stays in Spark.
+        self._entity_frame = entity_frame
         ts = timestamps_ns(
             entity.column(timestamp_column), f"entity frame column '{timestamp_column}'"
         )
@@ -95,8 +135,27 @@ class SparkRetrievalJob(RetrievalJob):
         path = os.fspath(view.source)
         return read_source(spark, self._config, FileSource(name=view.name, path=path))
 
+    def _spark_entity(self, columns: Sequence[str]) -> DataFrame:
+        """The Spark entity frame's `columns`, numbered in its order, with its timestamps in
+        nanoseconds; the time bounds of the source pruning come from one aggregate."""
+        from pyspark.sql import functions as F
+
+        assert self._entity_frame is not None
+        ts = F.col(f"`{self._timestamp_column}`").cast("timestamp")
+        frame = self._entity_frame.select(*[f"`{c}`" for c in columns]).select(
+            "*",
+            F.monotonically_increasing_id().alias(ROW),
+            (F.unix_micros(ts) * F.lit(1000)).alias(TS_NS),
+        )
+        row = frame.agg(F.min(TS_NS), F.max(TS_NS)).first()
+        lo, hi = (None, None) if row is None else (row[0], row[1])
+        self._bounds = None if lo is None or hi is None else (int(lo), int(hi))
+        return frame
+
     def _upload(self, spark: SparkSession, columns: Sequence[str]) -> DataFrame:
         """The entity frame's `columns` plus row numbers and nanosecond timestamps, in Spark."""
+        if self._entity_frame is not None:
+            return self._spark_entity(columns)
         table = self._entity.select(list(columns))
         arrays = [_spark_ready(table.column(i)) for i in range(table.num_columns)]
         rows = pa.array(np.arange(self._entity.num_rows, dtype=np.int64))
@@ -119,6 +178,17 @@ class SparkRetrievalJob(RetrievalJob):
     # --- results ------------------------------------------------------------------------------
 
     def _collect(self) -> pa.Table:
+        if self._entity_frame is not None:
+            # The entity frame is Spark's: everything comes back from the join, in its order.
+            table = self._joined(self._entity.column_names).toArrow()
+            table = table.take(pc.sort_indices(table.column(ROW))).drop_columns([ROW, TS_NS])
+            types = self._local_types()
+            return self._finish(
+                pa.Table.from_arrays(
+                    [_cast(table.column(n), types.get(n)) for n in table.column_names],
+                    names=table.column_names,
+                )
+            )
         keys = [k for view in self._joins for k, _ in view.entity_join_keys]
         keys = [k for k in dict.fromkeys(keys) if k in self._entity.column_names]
         outputs = [out for view in self._joins for _, out in view.features]
