@@ -182,3 +182,25 @@ def test_a_failed_job_records_nothing_and_a_rerun_completes(
     keys = set(zip(drivers, regions, strict=True))
     assert client.dbsize() == len(keys)
     client.close()
+
+
+def test_the_local_engine_names_the_spark_engine_for_a_spark_source(tmp_path: Path) -> None:
+    from repast import SparkSource
+    from repast.config import RepoConfig
+
+    config = RepoConfig.model_validate(
+        {"project": "p", "registry": str(tmp_path / "r.json"), "repo_path": tmp_path}
+    )
+    store = FeatureStore(config=config)
+    driver = Entity(name="driver", join_keys=["driver"])
+    source = SparkSource(name="lake", table="db.stats", timestamp_field="ts")
+    view = FeatureView(
+        name="lake_stats",
+        entities=[driver],
+        source=source,
+        schema=[Field(name="driver", dtype=Int64), Field(name="score", dtype=Float64)],
+    )
+    store.apply([driver, source, view])
+    with pytest.raises(MaterializationError, match=r"use batch_engine: \{type: spark\}"):
+        store.materialize(T0, T0 + timedelta(days=1))
+    assert intervals(store, "lake_stats") == []

@@ -169,7 +169,8 @@ def _batches(
     source = view.batch_source
     if not isinstance(source, FileSource):
         raise MaterializationError(
-            f"view '{view.name}': materializing from {type(source).__name__} is not supported yet"
+            f"view '{view.name}': the local batch engine reads FileSources, not a "
+            f"{type(source).__name__}; use batch_engine: {{type: spark}} for a SparkSource"
         )
     columns = _source_columns(view)
     # pre_buffer reads whole row groups ahead (hundreds of MB on wide files); without it the
