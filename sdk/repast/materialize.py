@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from repast import _core
+from repast import latest
 from repast.context import StoreContext
 from repast.data_source import FileSource
 from repast.errors import (
@@ -33,8 +32,9 @@ from repast.errors import (
     RepastError,
 )
 from repast.feature_view import FeatureView
+from repast.latest import KEY, latest_of, source_columns, write_rows
 from repast.online.base import OnlineView, WriteBatch
-from repast.online.write import entity_keys, write_batch
+from repast.online.write import write_batch
 from repast.registry import document
 from repast.validate import closest
 
@@ -48,10 +48,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-READ_BATCH_ROWS = 65_536
-WRITE_BATCH_ROWS = 10_000
-_KEY = "__repast_entity_key"
 
 
 def _check(cancel: threading.Event | None, label: str) -> None:
@@ -147,16 +143,6 @@ def _kind(view: FeatureView) -> document.Kind:
     return "stream_feature_views" if isinstance(view, StreamFeatureView) else "feature_views"
 
 
-def _source_columns(view: FeatureView) -> dict[str, str]:
-    """view column name → source column name, for every column materialization reads."""
-    source = view.batch_source
-    inverse = {v: k for k, v in source.field_mapping.items()}
-    names = [*view.join_keys, *(f.name for f in view.features), source.timestamp_field]
-    if source.created_timestamp_column:
-        names.append(source.created_timestamp_column)
-    return {n: inverse.get(n, n) for n in dict.fromkeys(names)}
-
-
 def _bound(value: datetime, arrow_type: pa.DataType) -> pa.Scalar:
     if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:
         return pa.scalar(value.replace(tzinfo=None), pa.timestamp("us")).cast(arrow_type)
@@ -172,7 +158,7 @@ def _batches(
             f"view '{view.name}': the local batch engine reads FileSources, not a "
             f"{type(source).__name__}; use batch_engine: {{type: spark}} for a SparkSource"
         )
-    columns = _source_columns(view)
+    columns = source_columns(view)
     # pre_buffer reads whole row groups ahead (hundreds of MB on wide files); without it the
     # scan holds about one row group per column reader.
     parquet = ds.ParquetFileFormat(
@@ -199,7 +185,7 @@ def _batches(
             for batch in row_group.to_batches(
                 columns=list(columns.values()),
                 filter=time_filter,
-                batch_size=READ_BATCH_ROWS,
+                batch_size=latest.READ_BATCH_ROWS,
                 batch_readahead=0,
                 fragment_readahead=0,
                 use_threads=False,
@@ -221,68 +207,6 @@ def scan_latest(
     batches = _batches(store, view, start, end)
     version = store.config.entity_key_serialization_version
     return latest_of(view, batches, version, on_rows, stats)
-
-
-def latest_of(
-    view: FeatureView,
-    batches: Iterable[pa.RecordBatch],
-    version: int,
-    on_rows: Any = None,
-    stats: dict[str, int] | None = None,
-) -> pa.Table:
-    """The latest row per entity key of `batches` (columns named as the view names them), with
-    the key in `__repast_entity_key`; memory about 1.5 times the distinct keys."""
-    source = view.batch_source
-    state = _core.LatestState()
-    winners: list[pa.RecordBatch] = []
-    held = 0
-    for batch in batches:
-        if on_rows is not None:
-            on_rows(batch.num_rows)
-        if batch.num_rows == 0:
-            continue
-        keys = entity_keys(view, pa.Table.from_batches([batch]), version)
-        created = (
-            batch.column(source.created_timestamp_column)
-            if source.created_timestamp_column
-            else None
-        )
-        rows = state.update(keys, batch.column(source.timestamp_field), created)
-        if len(rows):
-            if len(rows) == batch.num_rows:  # every row a new winner: no copy needed
-                kept = batch.append_column(_KEY, keys)
-            else:
-                kept = batch.take(rows).append_column(_KEY, keys.take(rows))
-            winners.append(kept)
-            held += kept.num_rows
-        if stats is not None:
-            stats["max_held"] = max(stats.get("max_held", 0), held)
-        if held > len(state) + max(len(state) // 2, READ_BATCH_ROWS):
-            # Drop superseded candidates: the table shrinks to one row per key.
-            winners = _take(winners, state.compact())
-            held = sum(b.num_rows for b in winners)
-    if not winners:
-        return pa.table({})
-    return pa.Table.from_batches(_take(winners, state.winners()))
-
-
-def _take(batches: list[pa.RecordBatch], ids: pa.Array) -> list[pa.RecordBatch]:
-    """Rows `ids` (ascending, numbered across the batches) of the batches, batch by batch,
-    dropping each source batch once taken from: memory peaks at the table plus its result
-    so far, never two copies of it."""
-    wanted = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
-    ends = np.cumsum([b.num_rows for b in batches])
-    cuts = np.searchsorted(wanted, ends)
-    out: list[pa.RecordBatch] = []
-    first, base = 0, 0
-    for i, end in enumerate(ends.tolist()):
-        batch, cut = batches[i], int(cuts[i])
-        if cut > first:
-            out.append(batch.take(pa.array(wanted[first:cut] - base)))
-        batches[i] = batch.slice(0, 0)  # release the rows as soon as possible
-        first, base = cut, end
-    batches.clear()
-    return out
 
 
 def _materialize_view(
@@ -312,7 +236,9 @@ def _materialize_view(
             bar.update(
                 task, description=f"{view.name} (writing)", total=table.num_rows, completed=0
             )
-            batches = _write_batches(view, table, _write_rows(store), bar, task, cancel, label)
+            batches = _write_batches(
+                view, table, write_rows(store.config), bar, task, cancel, label
+            )
             online.write_batches(spec, batches)
         except MaterializationCancelled:
             raise
@@ -372,12 +298,8 @@ def _write_batches(
     for chunk in table.to_batches(max_chunksize=rows):
         _check(cancel, label)
         part = pa.Table.from_batches([chunk])
-        yield write_batch(view, part, part.column(_KEY).combine_chunks())
+        yield write_batch(view, part, part.column(KEY).combine_chunks())
         bar.advance(task, chunk.num_rows)
-
-
-def _write_rows(store: StoreContext) -> int:
-    return store.config.materialization.online_write_batch_size or WRITE_BATCH_ROWS
 
 
 def _record_interval(

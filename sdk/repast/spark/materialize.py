@@ -32,6 +32,7 @@ from repast.config import RedisOnlineStoreConfig, RepoConfig, SparkBatchEngineCo
 from repast.context import StoreContext
 from repast.errors import MaterializationCancelled, MaterializationError, RepastError
 from repast.feature_view import FeatureView
+from repast.latest import source_columns, write_rows
 from repast.spark.session import is_connect, spark_session
 from repast.spark.sources import FILE, POSITION, read_source, with_file_order
 
@@ -85,7 +86,7 @@ class _PartitionWrite:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
-        from repast.materialize import _KEY, latest_of
+        from repast.latest import KEY, latest_of
         from repast.online import online_store_from_config
         from repast.online.base import OnlineView
         from repast.online.write import write_batch
@@ -107,7 +108,7 @@ class _PartitionWrite:
                 tables = (pa.Table.from_batches([c]) for c in chunks)
                 written = store.write_batches(
                     OnlineView.of(self.view),
-                    (write_batch(self.view, t, t.column(_KEY).combine_chunks()) for t in tables),
+                    (write_batch(self.view, t, t.column(KEY).combine_chunks()) for t in tables),
                 )
             finally:
                 store.close()
@@ -151,9 +152,7 @@ def _source_frame(
     them); the view's names for the needed columns; the key columns (source names)."""
     from pyspark.sql import functions as F
 
-    from repast.materialize import _source_columns
-
-    columns = _source_columns(view)  # view name -> source name
+    columns = source_columns(view)  # view name -> source name
     frame = read_source(spark, store.config, view.batch_source)
     missing = [c for c in columns.values() if c not in frame.columns]
     if missing:
@@ -196,9 +195,7 @@ def materialize_view(
         # Each partition in file order, as the local engine reads: a full tie (same event and
         # created time) goes to the later row in both engines.
         frame = frame.sortWithinPartitions(FILE, POSITION).drop(FILE, POSITION)
-    from repast.materialize import _write_rows
-
-    task = _PartitionWrite(config, view, tuple(names), _write_rows(store))
+    task = _PartitionWrite(config, view, tuple(names), write_rows(store.config))
     from pyspark.sql.pandas.types import from_arrow_schema
 
     job = frame.mapInArrow(task.function(), from_arrow_schema(STATS))

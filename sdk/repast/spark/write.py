@@ -13,7 +13,7 @@ import pyarrow as pa
 from repast.context import StoreContext
 from repast.errors import OfflineWriteError
 from repast.feature_view import FeatureView
-from repast.offline.write import _cast, _check_columns, _unmapped
+from repast.offline.checks import cast_to, check_columns, unmapped
 from repast.online.write import to_arrow
 from repast.spark.materialize import spark_conf
 from repast.spark.session import spark_session
@@ -73,8 +73,8 @@ def prepare_spark_write(
     conf = spark_conf(store.config)
     spark = spark_session(conf)
     schema = arrow_schema(read_source(spark, store.config, source))
-    table = _unmapped(to_arrow(df), source, schema)
-    table = _check_columns(table, schema, view.name, location, reorder_columns, what)
-    table = _cast(table, schema, view.name, location, what)
+    table = unmapped(to_arrow(df), source, schema)
+    table = check_columns(table, schema, view.name, location, reorder_columns, what)
+    table = cast_to(table, schema, view.name, location, what)
     path = spark_location(store.config, source.path) if source.path else None
     return SparkOfflineWrite(view.name, source, location, table, conf, path)
