@@ -389,7 +389,8 @@ def test_spark_offline_store_unknown_key_is_named(tmp_path: Path) -> None:
     message = load_error(
         tmp_path, "project: p\nregistry: r.db\noffline_store:\n  type: spark\n  sparkconf: {}\n"
     )
-    assert message.endswith("feature_store.yaml:3: offline_store.spark.sparkconf: unknown key")
+    assert "feature_store.yaml:5: offline_store.sparkconf: unknown key; did you mean " in message
+    assert "'spark_conf'" in message
 
 
 @pytest.mark.parametrize("registry_type", ["sql", "remote", "snowflake.registry"])

@@ -531,7 +531,12 @@ def _format_errors(
 def _clean_loc(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | str, ...]:
     """Drop the discriminator tag pydantic puts into the location of tagged-union members
     (`online_store.redis.connection_string` -> `online_store.connection_string`)."""
-    if len(loc) >= 2 and loc[0] == "online_store" and loc[1] in _ONLINE_STORE_TYPES:
+    tags = {
+        "online_store": _ONLINE_STORE_TYPES,
+        "offline_store": ("file", "spark"),
+        "batch_engine": ("local", "spark"),
+    }
+    if len(loc) >= 2 and isinstance(loc[0], str) and loc[1] in tags.get(loc[0], ()):
         return (loc[0], *loc[2:])
     return loc
 
