@@ -4,6 +4,7 @@ started on 127.0.0.1 with `spark-submit` in the foreground so the test owns its 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -51,8 +52,14 @@ class SparkConnectServer:
             "--conf", f"spark.sql.warehouse.dir={tempfile.mkdtemp(prefix='repast-connect-wh-')}",
             "spark-internal",
         ]  # fmt: skip
+        # Its own process group: stop() ends the JVM and the Python workers it started.
         self.process = subprocess.Popen(
-            command, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -73,11 +80,11 @@ class SparkConnectServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)

@@ -29,8 +29,10 @@ JOB = Path(__file__).with_name("spark_connect_job.py")
 @pytest.fixture(scope="module")
 def connect() -> Iterator[SparkConnectServer]:
     server = SparkConnectServer()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)
