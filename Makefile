@@ -80,5 +80,5 @@ refresh-golden: ## Copy newly recorded Feast golden vectors into tests/golden: m
 	git status --short tests/golden
 
 lock: ## Re-resolve requirements-dev.lock from requirements-dev.txt and pyproject.toml (newest versions)
-	uv pip compile -q pyproject.toml requirements-dev.txt --extra redis --extra s3 --extra kafka \
+	uv pip compile -q pyproject.toml requirements-dev.txt --extra redis --extra s3 --extra kafka --extra spark \
 	  --python-version 3.11 -o requirements-dev.lock

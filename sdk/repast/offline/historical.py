@@ -30,6 +30,7 @@ from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_a
 from repast.offline.columns import timestamps_ns
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.read import FeatureNotFoundError
+from repast.spark_source import SparkSource
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
 
@@ -118,17 +119,35 @@ class _Resolver:
     def join(self, wanted: _Wanted, outputs: list[tuple[str, str]]) -> ViewJoin | AggregateJoin:
         view = self.view(wanted.name)
         source = view.batch_source
-        if not isinstance(source, FileSource):
+        spark = self.store.config.offline_store.type == "spark"
+        location: Any
+        if isinstance(source, FileSource):
+            location = (
+                source.path if "://" in source.path else self.store.config.resolve(source.path)
+            )
+            location = str(location)
+        elif isinstance(source, SparkSource) and spark:
+            location = source  # read by the Spark job (repast.spark.sources)
+        else:
+            reads = (
+                "FileSources and SparkSources"
+                if spark
+                else "FileSources (SparkSources with offline_store type spark)"
+            )
             raise RepastError(
                 f"feature view '{view.name}': its batch source '{source.name}' is a "
-                f"{type(source).__name__}; historical retrieval reads FileSources"
+                f"{type(source).__name__}; historical retrieval reads {reads}"
             )
-        location = source.path if "://" in source.path else self.store.config.resolve(source.path)
         if isinstance(view, StreamFeatureView) and view.aggregations:
-            return _aggregate_join(view, wanted, str(location), outputs)
+            if spark:
+                raise RepastError(
+                    f"feature view '{view.name}': windowed aggregations are computed by the "
+                    "file offline store; the spark offline store does not compute them yet"
+                )
+            return _aggregate_join(view, wanted, location, outputs)
         return ViewJoin(
             name=wanted.alias,
-            source=str(location),
+            source=location,
             entity_join_keys=[(wanted.join_key_map.get(k, k), k) for k in view.join_keys],
             timestamp_field=source.timestamp_field,
             created_timestamp_column=source.created_timestamp_column or None,
@@ -278,7 +297,16 @@ def get_historical_features(
     The plan (names, views, sources, collisions) is checked before this returns; the join
     itself runs on the first `to_arrow()` / `to_df()`.
     """
-    entity = _entity_table(entity_df)
+    spark_entity = None
+    if store.config.offline_store.type == "spark":
+        from repast.spark.retrieval import spark_entity_frame
+
+        # Feast's Spark store also takes a Spark DataFrame or a Spark SQL query.
+        spark_entity = spark_entity_frame(store.config, entity_df)
+    if spark_entity is not None:
+        entity = spark_entity.schema.empty_table()
+    else:
+        entity = _entity_table(entity_df)
     timestamp_column = infer_timestamp_column(entity.schema)
     plan = _plan(_Resolver(store), features, full_feature_names)
     hidden = {column for column, _, _ in plan.inputs}
@@ -305,8 +333,8 @@ def get_historical_features(
                     f"{missing} in the entity frame"
                 )
 
-    def compute() -> pa.Table:
-        frame = _join(entity, timestamp_column, plan.joins, filter_by_created_timestamp, store)
+    def finish(frame: pa.Table) -> pa.Table:
+        """The joined frame as returned: on-demand features computed, hidden inputs dropped."""
         if plan.odfvs:
             inputs = frame
             for column, short, _ in plan.inputs:
@@ -329,4 +357,36 @@ def get_historical_features(
     metadata = RetrievalMetadata.from_entity(
         entity, timestamp_column, features=[f"{view}:{feature}" for view, feature, _ in visible]
     )
+    if store.config.offline_store.type == "spark":
+        from repast.spark.retrieval import SparkRetrievalJob
+
+        return SparkRetrievalJob(
+            store.config,
+            entity,
+            timestamp_column,
+            [j for j in plan.joins if isinstance(j, ViewJoin)],  # aggregated: refused above
+            filter_by_created_timestamp,
+            finish,
+            odfv_outputs=_odfv_fields(plan, full_feature_names),
+            entity_frame=None if spark_entity is None else spark_entity.frame,
+            full_feature_names=full_feature_names,
+            metadata=metadata,
+        )
+
+    def compute() -> pa.Table:
+        frame = _join(entity, timestamp_column, plan.joins, filter_by_created_timestamp, store)
+        return finish(frame)
+
     return RetrievalJob(compute, full_feature_names=full_feature_names, metadata=metadata)
+
+
+def _odfv_fields(plan: _Plan, full_names: bool) -> list[tuple[str, pa.DataType]]:
+    """The on-demand outputs' names and declared Arrow types, in output order."""
+    fields = []
+    for odfv, outputs in plan.odfvs:
+        declared = {f.name: f.dtype for f in odfv.features}
+        for name in outputs:
+            fields.append(
+                (f"{odfv.name}__{name}" if full_names else name, declared[name].to_arrow_type())
+            )
+    return fields

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +45,12 @@ from repast.errors import (
     SourceReadError,
 )
 from repast.feature_view import FeatureView
+from repast.offline.checks import cast_to, check_columns, unmapped
 from repast.online.write import to_arrow
+from repast.spark_source import SparkSource
+
+if TYPE_CHECKING:
+    from repast.spark.write import SparkOfflineWrite
 
 __all__ = [
     "OfflineWrite",
@@ -99,7 +104,7 @@ def _file_source(view: FeatureView) -> FileSource:
     if not isinstance(source, FileSource):
         raise OfflineWriteError(
             f"feature view '{view.name}': its batch source '{source.name}' is a "
-            f"{type(source).__name__}; the offline store writes FileSources only"
+            f"{type(source).__name__}; the offline store writes FileSources and SparkSources"
         )
     return source
 
@@ -192,99 +197,6 @@ def _partitioning(dataset: ds.FileSystemDataset) -> ds.Partitioning | None:
     return ds.partitioning(pa.schema(keys), flavor="hive")
 
 
-# --- checking and casting -----------------------------------------------------------------
-
-
-def _unmapped(table: pa.Table, source: FileSource, schema: pa.Schema) -> pa.Table:
-    """Columns named as the feature store names them (after `field_mapping`) get the source's
-    own names back; columns already named as in the source stay."""
-    if not source.field_mapping:
-        return table
-    back = {mapped: raw for raw, mapped in source.field_mapping.items()}
-    names = [
-        back[c] if c not in schema.names and back.get(c) in schema.names else c
-        for c in table.column_names
-    ]
-    return table.rename_columns(names)
-
-
-def _listing(names: list[str]) -> str:
-    return "[" + ", ".join(f"'{n}'" for n in names) + "]"
-
-
-def _check_columns(
-    table: pa.Table, schema: pa.Schema, view: str, location: str, reorder: bool, what: str
-) -> pa.Table:
-    have = table.column_names
-    duplicated = sorted({c for c in have if have.count(c) > 1})
-    if duplicated:
-        raise OfflineWriteError(
-            f"{what} for feature view '{view}' has duplicated columns {_listing(duplicated)}"
-        )
-    missing = [c for c in schema.names if c not in have]
-    extra = [c for c in have if c not in schema.names]
-    if missing or extra:
-        raise OfflineWriteError(
-            f"{what} for feature view '{view}': its columns must be exactly those of the batch "
-            f"source '{location}' {_listing(schema.names)}; missing {_listing(missing)}, "
-            f"extra {_listing(extra)}"
-        )
-    if have != schema.names:
-        if not reorder:
-            raise OfflineWriteError(
-                f"{what} for feature view '{view}': columns {_listing(have)} are not in the "
-                f"order of the batch source '{location}' {_listing(schema.names)} (pass "
-                "reorder_columns=True)"
-            )
-        table = table.select(schema.names)
-    return table
-
-
-def _try_cast(array: pa.Array, target: pa.DataType) -> pa.Array:
-    # Timestamps may lose sub-unit digits (as online writes do); anything else converts exactly.
-    return array.cast(target, safe=not pa.types.is_timestamp(target))
-
-
-def _first_bad_row(array: pa.Array, target: pa.DataType) -> int:
-    """The first row that does not cast: bisection over slices (about 2n values cast)."""
-    lo, hi = 0, len(array)  # the bad row is in [lo, hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        try:
-            _try_cast(array.slice(lo, mid - lo), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            hi = mid
-        else:
-            lo = mid
-    return lo
-
-
-def _cast(table: pa.Table, schema: pa.Schema, view: str, location: str, what: str) -> pa.Table:
-    columns = []
-    for name, field in zip(schema.names, schema, strict=True):
-        column = table.column(name)
-        if column.type == field.type:
-            columns.append(column)
-            continue
-        array = column.combine_chunks()
-        try:
-            columns.append(_try_cast(array, field.type))
-        except pa.ArrowNotImplementedError:
-            raise OfflineWriteError(
-                f"{what} for feature view '{view}': column '{name}' is {array.type} and cannot "
-                f"be stored as {field.type} (the type of '{name}' in the batch source "
-                f"'{location}')"
-            ) from None
-        except pa.ArrowInvalid as exc:
-            row = _first_bad_row(array, field.type)
-            raise OfflineWriteError(
-                f"{what} for feature view '{view}': column '{name}' ({array.type}) cannot be "
-                f"stored as {field.type} (its type in the batch source '{location}'): row "
-                f"{row} holds {array[row].as_py()!r} ({exc})"
-            ) from None
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
 # --- writing ------------------------------------------------------------------------------
 
 
@@ -372,15 +284,19 @@ def prepare_offline_write(
     df: Any,
     what: str = "write_to_offline_store data",
     reorder_columns: bool = True,
-) -> OfflineWrite:
+) -> OfflineWrite | SparkOfflineWrite:
     """Check and cast `df` for `view`'s batch source without writing anything."""
+    if isinstance(view.batch_source, SparkSource):
+        from repast.spark.write import prepare_spark_write
+
+        return prepare_spark_write(store, view, df, what, reorder_columns)
     source = _file_source(view)
     target = _check_directory(view, _target(store, view, source))
     dataset = _dataset(view, target)
     schema = dataset.schema
-    table = _unmapped(to_arrow(df), source, schema)
-    table = _check_columns(table, schema, view.name, target.location, reorder_columns, what)
-    table = _cast(table, schema, view.name, target.location, what)
+    table = unmapped(to_arrow(df), source, schema)
+    table = check_columns(table, schema, view.name, target.location, reorder_columns, what)
+    table = cast_to(table, schema, view.name, target.location, what)
     return OfflineWrite(view.name, target, table, _partitioning(dataset))
 
 

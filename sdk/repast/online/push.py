@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -25,6 +25,9 @@ from repast.online.frame import frame
 from repast.online.tiles import check_events, tile_spec, tile_store, write_events
 from repast.online.write import WritePlan, prepare, to_arrow
 from repast.validate import closest
+
+if TYPE_CHECKING:
+    from repast.spark.write import SparkOfflineWrite
 
 __all__ = [
     "PreparedPush",
@@ -44,7 +47,7 @@ class PreparedPush:
     """Rows checked and encoded for every target of a push; nothing written yet."""
 
     online: list[tuple[WritePlan, WriteBatch]] = field(default_factory=list)
-    offline: list[OfflineWrite] = field(default_factory=list)
+    offline: list[OfflineWrite | SparkOfflineWrite] = field(default_factory=list)
     tiles: list[tuple[FeatureView, pa.Table]] = field(default_factory=list)
     """Events for aggregated views (`online/tiles.py`), folded into tiles at commit."""
     rows: int = 0
@@ -92,7 +95,7 @@ def prepare_push(
     prepared = PreparedPush(rows=len(table))
     if to in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
         # One append per batch source (views may share one).
-        by_location: dict[str, OfflineWrite] = {}
+        by_location: dict[str, OfflineWrite | SparkOfflineWrite] = {}
         for view in views:
             write = prepare_offline_write(store, view, table, what)
             by_location.setdefault(write.location, write)

@@ -1,0 +1,1 @@
+"""Feast's `feast.infra.offline_stores.contrib` import paths."""

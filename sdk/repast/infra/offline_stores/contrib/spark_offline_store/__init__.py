@@ -1,0 +1,1 @@
+"""Feast's `feast.infra.offline_stores.contrib.spark_offline_store` import paths."""
