@@ -263,12 +263,13 @@ def _join(
 ) -> pa.Table:
     """The point-in-time joins and the aggregates, their columns in request order."""
     plain = [j for j in joins if isinstance(j, ViewJoin)]
+    offline = store.config.offline_store
     frame = point_in_time_join(
         entity,
         timestamp_column,
         plain,
         filter_by_created_timestamp,
-        memory_limit=store.config.offline_store.memory_limit,
+        memory_limit=offline.memory_limit if offline.type != "spark" else None,
     )
     aggregated = [j for j in joins if isinstance(j, AggregateJoin)]
     if not aggregated:
