@@ -28,8 +28,8 @@ from repast.online.base import Merge, OnlineView, PackedRows
 from repast.types import Float32, Float64, Int32, Int64
 
 if TYPE_CHECKING:
+    from repast.batch_feature_view import AggregatedView
     from repast.feature_view import FeatureView
-    from repast.stream_feature_view import StreamFeatureView
 
 __all__ = [
     "TileSpec",
@@ -121,7 +121,7 @@ def tile_spec(view: FeatureView) -> TileSpec | None:
     cached = _SPECS.get(id(view))
     if cached is not None and cached[0] is view:
         return cached[1]
-    sfv = cast("StreamFeatureView", view)
+    sfv = cast("AggregatedView", view)
     types = {f.name: f.dtype for f in sfv.aggregation_inputs}
     spec = TileSpec(
         view=view.name,
@@ -225,7 +225,7 @@ def write_events(
     spec = tile_spec(view)
     assert spec is not None
     store = tile_store(online, view.name)
-    types = {f.name: f.dtype for f in cast("StreamFeatureView", view).aggregation_inputs}
+    types = {f.name: f.dtype for f in cast("AggregatedView", view).aggregation_inputs}
     table = check_events(view, table, what)
     if table.num_rows == 0:
         return 0
