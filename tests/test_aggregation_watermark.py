@@ -4,7 +4,12 @@ against a brute-force simulation of that rule."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -13,6 +18,7 @@ from hypothesis import strategies as st
 
 from repast import _core
 from repast.online.tiles import TileSpec
+from services import RedisServer
 from test_aggregation_online import SPECS, _last
 from test_aggregation_oracle import S, reference, window_start
 
@@ -132,3 +138,67 @@ def test_an_event_exactly_at_the_watermark_counts() -> None:
         pa.array(spec.read(stored, 60 * S), pa.binary()), [4], [0]
     )
     assert columns[0].to_pylist() == [1 + 2 + 4 + 16]
+
+
+def test_repast_stream_drops_events_later_than_the_watermark(
+    tmp_path: Path,
+    redis_clean: RedisServer,
+    kafka_broker: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from repast import Aggregation, StreamFeatureView
+    from repast.stream import StreamRunner
+    from stream_helpers import (
+        FAST_BACKOFF,
+        eventually,
+        fresh_metrics,
+        produce,
+        stream_store,
+        unique,
+    )
+
+    topic = unique("wm")
+    store = stream_store(tmp_path, redis_clean, kafka_broker, topic)
+    live = store.get_stream_feature_view("driver_live")
+    source = live.stream_source
+    assert source is not None
+    source.watermark_delay_threshold = timedelta(minutes=5)  # type: ignore[attr-defined]
+    view = StreamFeatureView(
+        name="driver_wm",
+        entities=live.entities,
+        source=source,
+        schema=[*live.entity_columns, *live.features],
+        aggregations=[Aggregation(column="trips", function="sum", time_window=timedelta(hours=1))],
+        timestamp_field="event_timestamp",
+    )
+    store.apply([source, view])
+    runner = StreamRunner(
+        store.context, ["driver_wm"], group_id=unique("g"), from_beginning=True,
+        metrics=fresh_metrics(), backoff=FAST_BACKOFF,
+    )  # fmt: skip
+    now = time.time()
+
+    def message(trips: int, ago: float) -> dict[str, Any]:
+        return {"driver_id": 1, "event_timestamp": now - ago, "trips": trips, "conv_rate": 0.5}
+
+    def total() -> Any:
+        got = store.get_online_features(["driver_wm:sum_trips_3600s"], {"driver_id": [1]})
+        return got.to_dict()["sum_trips_3600s"][0]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        # The newest event of driver 1 is a minute old: its watermark is 6 minutes ago.
+        await produce(kafka_broker, topic, [message(1, 60), message(2, 1800)])
+        await eventually(lambda: total() == 3, "the first batch")
+        # 10 minutes old is late (dropped); 4 minutes old is within the threshold (counts).
+        # One partition: the late event is consumed first, so 13 is the final total.
+        await produce(kafka_broker, topic, [message(100, 600), message(10, 240)])
+        await eventually(lambda: total() == 13, "the second batch")
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    with caplog.at_level("WARNING", logger="repast.online.tiles"):
+        asyncio.run(main())
+    store.online_store.close()
+    assert "'driver_wm': 1 events later than the watermark" in caplog.text
