@@ -246,7 +246,7 @@ def test_online_tiles_equal_offline_at_random_instants(
         entities = pa.array([k for k, _, _ in batch], pa.int64())
         stamps = pa.array([ts * S for _, ts, _ in batch], pa.int64())
         values = pa.array([v for _, _, v in batch], pa.int64())
-        sets, _, dropped = _core.tiles_update(
+        sets, _, dropped, late = _core.tiles_update(
             spec.specs,
             spec.tile_ns,
             stored,
@@ -257,6 +257,7 @@ def test_online_tiles_equal_offline_at_random_instants(
             min(times) * S,
         )
         assert dropped == sum(1 for _, ts, _ in batch if ts <= horizon)
+        assert late == 0  # no watermark given
         stored = list(sets)
     ordered = [e for batch in batches for e in batch]
     for t in times:

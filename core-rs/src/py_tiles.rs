@@ -9,7 +9,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
 use crate::aggregate::partial::At;
-use crate::aggregate::tiles::{horizon, Input, Spec, TileSet, Value};
+use crate::aggregate::tiles::{horizon, watermark, Input, Spec, TileSet, Value};
 use crate::aggregate::{tile_of, Function};
 use crate::columns::integers_as_i64;
 use crate::error::CoreError;
@@ -104,12 +104,14 @@ struct Update {
     columns: Vec<(String, Column)>,
     seq_base: u64,
     now_ns: i64,
+    lateness_ns: Option<i64>,
 }
 
 impl Update {
     /// The events folded into their entities' tiles, in (entity, event time, row) order; the
-    /// number of events dropped because their tile is past the horizon.
-    fn run(&mut self) -> Result<u64, CoreError> {
+    /// number of events dropped because their tile is past the horizon, and the number dropped
+    /// as later than their entity's watermark (`lateness_ns` set).
+    fn run(&mut self) -> Result<(u64, u64), CoreError> {
         let keys = integers_as_i64(self.keys.array.as_ref(), "event entities")?
             .ok_or_else(|| CoreError::InvalidArgument("event entities must be integers".into()))?;
         let stamps = times(&self.times, "event timestamps")?;
@@ -139,12 +141,24 @@ impl Update {
         }
         order.sort_unstable_by_key(|&r| (keys[r], stamps[r], r));
         let horizon = horizon(&self.specs, self.tile_ns, self.now_ns);
+        // Fixed before the batch: its own events do not move it (as a stream's watermark
+        // advances between micro-batches).
+        let marks: Vec<Option<i64>> = self
+            .sets
+            .iter()
+            .map(|set| self.lateness_ns.and_then(|l| watermark(set, l)))
+            .collect();
         let mut dropped = 0;
+        let mut late = 0;
         let mut cells = vec![None; self.specs.len()];
         for r in order {
             let tile = tile_of(stamps[r], self.tile_ns);
             if tile < horizon {
                 dropped += 1;
+                continue;
+            }
+            if marks[keys[r] as usize].is_some_and(|mark| stamps[r] < mark) {
+                late += 1;
                 continue;
             }
             for (i, (_, column)) in self.columns.iter().enumerate() {
@@ -159,16 +173,17 @@ impl Update {
         for set in &mut self.sets {
             set.prune(horizon);
         }
-        Ok(dropped)
+        Ok((dropped, late))
     }
 }
 
 /// Folds events into stored tile sets (docs/aggregations.md, "Online"): `stored[i]` is entity
 /// i's tiles (None: none yet), `event_entities` each event's entity index, `columns` one input
-/// column per spec. Returns the new tile sets, each one's newest event time (µs), and how
-/// many events were dropped as older than any read at `now_ns` can reach.
+/// column per spec. Returns the new tile sets, each one's newest event time (µs), how many
+/// events were dropped as older than any read at `now_ns` can reach, and how many as later
+/// than `lateness_ns` behind their entity's newest stored event (a watermark; None: none).
 #[pyfunction]
-#[pyo3(signature = (specs, tile_ns, stored, event_entities, event_timestamps, columns, seq_base, now_ns))]
+#[pyo3(signature = (specs, tile_ns, stored, event_entities, event_timestamps, columns, seq_base, now_ns, lateness_ns=None))]
 #[allow(
     clippy::too_many_arguments,
     clippy::type_complexity,
@@ -184,14 +199,15 @@ pub(crate) fn tiles_update(
     columns: Vec<(String, PyArray)>,
     seq_base: u64,
     now_ns: i64,
-) -> PyResult<(Vec<Bound<'_, PyBytes>>, Vec<i64>, u64)> {
+    lateness_ns: Option<i64>,
+) -> PyResult<(Vec<Bound<'_, PyBytes>>, Vec<i64>, u64, u64)> {
     let keys = Column::new(event_entities);
     let stamps = Column::new(event_timestamps);
     let columns: Vec<(String, Column)> = columns
         .into_iter()
         .map(|(n, c)| (n, Column::new(c)))
         .collect();
-    let (encoded, newest, dropped) = py.detach(|| {
+    let (encoded, newest, dropped, late) = py.detach(|| {
         let specs = self::specs(&specs)?;
         if tile_ns <= 0 || columns.len() != specs.len() {
             return Err(CoreError::InvalidArgument(
@@ -208,18 +224,19 @@ pub(crate) fn tiles_update(
             columns,
             seq_base,
             now_ns,
+            lateness_ns,
         };
-        let dropped = update.run()?;
+        let (dropped, late) = update.run()?;
         let newest = update
             .sets
             .iter()
             .map(|s| s.newest_micros.unwrap_or(i64::MIN))
             .collect::<Vec<_>>();
         let encoded = update.sets.iter().map(TileSet::encode).collect::<Vec<_>>();
-        Ok::<_, CoreError>((encoded, newest, dropped))
+        Ok::<_, CoreError>((encoded, newest, dropped, late))
     })?;
     let out = encoded.iter().map(|b| PyBytes::new(py, b)).collect();
-    Ok((out, newest, dropped))
+    Ok((out, newest, dropped, late))
 }
 
 /// Each stored tile set read as of `at_ns`, as the view's packed row (one element per

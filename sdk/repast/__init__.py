@@ -6,6 +6,7 @@ A Feast feature repo runs after changing `from feast import ...` to `from repast
 from __future__ import annotations
 
 from repast.aggregation import Aggregation
+from repast.batch_feature_view import BatchFeatureView
 from repast.config import RepoConfig
 from repast.data_format import AvroFormat, JsonFormat, ParquetFormat, ProtoFormat
 from repast.data_source import (
@@ -35,6 +36,7 @@ from repast.value_type import ValueType
 __all__ = [
     "Aggregation",
     "AvroFormat",
+    "BatchFeatureView",
     "ConflictPolicy",
     "DataSource",
     "Entity",

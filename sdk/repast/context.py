@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from repast.batch_feature_view import feature_view_from_dict
 from repast.config import RepoConfig
 from repast.data_source import data_source_from_dict
 from repast.entity import Entity
@@ -37,7 +38,7 @@ __all__ = ["Catalog", "StoreContext"]
 _FROM_DICT: dict[str, Callable[[dict[str, Any]], Any]] = {
     "entities": Entity.from_dict,
     "data_sources": data_source_from_dict,
-    "feature_views": FeatureView.from_dict,
+    "feature_views": feature_view_from_dict,
     "stream_feature_views": StreamFeatureView.from_dict,
     "on_demand_feature_views": OnDemandFeatureView.from_dict,
     "feature_services": FeatureService.from_dict,

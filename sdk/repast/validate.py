@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from repast.batch_feature_view import aggregated_view
 from repast.data_source import DataSource, FileSource
 from repast.entity import Entity
 from repast.errors import RepoValidationError
@@ -132,15 +133,16 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
 
 def _check_aggregations(contents: RepoContents) -> None:
     # Online, `last` keeps its value in the tiles, which hold numbers only (docs/aggregations.md).
-    for view in contents.stream_feature_views:
-        if not getattr(view, "aggregations", None) or not view.online:
+    for declared in [*contents.feature_views, *contents.stream_feature_views]:
+        view = aggregated_view(declared)
+        if view is None or not view.online:
             continue
         types = {f.name: f.dtype for f in view.aggregation_inputs}
         for agg in view.aggregations:
             dtype = types.get(agg.column)
             if agg.function == "last" and dtype not in (Int32, Int64, Float32, Float64):
                 raise RepoValidationError(
-                    f"StreamFeatureView '{view.name}': aggregation "
+                    f"{type(view).__name__} '{view.name}': aggregation "
                     f"'{agg.resolved_name(agg.time_window)}': last of a {dtype} column is "
                     "computed offline only; online tiles keep numbers (set online=False)"
                 )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from repast.batch_feature_view import feature_view_from_dict
 from repast.config import FeatureServerConfig
 from repast.data_source import PushSource
 from repast.feature_service import FeatureService
@@ -49,7 +50,7 @@ class Catalog:
     def of(cls, snapshot: RegistrySnapshot, project: str) -> Catalog:
         views: dict[str, FeatureView] = {}
         for name, record in snapshot.records(project, "feature_views").items():
-            views[name] = FeatureView.from_dict(dict(record.spec))
+            views[name] = feature_view_from_dict(dict(record.spec))
         for name, record in snapshot.records(project, "stream_feature_views").items():
             views[name] = StreamFeatureView.from_dict(dict(record.spec))
         for name, record in snapshot.records(project, "label_views").items():

@@ -439,6 +439,14 @@ impl TileSet {
     }
 }
 
+/// The watermark of a tile set (docs/aggregations.md, "Late and out-of-order events"): its
+/// newest stored event time minus `lateness_ns`; an event before it is late. None for a set
+/// with no event yet (nothing is late).
+pub fn watermark(set: &TileSet, lateness_ns: i64) -> Option<i64> {
+    set.newest_micros
+        .map(|micros| micros.saturating_mul(1_000).saturating_sub(lateness_ns))
+}
+
 /// The first tile a read at `now` or later can reach.
 pub fn horizon(specs: &[Spec], tile_ns: i64, now: i64) -> i64 {
     let longest = specs.iter().map(|s| s.window_ns).max().unwrap_or(0);
@@ -513,6 +521,19 @@ mod tests {
             set.tiles.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             [3, 4, 5]
         );
+    }
+
+    #[test]
+    fn the_watermark_trails_the_newest_stored_event() {
+        let specs = specs();
+        let mut set = TileSet::default();
+        assert_eq!(watermark(&set, 5_000), None);
+        event(&mut set, &specs, 40_000, 1, 0);
+        event(&mut set, &specs, 12_000, 1, 1);
+        assert_eq!(watermark(&set, 5_000), Some(35_000));
+        assert_eq!(watermark(&set, 0), Some(40_000));
+        // Far thresholds saturate instead of wrapping.
+        assert_eq!(watermark(&set, i64::MAX), Some(40_000 - i64::MAX));
     }
 
     #[test]

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from repast.batch_feature_view import AggregatedView, aggregated_view
 from repast.context import StoreContext
 from repast.data_source import FileSource
 from repast.errors import FeatureViewNotFoundError, RepastError
@@ -31,7 +32,6 @@ from repast.offline.columns import timestamps_ns
 from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online.read import FeatureNotFoundError
 from repast.spark_source import SparkSource
-from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
 
 __all__ = ["get_historical_features"]
@@ -138,13 +138,14 @@ class _Resolver:
                 f"feature view '{view.name}': its batch source '{source.name}' is a "
                 f"{type(source).__name__}; historical retrieval reads {reads}"
             )
-        if isinstance(view, StreamFeatureView) and view.aggregations:
+        aggregated = aggregated_view(view)
+        if aggregated is not None:
             if spark:
                 raise RepastError(
                     f"feature view '{view.name}': windowed aggregations are computed by the "
                     "file offline store; the spark offline store does not compute them yet"
                 )
-            return _aggregate_join(view, wanted, location, outputs)
+            return _aggregate_join(aggregated, wanted, location, outputs)
         return ViewJoin(
             name=wanted.alias,
             source=location,
@@ -158,7 +159,7 @@ class _Resolver:
 
 
 def _aggregate_join(
-    view: StreamFeatureView, wanted: _Wanted, location: str, outputs: list[tuple[str, str]]
+    view: AggregatedView, wanted: _Wanted, location: str, outputs: list[tuple[str, str]]
 ) -> AggregateJoin:
     by_name = {a.resolved_name(a.time_window): a for a in view.aggregations}
     aggregates = []

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast import _core
+from repast.batch_feature_view import feature_view_from_dict
 from repast.context import StoreContext
 from repast.conversion import exact_array
 from repast.errors import (
@@ -44,6 +45,7 @@ from repast.online.base import (
 from repast.online.stored_types import PARSED_ON_READ, is_json, json_column, parsed_values
 from repast.online.tiles import TileSpec, tile_spec, tile_store
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
+from repast.registry.document import Kind
 from repast.stream_feature_view import StreamFeatureView
 from repast.validate import closest
 from repast.value_type import ValueType
@@ -155,13 +157,14 @@ class OnlineReader:
     def _views(self, snapshot: Any) -> dict[str, FeatureView]:
         project = self._store.project
         views: dict[str, FeatureView] = {}
-        for kind, cls in (
-            ("feature_views", FeatureView),
-            ("stream_feature_views", StreamFeatureView),
-            ("label_views", LabelView),
-        ):
+        kinds: tuple[tuple[Kind, Callable[[dict[str, Any]], FeatureView]], ...] = (
+            ("feature_views", feature_view_from_dict),
+            ("stream_feature_views", StreamFeatureView.from_dict),
+            ("label_views", LabelView.from_dict),
+        )
+        for kind, from_dict in kinds:
             for name, record in snapshot.records(project, kind).items():
-                views[name] = cls.from_dict(dict(record.spec))
+                views[name] = from_dict(dict(record.spec))
         return views
 
     def plan(self, features: Features, full_feature_names: bool) -> _Plan:

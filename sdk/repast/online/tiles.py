@@ -28,8 +28,8 @@ from repast.online.base import Merge, OnlineView, PackedRows
 from repast.types import Float32, Float64, Int32, Int64
 
 if TYPE_CHECKING:
+    from repast.batch_feature_view import AggregatedView
     from repast.feature_view import FeatureView
-    from repast.stream_feature_view import StreamFeatureView
 
 __all__ = [
     "TileSpec",
@@ -88,6 +88,8 @@ class TileSpec:
     """Each aggregation's input column (after field_mapping)."""
     tile_ns: int
     timestamp_field: str
+    lateness_ns: int | None = None
+    """The stream source's `watermark_delay_threshold` (`repast stream` applies it)."""
 
     def read(self, stored: PackedRows, at_ns: int | None = None) -> PackedRows:
         """The view's packed rows as of `at_ns` (default: now), None where nothing is stored."""
@@ -121,7 +123,8 @@ def tile_spec(view: FeatureView) -> TileSpec | None:
     cached = _SPECS.get(id(view))
     if cached is not None and cached[0] is view:
         return cached[1]
-    sfv = cast("StreamFeatureView", view)
+    sfv = cast("AggregatedView", view)
+    threshold = getattr(view.stream_source, "watermark_delay_threshold", None)
     types = {f.name: f.dtype for f in sfv.aggregation_inputs}
     spec = TileSpec(
         view=view.name,
@@ -132,6 +135,7 @@ def tile_spec(view: FeatureView) -> TileSpec | None:
         columns=[a.column for a in aggregations],
         tile_ns=_ns(sfv.tile),
         timestamp_field=sfv.timestamp_field or view.batch_source.timestamp_field,
+        lateness_ns=None if threshold is None else _ns(threshold),
     )
     if len(_SPECS) >= 256:
         del _SPECS[next(iter(_SPECS))]
@@ -218,14 +222,21 @@ def check_events(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
 
 
 def write_events(
-    online: object, view: FeatureView, table: pa.Table, version: int, what: str
+    online: object,
+    view: FeatureView,
+    table: pa.Table,
+    version: int,
+    what: str,
+    watermark: bool = False,
 ) -> int:
     """Folds `table`'s events (rows of the source's columns, after field_mapping names) into
-    the view's tiles in `online`; returns the number of events taken."""
+    the view's tiles in `online`; returns the number of events taken. With `watermark` (the
+    stream consumer's writes), events later than the source's `watermark_delay_threshold`
+    behind their entity's newest stored event are dropped (docs/aggregations.md)."""
     spec = tile_spec(view)
     assert spec is not None
     store = tile_store(online, view.name)
-    types = {f.name: f.dtype for f in cast("StreamFeatureView", view).aggregation_inputs}
+    types = {f.name: f.dtype for f in cast("AggregatedView", view).aggregation_inputs}
     table = check_events(view, table, what)
     if table.num_rows == 0:
         return 0
@@ -236,12 +247,13 @@ def write_events(
     stamps = _timestamps_ns(table.column(spec.timestamp_field), spec.timestamp_field)
     columns = [(c, _input(table, c, types.get(c))) for c in spec.columns]
     seq = _next_sequence(table.num_rows)
-    dropped = 0
+    dropped = late = 0
+    lateness = spec.lateness_ns if watermark else None
 
     def merge(stored: PackedRows) -> tuple[list[bytes], list[int]]:
-        nonlocal dropped
-        sets, newest, dropped = _core.tiles_update(
-            spec.specs, spec.tile_ns, stored, entities, stamps, columns, seq, now_ns()
+        nonlocal dropped, late
+        sets, newest, dropped, late = _core.tiles_update(
+            spec.specs, spec.tile_ns, stored, entities, stamps, columns, seq, now_ns(), lateness
         )
         return sets, newest
 
@@ -255,7 +267,15 @@ def write_events(
             view.name,
             dropped,
         )
-    return int(table.num_rows - dropped)
+    if late:
+        logger.warning(
+            "%s for feature view '%s': %d events later than the watermark "
+            "(watermark_delay_threshold behind their entity's newest event) were dropped",
+            what,
+            view.name,
+            late,
+        )
+    return int(table.num_rows - dropped - late)
 
 
 _PRUNE_EVERY_NS = 60 * 1_000_000_000

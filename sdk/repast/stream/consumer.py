@@ -117,7 +117,9 @@ def write_online(store: StoreContext, view: FeatureView, decoded: Decoded, ts_co
         return 0
     if tile_spec(view) is not None:
         version = store.config.entity_key_serialization_version
-        return write_events(store.online_store, view, table, version, "repast stream")
+        return write_events(
+            store.online_store, view, table, version, "repast stream", watermark=True
+        )
     keys = online_write.entity_keys(view, table, store.config.entity_key_serialization_version)
     batch = WriteBatch(
         keys,
