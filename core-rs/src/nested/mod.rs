@@ -168,16 +168,9 @@ pub fn json_text(
         }
         offsets.push(offset(data.len())?);
     }
-    let nulls = NullBuffer::from(valid);
-    Ok(StringArray::new(
-        OffsetBuffer::new(offsets.into()),
-        data.into(),
-        (nulls.null_count() > 0).then_some(nulls),
-    ))
+    Ok(text_column(data, offsets, valid))
 }
 
-/// Feast stores an empty inner collection of a `VALUE_LIST` as an empty Value, read back as
-/// `None`: the JSON text says `null` for it too, so every layout reads the same.
 /// Feast's remote client sends a Map or Struct value as the JSON text of the object (and a
 /// `MapList` or `StructList` as a list of such texts), so its writes arrive as strings where an
 /// object is expected: each such string is read as the JSON it holds.
@@ -200,6 +193,8 @@ fn unwrap_transport_text(node: &mut Node, nested: Nested) -> Result<(), String> 
     }
 }
 
+/// Feast stores an empty inner collection of a `VALUE_LIST` as an empty Value, read back as
+/// `None`: the JSON text says `null` for it too, so every layout reads the same.
 fn empty_inner_to_null(node: &mut Node) {
     if let Node::List(items, _) = node {
         for item in items {
@@ -237,12 +232,7 @@ pub fn json_array_cells(text: &str, column: &str) -> Result<StringArray, CoreErr
         }
         offsets.push(offset(data.len())?);
     }
-    let nulls = NullBuffer::from(valid);
-    Ok(StringArray::new(
-        OffsetBuffer::new(offsets.into()),
-        data.into(),
-        (nulls.null_count() > 0).then_some(nulls),
-    ))
+    Ok(text_column(data, offsets, valid))
 }
 
 /// Appends stored JSON text as the compact JSON value it holds (what orjson prints after
@@ -261,6 +251,16 @@ fn bad(column: &str, row: usize, nested: Nested, detail: &str) -> CoreError {
         column,
         row,
         format!("not a {} value: {detail}", nested.name()),
+    )
+}
+
+/// A string column of the cells written into `data` (null where `valid` says so).
+fn text_column(data: Vec<u8>, offsets: Vec<i32>, valid: Vec<bool>) -> StringArray {
+    let nulls = NullBuffer::from(valid);
+    StringArray::new(
+        OffsetBuffer::new(offsets.into()),
+        data.into(),
+        (nulls.null_count() > 0).then_some(nulls),
     )
 }
 
@@ -560,12 +560,7 @@ fn decode_nested(
         }
         offsets.push(offset(data.len())?);
     }
-    let nulls = NullBuffer::from(valid);
-    Ok(StringArray::new(
-        OffsetBuffer::new(offsets.into()),
-        data.into(),
-        (nulls.null_count() > 0).then_some(nulls),
-    ))
+    Ok(text_column(data, offsets, valid))
 }
 
 #[cfg(test)]

@@ -315,7 +315,7 @@ class _Reader:
         if (udf is not None and udf.has(2)) or spec.has(17):
             raise _Skip(_PICKLED)
         if spec.has(15):
-            # Repast's apply refuses aggregations (docs/feast-compatibility.md §12.3).
+            # Feast's aggregation records are not converted yet (re-apply the repo's .py).
             raise _Skip("it has aggregations, which Repast does not compute yet")
         source = self._view_source(spec.msg(11))
         if source is None:
