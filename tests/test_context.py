@@ -97,7 +97,7 @@ def test_replace_online_store_routes_every_later_read(store: FeatureStore) -> No
     original = store.online_store
     assert ctx.open_online_store is original
     wrapper = _Counting(original)
-    assert ctx.replace_online_store(wrapper) is original  # type: ignore[arg-type]
+    assert ctx.replace_online_store(wrapper) is original
     assert store.online_store is wrapper
     store.get_online_features(["driver_stats:conv_rate"], [{"driver_id": 1001}])
     assert wrapper.reads >= 1

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from typing import Any
+
 from repast import Entity
 from repast.diff import Transition, diff_registry
+from repast.registry.document import Kind
 from repast.repo import RepoContents
 
 
 def test_create_update_delete_unchanged() -> None:
     driver = Entity(name="driver", join_keys=["driver_id"], description="new text")
     kept = Entity(name="kept", join_keys=["k"])
-    stored = {
+    stored: dict[Kind, dict[str, dict[str, Any]]] = {
         "entities": {
             "driver": Entity(name="driver", join_keys=["driver_id"]).to_dict(),
             "kept": kept.to_dict(),

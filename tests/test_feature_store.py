@@ -6,6 +6,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -23,7 +24,7 @@ from repast.errors import (
     RepastError,
     RepoValidationError,
 )
-from repast.types import Float32, Int64
+from repast.types import Float32, Float64, Int64
 from services import RedisServer
 
 ENTITY_AND_VIEW = """
@@ -67,19 +68,13 @@ def test_apply_full_repo_registers_every_object(tmp_path: Path) -> None:
     # The schema of customer_profile was read from its Parquet file (join key renamed).
     profile = store.get_feature_view("customer_profile")
     assert [f.name for f in profile.features] == ["age", "score"]
-    assert [f.dtype for f in profile.features] == [Int64, store_types().Float64]
+    assert [f.dtype for f in profile.features] == [Int64, Float64]
     assert profile.join_keys == ["customer_id"]
     # Objects read back equal the ones defined.
     stream = store.get_stream_feature_view("driver_stream")
     assert stream.aggregations == []
     assert stream.timestamp_field == "event_timestamp"
     assert store.get_feature_service("driver_service").tags == {"stage": "prod"}
-
-
-def store_types():  # type: ignore[no-untyped-def]
-    import repast.types
-
-    return repast.types
 
 
 def test_second_apply_changes_nothing_and_plan_says_so(tmp_path: Path) -> None:
@@ -509,7 +504,7 @@ def test_sdk_reads_of_empty_and_fractional_keys(demo_sdk: FeatureStore) -> None:
     with pytest.raises(EntityError, match="row 1 is 1001.7"):
         _bounded(lambda: demo_sdk.get_online_features(features, {"driver_id": [1, 1001.7]}))
     odfv = ["transformed_conv_rate:conv_rate_plus_val1"]
-    rows = {"driver_id": [1001], "val_to_add": ["x"], "val_to_add_2": [1]}
+    rows: dict[str, list[Any]] = {"driver_id": [1001], "val_to_add": ["x"], "val_to_add_2": [1]}
     with pytest.raises(EntityError, match="request data 'val_to_add': row 0"):
         _bounded(lambda: demo_sdk.get_online_features(odfv, rows))
 

@@ -60,7 +60,7 @@ def test_training_frame_matches_brute_force(demo: FeatureStore) -> None:
         "avg_daily_trips",
     ]
     assert frame.label.tolist() == ["a", "b", "c", "d", "e"]
-    for i, row in entity.iterrows():
+    for i, (_, row) in enumerate(entity.iterrows()):
         want = expected_as_of(data, row.driver_id, row.event_timestamp, timedelta(days=1))
         got = frame.iloc[i]
         if want.empty:

@@ -173,7 +173,7 @@ def test_group_commit_then_new_member_resumes_after_it(kafka_broker: str) -> Non
 def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     # 0xf8 as the first byte encodes to '-' in URL-safe base64: the first draw must be refused.
     draws = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x01" * 16)])
-    monkeypatch.setattr(kafka_service.uuid, "uuid4", lambda: next(draws))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
     cluster_id = kafka_service._random_cluster_id()
     assert cluster_id == "AQEBAQEBAQEBAQEBAQEBAQ"
     assert len(cluster_id) == 22

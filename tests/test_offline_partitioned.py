@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from feature_repos import write_template_repo
 from repast import FeatureStore, _core
-from repast.config import load_repo_config
+from repast.config import FileOfflineStoreConfig, RepoConfig, load_repo_config
 from repast.errors import ConfigError
 from repast.offline import (
     ColumnNotFoundError,
@@ -105,9 +105,9 @@ def test_config_memory_limit(tmp_path: Path) -> None:
     yaml_file.write_text(
         "project: p\nregistry: r.json\noffline_store:\n  type: file\n  memory_limit: 8GiB\n"
     )
-    assert load_repo_config(tmp_path).offline_store.memory_limit == 8 << 30
+    assert file_store_limit(load_repo_config(tmp_path)) == 8 << 30
     yaml_file.write_text("project: p\nregistry: r.json\n")
-    assert load_repo_config(tmp_path).offline_store.memory_limit is None
+    assert file_store_limit(load_repo_config(tmp_path)) is None
     yaml_file.write_text(
         "project: p\nregistry: r.json\noffline_store:\n  type: file\n  memory_limit: huge\n"
     )
@@ -300,13 +300,13 @@ def test_pass_two_reads_only_row_groups_with_chosen_rows(tmp_path: Path) -> None
         features=[("x", "x")],
     )
     reads: list[tuple[int, tuple[str, ...]]] = []
-    real = partitioned.RowGroup.read
+    real = budget_module.RowGroup.read
 
     def counting(self: Any, columns: Any, schema: pa.Schema) -> pa.Table:
         reads.append((self.row_group, tuple(columns)))
         return real(self, columns, schema)
 
-    with mock.patch.object(partitioned.RowGroup, "read", counting):
+    with mock.patch.object(budget_module.RowGroup, "read", counting):
         got = bounded(entity, [view], 1)
     assert got.column("x").to_pylist() == [143.0, 294.0, 243.0, 987.0]
     feature_reads = sorted(group for group, columns in reads if columns == ("x",))
@@ -423,7 +423,7 @@ def test_historical_features_on_the_bounded_path(tmp_path: Path) -> None:
     )
     store = FeatureStore(repo_path=repo)
     store.apply_repo()
-    assert store.config.offline_store.memory_limit == 1
+    assert file_store_limit(store.config) == 1
     data = pq.read_table(repo / "data" / "driver_stats.parquet")
     end = data.column("event_timestamp").to_pylist()[-1]
     entity = pd.DataFrame(
@@ -454,7 +454,14 @@ def test_historical_features_on_the_bounded_path(tmp_path: Path) -> None:
 def store_joins(store: FeatureStore, refs: list[str]) -> list[ViewJoin]:
     from repast.offline.historical import _plan, _Resolver
 
-    return list(_plan(_Resolver(store.context), refs, False).joins)
+    joins = list(_plan(_Resolver(store.context), refs, False).joins)
+    assert all(isinstance(join, ViewJoin) for join in joins)  # no aggregated view here
+    return [join for join in joins if isinstance(join, ViewJoin)]
+
+
+def file_store_limit(config: RepoConfig) -> int | None:
+    assert isinstance(config.offline_store, FileOfflineStoreConfig)
+    return config.offline_store.memory_limit
 
 
 # --- against the oracle ---------------------------------------------------------------------

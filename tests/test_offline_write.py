@@ -242,8 +242,10 @@ def test_concurrent_appends_to_a_single_file_lose_nothing(tmp_path: Path) -> Non
         context.Process(target=_append_in_process, args=(str(repo), 8, 5)),
     ]
     threads = [threading.Thread(target=_append_in_process, args=(str(repo), n, 5)) for n in (5, 6)]
-    for worker in [*processes, *threads]:
-        worker.start()
+    for process in processes:
+        process.start()
+    for thread in threads:
+        thread.start()
     for thread in threads:
         thread.join()
     for process in processes:

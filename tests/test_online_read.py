@@ -314,7 +314,10 @@ def test_online_ttl_feast_serves_stale_values(
     monkeypatch.setattr("repast.online.read.now_micros", lambda: _micros(late))
     feast_like = FeatureStore(config=store.config.model_copy(update={"online_ttl": "feast"}))
     refs = ["driver_customer_stats:trips_together"]
-    entities = {"driver_id": [1001, 1002, 1003], "customer_id": ["c1", "c1", "c9"]}
+    entities: dict[str, list[Any]] = {
+        "driver_id": [1001, 1002, 1003],
+        "customer_id": ["c1", "c1", "c9"],
+    }
     enforced = store.get_online_features(refs, entities)
     ignored = feast_like.get_online_features(refs, entities)
     assert enforced.status_names(2) == ["OUTSIDE_MAX_AGE", "PRESENT", "NOT_FOUND"]

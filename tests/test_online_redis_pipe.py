@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from repast.online.redis_pipe import open_pipelined
+from repast.online.redis_pipe import PipelinedConnection, open_pipelined
 from services import RedisServer
 
 
@@ -18,7 +18,7 @@ def _command(*args: bytes) -> bytes:
     return b"".join(parts)
 
 
-async def _open(server: RedisServer, **options: Any) -> Any:
+async def _open(server: RedisServer, **options: Any) -> PipelinedConnection:
     return await open_pipelined(
         server.host, server.port, options, redis.ResponseError, redis.ConnectionError
     )

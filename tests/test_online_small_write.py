@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
+from repast.config import RedisOnlineStoreConfig
 from repast.online.small_write import SMALL_WRITE_ROWS, small_write_plan, write_rows_async
 from repast.online.sqlite import SqliteOnlineStore
 from repast.online.write import write_table
@@ -59,7 +60,7 @@ def _repo(path: Path, online: dict[str, Any], *, created: str | None = None) -> 
         name="src",
         path=str(path / "src.parquet"),
         timestamp_field="event_timestamp",
-        created_timestamp_column=created,
+        created_timestamp_column=created or "",
     )
     push = PushSource(name="pushed", batch_source=source)
     fields = [
@@ -110,12 +111,21 @@ def _stored(store: FeatureStore) -> dict[bytes, Any]:
             except sqlite3.OperationalError:  # never written
                 return {}
         return {key: (micros, row) for key, micros, row in found}
-    host, port = store.config.online_store.connection_string.split(",")[0].split(":")
+    host, port = _redis_address(store)
     client = redis_py.Redis(host=host, port=int(port))
     try:
-        return {key: client.hgetall(key) for key in client.keys("*")}
+        # The client decodes nothing (no decode_responses), so every key is bytes.
+        keys = cast(list[bytes], client.keys("*"))
+        return {key: client.hgetall(key) for key in keys}
     finally:
         client.close()
+
+
+def _redis_address(store: FeatureStore) -> tuple[str, str]:
+    online = store.config.online_store
+    assert isinstance(online, RedisOnlineStoreConfig)
+    host, port = online.connection_string.split(",")[0].split(":")
+    return host, port
 
 
 def _reset(store: FeatureStore) -> None:
@@ -124,7 +134,7 @@ def _reset(store: FeatureStore) -> None:
         with sqlite3.connect(online.path) as conn:
             conn.execute(f'DROP TABLE IF EXISTS "{online.table("stats")}"')
         return
-    host, port = store.config.online_store.connection_string.split(",")[0].split(":")
+    host, port = _redis_address(store)
     client = redis_py.Redis(host=host, port=int(port))
     try:
         client.flushall()
@@ -214,7 +224,7 @@ _VALUES: dict[str, st.SearchStrategy[Any]] = {
     "f_f32": _maybe(st.one_of(st.floats(), st.integers(-(2**24), 2**24))),
     "f_bool": _maybe(st.booleans()),
     # Surrogates are not valid UTF-8: no path stores them.
-    "f_str": _maybe(st.text(st.characters(exclude_categories=("Cs",)), max_size=40)),
+    "f_str": _maybe(st.text(st.characters(exclude_categories=["Cs"]), max_size=40)),
 }
 
 
@@ -251,7 +261,7 @@ def test_stores_the_bytes_the_arrow_path_stores(
     assert written == len(keys), columns
     fast = _stored(store)
     _reset(store)
-    write_table(store, _view(store), _arrow_table(columns), "push")
+    write_table(store.context, _view(store), _arrow_table(columns), "push")
     assert fast == _stored(store)
 
 
@@ -325,7 +335,7 @@ def test_declines_more_rows_than_the_shortcut_takes(
     store: FeatureStore, loop: asyncio.AbstractEventLoop
 ) -> None:
     n = SMALL_WRITE_ROWS + 1
-    columns = {
+    columns: dict[str, list[Any]] = {
         "driver_id": list(range(n)),
         "city": ["a"] * n,
         "event_timestamp": ["2025-01-01T00:00:00Z"] * n,
@@ -392,7 +402,7 @@ def test_a_created_timestamp_must_be_valid_though_it_is_not_stored(
             _reset(store)
             table = _arrow_table(_one_row())
             table = table.append_column("created", pa.array([None], table["event_timestamp"].type))
-            write_table(store, _view(store), table, "push")
+            write_table(store.context, _view(store), table, "push")
             assert fast == _stored(store)
         else:
             assert _stored(store) == {}
@@ -429,5 +439,5 @@ def test_the_script_is_sent_once_then_called_by_its_sha(
     assert _write(loop, store, _one_row(event_timestamp=["2025-01-02T00:00:00Z"])) == 1
     got = store.get_online_features(["stats:f_i64"], {"driver_id": [7], "city": ["Paris"]})
     assert got.to_dict(include_event_timestamps=True)["f_i64__ts"] == [1735776000]
-    loop.run_until_complete(store.online_store.close_async())  # type: ignore[attr-defined]
+    loop.run_until_complete(store.online_store.close_async())
     store.online_store.close()

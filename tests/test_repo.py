@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -9,7 +11,12 @@ from repast.errors import RepoValidationError
 from repast.repo import parse_repo, repo_files
 
 
-def names(items: list[object]) -> list[str]:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def names(items: Sequence[_Named]) -> list[str]:
     return sorted(item.name for item in items)
 
 

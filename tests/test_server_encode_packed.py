@@ -74,6 +74,9 @@ FEATURES: list[tuple[str, Any, Any]] = [
     ("uid", Uuid, st.uuids().map(str)),
 ]
 
+# One view argument of `_core.packed_response_json`, as its stub types it.
+PackedView = tuple[str, list[bytes | None], list[int], list[int], pa.Array | None, int]
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
@@ -200,13 +203,14 @@ def test_key_columns_keep_the_requests_order_and_full_names(store: FeatureStore)
 
 def test_a_corrupt_stored_row_is_an_error_naming_view_and_row() -> None:
     good = bytes([1]) + bytes(8) + bytes([0x91, 0xC3])  # version, time 0 (flipped), [true]
-    views = [("v", [good, b"\x01short"], [7], [0], None, 0)]
+    rows: list[bytes | None] = [good, b"\x01short"]
+    views: list[PackedView] = [("v", rows, [7], [0], None, 0)]
     with pytest.raises(_core.DecodeError, match="^column 'v' row 1: corrupt packed row: "):
         _core.packed_response_json(views, [(0, 0)], 2, 0)
 
 
 def test_inconsistent_arguments_are_refused() -> None:
-    views = [("v", [None, None], [7], [0], pa.array([0, 5], pa.int32()), 0)]
+    views: list[PackedView] = [("v", [None, None], [7], [0], pa.array([0, 5], pa.int32()), 0)]
     with pytest.raises(_core.InvalidValueError, match="fan-out index 5 past the 2 rows read"):
         _core.packed_response_json(views, [(0, 0)], 2, 0)
     with pytest.raises(_core.InvalidValueError, match="output 0 names view 3"):

@@ -8,13 +8,14 @@ import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from golden_repo import load_dump
 from online_stores import STORES, online_config
 from repast import FeatureStore
+from repast.online.small_write import write_rows_async
 from server_helpers import (
     client_for,
     demo_push,
@@ -312,7 +313,7 @@ def test_small_pushes_store_what_the_general_path_stores(
     redis = request.getfixturevalue("redis_clean")
     fs = server_store(tmp_path, online_config("redis-packed", redis), steps=False)
     taken: list[int | None] = []
-    small = endpoints.write_rows_async
+    small = write_rows_async
 
     async def spy(*args: Any) -> int | None:
         taken.append(await small(*args))
@@ -321,7 +322,9 @@ def test_small_pushes_store_what_the_general_path_stores(
     def stored() -> dict[bytes, dict[bytes, bytes]]:
         client = redis_py.Redis(host=redis.host, port=redis.port)
         try:
-            return {key: client.hgetall(key) for key in client.keys("*")}
+            # No decode_responses: keys, fields and values are all bytes.
+            keys = cast(list[bytes], client.keys("*"))
+            return {key: cast(dict[bytes, bytes], client.hgetall(key)) for key in keys}
         finally:
             client.close()
 
@@ -398,7 +401,7 @@ def test_odfv_request_data_of_the_wrong_type_is_a_400_naming_field_row_and_type(
 ) -> None:
     # Issue 13: `"val_to_add": ["x"]` for an Int64 field was a 500 ArrowInvalid.
     n = len(values)
-    bad = {
+    bad: dict[str, Any] = {
         "entities": {"driver_id": [1001] * n, "val_to_add": values, "val_to_add_2": [1] * n},
         "features": ODFV_READ,
     }
@@ -456,8 +459,9 @@ def test_a_fractional_integer_key_is_a_400_on_every_endpoint(demo: FeatureStore)
             assert got["results"][1]["statuses"] == ["NOT_FOUND"]
             # Whole numbers as floats, and integer strings, are the integers they spell.
             assert (await client.post("/push", json=demo_push([1001.0], [7.0]))).status_code == 200
-            for ids in ([1001], [1001.0], ["1001"]):
-                got = (await client.post("/get-online-features", json=demo_read(ids))).json()
-                assert got["results"][2]["values"] == [7], ids
+            spellings: list[list[Any]] = [[1001], [1001.0], ["1001"]]
+            for spelled in spellings:
+                got = (await client.post("/get-online-features", json=demo_read(spelled))).json()
+                assert got["results"][2]["values"] == [7], spelled
 
     run(main)
