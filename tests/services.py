@@ -21,7 +21,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import redis as redis_py
 
 __all__ = [
     "RedisServer",
@@ -374,6 +376,16 @@ class RedisServer:
         reply = self.command("FLUSHALL")
         if not reply.startswith(b"+OK"):
             raise ServiceError(f"FLUSHALL on {self.url} answered {reply!r}")
+
+
+def redis_hashes(host: str, port: int) -> dict[bytes, dict[bytes, bytes]]:
+    """Every hash a Redis server holds, keys, fields and values as the bytes stored."""
+    client = redis_py.Redis(host=host, port=port)  # no decode_responses: all bytes
+    try:
+        keys = cast(list[bytes], client.keys("*"))
+        return {key: cast(dict[bytes, bytes], client.hgetall(key)) for key in keys}
+    finally:
+        client.close()
 
 
 def free_cluster_port() -> int:

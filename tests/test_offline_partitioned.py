@@ -455,8 +455,9 @@ def store_joins(store: FeatureStore, refs: list[str]) -> list[ViewJoin]:
     from repast.offline.historical import _plan, _Resolver
 
     joins = list(_plan(_Resolver(store.context), refs, False).joins)
-    assert all(isinstance(join, ViewJoin) for join in joins)  # no aggregated view here
-    return [join for join in joins if isinstance(join, ViewJoin)]
+    view_joins = [join for join in joins if isinstance(join, ViewJoin)]
+    assert len(view_joins) == len(joins)  # no aggregated view here
+    return view_joins
 
 
 def file_store_limit(config: RepoConfig) -> int | None:

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
 from repast.config import RedisOnlineStoreConfig
+from repast.online.redis_client import parse_connection_string
 from repast.online.small_write import SMALL_WRITE_ROWS, small_write_plan, write_rows_async
 from repast.online.sqlite import SqliteOnlineStore
 from repast.online.write import write_table
 from repast.types import Bool, Float32, Float64, Int32, Int64, String
-from services import RedisServer
+from services import RedisServer, redis_hashes
 
 FEATURES = [
     ("f_i64", Int64, pa.int64()),
@@ -111,21 +112,14 @@ def _stored(store: FeatureStore) -> dict[bytes, Any]:
             except sqlite3.OperationalError:  # never written
                 return {}
         return {key: (micros, row) for key, micros, row in found}
-    host, port = _redis_address(store)
-    client = redis_py.Redis(host=host, port=int(port))
-    try:
-        # The client decodes nothing (no decode_responses), so every key is bytes.
-        keys = cast(list[bytes], client.keys("*"))
-        return {key: client.hgetall(key) for key in keys}
-    finally:
-        client.close()
+    return redis_hashes(*_redis_address(store))
 
 
-def _redis_address(store: FeatureStore) -> tuple[str, str]:
+def _redis_address(store: FeatureStore) -> tuple[str, int]:
     online = store.config.online_store
     assert isinstance(online, RedisOnlineStoreConfig)
-    host, port = online.connection_string.split(",")[0].split(":")
-    return host, port
+    nodes, _ = parse_connection_string(online.connection_string)
+    return nodes[0]
 
 
 def _reset(store: FeatureStore) -> None:
@@ -135,7 +129,7 @@ def _reset(store: FeatureStore) -> None:
             conn.execute(f'DROP TABLE IF EXISTS "{online.table("stats")}"')
         return
     host, port = _redis_address(store)
-    client = redis_py.Redis(host=host, port=int(port))
+    client = redis_py.Redis(host=host, port=port)
     try:
         client.flushall()
     finally:

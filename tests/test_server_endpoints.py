@@ -8,7 +8,7 @@ import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -28,7 +28,7 @@ from server_helpers import (
     run,
     server_store,
 )
-from services import RedisServer
+from services import RedisServer, redis_hashes
 
 
 @pytest.fixture(params=STORES)
@@ -306,8 +306,6 @@ def test_small_pushes_store_what_the_general_path_stores(
 ) -> None:
     # One-row pushes and writes take online/small_write.py (the JSON lists in one Rust call);
     # with it turned off the Arrow path must leave the same bytes in Redis.
-    import redis as redis_py
-
     from repast_server import endpoints
 
     redis = request.getfixturevalue("redis_clean")
@@ -320,13 +318,7 @@ def test_small_pushes_store_what_the_general_path_stores(
         return taken[-1]
 
     def stored() -> dict[bytes, dict[bytes, bytes]]:
-        client = redis_py.Redis(host=redis.host, port=redis.port)
-        try:
-            # No decode_responses: keys, fields and values are all bytes.
-            keys = cast(list[bytes], client.keys("*"))
-            return {key: cast(dict[bytes, bytes], client.hgetall(key)) for key in keys}
-        finally:
-            client.close()
+        return redis_hashes(redis.host, redis.port)
 
     push = push_body([7], [3], ts="2024-01-01T12:00:00.25+02:00")
     write = {"feature_view_name": "hourly_fresh", "df": push_body([8], [4])["df"]}
