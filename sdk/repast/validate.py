@@ -137,7 +137,7 @@ def _check_aggregations(contents: RepoContents) -> None:
         view = aggregated_view(declared)
         if view is None or not view.online:
             continue
-        types = {f.name: f.dtype for f in view.aggregation_inputs}
+        types = view.input_types()
         for agg in view.aggregations:
             dtype = types.get(agg.column)
             if agg.function == "last" and dtype not in (Int32, Int64, Float32, Float64):

@@ -125,7 +125,7 @@ def tile_spec(view: FeatureView) -> TileSpec | None:
         return cached[1]
     sfv = cast("AggregatedView", view)
     threshold = getattr(view.stream_source, "watermark_delay_threshold", None)
-    types = {f.name: f.dtype for f in sfv.aggregation_inputs}
+    types = sfv.input_types()
     spec = TileSpec(
         view=view.name,
         specs=[
@@ -236,7 +236,7 @@ def write_events(
     spec = tile_spec(view)
     assert spec is not None
     store = tile_store(online, view.name)
-    types = {f.name: f.dtype for f in cast("AggregatedView", view).aggregation_inputs}
+    types = cast("AggregatedView", view).input_types()
     table = check_events(view, table, what)
     if table.num_rows == 0:
         return 0
