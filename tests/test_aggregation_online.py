@@ -211,7 +211,16 @@ SPECS = [
     ("mean", "int", 30 * S),
     ("var", "float", 30 * S),
     ("count_distinct", "other", 30 * S),
+    ("last", "text", 20 * S),
+    ("last", "binary", 30 * S),
 ]
+# Each spec's input: the event's integer, or a string / bytes made from it (`last` of strings
+# and bytes is kept online too).
+_AS: dict[str, Any] = {
+    "text": lambda v: None if v is None else f"é{v}",
+    "binary": lambda v: None if v is None else str(v).encode() + b"\xff",
+}
+_ARROW = {"text": pa.string(), "binary": pa.binary()}
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -246,13 +255,22 @@ def test_online_tiles_equal_offline_at_random_instants(
         entities = pa.array([k for k, _, _ in batch], pa.int64())
         stamps = pa.array([ts * S for _, ts, _ in batch], pa.int64())
         values = pa.array([v for _, _, v in batch], pa.int64())
+        columns = [
+            (
+                "value",
+                pa.array([_AS[kind](v) for _, _, v in batch], _ARROW[kind])
+                if kind in _AS
+                else values,
+            )
+            for _, kind, _ in SPECS
+        ]
         sets, _, dropped, late = _core.tiles_update(
             spec.specs,
             spec.tile_ns,
             stored,
             entities,
             stamps,
-            [("value", values)] * len(SPECS),
+            columns,
             seq * 1000,
             min(times) * S,
         )
@@ -263,19 +281,27 @@ def test_online_tiles_equal_offline_at_random_instants(
     for t in times:
         rows = spec.read(stored, t * S)
         _, columns = _core.decode_packed_rows(
-            pa.array(rows, pa.binary()), [4, 4, 4, 4, 4, 5, 5, 4], list(range(len(SPECS)))
+            pa.array(rows, pa.binary()),
+            [4, 4, 4, 4, 4, 5, 5, 4, 2, 1],
+            list(range(len(SPECS))),
         )
-        for (function, _, window), column in zip(SPECS, columns, strict=True):
+        for (function, kind, window), column in zip(SPECS, columns, strict=True):
             kept = [(k, ts, v) for k, ts, v in ordered if ts > horizon]
             want = [reference(kept, k, t, function, window // S, tile, True) for k in range(4)]
             got = column.to_pylist()
             if function == "last":
                 # Ties at one event time go to the later arrival (docs/aggregations.md).
                 want = [_last(kept, k, t, window // S, tile) for k in range(4)]
+            as_input = _AS.get(kind, lambda v: v)
+            want = [as_input(w) for w in want] if kind in _AS else want
             # The offline kernel over the same events (the source in arrival order), as of t.
-            kind = pa.float64() if function == "var" else pa.int64()
+            arrow = _ARROW.get(kind, pa.float64() if function == "var" else pa.int64())
             (offline,) = run_offline(
-                kept, [(k, t) for k in range(4)], [(function, window // S)], tile, kind
+                [(k, ts, as_input(v)) for k, ts, v in kept],
+                [(k, t) for k in range(4)],
+                [(function, window // S)],
+                tile,
+                arrow,
             )
             for key, (g, w, o) in enumerate(zip(got, want, offline, strict=True)):
                 if not any(k == key for k, _, _ in kept):

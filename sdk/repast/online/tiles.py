@@ -25,7 +25,7 @@ from repast import _core
 from repast.conversion import exact_cast
 from repast.errors import MissingColumnError, OnlineStoreError, RepastError
 from repast.online.base import Merge, OnlineView, PackedRows
-from repast.types import Float32, Float64, Int32, Int64
+from repast.types import Bytes, Float32, Float64, Int32, Int64, String
 
 if TYPE_CHECKING:
     from repast.batch_feature_view import AggregatedView
@@ -108,6 +108,8 @@ def _input_kind(function: str, dtype: Any) -> str:
         return "int"
     if dtype in _INTS or dtype in _FLOATS:
         return "float"
+    if function == "last" and dtype in (String, Bytes):
+        return "text" if dtype == String else "binary"
     # Refused at apply for online views (docs/aggregations.md): kept so a spec always exists.
     return "other"
 
