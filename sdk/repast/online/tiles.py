@@ -67,12 +67,16 @@ class TileStore(Protocol):
 
 def tile_store(store: object, view_name: str) -> TileStore:
     """`store` as a `TileStore`, or an error naming what it lacks."""
+    if getattr(store, "layout", None) == "feast":
+        from repast.online.redis import tiles_need_packed
+
+        raise OnlineStoreError(tiles_need_packed(view_name))
     if getattr(store, "update_tiles", None) is None or not getattr(
         store, "holds_packed_rows", False
     ):
         raise OnlineStoreError(
             f"feature view '{view_name}' serves windowed aggregations, which need an online "
-            "store that keeps packed rows (SQLite, or Redis with layout: packed, not cluster)"
+            "store that keeps packed rows (SQLite, or Redis with layout: packed)"
         )
     return cast("TileStore", store)
 
