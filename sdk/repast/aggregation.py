@@ -1,4 +1,5 @@
-"""`Aggregation` (`feast.aggregation`): a windowed aggregate a StreamFeatureView declares.
+"""`Aggregation` (`feast.aggregation`): a windowed aggregate a StreamFeatureView or a
+BatchFeatureView declares; `AggregatingView`, what those two views share about them.
 
 What each function computes, over which events, and in which tiles: docs/aggregations.md.
 """

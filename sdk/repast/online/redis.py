@@ -417,11 +417,8 @@ class RedisOnlineStore:
         what = f"updating the tiles of view '{view.name}'"
         for _ in range(_TILES_ATTEMPTS):
             read = [full[i] for i in pending]
-            replies = (
-                self._tiles_get_cluster(what, read, field)
-                if self.cluster
-                else (self._tiles_get(what, read, field))
-            )
+            get = self._tiles_get_cluster if self.cluster else self._tiles_get
+            replies = get(what, read, field)
             for i, value in zip(pending, replies, strict=True):
                 stored[i] = value
             sets, _ = merge(stored)
@@ -431,11 +428,8 @@ class RedisOnlineStore:
                 digest = b"" if seen is None else hashlib.sha1(seen).hexdigest().encode()
                 writes.append((full[i], digest, sets[i]))
             try:
-                done = (
-                    self._tiles_cas_cluster(what, field, writes)
-                    if self.cluster
-                    else self._tiles_cas(what, field, writes)
-                )
+                cas = self._tiles_cas_cluster if self.cluster else self._tiles_cas
+                done = cas(what, field, writes)
             except _NoScript:
                 self._tiles_script = None
                 continue
