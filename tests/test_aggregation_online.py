@@ -443,3 +443,57 @@ def test_bad_event_values_are_refused_before_any_write(
         ["driver_trips:count_trips_3600s"], {"driver_id": [1, 2, 3, 4, 5]}
     ).to_dict()
     assert got["count_trips_3600s"] == [None] * 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=1, max_size=6),
+    cut=st.integers(0, 400),
+    flip=st.integers(0, 400),
+    noise=st.binary(max_size=64),
+)
+def test_damaged_string_tiles_are_refused_not_served(
+    values: list[str | None], cut: int, flip: int, noise: bytes
+) -> None:
+    """Stored tiles of a `last` of strings that were cut short, had a byte changed or are
+    arbitrary bytes either decode to a well-formed row or raise a DecodeError naming the
+    entity; never another error, never a crash."""
+    specs = [("last", "text", 30 * S), ("last", "binary", 30 * S)]
+    n = len(values)
+    (good,), _, _, _ = _core.tiles_update(
+        specs,
+        10 * S,
+        [None],
+        pa.array([0] * n, pa.int64()),
+        pa.array([(i + 1) * S for i in range(n)], pa.int64()),
+        [
+            ("s", pa.array(values, pa.string())),
+            ("b", pa.array([None if v is None else v.encode() for v in values], pa.binary())),
+        ],
+        0,
+        10 * S,
+    )
+    # Read back whole: the last non-null value of each column.
+    present = [v for v in values if v is not None]
+    (row,) = _core.tiles_read(specs, 10 * S, [good], 20 * S)
+    _, columns = _core.decode_packed_rows(pa.array([row], pa.binary()), [2, 1], [0, 1])
+    want = present[-1] if present else None
+    assert columns[0].to_pylist() == [want]
+    assert columns[1].to_pylist() == [None if want is None else want.encode()]
+    damaged = bytearray(good[: cut % (len(good) + 1)])
+    if damaged:
+        damaged[flip % len(damaged)] ^= 0xFF
+    for stored in (bytes(damaged), noise):
+        try:
+            (read,) = _core.tiles_read(specs, 10 * S, [stored], 20 * S)
+        except _core.DecodeError as exc:
+            message = str(exc)
+        else:
+            message = ""
+        if message:
+            assert "entity 0's stored tiles are unreadable" in message
+            continue
+        # What still decodes is a row the packed-row readers take (strings still UTF-8), or
+        # nothing (a set whose newest-event field reads as "no event").
+        if read is not None:
+            _core.decode_packed_rows(pa.array([read], pa.binary()), [2, 1], [0, 1])
