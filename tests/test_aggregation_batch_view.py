@@ -252,12 +252,6 @@ BAD = [
         "BatchFeatureView 'batch_trips': aggregation 'sum_trips': time_window is required",
     ),
     (
-        'column="fare", function="last", time_window=timedelta(hours=1), name="last_1h"',
-        'column="rider", function="last", time_window=timedelta(hours=1), name="last_1h"',
-        "BatchFeatureView 'batch_trips': aggregation 'last_1h': last of a String column is "
-        "computed offline only",
-    ),
-    (
         "    online=True,\n)",
         "    online=True,\n    udf=lambda df: df,\n)",
         "BatchFeatureView 'batch_trips': transformations .* are not supported",

@@ -212,6 +212,14 @@ SPECS = [
     ("var", "float", 30 * S),
     ("count_distinct", "other", 30 * S),
 ]
+# `last` of strings and bytes is kept online too.
+STRING_SPECS = [("last", "text", 20 * S), ("last", "binary", 30 * S)]
+# Each spec's input: the event's integer, or a string / bytes made from it.
+_AS: dict[str, Any] = {
+    "text": lambda v: None if v is None else f"é{v}",
+    "binary": lambda v: None if v is None else str(v).encode() + b"\xff",
+}
+_ARROW = {"text": pa.string(), "binary": pa.binary()}
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -234,7 +242,8 @@ def test_online_tiles_equal_offline_at_random_instants(
 ) -> None:
     """Events written in batches in any order; reads at tile boundaries equal the offline
     kernel (and the brute-force reference) at the same instant."""
-    spec = TileSpec("v", SPECS, ["value"] * len(SPECS), tile * S, "ts")
+    specs = SPECS + STRING_SPECS
+    spec = TileSpec("v", specs, ["value"] * len(specs), tile * S, "ts")
     cuts = sorted({0, len(events), *(min(c, len(events)) for c in splits)})
     batches = [events[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
     random.Random(len(events)).shuffle(batches)
@@ -246,13 +255,22 @@ def test_online_tiles_equal_offline_at_random_instants(
         entities = pa.array([k for k, _, _ in batch], pa.int64())
         stamps = pa.array([ts * S for _, ts, _ in batch], pa.int64())
         values = pa.array([v for _, _, v in batch], pa.int64())
+        columns = [
+            (
+                "value",
+                pa.array([_AS[kind](v) for _, _, v in batch], _ARROW[kind])
+                if kind in _AS
+                else values,
+            )
+            for _, kind, _ in specs
+        ]
         sets, _, dropped, late = _core.tiles_update(
             spec.specs,
             spec.tile_ns,
             stored,
             entities,
             stamps,
-            [("value", values)] * len(SPECS),
+            columns,
             seq * 1000,
             min(times) * S,
         )
@@ -263,19 +281,27 @@ def test_online_tiles_equal_offline_at_random_instants(
     for t in times:
         rows = spec.read(stored, t * S)
         _, columns = _core.decode_packed_rows(
-            pa.array(rows, pa.binary()), [4, 4, 4, 4, 4, 5, 5, 4], list(range(len(SPECS)))
+            pa.array(rows, pa.binary()),
+            [4, 4, 4, 4, 4, 5, 5, 4, 2, 1],
+            list(range(len(specs))),
         )
-        for (function, _, window), column in zip(SPECS, columns, strict=True):
+        for (function, kind, window), column in zip(specs, columns, strict=True):
             kept = [(k, ts, v) for k, ts, v in ordered if ts > horizon]
             want = [reference(kept, k, t, function, window // S, tile, True) for k in range(4)]
             got = column.to_pylist()
             if function == "last":
                 # Ties at one event time go to the later arrival (docs/aggregations.md).
                 want = [_last(kept, k, t, window // S, tile) for k in range(4)]
+            as_input = _AS.get(kind, lambda v: v)
+            want = [as_input(w) for w in want] if kind in _AS else want
             # The offline kernel over the same events (the source in arrival order), as of t.
-            kind = pa.float64() if function == "var" else pa.int64()
+            arrow = _ARROW.get(kind, pa.float64() if function == "var" else pa.int64())
             (offline,) = run_offline(
-                kept, [(k, t) for k in range(4)], [(function, window // S)], tile, kind
+                [(k, ts, as_input(v)) for k, ts, v in kept],
+                [(k, t) for k in range(4)],
+                [(function, window // S)],
+                tile,
+                arrow,
             )
             for key, (g, w, o) in enumerate(zip(got, want, offline, strict=True)):
                 if not any(k == key for k, _, _ in kept):
@@ -417,3 +443,57 @@ def test_bad_event_values_are_refused_before_any_write(
         ["driver_trips:count_trips_3600s"], {"driver_id": [1, 2, 3, 4, 5]}
     ).to_dict()
     assert got["count_trips_3600s"] == [None] * 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=1, max_size=6),
+    cut=st.integers(0, 400),
+    flip=st.integers(0, 400),
+    noise=st.binary(max_size=64),
+)
+def test_damaged_string_tiles_are_refused_not_served(
+    values: list[str | None], cut: int, flip: int, noise: bytes
+) -> None:
+    """Stored tiles of a `last` of strings that were cut short, had a byte changed or are
+    arbitrary bytes either decode to a well-formed row or raise a DecodeError naming the
+    entity; never another error, never a crash."""
+    specs = [("last", "text", 30 * S), ("last", "binary", 30 * S)]
+    n = len(values)
+    (good,), _, _, _ = _core.tiles_update(
+        specs,
+        10 * S,
+        [None],
+        pa.array([0] * n, pa.int64()),
+        pa.array([(i + 1) * S for i in range(n)], pa.int64()),
+        [
+            ("s", pa.array(values, pa.string())),
+            ("b", pa.array([None if v is None else v.encode() for v in values], pa.binary())),
+        ],
+        0,
+        10 * S,
+    )
+    # Read back whole: the last non-null value of each column.
+    present = [v for v in values if v is not None]
+    (row,) = _core.tiles_read(specs, 10 * S, [good], 20 * S)
+    _, columns = _core.decode_packed_rows(pa.array([row], pa.binary()), [2, 1], [0, 1])
+    want = present[-1] if present else None
+    assert columns[0].to_pylist() == [want]
+    assert columns[1].to_pylist() == [None if want is None else want.encode()]
+    damaged = bytearray(good[: cut % (len(good) + 1)])
+    if damaged:
+        damaged[flip % len(damaged)] ^= 0xFF
+    for stored in (bytes(damaged), noise):
+        try:
+            (read,) = _core.tiles_read(specs, 10 * S, [stored], 20 * S)
+        except _core.DecodeError as exc:
+            message = str(exc)
+        else:
+            message = ""
+        if message:
+            assert "entity 0's stored tiles are unreadable" in message
+            continue
+        # What still decodes is a row the packed-row readers take (strings still UTF-8), or
+        # nothing (a set whose newest-event field reads as "no event").
+        if read is not None:
+            _core.decode_packed_rows(pa.array([read], pa.binary()), [2, 1], [0, 1])

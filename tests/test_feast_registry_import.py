@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -228,7 +229,8 @@ def test_arbitrary_bytes_are_never_imported(data: bytes) -> None:
 
 # A Feast repo with what the template lacks: a Kafka source (its batch source listed after
 # it), a stream view, field mapping, tags and owners, a Struct-free list type, a projection
-# with an alias and a join key map; and a stream view with aggregations, which Repast refuses.
+# with an alias and a join key map; and stream views with aggregations (tiled and not, with
+# Feast's aliases, names and slide intervals), which import as apply makes them.
 STREAM_REPO = """
 from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, KafkaSource, ValueType
@@ -264,7 +266,36 @@ sums = StreamFeatureView(name="trip_sums", entities=[rider], ttl=timedelta(days=
                          source=kafka, timestamp_field="ts", mode="spark",
                          aggregations=[Aggregation(column="fare", function="sum",
                                                    time_window=timedelta(hours=1))])
-sums_service = FeatureService(name="sums", features=[sums])
+tiled = StreamFeatureView(
+    name="trip_tiled", entities=[rider], source=kafka, timestamp_field="ts", mode="spark",
+    schema=[Field(name="rider_id", dtype=Int64), Field(name="fare", dtype=Float32)],
+    enable_tiling=True, tiling_hop_size=timedelta(minutes=10),
+    aggregations=[
+        Aggregation(column="fare", function="avg", time_window=timedelta(hours=1),
+                    slide_interval=timedelta(minutes=20)),
+        Aggregation(column="fare", function="max", time_window=timedelta(days=1), name="top"),
+        Aggregation(column="rider_id", function="count", time_window=timedelta(hours=2)),
+        Aggregation(column="fare", function="std", time_window=timedelta(days=1)),
+    ])
+sums_service = FeatureService(name="sums", features=[sums, tiled])
+"""
+# Feast only: what Repast refuses at apply, which Feast 0.67 stores without checking; a
+# projection of an aggregated view by input column (Repast's views serve the aggregations);
+# a BatchFeatureView with aggregations, which Feast's registry stores without them.
+FEAST_ONLY = """
+from feast.batch_feature_view import BatchFeatureView
+batch_sums = BatchFeatureView(name="batch_sums", entities=[rider], source=batch,
+                              schema=[Field(name="rider_id", dtype=Int64),
+                                      Field(name="fare", dtype=Float32)],
+                              aggregations=[Aggregation(column="fare", function="sum",
+                                                        time_window=timedelta(hours=1))])
+fares = FeatureService(name="fares", features=[tiled[["fare"]]])
+median = StreamFeatureView(name="trip_median", entities=[rider], source=kafka, timestamp_field="ts",
+                           schema=[Field(name="rider_id", dtype=Int64),
+                                   Field(name="fare", dtype=Float32)], mode="spark",
+                           aggregations=[Aggregation(column="fare", function="median",
+                                                     time_window=timedelta(hours=1))])
+median_service = FeatureService(name="medians", features=[median])
 """
 
 
@@ -281,30 +312,49 @@ def test_stream_views_kafka_sources_and_projections_import_as_apply_makes_them(
             "online_store:\n  type: sqlite\n  path: data/online.db\n"
         )
         (root / "definitions.py").write_text(definitions)
+        stamps = pd.to_datetime(
+            ["2024-01-01 00:10", "2024-01-01 00:20", "2024-01-01 02:30", "2024-01-01 01:00"],
+            utc=True,
+        )
         pq.write_table(
-            pa.table({"rider_id": [1], "fare_usd": pa.array([1.5], pa.float32()),
-                      "zones": [["a"]], "ts": pa.array([0], pa.timestamp("us", "UTC")),
-                      "created": pa.array([0], pa.timestamp("us", "UTC"))}),
+            pa.table({"rider_id": [1, 1, 1, 2],
+                      "fare_usd": pa.array([1.5, 2.5, 8.0, 3.0], pa.float32()),
+                      "zones": [["a"], [], None, ["b"]], "ts": pa.array(stamps),
+                      "created": pa.array(stamps)}),
             root / "data" / "trips.parquet",
         )  # fmt: skip
         return root
 
-    feast = repo(tmp_path / "feast", STREAM_REPO + AGGREGATED, "registry.db")
+    feast = repo(tmp_path / "feast", STREAM_REPO + AGGREGATED + FEAST_ONLY, "registry.db")
     run([str(feast_python().parent / "feast"), "apply"], feast, feast_env())
     imported_repo = repo(tmp_path / "imported", "", "registry.json")
     shutil.copy(feast / "data" / "registry.db", imported_repo / "data" / "registry.db")
     store = FeatureStore(repo_path=imported_repo)
     imported = store.import_feast_registry("data/registry.db")
+    imported_repo_services = {s.name: s for s in store.list_feature_services()}
+    # Feast's FeatureView record has no field for aggregations: Feast itself reads the
+    # BatchFeatureView back as a plain view of its inputs, and so does the import.
+    batch_sums = store.get_feature_view("batch_sums")
+    assert [f.name for f in batch_sums.features] == ["fare"]
+    assert getattr(batch_sums, "aggregations", []) == []
+    tiled_view = store.get_stream_feature_view("trip_tiled")
     store.online_store.close()
-    no_aggregations = "it has aggregations, which Repast does not compute yet"
-    assert [(s.kind, s.name, s.reason) for s in imported.skipped] == [
-        ("stream feature view", "trip_sums", no_aggregations),
-        ("feature service", "sums", "it uses stream feature view 'trip_sums', which was skipped"),
+    assert [(s.kind, s.name) for s in imported.skipped] == [
+        ("stream feature view", "trip_median"),
+        ("feature service", "medians"),
     ]
-    # Repast's own apply of the same definitions (imports changed, no aggregations) makes
-    # the same records.
+    assert imported.skipped[0].reason.startswith(
+        "Repast refuses its definition: Aggregation 'median_fare': function must be one of sum,"
+    ), imported.skipped[0].reason
+    assert imported.skipped[1].reason == (
+        "it uses stream feature view 'trip_median', which was skipped"
+    )
+    # Repast's own apply of the same definitions (imports changed, without the refused view)
+    # makes the same records.
     applied_repo = repo(
-        tmp_path / "applied", STREAM_REPO.replace("from feast", "from repast"), "registry.json"
+        tmp_path / "applied",
+        (STREAM_REPO + AGGREGATED).replace("from feast", "from repast"),
+        "registry.json",
     )
     run(["repast", "apply"], applied_repo, repast_env())
     ours, theirs = _dump(imported_repo, "streams"), _dump(applied_repo, "streams")
@@ -315,10 +365,76 @@ def test_stream_views_kafka_sources_and_projections_import_as_apply_makes_them(
         "stream_feature_views",
         "feature_services",
     ):
-        assert sorted(ours[kind]) == sorted(theirs[kind]), kind
-        for name in ours[kind]:
+        assert sorted(set(ours[kind]) - {"fares", "batch_sums"}) == sorted(theirs[kind]), kind
+        for name in theirs[kind]:
             assert ours[kind][name]["spec"] == theirs[kind][name]["spec"], (kind, name)
     assert sorted(ours["data_sources"]) == ["trips_batch", "trips_stream"]
+    # `fare` is all of trip_tiled's inputs but its join key: in Feast's registry that is the
+    # same projection as the whole view's, and imports as the whole view.
+    fares = imported_repo_services["fares"]
+    assert fares.feature_view_projections[0].features == tiled_view.features
     assert ours["feature_services"]["riders"]["spec"]["features"][1]["join_key_map"] == {
         "rider_id": "passenger_id"
     }
+    tiled = ours["stream_feature_views"]["trip_tiled"]["spec"]
+    assert (tiled["enable_tiling"], tiled["tiling_hop_size"]) == (True, 600)
+    assert [a["slide_interval"] for a in tiled["aggregations"]] == [1200, 86400, 7200, 86400]
+    # ... and the imported views compute what the applied ones do, named as Feast names them.
+    features = [
+        "trip_sums:sum_fare_3600s",
+        "trip_tiled:avg_fare_3600s",
+        "trip_tiled:top",
+        "trip_tiled:count_rider_id_7200s",
+        "trip_tiled:std_fare_86400s",
+    ]
+    entity_df = pd.DataFrame(
+        {"rider_id": [1, 1, 2, 1], "event_timestamp": pd.to_datetime(
+            ["2024-01-01 00:30", "2024-01-01 03:00", "2024-01-01 00:30", "2024-01-01 04:00"],
+            utc=True)}
+    )  # fmt: skip
+    frames = []
+    for root in (imported_repo, applied_repo):
+        store = FeatureStore(repo_path=root)
+        frames.append(store.get_historical_features(entity_df, features).to_df())
+        store.online_store.close()
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    first = frames[0].sort_values(["rider_id", "event_timestamp"]).reset_index(drop=True)
+    assert first["sum_fare_3600s"].tolist()[:2] == pytest.approx([4.0, 8.0])
+    assert first["sum_fare_3600s"][2:].isna().all()
+    assert first["count_rider_id_7200s"].tolist() == [2, 1, 1, 0]
+    assert first["top"].tolist()[:3] == pytest.approx([2.5, 8.0, 8.0])
+
+
+def test_projection_of_some_inputs_selects_their_aggregations() -> None:
+    from datetime import timedelta
+
+    from repast import Aggregation, Field, FileSource, PushSource, StreamFeatureView
+    from repast.feast_registry.convert import _aggregated_features
+    from repast.types import Float64, Int64
+
+    batch = FileSource(name="f", path="data/f.parquet", timestamp_field="ts")
+    source = PushSource(name="p", batch_source=batch)
+    view = StreamFeatureView(
+        name="v",
+        source=source,
+        entities=["rider"],
+        timestamp_field="ts",
+        schema=[
+            Field(name=n, dtype=t) for n, t in [("rider_id", Int64), ("a", Int64), ("b", Float64)]
+        ],
+        aggregations=[
+            Aggregation(column=c, function=f, time_window=timedelta(hours=1))
+            for c, f in [("a", "sum"), ("b", "max"), ("a", "count"), ("rider_id", "count")]
+        ],
+    )
+
+    def names(selected: list[str]) -> list[str]:
+        chosen = _aggregated_features(
+            view, {"rider_id"}, [Field(name=n, dtype=Int64) for n in selected]
+        )
+        return [f.name for f in chosen]
+
+    assert names(["a"]) == ["sum_a_3600s", "count_a_3600s"]
+    assert names(["b"]) == ["max_b_3600s"]
+    assert names(["a", "b"]) == []  # every input: the whole view
+    assert names(["max_b_3600s"]) == ["max_b_3600s"]  # already Repast's names

@@ -117,6 +117,29 @@ def test_push_writes_every_view_of_the_push_source(store: FeatureStore) -> None:
         store.push("hourly_pus", rows((1, T, 0.1, 4)))
 
 
+def test_a_push_writes_online_to_views_with_online_false_as_feast_does(
+    store: FeatureStore,
+) -> None:
+    # Feast 0.67's push writes online to every view of the push source, `online` or not, and
+    # serves them (its `online` flag only selects what `materialize` loads; checked by running
+    # Feast 0.67's FeatureStore.push on SQLite): so does Repast.
+    from repast import FeatureView
+
+    fresh = store.get_feature_view("hourly_fresh")
+    offline_only = FeatureView(
+        name="hourly_offline",
+        entities=[store.get_entity("driver")],
+        ttl=timedelta(0),
+        schema=[*fresh.entity_columns, *fresh.features],
+        source=store.get_data_source("hourly_push"),
+        online=False,
+    )
+    store.apply([offline_only])
+    store.push("hourly_push", rows((1, T, 0.1, 4), (2, T, 0.2, 5)))
+    assert read(store, "hourly_offline", ids=[1, 2, 3])["rating"] == [4, 5, None]
+    assert read(store, ids=[1, 2, 3])["rating"] == [4, 5, None]
+
+
 def test_a_push_one_target_refuses_is_written_to_none(store: FeatureStore) -> None:
     from repast import FeatureView, Field
     from repast.types import Int64

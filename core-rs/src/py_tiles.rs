@@ -11,12 +11,13 @@ use pyo3::types::PyBytes;
 use crate::aggregate::partial::At;
 use crate::aggregate::tiles::{horizon, watermark, Input, Spec, TileSet, Value};
 use crate::aggregate::{tile_of, Function};
-use crate::columns::integers_as_i64;
+use crate::columns::{bytes_column, integers_as_i64, BytesColumn};
 use crate::error::CoreError;
 use crate::py_aggregate::{hashes, numbers, times, Column, Numbers};
 
 type PyArray = PyArrowType<ArrayData>;
-/// One aggregation: (function, input kind "int" / "float" / "other", window in ns).
+/// One aggregation: (function, input kind "int" / "float" / "text" / "binary" / "other",
+/// window in ns).
 type SpecArgs = (String, String, i64);
 
 fn specs(args: &[SpecArgs]) -> Result<Vec<Spec>, CoreError> {
@@ -29,6 +30,8 @@ fn specs(args: &[SpecArgs]) -> Result<Vec<Spec>, CoreError> {
                 input: match input.as_str() {
                     "int" => Input::Int,
                     "float" => Input::Float,
+                    "text" => Input::Text,
+                    "binary" => Input::Binary,
                     "other" => Input::Other,
                     other => {
                         return Err(CoreError::InvalidArgument(format!(
@@ -66,6 +69,7 @@ enum Values<'a> {
     Ints(Cow<'a, [i64]>),
     Floats(Cow<'a, [f64]>),
     Hashes(Vec<u64>),
+    Bytes(BytesColumn<'a>),
     Present,
 }
 
@@ -79,17 +83,35 @@ fn values<'a>(spec: &Spec, column: &'a Column, name: &str) -> Result<Values<'a>,
             Numbers::Float(v) => Values::Floats(v),
             Numbers::Int(v) => Values::Floats(Cow::Owned(v.iter().map(|&x| x as f64).collect())),
         },
+        (Input::Text | Input::Binary, _) => {
+            let text = spec.input == Input::Text;
+            match bytes_column(column.array.as_ref(), text) {
+                Some(b) if b.offsets_in_bounds() => Values::Bytes(b),
+                _ => {
+                    return Err(CoreError::unsupported(
+                        name,
+                        format!(
+                            "last of a {} column needs {} values, not {}",
+                            if text { "string" } else { "bytes" },
+                            if text { "string" } else { "binary" },
+                            column.array.data_type()
+                        ),
+                    ))
+                }
+            }
+        }
         (Input::Other, Function::CountDistinct) => Values::Hashes(hashes(column, name)?),
         (Input::Other, _) => Values::Present,
     })
 }
 
 impl Values<'_> {
-    fn get(&self, row: usize) -> Value {
+    fn get(&self, row: usize) -> Value<'_> {
         match self {
             Self::Ints(v) => Value::Int(v[row]),
             Self::Floats(v) => Value::Float(v[row]),
             Self::Hashes(v) => Value::Hash(v[row]),
+            Self::Bytes(v) => Value::Bytes(v.get(row)),
             Self::Present => Value::Present,
         }
     }

@@ -303,12 +303,12 @@ def tiles_update(
 ) -> tuple[list[bytes], list[int], int, int]:
     """Folds events into stored tile sets (one per entity; None = none yet).
 
-    `specs`: (function, input kind "int" / "float" / "other", window ns) per aggregation;
-    `event_entities`: each event's index into `stored`; `columns`: one (name, input column) per
-    spec. Returns the new sets, each one's newest event time (µs), the number of events
-    dropped because no read at or after `now_ns` reaches their tile, and the number dropped as
-    late: before their entity's newest stored event (before this call) minus `lateness_ns`
-    (None: no event is late).
+    `specs`: (function, input kind "int" / "float" / "text" / "binary" / "other", window ns)
+    per aggregation; `event_entities`: each event's index into `stored`; `columns`: one (name,
+    input column) per spec. Returns the new sets, each one's newest event time (µs), the number
+    of events dropped because no read at or after `now_ns` reaches their tile, and the number
+    dropped as late: before their entity's newest stored event (before this call) minus
+    `lateness_ns` (None: no event is late).
     """
 
 def tiles_read(

@@ -1,15 +1,22 @@
-"""`Aggregation` (`feast.aggregation`): a windowed aggregate a StreamFeatureView declares.
+"""`Aggregation` (`feast.aggregation`): a windowed aggregate a StreamFeatureView or a
+BatchFeatureView declares; `AggregatingView`, what those two views share about them.
 
 What each function computes, over which events, and in which tiles: docs/aggregations.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from repast._spec import check_duration, check_str, duration, fail, seconds, where
+from repast.entity import Entity
+from repast.feature_view import FeatureView
 from repast.field import Field
+from repast.projection import FeatureViewProjection
 from repast.types import (
     Bytes,
     FeastType,
@@ -24,6 +31,7 @@ __all__ = [
     "AGGREGATION_FUNCTIONS",
     "DEFAULT_TILING_HOP_SIZE",
     "Aggregation",
+    "AggregatingView",
     "aggregation_fields",
     "tile_size",
 ]
@@ -125,7 +133,8 @@ class Aggregation:
     def __repr__(self) -> str:
         return (
             f"Aggregation(column={self.column!r}, function={self.function!r}, "
-            f"time_window={self.time_window!r}, name={self.name!r})"
+            f"time_window={self.time_window!r}, slide_interval={self.slide_interval!r}, "
+            f"name={self.name!r})"
         )
 
 
@@ -198,3 +207,46 @@ def aggregation_fields(
     if dupes:
         fail(at, f"aggregations {', '.join(map(repr, dupes))} have the same name; set name=")
     return fields
+
+
+class AggregatingView(FeatureView):
+    """What the views that may declare aggregations (StreamFeatureView, BatchFeatureView)
+    share: the declared schema becomes the aggregations' inputs, and the features are the
+    aggregations."""
+
+    aggregations: list[Aggregation]
+    aggregation_inputs: list[Field]
+
+    @property
+    def tile(self) -> timedelta:
+        """The tile of the aggregations' windows (docs/aggregations.md)."""
+        raise NotImplementedError
+
+    def _declare_aggregations(self, at: str, aggregations: object, tiling: bool) -> None:
+        """Checks `aggregations`; with any, the declared features become their inputs and the
+        features the aggregations, typed from their input columns (join keys included)."""
+        self.aggregations = check_aggregations(at, aggregations)
+        self.aggregation_inputs = []
+        if not self.aggregations:
+            return
+        self.aggregation_inputs = list(self.features)
+        self.features = aggregation_fields(
+            at,
+            self.aggregations,
+            [*self.entity_columns, *self.aggregation_inputs],
+            self.tile,
+            tiling,
+        )
+        self.projection = FeatureViewProjection.from_definition(self)
+
+    def infer_schema(
+        self, source_schema: pa.Schema, entities_by_name: Mapping[str, Entity]
+    ) -> None:
+        super().infer_schema(source_schema, entities_by_name)
+        # An entity given by name left its join key among the inputs until now.
+        keys = set(self.join_keys)
+        self.aggregation_inputs = [f for f in self.aggregation_inputs if f.name not in keys]
+
+    def input_types(self) -> dict[str, Any]:
+        """Each input column's declared type, join keys included."""
+        return {f.name: f.dtype for f in [*self.entity_columns, *self.aggregation_inputs]}

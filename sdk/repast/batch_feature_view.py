@@ -12,25 +12,22 @@ registry record tells the two apart, `feature_view_from_dict`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from repast._spec import check_str, fail, where
-from repast.aggregation import UNTILED, Aggregation, aggregation_fields, check_aggregations
+from repast.aggregation import UNTILED, AggregatingView, Aggregation
 from repast.data_source import STREAM_SOURCE_TYPES, DataSource
 from repast.entity import Entity
 from repast.feature_view import FeatureView
 from repast.field import Field
-from repast.projection import FeatureViewProjection
 from repast.stream_feature_view import StreamFeatureView
 
 __all__ = ["AggregatedView", "BatchFeatureView", "aggregated_view", "feature_view_from_dict"]
 
 
-class BatchFeatureView(FeatureView):
+class BatchFeatureView(AggregatingView):
     """A FeatureView whose `source` is a batch source, optionally with windowed `aggregations`.
 
     Feast 0.67's signature and defaults (`online=False`, `ttl=None`).
@@ -97,37 +94,22 @@ class BatchFeatureView(FeatureView):
             enable_validation=enable_validation,
             version=version,
         )
-        self.aggregations = check_aggregations(at, aggregations)
         # What the aggregation paths read of any aggregated view (as on StreamFeatureView).
         self.timestamp_field: str = self.batch_source.timestamp_field
         self.enable_tiling = False
         self.tiling_hop_size: timedelta | None = None
-        self.aggregation_inputs: list[Field] = []
-        if self.aggregations:
-            if not self.timestamp_field:
-                fail(
-                    at,
-                    f"batch source {self.batch_source.name!r} needs a timestamp_field to place "
-                    "events in the aggregations' windows",
-                )
-            self.aggregation_inputs = list(self.features)
-            self.features = aggregation_fields(
-                at, self.aggregations, self.aggregation_inputs, self.tile, tiling=False
+        if aggregations and not self.timestamp_field:
+            fail(
+                at,
+                f"batch source {self.batch_source.name!r} needs a timestamp_field to place "
+                "events in the aggregations' windows",
             )
-            self.projection = FeatureViewProjection.from_definition(self)
+        self._declare_aggregations(at, aggregations, tiling=False)
 
     @property
     def tile(self) -> timedelta:
         """The tile of the aggregations' windows: 1 second (docs/aggregations.md)."""
         return UNTILED
-
-    def infer_schema(
-        self, source_schema: pa.Schema, entities_by_name: Mapping[str, Entity]
-    ) -> None:
-        super().infer_schema(source_schema, entities_by_name)
-        # An entity given by name left its join key among the inputs until now.
-        keys = set(self.join_keys)
-        self.aggregation_inputs = [f for f in self.aggregation_inputs if f.name not in keys]
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()

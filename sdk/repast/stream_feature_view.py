@@ -8,25 +8,21 @@ input columns (`aggregation_inputs`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from repast._spec import check_bool, check_duration, check_str, duration, fail, seconds, where
-from repast.aggregation import Aggregation, aggregation_fields, check_aggregations, tile_size
+from repast.aggregation import AggregatingView, Aggregation, tile_size
 from repast.data_source import STREAM_SOURCE_TYPES, DataSource, data_source_from_dict
 from repast.entity import Entity
-from repast.feature_view import FeatureView
 from repast.field import Field
 from repast.on_demand_feature_view import compile_udf, udf_source
-from repast.projection import FeatureViewProjection
 
 __all__ = ["StreamFeatureView", "stream_feature_view"]
 
 
-class StreamFeatureView(FeatureView):
+class StreamFeatureView(AggregatingView):
     """A FeatureView whose `source` is a KafkaSource, PushSource or KinesisSource."""
 
     view_type = "stream_feature_view"
@@ -80,9 +76,8 @@ class StreamFeatureView(FeatureView):
             enable_validation=enable_validation,
             version=version,
         )
-        self.aggregations = check_aggregations(at, aggregations)
         self.timestamp_field: str = check_str(at, "timestamp_field", timestamp_field)
-        if self.aggregations and not self.timestamp_field:
+        if aggregations and not self.timestamp_field:
             fail(at, "timestamp_field is required when aggregations are given")
         if udf is not None and not callable(udf):
             fail(at, f"udf must be a function, got {udf!r}")
@@ -93,21 +88,7 @@ class StreamFeatureView(FeatureView):
         self.udf_name: str = getattr(udf, "__name__", "") if udf is not None else ""
         self.enable_tiling = check_bool(at, "enable_tiling", enable_tiling)
         self.tiling_hop_size = check_duration(at, "tiling_hop_size", tiling_hop_size)
-        self.aggregation_inputs: list[Field] = []
-        if self.aggregations:
-            self.aggregation_inputs = list(self.features)
-            self.features = aggregation_fields(
-                at, self.aggregations, self.aggregation_inputs, self.tile, self.enable_tiling
-            )
-            self.projection = FeatureViewProjection.from_definition(self)
-
-    def infer_schema(
-        self, source_schema: pa.Schema, entities_by_name: Mapping[str, Entity]
-    ) -> None:
-        super().infer_schema(source_schema, entities_by_name)
-        # An entity given by name left its join key among the inputs until now.
-        keys = set(self.join_keys)
-        self.aggregation_inputs = [f for f in self.aggregation_inputs if f.name not in keys]
+        self._declare_aggregations(at, aggregations, self.enable_tiling)
 
     @property
     def tile(self) -> timedelta:

@@ -16,7 +16,7 @@ from repast.data_source import DataSource, FileSource
 from repast.entity import Entity
 from repast.errors import RepoValidationError
 from repast.repo import RepoContents
-from repast.types import Float32, Float64, Int32, Int64
+from repast.types import Bytes, Float32, Float64, Int32, Int64, String
 
 __all__ = ["closest", "read_source_schema", "validate_repo"]
 
@@ -131,20 +131,25 @@ def _check_view(view: Any, entities: dict[str, Entity]) -> None:
         )
 
 
+_LAST_ONLINE = (Int32, Int64, Float32, Float64, String, Bytes)
+
+
 def _check_aggregations(contents: RepoContents) -> None:
-    # Online, `last` keeps its value in the tiles, which hold numbers only (docs/aggregations.md).
+    # Online, `last` keeps its value in the tiles, which hold numbers, strings and bytes
+    # (docs/aggregations.md).
     for declared in [*contents.feature_views, *contents.stream_feature_views]:
         view = aggregated_view(declared)
         if view is None or not view.online:
             continue
-        types = {f.name: f.dtype for f in view.aggregation_inputs}
+        types = view.input_types()
         for agg in view.aggregations:
             dtype = types.get(agg.column)
-            if agg.function == "last" and dtype not in (Int32, Int64, Float32, Float64):
+            if agg.function == "last" and dtype not in _LAST_ONLINE:
                 raise RepoValidationError(
                     f"{type(view).__name__} '{view.name}': aggregation "
                     f"'{agg.resolved_name(agg.time_window)}': last of a {dtype} column is "
-                    "computed offline only; online tiles keep numbers (set online=False)"
+                    "computed offline only; online tiles keep integers, floats, strings and "
+                    "bytes (set online=False)"
                 )
 
 

@@ -28,6 +28,10 @@ const VERSION: u8 = 1;
 pub enum Input {
     Int,
     Float,
+    /// Strings (`last` of a `String` column).
+    Text,
+    /// Bytes (`last` of a `Bytes` column).
+    Binary,
     /// Hashes (`count_distinct`) or only validity (`count`).
     Other,
 }
@@ -56,16 +60,48 @@ pub enum State {
     MaxFloat(Extreme<f64, true>),
     LastInt(Last<i64>),
     LastFloat(Last<f64>),
+    /// `last` of a string column: the bytes are UTF-8 (checked when decoded).
+    LastText(LastBytes),
+    LastBinary(LastBytes),
     Distinct(Distinct),
 }
 
 /// One event's value for one aggregation (already checked non-null).
 #[derive(Clone, Copy, Debug)]
-pub enum Value {
+pub enum Value<'a> {
     Int(i64),
     Float(f64),
     Hash(u64),
+    /// A string's or a byte string's bytes.
+    Bytes(&'a [u8]),
     Present,
+}
+
+/// `last` of strings or bytes: [`Last`]'s rule (the greatest [`At`] wins, a tie to the later
+/// one added) over an owned value, since `Partial` values are `Copy`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LastBytes {
+    pub best: Option<(Vec<u8>, At)>,
+}
+
+impl LastBytes {
+    pub fn add(&mut self, value: &[u8], at: At) {
+        match &mut self.best {
+            Some((kept, best)) if at >= *best => {
+                kept.clear();
+                kept.extend_from_slice(value);
+                *best = at;
+            }
+            Some(_) => {}
+            None => self.best = Some((value.to_vec(), at)),
+        }
+    }
+
+    pub fn merge(&mut self, other: &Self) {
+        if let Some((value, at)) = &other.best {
+            self.add(value, *at);
+        }
+    }
 }
 
 impl Spec {
@@ -74,8 +110,9 @@ impl Spec {
         let ok = match self.function {
             F::Count => true,
             F::CountDistinct => self.input != Input::Float,
-            F::Sum | F::Mean | F::Min | F::Max | F::Var | F::Std | F::Last => {
-                self.input != Input::Other
+            F::Last => self.input != Input::Other,
+            F::Sum | F::Mean | F::Min | F::Max | F::Var | F::Std => {
+                matches!(self.input, Input::Int | Input::Float)
             }
         };
         if !ok || self.window_ns <= 0 {
@@ -103,6 +140,8 @@ impl Spec {
             F::Max if int => State::MaxInt(Extreme::default()),
             F::Max => State::MaxFloat(Extreme::default()),
             F::Last if int => State::LastInt(Last::default()),
+            F::Last if self.input == Input::Text => State::LastText(LastBytes::default()),
+            F::Last if self.input == Input::Binary => State::LastBinary(LastBytes::default()),
             F::Last => State::LastFloat(Last::default()),
             F::CountDistinct => State::Distinct(Distinct::default()),
         }
@@ -113,7 +152,7 @@ fn float(value: Value) -> f64 {
     match value {
         Value::Int(v) => v as f64,
         Value::Float(v) => v,
-        Value::Hash(_) | Value::Present => 0.0,
+        Value::Hash(_) | Value::Bytes(_) | Value::Present => 0.0,
     }
 }
 
@@ -140,6 +179,11 @@ impl State {
             Self::MaxFloat(p) => p.add(float(value), at),
             Self::LastInt(p) => p.add(int(value), at),
             Self::LastFloat(p) => p.add(float(value), at),
+            Self::LastText(p) | Self::LastBinary(p) => {
+                if let Value::Bytes(b) = value {
+                    p.add(b, at);
+                }
+            }
             Self::Distinct(p) => {
                 if let Value::Hash(h) = value {
                     p.add(h, at);
@@ -163,6 +207,9 @@ impl State {
             (Self::MaxFloat(a), Self::MaxFloat(b)) => a.merge(b),
             (Self::LastInt(a), Self::LastInt(b)) => a.merge(b),
             (Self::LastFloat(a), Self::LastFloat(b)) => a.merge(b),
+            (Self::LastText(a), Self::LastText(b)) | (Self::LastBinary(a), Self::LastBinary(b)) => {
+                a.merge(b);
+            }
             (Self::Distinct(a), Self::Distinct(b)) => a.merge(b),
             _ => unreachable!("tiles of one view hold the same states"),
         }
@@ -170,8 +217,8 @@ impl State {
 
     /// The window's value as a packed-row cell. A sum beyond int64 reads as null online
     /// (offline it is an error).
-    fn cell(&self) -> Cell<'static> {
-        fn or_null<T>(value: Option<T>, cell: impl Fn(T) -> Cell<'static>) -> Cell<'static> {
+    fn cell(&self) -> Cell<'_> {
+        fn or_null<'a, T>(value: Option<T>, cell: impl Fn(T) -> Cell<'a>) -> Cell<'a> {
             value.map_or(Cell::Null, cell)
         }
         match self {
@@ -188,6 +235,11 @@ impl State {
             Self::MaxFloat(p) => or_null(p.finish(), |(v, _)| Cell::F64(v)),
             Self::LastInt(p) => or_null(p.finish(), |(v, _)| Cell::Int(v)),
             Self::LastFloat(p) => or_null(p.finish(), |(v, _)| Cell::F64(v)),
+            // Decoding checked the bytes are UTF-8.
+            Self::LastText(p) => or_null(p.best.as_ref(), |(v, _)| {
+                std::str::from_utf8(v).map_or(Cell::Null, Cell::Str)
+            }),
+            Self::LastBinary(p) => or_null(p.best.as_ref(), |(v, _)| Cell::Bin(v)),
             Self::Distinct(p) => or_null(p.finish(), Cell::Int),
         }
     }
@@ -227,6 +279,17 @@ impl State {
             Self::MinFloat(p) => at(out, p.best.map(|(v, a)| (v.to_bits(), a))),
             Self::MaxFloat(p) => at(out, p.best.map(|(v, a)| (v.to_bits(), a))),
             Self::LastFloat(p) => at(out, p.best.map(|(v, a)| (v.to_bits(), a))),
+            // `u8 0`, or `u8 1, u32 length, the bytes, i64 ts, u64 seq`.
+            Self::LastText(p) | Self::LastBinary(p) => match &p.best {
+                None => out.push(0),
+                Some((value, at)) => {
+                    out.push(1);
+                    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                    out.extend_from_slice(value);
+                    out.extend_from_slice(&at.ts.to_le_bytes());
+                    out.extend_from_slice(&at.seq.to_le_bytes());
+                }
+            },
             Self::Distinct(p) => p.encode(out),
         }
     }
@@ -266,6 +329,20 @@ impl State {
             State::MinFloat(p) => p.best = best(bytes)?.map(|(v, a)| (f64::from_bits(v), a)),
             State::MaxFloat(p) => p.best = best(bytes)?.map(|(v, a)| (f64::from_bits(v), a)),
             State::LastFloat(p) => p.best = best(bytes)?.map(|(v, a)| (f64::from_bits(v), a)),
+            State::LastText(p) | State::LastBinary(p) => {
+                if bytes.u8()? != 0 {
+                    let n = u32::from_le_bytes(bytes.take(4)?.try_into().unwrap_or([0; 4]));
+                    let value = bytes.take(n as usize)?;
+                    if spec.input == Input::Text && std::str::from_utf8(value).is_err() {
+                        return Err(bytes.bad("a last string is not UTF-8"));
+                    }
+                    let at = At {
+                        ts: bytes.u64()? as i64,
+                        seq: bytes.u64()?,
+                    };
+                    p.best = Some((value.to_vec(), at));
+                }
+            }
             State::Distinct(p) => *p = Distinct::decode(bytes)?,
         }
         Ok(state)
@@ -537,6 +614,55 @@ mod tests {
     }
 
     #[test]
+    fn last_of_strings_and_bytes_keeps_the_latest_event() {
+        let specs = [
+            Spec {
+                function: Function::Last,
+                input: Input::Text,
+                window_ns: 30,
+            },
+            Spec {
+                function: Function::Last,
+                input: Input::Binary,
+                window_ns: 10,
+            },
+        ];
+        let mut set = TileSet::default();
+        let mut add = |ts: i64, seq: u64, text: &str, bin: &[u8]| {
+            let values = [Some(Value::Bytes(text.as_bytes())), Some(Value::Bytes(bin))];
+            set.add(&specs, tile_of(ts, 10), At { ts, seq }, &values);
+        };
+        add(25, 0, "late", b"\x00\xff");
+        add(5, 1, "older, arrived after", b"x");
+        add(25, 2, "same time, later arrival", b"");
+        add(12, 3, "é", b"\x01");
+        let bytes = set.encode();
+        let back = TileSet::decode(&specs, &bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        let mut row = Vec::new();
+        assert!(back.read(&specs, 10, 30, &mut row));
+        let mut want = Vec::new();
+        begin_row(&mut want, 0, 2);
+        write_cell(&mut want, Cell::Str("same time, later arrival"));
+        write_cell(&mut want, Cell::Bin(b""));
+        assert_eq!(row, want);
+        // At 40 the 10 ns window (30, 40] is empty; the 30 ns one still sees tile 3.
+        let mut row = Vec::new();
+        back.read(&specs, 10, 40, &mut row);
+        let mut want = Vec::new();
+        begin_row(&mut want, 0, 2);
+        write_cell(&mut want, Cell::Str("same time, later arrival"));
+        write_cell(&mut want, Cell::Null);
+        assert_eq!(row, want);
+        // Stored bytes that are not UTF-8 where a string is kept are refused, not served.
+        let mut bad = TileSet::default();
+        let values = [Some(Value::Bytes(b"\xff")), Some(Value::Bytes(b""))];
+        bad.add(&specs, 1, At { ts: 5, seq: 0 }, &values);
+        let err = TileSet::decode(&specs, &bad.encode()).unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
     fn undefined_specs_are_refused() {
         let bad = Spec {
             function: Function::Sum,
@@ -550,5 +676,11 @@ mod tests {
             window_ns: 0,
         };
         assert!(zero.check().is_err());
+        let text_sum = Spec {
+            function: Function::Sum,
+            input: Input::Text,
+            window_ns: 10,
+        };
+        assert!(text_sum.check().is_err());
     }
 }

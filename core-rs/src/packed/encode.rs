@@ -297,6 +297,8 @@ pub enum Cell<'a> {
     F64(f64),
     Bool(bool),
     Str(&'a str),
+    /// Bytes (a `Bytes` feature), written as msgpack bin.
+    Bin(&'a [u8]),
 }
 
 /// The header of a packed row (version, event time, array of `features` elements); the
@@ -318,6 +320,7 @@ pub fn write_cell(out: &mut Vec<u8>, cell: Cell<'_>) {
         Cell::F64(v) => write_f64(out, v),
         Cell::Bool(v) => write_bool(out, v),
         Cell::Str(v) => write_raw(out, v.as_bytes(), true),
+        Cell::Bin(v) => write_raw(out, v, false),
     }
 }
 

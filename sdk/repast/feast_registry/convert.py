@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from repast.aggregation import Aggregation
 from repast.data_format import AvroFormat, JsonFormat, ProtoFormat, StreamFormat
 from repast.data_source import DataSource, FileSource, KafkaSource, PushSource, RequestSource
 from repast.entity import Entity
@@ -102,6 +103,8 @@ class _Reader:
         self.projects: set[str] = set()
         self.sources: dict[str, DataSource] = {}
         self.views: set[str] = set()
+        # Aggregated stream views and the names of their entity columns.
+        self.aggregated: dict[str, tuple[StreamFeatureView, set[str]]] = {}
         self.skipped_views: dict[str, str] = {}
 
     def _mine(self, name: str) -> bool:
@@ -175,6 +178,8 @@ class _Reader:
                 raise  # corrupt bytes inside the object: the whole file is refused
             except (ValueError, TypeError) as exc:  # Repast's own checks of the definition
                 self._skip(kind, name, f"Repast refuses its definition: {exc}")
+                if number in (_FEATURE_VIEWS, _STREAM_VIEWS, _LABEL_VIEWS):
+                    self.skipped_views[name] = kind
                 continue
             if made is not None:
                 self.out.objects.append(made)
@@ -314,9 +319,6 @@ class _Reader:
         udf = spec.msg(13)
         if (udf is not None and udf.has(2)) or spec.has(17):
             raise _Skip(_PICKLED)
-        if spec.has(15):
-            # Feast's aggregation records are not converted yet (re-apply the repo's .py).
-            raise _Skip("it has aggregations, which Repast does not compute yet")
         source = self._view_source(spec.msg(11))
         if source is None:
             raise _Skip("it has no stream source")
@@ -332,11 +334,15 @@ class _Reader:
             owner=spec.text(8),
             org=spec.text(22),
             mode=spec.text(14) or "python",
+            aggregations=[_aggregation(a) for a in spec.msgs(15)],
             timestamp_field=spec.text(16),
             enable_tiling=spec.flag(18),
+            tiling_hop_size=spec.duration(19),
         )
         self._intervals(m, name)
         self.views.add(name)
+        if view.aggregations:
+            self.aggregated[name] = (view, {_field(f).name for f in spec.msgs(5)})
         return view
 
     def _label_view(self, m: Message) -> LabelView:
@@ -371,11 +377,14 @@ class _Reader:
                 raise _Skip(f"it uses {self.skipped_views[view]} '{view}', which was skipped")
             if view not in self.views:
                 raise _Skip(f"it uses '{view}', which the registry does not hold")
+            features = [_field(f) for f in p.msgs(2)]
+            if view in self.aggregated:
+                features = _aggregated_features(*self.aggregated[view], features)
             projections.append(
                 FeatureViewProjection(
                     view,
                     name_alias=p.text(3) or None,
-                    features=[_field(f) for f in p.msgs(2)],
+                    features=features,
                     join_key_map=p.map(4),
                 )
             )
@@ -393,8 +402,39 @@ class _Skip(Exception):
     """An object Repast cannot define; the message says why."""
 
 
+def _aggregated_features(
+    view: StreamFeatureView, keys: set[str], named: list[Field]
+) -> list[Field]:
+    """A projection's features of an aggregated view. Feast lists the view's input columns
+    (its `schema`), Repast serves the aggregations: all of the inputs select the whole view
+    (every aggregation, as `apply` of the same service makes it), some of them select the
+    aggregations over those columns."""
+    names = [f.name for f in named]
+    outputs = {f.name for f in view.features}
+    if all(n in outputs for n in names):
+        return named
+    if set(names) >= {f.name for f in view.aggregation_inputs} - keys:
+        return []
+    return [
+        field
+        for agg, field in zip(view.aggregations, view.features, strict=True)
+        if agg.column in names
+    ]
+
+
 def _entities(names: list[str]) -> list[str]:
     return [n for n in names if n != _DUMMY_ENTITY]
+
+
+def _aggregation(m: Message) -> Aggregation:
+    """A `feast.core.Aggregation`; Repast's own checks refuse what it cannot compute."""
+    return Aggregation(
+        column=m.text(1),
+        function=m.text(2),
+        time_window=m.duration(3),
+        slide_interval=m.duration(4),
+        name=m.text(5) or None,
+    )
 
 
 def _field(m: Message) -> Field:

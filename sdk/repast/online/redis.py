@@ -78,6 +78,16 @@ return 1
 _TILES_ATTEMPTS = 20
 
 
+def tiles_need_packed(view: str) -> str:
+    """Why an aggregated view cannot be stored in Redis's `feast` layout."""
+    return (
+        f"feature view '{view}' serves windowed aggregations, which need the Redis "
+        "layout: packed (standalone, Sentinel or cluster): the feast layout stores Feast's "
+        "one protobuf value per feature, and Feast has no stored form for aggregation tiles "
+        "(its aggregates exist only inside its Spark/Ray jobs)"
+    )
+
+
 class _NoScript(Exception):
     """The server lost the tiles script (restart, SCRIPT FLUSH): load it again."""
 
@@ -394,38 +404,32 @@ class RedisOnlineStore:
     def update_tiles(self, view: OnlineView, keys: list[bytes], merge: Merge) -> None:
         """An aggregated view's tile sets (`online/tiles.py`): read (pipelined HGETs), merged,
         and written back by a compare-and-set script per key (`_TILES_CAS`: the stored value
-        must still hash to what was read), in raw RESP round trips (no client object per
-        command). Keys another writer changed in between are read and merged again."""
-        if self.layout != "packed" or self.cluster:
-            raise OnlineStoreError(
-                f"feature view '{view.name}' serves windowed aggregations, which need "
-                "layout: packed on a standalone Redis (not cluster)"
-            )
-        field = resp.bulk(view.name.encode())
-        full = [resp.bulk(k + self.suffix) for k in keys]
-        ttl = resp.bulk(str(self.ttl).encode())
+        must still hash to what was read). Keys another writer changed in between are read and
+        merged again. A standalone server is spoken to in raw RESP round trips (no client
+        object per command); a cluster through redis-py's cluster pipeline, which sends each
+        key's commands to the node holding its slot (one key per script, as on any cluster)."""
+        if self.layout != "packed":
+            raise OnlineStoreError(tiles_need_packed(view.name))
+        field = view.name.encode()
+        full = [k + self.suffix for k in keys]
         stored: list[bytes | None] = [None] * len(keys)
         pending = list(range(len(keys)))
         what = f"updating the tiles of view '{view.name}'"
         for _ in range(_TILES_ATTEMPTS):
-            head = b"*3\r\n$4\r\nHGET\r\n"
-            replies = self._checked(
-                what, b"".join(head + full[i] + field for i in pending), len(pending)
-            )
+            read = [full[i] for i in pending]
+            get = self._tiles_get_cluster if self.cluster else self._tiles_get
+            replies = get(what, read, field)
             for i, value in zip(pending, replies, strict=True):
                 stored[i] = value
             sets, _ = merge(stored)
-            sha = resp.bulk(self._tiles_sha())
-            head = b"*8\r\n$7\r\nEVALSHA\r\n" + sha + b"$1\r\n1\r\n"
-            commands = []
+            writes = []
             for i in pending:
                 seen = stored[i]
                 digest = b"" if seen is None else hashlib.sha1(seen).hexdigest().encode()
-                commands.append(
-                    head + full[i] + field + resp.bulk(digest) + resp.bulk(sets[i]) + ttl
-                )
+                writes.append((full[i], digest, sets[i]))
             try:
-                done = self._checked(what, b"".join(commands), len(pending))
+                cas = self._tiles_cas_cluster if self.cluster else self._tiles_cas
+                done = cas(what, field, writes)
             except _NoScript:
                 self._tiles_script = None
                 continue
@@ -435,6 +439,52 @@ class RedisOnlineStore:
         raise OnlineStoreError(
             f"Redis {self.config.connection_string}: the tiles of view '{view.name}' kept "
             f"changing under {len(pending)} concurrent writes; nothing else was lost"
+        )
+
+    def _tiles_get(self, what: str, keys: list[bytes], field: bytes) -> list[Any]:
+        head = b"*3\r\n$4\r\nHGET\r\n"
+        name = resp.bulk(field)
+        return self._checked(what, b"".join(head + resp.bulk(k) + name for k in keys), len(keys))
+
+    def _tiles_cas(
+        self, what: str, field: bytes, writes: list[tuple[bytes, bytes, bytes]]
+    ) -> list[Any]:
+        head = b"*8\r\n$7\r\nEVALSHA\r\n" + resp.bulk(self._tiles_sha()) + b"$1\r\n1\r\n"
+        tail = resp.bulk(str(self.ttl).encode())
+        name = resp.bulk(field)
+        commands = [
+            head + resp.bulk(key) + name + resp.bulk(digest) + resp.bulk(value) + tail
+            for key, digest, value in writes
+        ]
+        return self._checked(what, b"".join(commands), len(commands))
+
+    def _cluster_pipeline(self, what: str, commands: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self.client().pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        try:
+            replies = list(pipe.execute(raise_on_error=False))
+        except Exception as exc:
+            raise self._error(what, exc) from exc
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise self._error(what, reply)
+        return replies
+
+    def _tiles_get_cluster(self, what: str, keys: list[bytes], field: bytes) -> list[Any]:
+        return self._cluster_pipeline(what, [("HGET", key, field) for key in keys])
+
+    def _tiles_cas_cluster(
+        self, what: str, field: bytes, writes: list[tuple[bytes, bytes, bytes]]
+    ) -> list[Any]:
+        # EVAL with the script's text: each node caches it on first use, so a node that
+        # restarted or joined never answers NOSCRIPT.
+        return self._cluster_pipeline(
+            what,
+            [
+                ("EVAL", _TILES_CAS, 1, key, field, digest, value, self.ttl)
+                for key, digest, value in writes
+            ],
         )
 
     _tiles_script: bytes | None = None

@@ -25,7 +25,7 @@ from repast import _core
 from repast.conversion import exact_cast
 from repast.errors import MissingColumnError, OnlineStoreError, RepastError
 from repast.online.base import Merge, OnlineView, PackedRows
-from repast.types import Float32, Float64, Int32, Int64
+from repast.types import Bytes, Float32, Float64, Int32, Int64, String
 
 if TYPE_CHECKING:
     from repast.batch_feature_view import AggregatedView
@@ -67,12 +67,16 @@ class TileStore(Protocol):
 
 def tile_store(store: object, view_name: str) -> TileStore:
     """`store` as a `TileStore`, or an error naming what it lacks."""
+    if getattr(store, "layout", None) == "feast":
+        from repast.online.redis import tiles_need_packed
+
+        raise OnlineStoreError(tiles_need_packed(view_name))
     if getattr(store, "update_tiles", None) is None or not getattr(
         store, "holds_packed_rows", False
     ):
         raise OnlineStoreError(
             f"feature view '{view_name}' serves windowed aggregations, which need an online "
-            "store that keeps packed rows (SQLite, or Redis with layout: packed, not cluster)"
+            "store that keeps packed rows (SQLite, or Redis with layout: packed)"
         )
     return cast("TileStore", store)
 
@@ -108,6 +112,8 @@ def _input_kind(function: str, dtype: Any) -> str:
         return "int"
     if dtype in _INTS or dtype in _FLOATS:
         return "float"
+    if function == "last" and dtype in (String, Bytes):
+        return "text" if dtype == String else "binary"
     # Refused at apply for online views (docs/aggregations.md): kept so a spec always exists.
     return "other"
 
@@ -125,7 +131,7 @@ def tile_spec(view: FeatureView) -> TileSpec | None:
         return cached[1]
     sfv = cast("AggregatedView", view)
     threshold = getattr(view.stream_source, "watermark_delay_threshold", None)
-    types = {f.name: f.dtype for f in sfv.aggregation_inputs}
+    types = sfv.input_types()
     spec = TileSpec(
         view=view.name,
         specs=[
@@ -236,7 +242,7 @@ def write_events(
     spec = tile_spec(view)
     assert spec is not None
     store = tile_store(online, view.name)
-    types = {f.name: f.dtype for f in cast("AggregatedView", view).aggregation_inputs}
+    types = cast("AggregatedView", view).input_types()
     table = check_events(view, table, what)
     if table.num_rows == 0:
         return 0
