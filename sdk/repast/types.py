@@ -352,6 +352,14 @@ def _primitive_arrow(t: PrimitiveFeastType) -> pa.DataType | None:
     if t is Map:
         # Feast's choice for a Map column; Parquet data may also hold a struct (both are read).
         return pa.map_(pa.string(), pa.string())
+    if t is ScalarMap:
+        # Nominal: a map column with int, float or bool keys (or its JSON text) is read; the
+        # values' types are each value's own, as in Feast.
+        return pa.map_(pa.int64(), pa.string())
+    if t is ZonedTimestamp:
+        # Feast's column type; a timestamp column in any zone, or a struct of `timestamp` and
+        # `zone`, is read too (docs/internals.md, Value types).
+        return pa.timestamp("us", tz="UTC")
     if t in (Bytes, PdfBytes, ImageBytes):
         return pa.binary()
     if t in (String, Json, Uuid, TimeUuid, Decimal):
