@@ -38,7 +38,7 @@ import orjson
 import pyarrow as pa
 
 from repast import _core
-from repast.errors import UnsupportedTypeError
+from repast.errors import InvalidValueError, RowsError, UnsupportedTypeError
 from repast.value_type import ValueType
 
 __all__ = [
@@ -57,6 +57,9 @@ __all__ = [
     "stored_type",
     "to_json_text",
     "to_zoned_text",
+    "scalar_map_inputs",
+    "zone_name",
+    "zoned_inputs",
 ]
 
 V = ValueType
@@ -163,6 +166,47 @@ def to_zoned_text(column: pa.Array | pa.ChunkedArray, name: str) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     return _core.zoned_text(column, name)
+
+
+def zone_name(tz: tzinfo | None) -> str:
+    """The zone Feast stores for a datetime's tzinfo: its IANA key (zoneinfo; pytz's `zone`),
+    else `str(tz)` (`UTC`, `UTC+05:30` for a fixed offset), `""` for a naive datetime."""
+    if tz is None:
+        return ""
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    return str(key) if key else str(tz)
+
+
+def zoned_inputs(values: Sequence[Any], name: str) -> list[Any]:
+    """Python datetimes (pandas Timestamps too) as `<isoformat>[<zone>]` text, each in its own
+    zone (an Arrow timestamp column holds one zone); text and `{timestamp, zone}` objects as
+    given. One step per value: only for values that arrive as Python objects (push dicts,
+    object columns). Anything else raises `InvalidValueError` naming the row, as Feast refuses
+    what is not a datetime."""
+    out: list[Any] = []
+    for row, v in enumerate(values):
+        if v is None or v != v:  # None, NaT
+            out.append(None)
+        elif isinstance(v, datetime):
+            out.append(f"{v.isoformat()}[{zone_name(v.tzinfo)}]")
+        elif isinstance(v, str | dict):
+            out.append(v)
+        else:
+            raise InvalidValueError(
+                f"column '{name}' row {row}: not a ZONED_TIMESTAMP value: "
+                f"{type(v).__name__} {v!r} is not a datetime"
+            )
+    return out
+
+
+def scalar_map_inputs(values: Sequence[Any], name: str) -> pa.Array:
+    """Python dicts with int, float or bool keys as JSON text cells (keys as their JSON text,
+    as `json.dumps` writes them), split in Rust; `to_json_text` checks them with their row."""
+    try:
+        text = orjson.dumps(list(values), option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as exc:
+        raise RowsError(f"column '{name}' holds values that are not maps: {exc}") from None
+    return _core.json_array_cells(text, name)
 
 
 def check_text(column: pa.Array, value_type: int, name: str) -> None:
