@@ -399,3 +399,60 @@ def test_python_objects_keep_each_rows_zone_and_key_types(store: FeatureStore) -
     bad = {**rows, "event_timestamp": [T + timedelta(hours=9)] * 3, "z": [times[0], 5, None]}
     with pytest.raises(InvalidValueError, match="column 'z' row 1: .* int 5 is not a datetime"):
         store.push("t_push", bad)
+
+
+def test_online_and_offline_push_of_python_objects_lands_in_the_file(tmp_path: Path) -> None:
+    """A DataFrame of dicts with int keys and datetimes in several zones, pushed online and
+    offline: the Parquet file keeps its own column types (the instant in the file's zone)."""
+    import pandas as pd
+
+    from repast.data_source import PushMode
+
+    (tmp_path / "data").mkdir()
+    file_types = {
+        "driver_id": pa.int64(),
+        "event_timestamp": pa.timestamp("us", tz="UTC"),
+        "m": pa.map_(pa.int64(), pa.string()),
+        "z": pa.timestamp("us", tz="America/New_York"),
+    }
+    pq.write_table(
+        pa.table({k: pa.array([], t) for k, t in file_types.items()}), tmp_path / "data/t.parquet"
+    )
+    config = {
+        "project": "typed_keys",
+        "registry": str(tmp_path / "registry.json"),
+        "online_store": {"type": "sqlite", "path": "data/online.db"},
+        "repo_path": tmp_path,
+    }
+    store = FeatureStore(config=RepoConfig.model_validate(config))
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(name="t_src", path="data/t.parquet", timestamp_field="event_timestamp")
+    push = PushSource(name="t_push", batch_source=source)
+    schema = [
+        Field(name="driver_id", dtype=Int64),
+        Field(name="m", dtype=ScalarMap),
+        Field(name="z", dtype=ZonedTimestamp),
+    ]
+    view = FeatureView(name="typed", entities=[driver], schema=schema, source=push)
+    store.apply([driver, source, push, view])
+    paris = ZoneInfo("Europe/Paris")
+    times = [datetime(2024, 3, 10, 1, 30, tzinfo=NY), datetime(2024, 7, 1, tzinfo=paris)]
+    df = pd.DataFrame(
+        {
+            "driver_id": [1, 2],
+            "event_timestamp": [T, T],
+            "m": [{1: "a", 2: "b"}, {3: "c"}],
+            "z": times,
+        }
+    )
+    store.push("t_push", df, to=PushMode.ONLINE_AND_OFFLINE)
+    online = store.get_online_features(REFS, {"driver_id": [1, 2]}).to_dict()
+    assert online["z"] == times
+    assert [t.tzinfo for t in online["z"]] == [NY, paris]
+    entity_df = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [T + timedelta(hours=1)] * 2})
+    offline = store.get_historical_features(entity_df, REFS).to_arrow()
+    assert offline.schema.field("m").type == file_types["m"]
+    assert offline.column("m").to_pylist() == [[(1, "a"), (2, "b")], [(3, "c")]]
+    assert offline.schema.field("z").type == file_types["z"]
+    assert offline.column("z").to_pylist() == times  # the same instants, in the file's zone
+    store.online_store.close()
