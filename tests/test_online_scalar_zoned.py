@@ -456,3 +456,42 @@ def test_online_and_offline_push_of_python_objects_lands_in_the_file(tmp_path: P
     assert offline.schema.field("z").type == file_types["z"]
     assert offline.column("z").to_pylist() == times  # the same instants, in the file's zone
     store.online_store.close()
+
+
+def test_a_redis_written_by_feast_reads_as_feasts_sdk(redis_clean: Any, tmp_path: Path) -> None:
+    """Feast's own bytes (recorded) put in Redis as Feast's online store lays them out, read
+    through `layout: feast` by the SDK and the server."""
+    (tmp_path / "data").mkdir()
+    config = RepoConfig.model_validate(
+        {
+            "project": "typed_keys",
+            "registry": str(tmp_path / "registry.json"),
+            "online_store": online_config("redis-feast", redis_clean),
+            "repo_path": tmp_path,
+        }
+    )
+    store = FeatureStore(config=config)
+    store.redis_url = redis_clean.url  # type: ignore[attr-defined]
+    _apply(store)
+    rows = list(zip(SCALAR_MAPS, ZONED[: len(SCALAR_MAPS)], strict=True))
+    client = redis.Redis.from_url(redis_clean.url)
+    stamp = _core.encode_timestamps(pa.array([T]))[0].as_py()
+    fields = _core.feature_field_names("typed", ["m", "z"])
+    try:
+        for i, (m, z) in enumerate(rows, start=1):
+            key = _core.serialize_entity_keys(["driver_id"], [pa.array([i])], [4])[0].as_py()
+            mapping = {fields[0]: bytes.fromhex(m["hex"]), fields[1]: bytes.fromhex(z["hex"])}
+            client.hset(key + b"typed_keys", mapping={**mapping, b"_ts:typed": stamp})
+    finally:
+        client.close()
+    ids = list(range(1, len(rows) + 1))
+    got = store.get_online_features(REFS, {"driver_id": ids}).to_dict()
+    served = _served(store, ids)
+    for i, (m, z) in enumerate(rows):
+        want = _as_dict(m["read_back_pairs"])
+        assert list(got["m"][i].items()) == list(want.items())
+        assert [type(k) for k in got["m"][i]] == [type(k) for k in want]
+        assert _is_feasts_read(got["z"][i], z["read_back"])
+        # Feast's server answers isoformat() in the zone.
+        assert served["z"][i] == (z["read_back"] or {}).get("isoformat")
+    store.online_store.close()
