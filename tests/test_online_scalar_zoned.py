@@ -213,6 +213,21 @@ def test_sdk_writes_read_back_as_feasts_sdk_and_server(store: FeatureStore) -> N
     assert list(got["m"][0]) == [2, 1]  # the dict's order, keys still ints
     assert got["z"] == times
     assert [v.tzinfo for v in got["z"][:2]] == [NY, NY]
+    response = store.get_online_features(REFS, {"driver_id": [1, 2, 3]})
+    df = response.to_df()
+    assert df["m"].tolist() == got["m"]
+    assert df["z"].tolist()[:2] == times[:2]  # pandas holds them in a column of their zone
+    assert df["z"].isna().tolist() == [False, False, True]
+    # Arrow: the instant and the zone, the struct every writer takes back.
+    arrow = response.to_arrow()
+    assert arrow.schema.field("z").type == pa.struct(
+        [("timestamp", pa.timestamp("us", tz="UTC")), ("zone", pa.string())]
+    )
+    assert arrow.column("z").to_pylist()[0] == {"timestamp": times[0], "zone": "America/New_York"}
+    assert _core.zoned_text(arrow.column("z").combine_chunks(), "z").to_pylist()[:2] == [
+        "2024-03-10T01:30:00-05:00[America/New_York]",
+        "2024-07-01T12:00:00-04:00[America/New_York]",
+    ]
     # Feast's server answers the isoformat in the value's zone; a ScalarMap as `json.dumps` has it.
     served = _served(store, [1, 2, 3])
     assert served["m"] == [{"2": "b", "1": "a"}, {"1": None}, None]
