@@ -293,6 +293,24 @@ def test_push_bodies_write_typed_keys_and_zones(store: FeatureStore) -> None:
         "2024-03-10T06:30:00+00:00",
     ]
     assert served["m"][1] == {"true": {"x": 1}, "false": None}
+    # /write-to-online-store takes the same body.
+    one = {
+        "driver_id": [4],
+        "event_timestamp": ["2024-01-01T12:00:00Z"],
+        "m": [[[7, "q"]]],
+        "z": ["2024-07-01T08:00:00+02:00[Europe/Paris]"],
+        "s": ["x"],
+    }
+
+    async def write() -> httpx.Response:
+        async with client_for(store) as client:
+            body = {"feature_view_name": "typed", "df": one}
+            return await client.post("/write-to-online-store", json=body)
+
+    assert run(write).status_code == 200
+    four = store.get_online_features(REFS, {"driver_id": [4]}).to_dict()
+    assert four["m"] == [{7: "q"}]
+    assert four["z"] == [datetime(2024, 7, 1, 8, tzinfo=ZoneInfo("Europe/Paris"))]
     # A string key (Feast refuses them) or an unknown zone: 4xx naming feature and row;
     # nothing of the body is written.
     for column, bad, why in [
