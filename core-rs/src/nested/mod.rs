@@ -5,9 +5,11 @@
 //!   keys sorted, a Struct's fields in order). Takes struct, map, list, `large_list` and
 //!   fixed-size list columns or string columns of JSON text (what push bodies and Feast's own
 //!   `DataFrames` hold).
+//!   A `SCALAR_MAP` keeps its int, float and bool keys typed (`Node::ScalarMap`), entries in order.
 //! - `encode_feast` / `decode_feast`: the Feast `Value` protobuf of every such type and of the
-//!   sets, UUIDs and decimals, byte-identical to Feast 0.67 (`layout: feast`). Decoding gives the
-//!   Arrow form the other layouts read (JSON text, lists, strings).
+//!   sets, UUIDs, decimals and zoned timestamps (`zoned`), byte-identical to Feast 0.67
+//!   (`layout: feast`). Decoding gives the Arrow form the other layouts read (JSON text, lists,
+//!   strings, `<isoformat>[<zone>]` text).
 //! - `check_text`: UUID and decimal text checked as Python parses it.
 //!
 //! Every error names the column and the row; nothing is written when one cell is bad.
