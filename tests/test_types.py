@@ -238,6 +238,9 @@ def test_to_arrow_type_unsupported() -> None:
         (pa.dictionary(pa.int32(), pa.string()), String),
         (pa.struct([("a", pa.float64())]), Struct({"a": Float64})),
         (pa.map_(pa.string(), pa.int64()), Map),
+        (pa.map_(pa.int64(), pa.string()), ScalarMap),
+        (pa.map_(pa.float32(), pa.list_(pa.int64())), ScalarMap),
+        (pa.map_(pa.bool_(), pa.string()), ScalarMap),
     ],
 )
 def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None:
@@ -246,7 +249,7 @@ def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None
 
 @pytest.mark.parametrize(
     "arrow_type",
-    [pa.null(), pa.uint64(), pa.map_(pa.int64(), pa.string()), pa.list_(pa.null())],
+    [pa.null(), pa.uint64(), pa.map_(pa.binary(), pa.string()), pa.list_(pa.null())],
 )
 def test_from_arrow_type_unsupported_is_none(arrow_type: pa.DataType) -> None:
     assert from_arrow_type(arrow_type) is None
