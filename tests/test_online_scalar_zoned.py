@@ -140,6 +140,26 @@ def test_a_number_is_not_a_zoned_timestamp_but_iso_text_is() -> None:
     assert _core.zoned_text(pa.array([text]), "z").to_pylist() == ["2024-03-10T06:30:00+00:00[UTC]"]
 
 
+def test_a_struct_of_timestamp_and_zone_gives_each_row_its_zone() -> None:
+    """The Arrow form of per-row zones (a Parquet file's, a JSON body's `{timestamp, zone}`)."""
+    instants = pa.array([T, T, None], pa.timestamp("us", tz="UTC"))
+    column = pa.StructArray.from_arrays(
+        [instants, pa.array(["Asia/Tokyo", None, "UTC"])], names=["timestamp", "zone"]
+    )
+    assert _core.zoned_text(column, "z").to_pylist() == [
+        "2024-01-01T21:00:00+09:00[Asia/Tokyo]",
+        "2024-01-01T12:00:00+00:00[UTC]",  # no zone given: the timestamp column's own
+        None,
+    ]
+    from_json = pa.array([{"timestamp": "2024-01-01T12:00:00Z", "zone": "Europe/Paris"}])
+    assert _core.zoned_text(from_json, "z").to_pylist() == [
+        "2024-01-01T13:00:00+01:00[Europe/Paris]"
+    ]
+    unknown = pa.array([{"timestamp": "2024-01-01T12:00:00Z", "zone": "Nowhere"}])
+    with pytest.raises(InvalidValueError, match="column 'z' row 0: .*unknown time zone"):
+        _core.zoned_text(unknown, "z")
+
+
 # --- every store and write path ----------------------------------------------------------------
 
 
