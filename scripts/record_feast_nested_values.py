@@ -15,6 +15,12 @@ process to the next; `"map_order": "unspecified"` marks those bytes, and `hex_de
 holds the same Value serialized with protobuf's deterministic option (map entries sorted by
 key), which is what Repast writes. Values Feast refuses are recorded with `feast_error` (the
 exception's class) instead of bytes.
+
+SCALAR_MAP and ZONED_TIMESTAMP values have no JSON form of their own, so they are recorded
+apart: `scalar_map_cases` give a dict as its `[key, value]` pairs in order (the keys' JSON types
+are theirs: int, float, bool) and read it back the same way; `zoned_timestamp_cases` give a
+datetime as its `isoformat()` and its tzinfo (`zoneinfo:<key>`, `fixed:<isoformat offset>`,
+`utc` for `datetime.timezone.utc`, `naive`), and read it back the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import decimal
 import json
 import sys
 import uuid
+from datetime import UTC
 from typing import Any
 
 import feast
@@ -98,6 +105,134 @@ REFUSED: list[tuple[ValueType, Any]] = [
 ]
 
 
+SCALAR_MAPS: list[dict[Any, Any]] = [
+    {1: "a", 2: 3},
+    {2: "a", 1: 3},
+    {-1: 1.5, 2**62: "b", 0: 0},
+    {1.5: [1, 2], True: {"x": 1}},
+    {True: 1, False: None},
+    {2.5: "x", -0.5: ["p", "q"]},
+    {7: [True, False], 8: [0.5], 9: {"b": "y", "a": None}},
+    {1: [{"a": 1}, {"b": "c"}]},
+    {1: None},
+    {},
+]
+SCALAR_MAPS_REFUSED: list[Any] = [
+    {"a": 1},
+    {1: "x", "b": 2},
+    {1: []},
+    {1: [1, "x"]},
+    "not a map",
+]
+
+
+def _zoned_cases() -> tuple[list[Any], list[Any]]:
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    ny, paris = ZoneInfo("America/New_York"), ZoneInfo("Europe/Paris")
+    given = [
+        datetime(2024, 3, 10, 6, 30, tzinfo=ny),  # after the spring-forward gap: EDT
+        datetime(2024, 3, 10, 1, 30, tzinfo=ny),  # before it: EST
+        datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=ny),  # the repeated hour, second pass
+        datetime(2024, 7, 1, 12, 0, tzinfo=paris),
+        datetime(2024, 1, 15, 9, 45, tzinfo=ZoneInfo("Asia/Kolkata")),
+        datetime(2024, 3, 10, 6, 30, tzinfo=UTC),
+        datetime(2024, 3, 10, 6, 30, tzinfo=ZoneInfo("UTC")),
+        datetime(2024, 3, 10, 6, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2024, 3, 10, 6, 30, tzinfo=timezone(timedelta(hours=-7))),
+        datetime(2024, 3, 10, 6, 30),
+        datetime(2024, 3, 10, 6, 30, 0, 999_999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+        datetime(1960, 6, 1, 8, 0, tzinfo=ny),
+        None,
+    ]
+    refused = ["2024-03-10T06:30:00+00:00", 1710052200]
+    return given, refused
+
+
+def _tz_name(value: Any) -> str:
+    from datetime import timezone
+
+    tz = value.tzinfo
+    if tz is None:
+        return "naive"
+    if tz is UTC:
+        return "utc"
+    key = getattr(tz, "key", None)
+    if key:
+        return f"zoneinfo:{key}"
+    return f"fixed:{value.isoformat()[-6:]}"
+
+
+def _zoned(value: Any) -> Any:
+    if value is None:
+        return None
+    return {"isoformat": value.isoformat(), "tzinfo": _tz_name(value)}
+
+
+def _pairs(value: Any) -> Any:
+    return [[k, v] for k, v in value.items()] if isinstance(value, dict) else value
+
+
+def _map_inside(value: Any) -> bool:
+    """Whether a Map of two or more entries is inside `value` (its bytes' order varies)."""
+    if isinstance(value, dict):
+        return len(value) > 1 or any(_map_inside(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_map_inside(v) for v in value)
+    return False
+
+
+def record_scalar_maps() -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = []
+    for value in SCALAR_MAPS:
+        proto = python_values_to_proto_values([value], V.SCALAR_MAP)[0]
+        unspecified = any(_map_inside(v) for v in value.values())
+        cases.append(
+            {
+                **({"map_order": "unspecified"} if unspecified else {}),
+                "python_pairs": _pairs(value),
+                "oneof": proto.WhichOneof("val"),
+                "hex": proto.SerializeToString().hex(),
+                # Entries keep the dict's order; only a Map inside a value has a runtime order.
+                "hex_deterministic": proto.SerializeToString(deterministic=True).hex(),
+                "read_back_pairs": _pairs(feast_value_type_to_python_type(proto)),
+            }
+        )
+    for value in SCALAR_MAPS_REFUSED:
+        try:
+            python_values_to_proto_values([value], V.SCALAR_MAP)
+        except Exception as exc:  # noqa: BLE001 - what Feast raises is the record
+            error = type(exc).__name__
+        cases.append({"python_pairs": _pairs(value), "feast_error": error})
+    return cases
+
+
+def record_zoned() -> list[dict[str, Any]]:
+    given, refused = _zoned_cases()
+    cases: list[dict[str, Any]] = []
+    for value in given:
+        proto = python_values_to_proto_values([value], V.ZONED_TIMESTAMP)[0]
+        read = feast_value_type_to_python_type(proto)
+        case = {
+            "python_value": _zoned(value),
+            "oneof": proto.WhichOneof("val"),
+            "hex": proto.SerializeToString().hex(),
+            "read_back": _zoned(read),
+        }
+        if proto.WhichOneof("val"):
+            case["zone"] = proto.zoned_timestamp_val.zone
+        cases.append(case)
+    for value in refused:
+        try:
+            python_values_to_proto_values([value], V.ZONED_TIMESTAMP)
+        except Exception as exc:  # noqa: BLE001 - what Feast raises is the record
+            error = type(exc).__name__
+        cases.append({"python_value": value, "feast_error": error})
+    return cases
+
+
 def _plain(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, set | frozenset):
         items = [_plain(v)[0] for v in value]
@@ -153,7 +288,12 @@ def record() -> dict[str, Any]:
                 "feast_error": error,
             }
         )
-    return {"feast_version": feast.__version__, "cases": cases}
+    return {
+        "feast_version": feast.__version__,
+        "cases": cases,
+        "scalar_map_cases": record_scalar_maps(),
+        "zoned_timestamp_cases": record_zoned(),
+    }
 
 
 if __name__ == "__main__":

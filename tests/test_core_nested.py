@@ -159,7 +159,7 @@ def test_map_columns_with_other_keys_than_strings_are_refused() -> None:
     column = pa.array([[(1, "a")]], pa.map_(pa.int64(), pa.string()))
     with pytest.raises(
         InvalidValueError,
-        match="row 0: not a MAP value: map keys are Int64; Feast's Map has string keys",
+        match="row 0: not a MAP value: map keys are not strings: a Map has string keys",
     ):
         _core.nested_json_text(column, MAP, None, "m")
 

@@ -21,7 +21,7 @@ from repast import (
 )
 from repast.errors import RepoValidationError
 from repast.feature_view import DUMMY_ENTITY, DUMMY_ENTITY_ID, DUMMY_ENTITY_NAME
-from repast.types import Array, Float32, Float64, Int32, Int64, Invalid, String
+from repast.types import Array, Float32, Float64, Int32, Int64, Invalid, ScalarMap, String
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 source = FileSource(
@@ -369,12 +369,17 @@ def test_infer_schema_errors() -> None:
         "'driver_hourly_stats_source'",
     ):
         FeatureView(name="v", entities=[rider], source=source).infer_schema(SOURCE_SCHEMA, {})
-    # A map with string keys is a Map feature (as Feast's); other keys have no Feast type.
-    odd = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.int64(), pa.string()))])
+    # A map with string keys is a Map feature (as Feast's), with int, float or bool keys a
+    # ScalarMap (Feast says MAP, which then cannot hold them); other keys have no type.
+    odd = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.binary(), pa.string()))])
     with pytest.raises(
-        RepoValidationError, match="FeatureView 'v': column 'm' has Arrow type map<int64, string>"
+        RepoValidationError, match="FeatureView 'v': column 'm' has Arrow type map<binary, string>"
     ):
         FeatureView(name="v", entities=[driver], source=source).infer_schema(odd, {})
+    keyed = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.int64(), pa.string()))])
+    inferred = FeatureView(name="v", entities=[driver], source=source)
+    inferred.infer_schema(keyed, {})
+    assert [(f.name, f.dtype) for f in inferred.features] == [("m", ScalarMap)]
     typed = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.STRING)
     declared = FeatureView(
         name="v", entities=[driver], source=source, schema=[Field(name="driver_id", dtype=Int64)]

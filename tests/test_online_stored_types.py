@@ -225,7 +225,7 @@ def test_historical_retrieval_keeps_the_written_arrow_types(tmp_path: Path) -> N
     store.online_store.close()
 
 
-def test_scalar_map_keys_are_held_as_text() -> None:
+def test_scalar_map_keys_are_held_as_their_json_text_in_order() -> None:
     column = pa.array([[(2, "b"), (1, "a")], None], pa.map_(pa.int64(), pa.string()))
     texts = to_json_text(column, ValueType.SCALAR_MAP, "sm").to_pylist()
-    assert texts == ['{"1":"a","2":"b"}', None]
+    assert texts == ['{"2":"b","1":"a"}', None]

@@ -166,3 +166,25 @@ def test_an_empty_batch() -> None:
     out = decoder().decode([])
     assert len(out.table) == 0
     assert out.errors == {}
+
+
+def test_a_zoned_timestamp_stays_text_for_the_writer_to_read_its_zone() -> None:
+    from repast.online.stored_types import python_values, to_zoned_text
+    from repast.types import ZonedTimestamp
+
+    d = decoder([Field(name="z", dtype=ZonedTimestamp)])
+    out = d.decode(
+        msgs(
+            {"driver_id": 1, "ts": T0, "z": "2024-03-10T01:30:00-05:00[America/New_York]"},
+            {"driver_id": 2, "ts": T0, "z": "2024-03-10T06:30:00+05:30"},
+            {"driver_id": 3, "ts": T0, "z": 1710052200},  # a number: refused, as Feast does
+        )
+    )
+    assert list(out.errors) == [2]
+    assert out.table.schema.field("z").type == pa.string()
+    zoned = python_values(to_zoned_text(out.table.column("z"), "z"), ValueType.ZONED_TIMESTAMP)
+    assert [v.isoformat() for v in zoned] == [
+        "2024-03-10T01:30:00-05:00",
+        "2024-03-10T06:30:00+05:30",
+    ]
+    assert str(zoned[0].tzinfo) == "America/New_York"

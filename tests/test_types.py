@@ -200,6 +200,10 @@ def test_from_value_type() -> None:
         (Struct({"a": Int64}), pa.struct([("a", pa.int64())])),
         (Map, pa.map_(pa.string(), pa.string())),
         (Array(Map), pa.list_(pa.map_(pa.string(), pa.string()))),
+        # Feast's column type; any timestamp column (or a struct of timestamp and zone) is read.
+        (ZonedTimestamp, pa.timestamp("us", tz="UTC")),
+        # Nominal (Feast has none): map columns with int, float or bool keys are read.
+        (ScalarMap, pa.map_(pa.int64(), pa.string())),
     ],
 )
 def test_to_arrow_type(feast_type: FeastType, arrow_type: pa.DataType) -> None:
@@ -209,8 +213,8 @@ def test_to_arrow_type(feast_type: FeastType, arrow_type: pa.DataType) -> None:
 
 
 def test_to_arrow_type_unsupported() -> None:
-    with pytest.raises(RepoValidationError, match="type ZonedTimestamp has no Arrow column type"):
-        to_arrow_type(ZonedTimestamp)
+    with pytest.raises(RepoValidationError, match="type Invalid has no Arrow column type"):
+        to_arrow_type(Invalid)
 
 
 @pytest.mark.parametrize(
@@ -234,6 +238,9 @@ def test_to_arrow_type_unsupported() -> None:
         (pa.dictionary(pa.int32(), pa.string()), String),
         (pa.struct([("a", pa.float64())]), Struct({"a": Float64})),
         (pa.map_(pa.string(), pa.int64()), Map),
+        (pa.map_(pa.int64(), pa.string()), ScalarMap),
+        (pa.map_(pa.float32(), pa.list_(pa.int64())), ScalarMap),
+        (pa.map_(pa.bool_(), pa.string()), ScalarMap),
     ],
 )
 def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None:
@@ -242,7 +249,7 @@ def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None
 
 @pytest.mark.parametrize(
     "arrow_type",
-    [pa.null(), pa.uint64(), pa.map_(pa.int64(), pa.string()), pa.list_(pa.null())],
+    [pa.null(), pa.uint64(), pa.map_(pa.binary(), pa.string()), pa.list_(pa.null())],
 )
 def test_from_arrow_type_unsupported_is_none(arrow_type: pa.DataType) -> None:
     assert from_arrow_type(arrow_type) is None

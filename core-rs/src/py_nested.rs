@@ -103,6 +103,15 @@ fn json_array_cells(py: Python<'_>, text: &[u8], column: &str) -> PyResult<PyArr
 }
 
 #[pyfunction]
+#[pyo3(signature = (array, column = ""))]
+fn zoned_text(py: Python<'_>, array: PyArray, column: &str) -> PyResult<PyArray> {
+    let array = make_array(array.0);
+    let column = column.to_owned();
+    let text = py.detach(move || nested::zoned::zoned_text(array.as_ref(), &column))?;
+    Ok(out(&text))
+}
+
+#[pyfunction]
 fn is_native_feast_type(value_type: i64) -> bool {
     nested::is_native(value_type)
 }
@@ -116,5 +125,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unique_set_values, m)?)?;
     m.add_function(wrap_pyfunction!(json_array_cells, m)?)?;
     m.add_function(wrap_pyfunction!(is_native_feast_type, m)?)?;
+    m.add_function(wrap_pyfunction!(zoned_text, m)?)?;
     Ok(())
 }

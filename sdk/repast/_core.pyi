@@ -24,6 +24,7 @@ __all__ = [
     "check_text_values",
     "unique_set_values",
     "is_native_feast_type",
+    "zoned_text",
     "json_array_cells",
     "point_in_time_indices",
     "point_in_time_partitions",
@@ -106,17 +107,19 @@ def nested_json_text(
 ) -> pa.StringArray:
     """Compact JSON text per cell of a MAP/MAP_LIST/STRUCT/STRUCT_LIST/VALUE_LIST/VALUE_SET/
     SCALAR_MAP column (struct, map or list column, or JSON text); a Map's keys sorted, a
-    Struct checked against `declared`. Raises `InvalidValueError` naming the column and row."""
+    Struct checked against `declared`, a ScalarMap's int/float/bool keys kept in order as their
+    JSON text (`{"1":"a"}`). Raises `InvalidValueError` naming the column and row."""
 
 def encode_nested(array: pa.Array, value_type: int, column: str = "") -> pa.BinaryArray:
-    """Feast `Value` bytes (b"" for null) of a nested, set, UUID or decimal column, as Feast
-    writes them (map entries sorted by key, set elements deduplicated and sorted)."""
+    """Feast `Value` bytes (b"" for null) of a nested, set, UUID, decimal or zoned-timestamp
+    column, as Feast writes them (map entries sorted by key, set elements deduplicated and
+    sorted, a ScalarMap's entries in order)."""
 
 def decode_nested(
     array: pa.Array, value_type: int, declared: pa.DataType | None = None, column: str = ""
 ) -> pa.Array:
     """Feast `Value` bytes of those types back to JSON text (nested; a Struct's fields in the
-    order `declared` gives), lists (sets) or strings."""
+    order `declared` gives), lists (sets), strings, or `<isoformat>[<zone>]` text (zoned)."""
 
 def check_text_values(array: pa.Array, value_type: int, column: str = "") -> None:
     """Raise `InvalidValueError` for UUID/decimal text Python's `uuid`/`decimal` would refuse."""
@@ -127,6 +130,12 @@ def unique_set_values(array: pa.Array, value_type: int, column: str = "") -> pa.
 
 def json_array_cells(text: bytes, column: str = "") -> pa.StringArray:
     """One JSON text cell per element of a JSON array (null elements as null cells)."""
+
+def zoned_text(array: pa.Array, column: str = "") -> pa.StringArray:
+    """`<isoformat>[<zone>]` per cell of a ZONED_TIMESTAMP column: a timestamp column (its zone
+    for every row), ISO 8601 text (optionally with a `[zone]` suffix) or a struct of
+    `timestamp` and `zone`. Raises `InvalidValueError` naming the row of bad text or an unknown
+    zone, `UnsupportedTypeError` for another column type."""
 
 def is_native_feast_type(value_type: int) -> bool:
     """Whether `encode_nested`/`decode_nested` handle `value_type`."""

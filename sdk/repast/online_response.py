@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.online.stored_types import is_json, parsed_values, python_values
+from repast.value_type import ValueType
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +26,21 @@ OUTSIDE_MAX_AGE = 4
 FIELD_STATUS = {0: "INVALID", 1: "PRESENT", 2: "NULL_VALUE", 3: "NOT_FOUND", 4: "OUTSIDE_MAX_AGE"}
 
 _EPOCH = pa.scalar(0, pa.timestamp("us", tz="UTC"))
+_ZONED = int(ValueType.ZONED_TIMESTAMP)
+_TYPED = frozenset([_ZONED, int(ValueType.SCALAR_MAP)])
+
+
+def zoned_struct(text: pa.Array) -> pa.Array:
+    """Stored ZonedTimestamp text (`<isoformat>[<zone>]`) as Arrow: a struct of `timestamp`
+    (the instant, `timestamp[us, UTC]`) and `zone` (Feast's zone name), which every writer
+    takes back."""
+    zone = pc.extract_regex(text, r"\[(?P<zone>[^\[]*)\]$").field("zone")
+    stamp = pc.replace_substring_regex(text, pattern=r"\[[^\[]*\]$", replacement="")
+    return pa.StructArray.from_arrays(
+        [stamp.cast(pa.timestamp("us", tz="UTC")), zone],
+        names=["timestamp", "zone"],
+        mask=text.is_null(),
+    )
 
 
 class OnlineResponse:
@@ -84,7 +100,10 @@ class OnlineResponse:
     def to_arrow(self, include_event_timestamps: bool = False) -> pa.Table:
         columns: dict[str, pa.Array] = {}
         for i, name in enumerate(self.feature_names):
-            columns[name] = self.values[i]
+            values = self.values[i]
+            if self.value_types[i] == _ZONED and pa.types.is_string(values.type):
+                values = zoned_struct(values)
+            columns[name] = values
             if include_event_timestamps:
                 columns[f"{name}__ts"] = self.timestamps(i)
         return pa.table(columns)
@@ -96,7 +115,11 @@ class OnlineResponse:
             for name, column in zip(table.column_names, table.columns, strict=True)
             if is_json(column.type)
         }
-        # JSON columns become Python objects (dicts, lists), as in to_dict.
+        for i, name in enumerate(self.feature_names):
+            if self.value_types[i] in _TYPED:
+                parsed[name] = python_values(self.values[i], self.value_types[i])
+        # JSON columns become Python objects (dicts, lists), as in to_dict; a ScalarMap keeps
+        # its typed keys, a ZonedTimestamp is a datetime in its zone.
         df: pd.DataFrame = table.drop_columns(list(parsed)).to_pandas()
         for name, values in parsed.items():
             df.insert(table.column_names.index(name), name, values)

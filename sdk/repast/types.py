@@ -352,6 +352,14 @@ def _primitive_arrow(t: PrimitiveFeastType) -> pa.DataType | None:
     if t is Map:
         # Feast's choice for a Map column; Parquet data may also hold a struct (both are read).
         return pa.map_(pa.string(), pa.string())
+    if t is ScalarMap:
+        # Nominal: a map column with int, float or bool keys (or its JSON text) is read; the
+        # values' types are each value's own, as in Feast.
+        return pa.map_(pa.int64(), pa.string())
+    if t is ZonedTimestamp:
+        # Feast's column type; a timestamp column in any zone, or a struct of `timestamp` and
+        # `zone`, is read too (docs/internals.md, Value types).
+        return pa.timestamp("us", tz="UTC")
     if t in (Bytes, PdfBytes, ImageBytes):
         return pa.binary()
     if t in (String, Json, Uuid, TimeUuid, Decimal):
@@ -387,8 +395,8 @@ def from_arrow_type(arrow_type: pa.DataType) -> FeastType | None:
     """The type of an Arrow column, or None when Repast has no type for it.
 
     Narrow integers widen to Int32, `uint32` to Int64; any timestamp or date is
-    UnixTimestamp; a map with string keys is Map; `uint64`, other maps, nulls and unions have
-    no type (None).
+    UnixTimestamp; a map with string keys is Map, one with integer, float or bool keys
+    ScalarMap; `uint64`, other maps, nulls and unions have no type (None).
     """
     t = pa.types
     if t.is_dictionary(arrow_type):
@@ -421,7 +429,12 @@ def from_arrow_type(arrow_type: pa.DataType) -> FeastType | None:
             return None
         return Array(element)
     if t.is_map(arrow_type):
-        return Map if from_arrow_type(arrow_type.key_type) is String else None
+        key = arrow_type.key_type
+        if from_arrow_type(key) is String:
+            return Map
+        # Keys Feast's ScalarMap takes and Repast keeps typed: integers, floats, bools.
+        typed = t.is_integer(key) or t.is_floating(key) or t.is_boolean(key)
+        return ScalarMap if typed and not t.is_uint64(key) else None
     if t.is_struct(arrow_type):
         fields: dict[str, FeastType] = {}
         for i in range(arrow_type.num_fields):

@@ -29,6 +29,7 @@ from repast.online import read as online_read
 from repast.online.read import PackedRead
 from repast.online.stored_types import is_json, parsed_values
 from repast.online_response import FIELD_STATUS, OnlineResponse
+from repast.value_type import ValueType
 
 __all__ = ["encode_online_response", "encode_packed_read", "format_timestamps", "json_values"]
 
@@ -130,6 +131,15 @@ def json_values(array: pa.Array) -> Any:
     return array.to_pylist()
 
 
+_ZONED = int(ValueType.ZONED_TIMESTAMP)
+
+
+def _zoned_isoformat(array: pa.Array) -> pa.Array:
+    """A ZONED_TIMESTAMP's stored `<isoformat>[<zone>]` as Feast's server writes the value:
+    its `isoformat()` in its zone."""
+    return pc.replace_substring_regex(array, pattern=r"\[[^\[]*\]$", replacement="")
+
+
 def format_timestamps(array: pa.Array) -> list[str]:
     """RFC 3339 UTC strings with `Z`; nulls (nothing stored) are the epoch, as in Feast."""
     if array.null_count:
@@ -207,7 +217,13 @@ def encode_online_response(
                 id(stamps), format_timestamps(stamps)
             )
         results.append(
-            {"values": json_values(values), "statuses": statuses, "event_timestamps": times}
+            {
+                "values": json_values(_zoned_isoformat(values))
+                if response.value_types[i] == _ZONED
+                else json_values(values),
+                "statuses": statuses,
+                "event_timestamps": times,
+            }
         )
     names = [response.feature_names[i] for i in order]
     metadata: dict[str, Any] = {"feature_names": names}

@@ -1,6 +1,6 @@
 //! A nested value as compact JSON text, formatted as orjson formats it (the SDK and the server
 //! parse it with orjson; the server's Rust response path embeds it as is).
-use super::node::Node;
+use super::node::{Key, Node};
 use crate::response::write_string;
 
 /// Appends `node` as JSON. `sort_keys` orders every object's keys (a Map's stored form, as
@@ -43,8 +43,36 @@ pub fn write(node: &Node, sort_keys: bool, out: &mut Vec<u8>) -> Result<(), Stri
             }
             out.push(b'}');
         }
+        Node::ScalarMap(entries) => {
+            // Keys as their JSON text (`json.dumps` of a dict with such keys), in the order
+            // given: a SCALAR_MAP is a list of entries in Feast, not a sorted map.
+            out.push(b'{');
+            let mut key_text = Vec::new();
+            for (i, (key, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                key_text.clear();
+                write_key(*key, &mut key_text);
+                out.push(b'"');
+                out.extend_from_slice(&key_text);
+                out.push(b'"');
+                out.push(b':');
+                write(value, sort_keys, out)?;
+            }
+            out.push(b'}');
+        }
     }
     Ok(())
+}
+
+/// A `SCALAR_MAP` key as JSON text (`1`, `2.5`, `true`); needs no escaping inside quotes.
+pub fn write_key(key: Key, out: &mut Vec<u8>) {
+    match key {
+        Key::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+        Key::Float(v) => write_float(out, v),
+        Key::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+    }
 }
 
 /// orjson's float form: the shortest round-trip digits; NaN and the infinities become `null`.

@@ -5,9 +5,11 @@
 //!   keys sorted, a Struct's fields in order). Takes struct, map, list, `large_list` and
 //!   fixed-size list columns or string columns of JSON text (what push bodies and Feast's own
 //!   `DataFrames` hold).
+//!   A `SCALAR_MAP` keeps its int, float and bool keys typed (`Node::ScalarMap`), entries in order.
 //! - `encode_feast` / `decode_feast`: the Feast `Value` protobuf of every such type and of the
-//!   sets, UUIDs and decimals, byte-identical to Feast 0.67 (`layout: feast`). Decoding gives the
-//!   Arrow form the other layouts read (JSON text, lists, strings).
+//!   sets, UUIDs, decimals and zoned timestamps (`zoned`), byte-identical to Feast 0.67
+//!   (`layout: feast`). Decoding gives the Arrow form the other layouts read (JSON text, lists,
+//!   strings, `<isoformat>[<zone>]` text).
 //! - `check_text`: UUID and decimal text checked as Python parses it.
 //!
 //! Every error names the column and the row; nothing is written when one cell is bad.
@@ -18,6 +20,7 @@ pub mod proto_out;
 mod sets;
 mod shape;
 pub mod text;
+pub mod zoned;
 
 use std::sync::Arc;
 
@@ -150,16 +153,12 @@ pub fn json_text(
     // mixing kinds, an untyped empty list) is refused on every layout, not only `feast`.
     let mut scratch = Vec::new();
     for i in 0..n {
-        let mut node = cells.get(i).map_err(|e| bad(column, i, nested, &e))?;
-        unwrap_transport_text(&mut node, nested).map_err(|e| bad(column, i, nested, &e))?;
+        let mut node = cell(&cells, i, nested).map_err(|e| bad(column, i, nested, &e))?;
         valid.push(node != Node::Null);
         if node != Node::Null {
             shape::check(&node, nested, declared).map_err(|e| bad(column, i, nested, &e))?;
-            if nested != Nested::ScalarMap {
-                scratch.clear();
-                write_nested(&node, nested, &mut scratch)
-                    .map_err(|e| bad(column, i, nested, &e))?;
-            }
+            scratch.clear();
+            write_nested(&node, nested, &mut scratch).map_err(|e| bad(column, i, nested, &e))?;
             if matches!(nested, Nested::ValueList | Nested::ValueSet) {
                 empty_inner_to_null(&mut node);
             }
@@ -169,6 +168,16 @@ pub fn json_text(
         offsets.push(offset(data.len())?);
     }
     Ok(text_column(data, offsets, valid))
+}
+
+/// One cell as the node its type asks for: transport text unwrapped, a `SCALAR_MAP`'s keys typed.
+fn cell(cells: &Cells<'_>, i: usize, nested: Nested) -> Result<Node, String> {
+    let mut node = cells.get(i)?;
+    unwrap_transport_text(&mut node, nested)?;
+    if nested == Nested::ScalarMap {
+        node = node::scalar_map(node)?;
+    }
+    Ok(node)
 }
 
 /// Feast's remote client sends a Map or Struct value as the JSON text of the object (and a
@@ -271,10 +280,14 @@ fn offset(len: usize) -> Result<i32, CoreError> {
 
 /// Whether `value_type` is one `encode_feast`/`decode_feast` handle (beyond `feast_value`'s).
 pub fn is_native(value_type: i64) -> bool {
-    Nested::from_code(value_type).is_some_and(|n| n != Nested::ScalarMap)
+    Nested::from_code(value_type).is_some()
+        || value_type == ZONED_TIMESTAMP
         || (22..=29).contains(&value_type)
         || (text_kind(value_type).is_some() && !matches!(value_type, 32 | 33))
 }
+
+/// Feast's `ZONED_TIMESTAMP` value type (`zoned`).
+pub const ZONED_TIMESTAMP: i64 = 48;
 
 /// `JSON`, `UUID`/`TIME_UUID`/`DECIMAL` and their lists and sets: (checker, type name, shape).
 type TextKind = (fn(&str) -> bool, &'static str, Shape);
@@ -386,10 +399,13 @@ pub fn encode_feast(
     let mut data = Vec::with_capacity(n * 32);
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(0i32);
-    if let Some(nested) = Nested::from_code(value_type).filter(|&t| t != Nested::ScalarMap) {
+    if value_type == ZONED_TIMESTAMP {
+        return zoned::encode_feast(array, column);
+    }
+    if let Some(nested) = Nested::from_code(value_type) {
         let cells = Cells::new(array, nested.name(), column)?;
         for i in 0..n {
-            let node = cells.get(i).map_err(|e| bad(column, i, nested, &e))?;
+            let node = cell(&cells, i, nested).map_err(|e| bad(column, i, nested, &e))?;
             if node != Node::Null {
                 shape::check(&node, nested, None).map_err(|e| bad(column, i, nested, &e))?;
                 write_nested(&node, nested, &mut data).map_err(|e| bad(column, i, nested, &e))?;
@@ -470,7 +486,12 @@ fn write_nested(node: &Node, nested: Nested, out: &mut Vec<u8>) -> Result<(), St
             let field = if nested == Nested::ValueList { 42 } else { 43 };
             put_message(out, field, |m| proto_out::write_repeated(&items(node), m))
         }
-        Nested::ScalarMap => Err("SCALAR_MAP has no `layout: feast` encoding here".to_owned()),
+        Nested::ScalarMap => {
+            let Node::ScalarMap(entries) = node else {
+                return Err(format!("{} is not a map with typed keys", node.kind()));
+            };
+            put_message(out, 47, |m| proto_out::write_scalar_map(entries, m))
+        }
     }
 }
 
@@ -483,6 +504,13 @@ pub fn decode_feast(
     declared: Option<&DataType>,
     column: &str,
 ) -> Result<ArrayRef, CoreError> {
+    if value_type == ZONED_TIMESTAMP {
+        let cells = binary_cells(array, column)?;
+        let values: Vec<Option<&[u8]>> = (0..array.len())
+            .map(|i| array.is_valid(i).then(|| cells.get(i)))
+            .collect();
+        return Ok(Arc::new(zoned::decode_feast(&values, column)?));
+    }
     let stored = match value_type {
         22..=29 => value_type - 11,
         36 | 37 | 44 => 2,
@@ -506,13 +534,11 @@ fn struct_order(t: &DataType) -> Vec<String> {
     }
 }
 
-fn decode_nested(
-    array: &dyn Array,
-    nested: Nested,
-    order: &[String],
+fn binary_cells<'a>(
+    array: &'a dyn Array,
     column: &str,
-) -> Result<StringArray, CoreError> {
-    let cells = crate::columns::bytes_column(array, false).ok_or_else(|| {
+) -> Result<crate::columns::BytesColumn<'a>, CoreError> {
+    crate::columns::bytes_column(array, false).ok_or_else(|| {
         CoreError::unsupported(
             column,
             format!(
@@ -520,9 +546,19 @@ fn decode_nested(
                 array.data_type()
             ),
         )
-    })?;
+    })
+}
+
+fn decode_nested(
+    array: &dyn Array,
+    nested: Nested,
+    order: &[String],
+    column: &str,
+) -> Result<StringArray, CoreError> {
+    let cells = binary_cells(array, column)?;
     let accepted: &[u32] = match nested {
-        Nested::Map | Nested::Struct | Nested::ScalarMap => &[20, 34],
+        Nested::Map | Nested::Struct => &[20, 34],
+        Nested::ScalarMap => &[47],
         Nested::MapList | Nested::StructList => &[21, 35],
         Nested::ValueList | Nested::ValueSet => &[42, 43],
     };

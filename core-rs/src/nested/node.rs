@@ -38,6 +38,111 @@ pub enum Node {
     /// The elements and, when an Arrow type said so, their kind.
     List(Vec<Node>, Option<Leaf>),
     Object(Vec<(String, Node)>),
+    /// A map with typed keys (Feast's `SCALAR_MAP`), entries in the order given.
+    ScalarMap(Vec<(Key, Node)>),
+}
+
+/// A `SCALAR_MAP` key: the kinds a stored JSON text can keep apart (int, float, bool).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Key {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Key {
+    /// The key from a JSON scalar node; `None` for any other node.
+    pub fn of(node: &Node) -> Option<Self> {
+        match *node {
+            Node::Int(v) => Some(Self::Int(v)),
+            Node::Float(v) if v.is_finite() => Some(Self::Float(v)),
+            Node::Bool(v) => Some(Self::Bool(v)),
+            _ => None,
+        }
+    }
+
+    /// Python's equality of dict keys: `1`, `1.0` and `True` are one key.
+    fn number(self) -> f64 {
+        match self {
+            Self::Int(v) => v as f64,
+            Self::Float(v) => v,
+            Self::Bool(v) => f64::from(u8::from(v)),
+        }
+    }
+
+    // Exact equality is the point: Python compares dict keys exactly (`1 == 1.0 == True`).
+    #[allow(clippy::float_cmp)]
+    pub fn same(self, other: Self) -> bool {
+        match (self, other) {
+            (Self::Int(a), Self::Int(b)) => a == b,
+            (a, b) => a.number() == b.number(),
+        }
+    }
+}
+
+/// Adds an entry as a Python dict does: a key already present keeps its place, takes the value.
+pub fn insert_keyed(entries: &mut Vec<(Key, Node)>, key: Key, value: Node) {
+    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.same(key)) {
+        slot.1 = value;
+    } else {
+        entries.push((key, value));
+    }
+}
+
+/// A `SCALAR_MAP` value from what a user or a store gives for one: an object whose keys are
+/// the JSON text of typed keys (`{"1": "a", "2.5": "b", "true": "c"}`, what `json.dumps`
+/// writes for a dict with such keys), a list of `[key, value]` pairs, or a typed map.
+pub fn scalar_map(node: Node) -> Result<Node, String> {
+    let bad_key = |key: &str| {
+        format!(
+            "key {key:?} is not an int, a float or a bool (a SCALAR_MAP's keys are typed; Feast \
+             refuses string keys, and Repast keeps int, float and bool keys)"
+        )
+    };
+    match node {
+        Node::ScalarMap(_) | Node::Null => Ok(node),
+        Node::Object(entries) => {
+            let mut out = Vec::with_capacity(entries.len());
+            for (text, value) in entries {
+                let key = Node::from_json(&text)
+                    .ok()
+                    .as_ref()
+                    .and_then(Key::of)
+                    .ok_or_else(|| bad_key(&text))?;
+                insert_keyed(&mut out, key, value);
+            }
+            Ok(Node::ScalarMap(out))
+        }
+        Node::List(items, _) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let Node::List(mut pair, _) = item else {
+                    return Err(format!(
+                        "element {i} is {}; expected a [key, value] pair",
+                        item.kind()
+                    ));
+                };
+                if pair.len() != 2 {
+                    return Err(format!(
+                        "element {i} has {} items; expected a [key, value] pair",
+                        pair.len()
+                    ));
+                }
+                let value = pair.pop().expect("two items");
+                let key = pair.pop().expect("two items");
+                let key = Key::of(&key).ok_or_else(|| match &key {
+                    Node::Str(s) => bad_key(s),
+                    other => format!(
+                        "key of element {i} is {}; a SCALAR_MAP's keys are ints, floats or bools",
+                        other.kind()
+                    ),
+                })?;
+                insert_keyed(&mut out, key, value);
+            }
+            Ok(Node::ScalarMap(out))
+        }
+        other => Err(format!("{} is not a map", other.kind())),
+    }
 }
 
 impl Node {
@@ -53,6 +158,7 @@ impl Node {
             Self::Time(_) => "a timestamp",
             Self::List(..) => "a list",
             Self::Object(_) => "an object",
+            Self::ScalarMap(_) => "a map with typed keys",
         }
     }
 
@@ -235,33 +341,51 @@ pub fn from_arrow(array: &dyn Array, i: usize) -> Result<Node, String> {
             }
             Node::Object(entries)
         }
-        DataType::Map(..) => {
-            let map = array.as_map();
-            let entries = map.value(i);
-            let keys = entries.column(0);
-            if !entries.is_empty() && leaf_of(keys.data_type()) != Some(Leaf::Str) {
-                return Err(format!(
-                    "map keys are {}; Feast's Map has string keys",
-                    keys.data_type()
-                ));
-            }
-            let values = entries.column(1);
-            let mut out: Vec<(String, Node)> = Vec::with_capacity(entries.len());
-            for j in 0..entries.len() {
-                let Node::Str(key) = from_arrow(keys.as_ref(), j)? else {
-                    return Err("a map key is null".to_owned());
-                };
-                let value = from_arrow(values.as_ref(), j)?;
-                if let Some(slot) = out.iter_mut().find(|(k, _)| *k == key) {
-                    slot.1 = value;
-                } else {
-                    out.push((key, value));
-                }
-            }
-            Node::Object(out)
-        }
+        DataType::Map(..) => map_node(array, i)?,
         other => return Err(format!("Arrow type {other} has no nested value form")),
     })
+}
+
+/// A map cell: string keys make an object, int, float or bool keys a typed map.
+fn map_node(array: &dyn Array, i: usize) -> Result<Node, String> {
+    let map = array.as_map();
+    let entries = map.value(i);
+    let keys = entries.column(0);
+    let values = entries.column(1);
+    match leaf_of(keys.data_type()) {
+        // An empty map is an empty object whatever its key type (a ScalarMap takes it too).
+        _ if entries.is_empty() => return Ok(Node::Object(Vec::new())),
+        Some(Leaf::Str) => {}
+        Some(Leaf::Int | Leaf::Float | Leaf::Bool) => {
+            let mut out = Vec::with_capacity(entries.len());
+            for j in 0..entries.len() {
+                let key = from_arrow(keys.as_ref(), j)?;
+                let key = Key::of(&key).ok_or_else(|| format!("a map key is {}", key.kind()))?;
+                insert_keyed(&mut out, key, from_arrow(values.as_ref(), j)?);
+            }
+            return Ok(Node::ScalarMap(out));
+        }
+        _ => {
+            return Err(format!(
+                "map keys are {}; a Map has string keys, a ScalarMap int, float or bool \
+                 keys",
+                keys.data_type()
+            ))
+        }
+    }
+    let mut out: Vec<(String, Node)> = Vec::with_capacity(entries.len());
+    for j in 0..entries.len() {
+        let Node::Str(key) = from_arrow(keys.as_ref(), j)? else {
+            return Err("a map key is null".to_owned());
+        };
+        let value = from_arrow(values.as_ref(), j)?;
+        if let Some(slot) = out.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            out.push((key, value));
+        }
+    }
+    Ok(Node::Object(out))
 }
 
 fn items(values: &dyn Array, leaf: Option<Leaf>) -> Result<Node, String> {

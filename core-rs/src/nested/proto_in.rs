@@ -110,6 +110,7 @@ pub fn write_value(buf: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         (7, Wire::Varint(v)) => out.extend_from_slice(if v != 0 { b"true" } else { b"false" }),
         (19, _) => out.extend_from_slice(b"null"),
         (20 | 34, w) => write_map(message(w)?, out)?,
+        (47, w) => write_scalar_map(message(w)?, out)?,
         (21 | 35, w) => write_array(message(w)?, out, write_map)?,
         (32, Wire::Len(b)) => write_json_text(text(b)?, out),
         (33, w) => write_array(message(w)?, out, |b, o| {
@@ -154,6 +155,57 @@ fn write_json_text(text: &str, out: &mut Vec<u8>) {
 /// A `Map` body as a JSON object, entries in wire order.
 fn write_map(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     write_map_ordered(body, &[], out)
+}
+
+/// A `ScalarMap` body as a JSON object whose keys are the JSON text of the typed keys (as
+/// `json_out` writes a `SCALAR_MAP`), entries in wire order. Keys JSON cannot type (bytes as
+/// base64, UUIDs, decimals, timestamps as epoch seconds) are written as their text.
+fn write_scalar_map(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut reader = Reader::new(body);
+    out.push(b'{');
+    let mut first = true;
+    while let Some((field, wire)) = reader.field()? {
+        if field != 1 {
+            continue;
+        }
+        let mut entry = Reader::new(message(wire)?);
+        let (mut key, mut value): (Vec<u8>, &[u8]) = (Vec::new(), &[]);
+        while let Some((f, w)) = entry.field()? {
+            match f {
+                1 => key = scalar_key(message(w)?)?,
+                2 => value = message(w)?,
+                _ => {}
+            }
+        }
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        write_string(out, text(&key)?);
+        out.push(b':');
+        write_value(value, out)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A `MapKey` message as the JSON text of its key.
+fn scalar_key(body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut reader = Reader::new(body);
+    let mut out = Vec::new();
+    while let Some((field, wire)) = reader.field()? {
+        out.clear();
+        match (field, wire) {
+            (1, Wire::Varint(v)) => write_int(&mut out, i64::from(v as i32)),
+            (2 | 6, Wire::Varint(v)) => write_int(&mut out, v as i64),
+            (3, Wire::Fixed32(b)) => write_float(&mut out, f64::from(f32::from_le_bytes(b))),
+            (4, Wire::Fixed64(b)) => write_float(&mut out, f64::from_le_bytes(b)),
+            (5, Wire::Varint(v)) => out.extend_from_slice(if v != 0 { b"true" } else { b"false" }),
+            (7, Wire::Len(b)) => out.extend_from_slice(BASE64.encode(b).as_bytes()),
+            (8..=10, Wire::Len(b)) => out.extend_from_slice(b),
+            (f, _) => return Err(format!("a ScalarMap key has unknown field {f}")),
+        }
+    }
+    Ok(out)
 }
 
 /// A `Map` body's entries: (key, Value bytes), in wire order.

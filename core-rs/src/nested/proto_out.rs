@@ -5,7 +5,7 @@
 //! list of one scalar kind → that kind's list). Map entries are written in protobuf's
 //! deterministic order (`upb_key_order`; Feast's own order is its runtime's hash order, which
 //! varies between processes); sets are written deduplicated and sorted for the same reason.
-use super::node::{Leaf, Node};
+use super::node::{Key, Leaf, Node};
 
 pub const WIRE_VARINT: u8 = 0;
 pub const WIRE_FIXED64: u8 = 1;
@@ -56,6 +56,8 @@ pub fn write_value(node: &Node, out: &mut Vec<u8>) -> Result<(), String> {
             put_key(out, 4, WIRE_VARINT);
             put_varint(out, *v as u64);
         }
+        // Feast writes a NaN as an empty Value (`python_values_to_proto_values`).
+        Node::Float(v) if v.is_nan() => {}
         Node::Float(v) => {
             put_key(out, 5, WIRE_FIXED64);
             out.extend_from_slice(&v.to_le_bytes());
@@ -67,7 +69,37 @@ pub fn write_value(node: &Node, out: &mut Vec<u8>) -> Result<(), String> {
             put_varint(out, *v as u64);
         }
         Node::Object(entries) => put_message(out, 20, |m| write_map(entries, m))?,
+        Node::ScalarMap(entries) => put_message(out, 47, |m| write_scalar_map(entries, m))?,
         Node::List(items, leaf) => write_list(items, *leaf, out)?,
+    }
+    Ok(())
+}
+
+/// The body of a `ScalarMap` message: one `ScalarMapEntry { MapKey key = 1; Value value = 2 }`
+/// per entry, in the order given (Feast keeps the dict's order). An int key is `int64_key`,
+/// a float `double_key`, a bool `bool_key`, as Feast converts Python's `int`, `float`, `bool`.
+pub fn write_scalar_map(entries: &[(Key, Node)], out: &mut Vec<u8>) -> Result<(), String> {
+    for (key, value) in entries {
+        put_message(out, 1, |entry| {
+            put_message(entry, 1, |k| {
+                match *key {
+                    Key::Int(v) => {
+                        put_key(k, 2, WIRE_VARINT);
+                        put_varint(k, v as u64);
+                    }
+                    Key::Float(v) => {
+                        put_key(k, 4, WIRE_FIXED64);
+                        k.extend_from_slice(&v.to_le_bytes());
+                    }
+                    Key::Bool(v) => {
+                        put_key(k, 5, WIRE_VARINT);
+                        k.push(u8::from(v));
+                    }
+                }
+                Ok::<(), String>(())
+            })?;
+            put_message(entry, 2, |v| write_value(value, v))
+        })?;
     }
     Ok(())
 }
@@ -124,6 +156,9 @@ fn leaf(node: &Node) -> Result<Leaf, String> {
             return Err("a list of lists inside a nested value has no Feast type".to_owned())
         }
         Node::Object(_) => return Err("a list mixes maps with other values".to_owned()),
+        Node::ScalarMap(_) => {
+            return Err("a list of maps with typed keys has no Feast type".to_owned())
+        }
     })
 }
 

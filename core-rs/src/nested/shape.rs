@@ -12,7 +12,11 @@ pub(super) fn check(
     declared: Option<&DataType>,
 ) -> Result<(), String> {
     match nested {
-        Nested::Map | Nested::ScalarMap => object(node).map(|_| ()),
+        Nested::Map => object(node).map(|_| ()),
+        Nested::ScalarMap => match node {
+            Node::ScalarMap(_) => Ok(()),
+            other => Err(format!("{} is not a map with typed keys", other.kind())),
+        },
         Nested::Struct => conforms(node, declared.unwrap_or(&DataType::Null), "")
             .and_then(|()| object(node).map(|_| ())),
         Nested::MapList | Nested::StructList => {
@@ -45,6 +49,11 @@ pub(super) fn check(
 fn object(node: &Node) -> Result<&[(String, Node)], String> {
     match node {
         Node::Object(entries) => Ok(entries),
+        Node::ScalarMap(_) => Err(
+            "map keys are not strings: a Map has string keys (declare the feature ScalarMap \
+             for int, float or bool keys)"
+                .to_owned(),
+        ),
         other => Err(format!("{} is not an object", other.kind())),
     }
 }

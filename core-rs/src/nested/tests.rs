@@ -213,3 +213,114 @@ fn feasts_transport_text_for_maps_and_structs_is_read_as_the_json_it_holds() {
     let stored = json_text(&lists, 21, None, "ml").unwrap();
     assert_eq!(stored.value(0), r#"[{"k":2},{"k":3}]"#);
 }
+
+// --- SCALAR_MAP ------------------------------------------------------------------------------
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn scalar_map_text_keeps_typed_keys_in_order() {
+    // The keys' JSON text; given as an object of such keys or as [key, value] pairs.
+    let given = StringArray::from(vec![
+        Some(r#"{"2": "a", "1": 3}"#),
+        Some(r#"[[1.5, [1, 2]], [true, {"y": 1, "x": 2}]]"#),
+        None,
+        Some("{}"),
+    ]);
+    let out = json_text(&given, 47, None, "m").unwrap();
+    assert_eq!(out.value(0), r#"{"2":"a","1":3}"#);
+    assert_eq!(out.value(1), r#"{"1.5":[1,2],"true":{"x":2,"y":1}}"#);
+    assert!(out.is_null(2));
+    assert_eq!(out.value(3), "{}");
+}
+
+#[test]
+fn scalar_map_bytes_are_feasts() {
+    // Recorded from Feast 0.67 (tests/golden/nested_values.json).
+    let given = StringArray::from(vec![
+        r#"{"1": "a", "2": 3}"#,
+        r#"{"1.5": [1, 2], "true": {"x": 1}}"#,
+        r#"{"1": null}"#,
+        "{}",
+    ]);
+    let out = encode_feast(&given, 47, "m").unwrap();
+    let want = [
+        "fa02150a090a02100112031201610a080a02100212022003",
+        "fa02290a130a0921000000000000f83f120672040a0201020a120a022801120ca201090a070a017812022001",
+        "fa02080a060a0210011200",
+        "fa0200",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(hex(out.value(i)), *w);
+    }
+    // Read back: the keys as their JSON text, in wire order.
+    let decoded = decode_feast(&out, 47, None, "m").unwrap();
+    let decoded = decoded.as_string::<i32>();
+    assert_eq!(decoded.value(0), r#"{"1":"a","2":3}"#);
+    assert_eq!(decoded.value(1), r#"{"1.5":[1,2],"true":{"x":1}}"#);
+}
+
+#[test]
+fn scalar_map_from_an_arrow_map_with_int_keys() {
+    let keys = arrow::array::Int64Array::from(vec![7, 3, 7]);
+    let values = StringArray::from(vec![Some("a"), None, Some("c")]);
+    let entries = StructArray::from(vec![
+        (
+            Arc::new(Field::new("key", DataType::Int64, false)),
+            Arc::new(keys) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("value", DataType::Utf8, true)),
+            Arc::new(values) as ArrayRef,
+        ),
+    ]);
+    let field = Arc::new(Field::new("entries", entries.data_type().clone(), false));
+    let map = arrow::array::MapArray::new(
+        field,
+        arrow::buffer::OffsetBuffer::new(vec![0, 3].into()),
+        entries,
+        None,
+        false,
+    );
+    // A repeated key keeps its first place and takes the last value, as a Python dict does.
+    let out = json_text(&map, 47, None, "m").unwrap();
+    assert_eq!(out.value(0), r#"{"7":"c","3":null}"#);
+}
+
+#[test]
+fn scalar_map_refuses_string_keys_and_what_feast_refuses() {
+    for (text, why) in [
+        (r#"{"a": 1}"#, r#"key "a" is not an int"#),
+        (r#"[["b", 1]]"#, r#"key "b" is not an int"#),
+        ("[[1, 2, 3]]", "expected a [key, value] pair"),
+        (r#"{"1": []}"#, "no element type"),
+        (r#"{"1": [1, "x"]}"#, "a list mixes"),
+        (r#""text""#, "not an object"),
+        ("[1]", "expected a [key, value] pair"),
+    ] {
+        let given = StringArray::from(vec![Some("{}"), Some(text)]);
+        let err = json_text(&given, 47, None, "m").unwrap_err().to_string();
+        assert!(err.contains("column 'm' row 1"), "{err}");
+        assert!(err.contains(why), "{text}: {err}");
+        let err = encode_feast(&given, 47, "m").unwrap_err().to_string();
+        assert!(err.contains(why), "{text}: {err}");
+    }
+}
+
+#[test]
+fn feast_bytes_with_keys_json_cannot_type_read_as_text() {
+    // Recorded from Feast 0.67: {np.int32(1): "a"} (int32_key) and {b"k": "a"} (bytes_key).
+    let value = unhex("fa020b0a090a0208011203120161");
+    let column = BinaryArray::from(vec![value.as_slice()]);
+    let out = decode_feast(&column, 47, None, "m").unwrap();
+    assert_eq!(out.as_string::<i32>().value(0), r#"{"1":"a"}"#);
+    let bytes_key = unhex("fa020c0a0a0a033a016b1203120161");
+    let column = BinaryArray::from(vec![bytes_key.as_slice()]);
+    let out = decode_feast(&column, 47, None, "m").unwrap();
+    assert_eq!(out.as_string::<i32>().value(0), r#"{"aw==":"a"}"#);
+}

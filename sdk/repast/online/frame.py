@@ -23,9 +23,11 @@ from repast.conversion import BAD_VALUES, exact_array, has_hidden_bools
 from repast.errors import RepastError, RowsError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP
+from repast.online.stored_types import zoned_inputs
 from repast.online.write import epoch_nanos, write_plan
+from repast.value_type import ValueType
 
-__all__ = ["frame"]
+__all__ = ["frame", "typed_sources"]
 
 
 def _nested_sources(views: Sequence[FeatureView]) -> frozenset[str]:
@@ -40,12 +42,43 @@ def _nested_sources(views: Sequence[FeatureView]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _zoned_sources(views: Sequence[FeatureView]) -> frozenset[str]:
+    """Source column names of ZONED_TIMESTAMP features."""
+    names: set[str] = set()
+    for view in views:
+        if getattr(view, "aggregations", None):
+            continue
+        plan = write_plan(view)
+        reverse = {v: k for k, v in plan.mapping.items()}
+        names.update(reverse.get(name, name) for name in plan.zoned)
+    return frozenset(names)
+
+
+def typed_sources(views: Sequence[FeatureView]) -> tuple[frozenset[str], frozenset[str]]:
+    """Source column names of the views' ScalarMap features and of their ZonedTimestamp
+    features: what a DataFrame holds as Python objects Arrow cannot convert as they are
+    (dicts with int keys; datetimes in several zones)."""
+    maps: set[str] = set()
+    for view in views:
+        if getattr(view, "aggregations", None):
+            continue
+        plan = write_plan(view)
+        reverse = {v: k for k, v in plan.mapping.items()}
+        maps.update(
+            reverse.get(name, name)
+            for name, (vt, _) in plan.json_text.items()
+            if vt == ValueType.SCALAR_MAP
+        )
+    return frozenset(maps), _zoned_sources(views)
+
+
 def _json_cells(name: str, values: list[Any]) -> pa.Array | None:
     """A nested feature's values as JSON text cells: one `orjson.dumps` of the whole list,
-    split in Rust, so each value keeps exactly its own keys for the writer's checks. None when
-    the values have no JSON form (bytes): Arrow inference then takes them."""
+    split in Rust, so each value keeps exactly its own keys for the writer's checks (a
+    ScalarMap's int, float or bool keys as their JSON text). None when the values have no
+    JSON form (bytes): Arrow inference then takes them."""
     try:
-        return _core.json_array_cells(orjson.dumps(values), name)
+        return _core.json_array_cells(orjson.dumps(values, option=orjson.OPT_NON_STR_KEYS), name)
     except (TypeError, RepastError):
         return None
 
@@ -149,11 +182,15 @@ def frame(columns: Mapping[str, list[Any]], rows: int, views: Sequence[FeatureVi
     # its own, so the error (which column, which message) is the one it always was.
     built = _numeric_groups(columns, rows, numeric, timestamps)
     nested = _nested_sources(views)
+    zoned = _zoned_sources(views)
     arrays: dict[str, pa.Array] = {}
     for name, values in columns.items():
         array = built.get(name) if built is not None else None
         if array is None and name in nested:
             array = _json_cells(name, values)
+        if array is None and name in zoned:
+            # Datetimes as text in their own zones (Arrow would put a column in one zone).
+            values = zoned_inputs(values, name)
         if array is None:
             array = _array(name, values, numeric.get(name))
         if name in timestamps and (pa.types.is_string(array.type) or array.null_count == rows):

@@ -21,7 +21,8 @@ from repast.errors import DataSourceNotFoundError, RowsError
 from repast.feature_view import FeatureView
 from repast.offline.write import OfflineWrite, prepare_offline_write
 from repast.online.base import WriteBatch, async_batch_writer
-from repast.online.frame import frame
+from repast.online.frame import frame, typed_sources
+from repast.online.stored_types import scalar_map_inputs, zoned_inputs
 from repast.online.tiles import check_events, tile_spec, tile_store, write_events
 from repast.online.write import WritePlan, prepare, to_arrow
 from repast.validate import closest
@@ -81,7 +82,40 @@ def rows_table(df: Any, views: Sequence[FeatureView]) -> pa.Table:
         if len(set(lengths.values())) > 1:
             raise RowsError(f"every column must have the same length, got {lengths}")
         return frame(df, next(iter(lengths.values()), 0), views)
-    return to_arrow(df)
+    if isinstance(df, pa.Table | pa.RecordBatch) or not hasattr(df, "columns"):
+        return to_arrow(df)
+    return _pandas_table(df, views)
+
+
+def _zoned_array(values: list[Any], name: str) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise RowsError(f"column '{name}' mixes text with other values: {exc}") from None
+
+
+def _pandas_table(df: Any, views: Sequence[FeatureView]) -> pa.Table:
+    """A DataFrame as Arrow; its object columns of ScalarMap features (dicts with int keys)
+    and of ZonedTimestamp features (datetimes, perhaps in several zones) converted first, as
+    Arrow cannot convert them as they are."""
+    maps, zoned = typed_sources(views)
+    special = [
+        name
+        for name in df.columns
+        if (name in maps or name in zoned) and str(df[name].dtype) == "object"
+    ]
+    if not special:
+        return to_arrow(df)
+    table = to_arrow(df.drop(columns=special))
+    for name in special:
+        values = df[name].tolist()
+        array = (
+            scalar_map_inputs(values, name)
+            if name in maps
+            else _zoned_array(zoned_inputs(values, name), name)
+        )
+        table = table.append_column(name, array)
+    return table
 
 
 def prepare_push(

@@ -141,6 +141,13 @@ class _Plan:
     def value_types(self) -> list[list[int]]:
         return [list(p.view.value_types) for p in self.views]
 
+    @cached_property
+    def zoned(self) -> bool:
+        """Whether a ZONED_TIMESTAMP feature is read."""
+        return any(
+            p.view.feast_types[s] == ValueType.ZONED_TIMESTAMP for p in self.views for s in p.select
+        )
+
 
 class OnlineReader:
     """Turns `get_online_features` arguments into store reads; one per store context and online
@@ -425,7 +432,8 @@ class OnlineReader:
         if store is None:
             return None
         plan = self.plan(features, full_feature_names)
-        if plan.odfvs:
+        if plan.odfvs or plan.zoned:
+            # ZONED_TIMESTAMP text is answered without its zone suffix by the Arrow path.
             return None
         plan, requests, fanout, typed, n, _ = self.prepare(
             features, entity_rows, full_feature_names, plan, plain_keys=True

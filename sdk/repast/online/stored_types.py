@@ -4,7 +4,10 @@ The packed row codec in `repast._core` encodes the scalar and list types (1-8, 1
 (32, 33). The other Feast types are stored as one of those:
 
 - MAP, MAP_LIST, STRUCT, STRUCT_LIST, VALUE_LIST, VALUE_SET, SCALAR_MAP: stored as JSON text
-  (32), read back parsed (dicts and lists, as Feast's SDK returns them);
+  (32), read back parsed (dicts and lists, as Feast's SDK returns them); a SCALAR_MAP's keys
+  are held as their JSON text (`{"1": "a", "2.5": "b", "true": "c"}`) and read back typed;
+- ZONED_TIMESTAMP: STRING, `<isoformat>[<zone>]` (`_core.zoned_text`), read back as a
+  tz-aware datetime in its zone, as Feast's SDK returns it;
 - JSON (32): JSON text, read back parsed, as Feast's SDK returns it;
 - the `*_SET` types (22-29): the list of the same element (11-18), deduplicated and sorted as
   Feast holds a set, read back as a list;
@@ -16,23 +19,26 @@ map and list columns or JSON text): a MAP's keys sorted (as Feast's protobuf map
 STRUCT's fields in order and checked against the declared ones.
 
 The Redis `layout: feast` stores every one of these types in Feast's own protobuf oneof
-(`map_val`, `struct_val`, `int64_set_val`, `uuid_val`, ...; `_core.encode_nested`), byte for
-byte what Feast writes; only SCALAR_MAP, whose keys Repast keeps as text, is refused there
-(`check_feast_layout`).
+(`map_val`, `struct_val`, `scalar_map_val`, `zoned_timestamp_val`, `int64_set_val`,
+`uuid_val`, ...; `_core.encode_nested`), byte for byte what Feast writes.
 """
 
 from __future__ import annotations
 
 import decimal
+import functools
+import re
 import uuid
+import zoneinfo
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
 from repast import _core
-from repast.errors import UnsupportedTypeError
+from repast.errors import InvalidValueError, RowsError, UnsupportedTypeError
 from repast.value_type import ValueType
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "JSON_TEXT",
     "SETS",
     "PARSED_ON_READ",
+    "ZONED",
     "check_feast_layout",
     "check_text",
     "unique_sets",
@@ -49,6 +56,10 @@ __all__ = [
     "python_values",
     "stored_type",
     "to_json_text",
+    "to_zoned_text",
+    "scalar_map_inputs",
+    "zone_name",
+    "zoned_inputs",
 ]
 
 V = ValueType
@@ -85,12 +96,16 @@ SETS = frozenset(range(int(V.BYTES_SET), int(V.UNIX_TIMESTAMP_SET) + 1)) | {
 }
 """Set types: written with each row's elements deduplicated and sorted, as Feast holds them."""
 
+ZONED = frozenset([int(V.ZONED_TIMESTAMP)])
+"""Value types stored as `<isoformat>[<zone>]` text (`to_zoned_text`)."""
+
 _STORED: dict[int, int] = {int(t): int(V.JSON) for t in (V.MAP, V.STRUCT, V.SCALAR_MAP)}
 _STORED.update({int(t): int(V.JSON) for t in (V.MAP_LIST, V.STRUCT_LIST)})
 _STORED.update({int(t): int(V.JSON) for t in (V.VALUE_LIST, V.VALUE_SET)})
 # BYTES_SET (22) .. UNIX_TIMESTAMP_SET (29) hold the elements of BYTES_LIST (11) .. (18).
 _STORED.update({s: s - 11 for s in range(int(V.BYTES_SET), int(V.UNIX_TIMESTAMP_SET) + 1)})
 _STORED.update({int(t): int(V.STRING) for t in (V.UUID, V.TIME_UUID, V.DECIMAL)})
+_STORED[int(V.ZONED_TIMESTAMP)] = int(V.STRING)
 _STORED.update(
     {
         int(t): int(V.STRING_LIST)
@@ -137,12 +152,61 @@ def to_json_text(
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    kind = column.type
-    typed_keys = pa.types.is_map(kind) and not pa.types.is_string(kind.key_type)
-    if int(value_type) == V.SCALAR_MAP and typed_keys:
-        # A SCALAR_MAP's keys are typed; its stored JSON text holds them as text.
-        column = column.cast(pa.map_(pa.string(), kind.item_type))
     return _core.nested_json_text(column, int(value_type), declared, name)
+
+
+def to_zoned_text(column: pa.Array | pa.ChunkedArray, name: str) -> pa.Array:
+    """The stored `<isoformat>[<zone>]` text of a ZONED_TIMESTAMP feature column (in Rust).
+
+    Takes a timestamp column (its time zone is every row's zone; none: naive, read as UTC),
+    ISO 8601 text (`2024-03-10T01:30:00-05:00`, optionally with a `[America/New_York]` zone
+    suffix), or a struct of `timestamp` and `zone` (one zone per row). A zone Python's
+    `zoneinfo` cannot resolve is refused, naming the row.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return _core.zoned_text(column, name)
+
+
+def zone_name(tz: tzinfo | None) -> str:
+    """The zone Feast stores for a datetime's tzinfo: its IANA key (zoneinfo; pytz's `zone`),
+    else `str(tz)` (`UTC`, `UTC+05:30` for a fixed offset), `""` for a naive datetime."""
+    if tz is None:
+        return ""
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    return str(key) if key else str(tz)
+
+
+def zoned_inputs(values: Sequence[Any], name: str) -> list[Any]:
+    """Python datetimes (pandas Timestamps too) as `<isoformat>[<zone>]` text, each in its own
+    zone (an Arrow timestamp column holds one zone); text and `{timestamp, zone}` objects as
+    given. One step per value: only for values that arrive as Python objects (push dicts,
+    object columns). Anything else raises `InvalidValueError` naming the row, as Feast refuses
+    what is not a datetime."""
+    out: list[Any] = []
+    for row, v in enumerate(values):
+        if v is None or v != v:  # None, NaT
+            out.append(None)
+        elif isinstance(v, datetime):
+            out.append(f"{v.isoformat()}[{zone_name(v.tzinfo)}]")
+        elif isinstance(v, str | dict):
+            out.append(v)
+        else:
+            raise InvalidValueError(
+                f"column '{name}' row {row}: not a ZONED_TIMESTAMP value: "
+                f"{type(v).__name__} {v!r} is not a datetime"
+            )
+    return out
+
+
+def scalar_map_inputs(values: Sequence[Any], name: str) -> pa.Array:
+    """Python dicts with int, float or bool keys as JSON text cells (keys as their JSON text,
+    as `json.dumps` writes them), split in Rust; `to_json_text` checks them with their row."""
+    try:
+        text = orjson.dumps(list(values), option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as exc:
+        raise RowsError(f"column '{name}' holds values that are not maps: {exc}") from None
+    return _core.json_array_cells(text, name)
 
 
 def check_text(column: pa.Array, value_type: int, name: str) -> None:
@@ -198,10 +262,50 @@ _UUID_SETS = frozenset((int(V.UUID_SET), int(V.TIME_UUID_SET)))
 _DECIMALS = frozenset((int(V.DECIMAL), int(V.DECIMAL_LIST), int(V.DECIMAL_SET)))
 
 
+_FIXED = re.compile(r"(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})")
+
+
+@functools.lru_cache(maxsize=512)
+def zone(name: str) -> tzinfo:
+    """The tzinfo Feast's SDK reads a stored zone name as: `""` is UTC, an IANA name a
+    `ZoneInfo`, `UTC±HH:MM` a fixed offset; anything else UTC (Feast logs a warning)."""
+    if not name:
+        return UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    if name in ("UTC", "GMT"):
+        return UTC
+    match = _FIXED.fullmatch(name)
+    if match is None:
+        return UTC
+    sign, hours, minutes = match.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-delta if sign == "-" else delta)
+
+
+def _zoned(text: str) -> datetime:
+    stamp, _, name = text[:-1].rpartition("[")
+    return datetime.fromisoformat(stamp).astimezone(zone(name))
+
+
+def _key(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text  # a key Feast wrote that JSON has no type for (bytes, UUID, decimal)
+
+
 def python_values(array: pa.Array, value_type: int | None) -> list[Any]:
     """The Python values of a read column as Feast's SDK returns them: JSON parsed, UUIDs as
-    `uuid.UUID`, decimals as `decimal.Decimal` (their lists and sets as lists of those)."""
+    `uuid.UUID`, decimals as `decimal.Decimal` (their lists and sets as lists of those), a
+    SCALAR_MAP with its typed keys, a ZONED_TIMESTAMP as a datetime in its zone."""
+    if value_type == V.ZONED_TIMESTAMP and pa.types.is_string(array.type):
+        return [None if t is None else _zoned(t) for t in array.to_pylist()]
     values = parsed_values(array)
+    if value_type == V.SCALAR_MAP:
+        return [{_key(k): v for k, v in m.items()} if isinstance(m, dict) else m for m in values]
     make: Callable[[str], Any]
     if value_type in _UUIDS or value_type in _UUID_SETS:
         make = uuid.UUID

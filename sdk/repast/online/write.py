@@ -30,8 +30,10 @@ from repast.online.stored_types import (
     CHECKED_TEXT,
     JSON_TEXT,
     SETS,
+    ZONED,
     check_text,
     to_json_text,
+    to_zoned_text,
     unique_sets,
 )
 from repast.validate import closest
@@ -174,6 +176,8 @@ class WritePlan:
     """UUID/decimal features (`stored_types.CHECKED_TEXT`) → their Feast value type."""
     sets: dict[str, int] = field(default_factory=dict)
     """Set features (`stored_types.SETS`) → their Feast value type."""
+    zoned: frozenset[str] = frozenset()
+    """ZONED_TIMESTAMP features (stored as `<isoformat>[<zone>]` text)."""
 
 
 _NUMERIC = frozenset([pa.int32(), pa.int64(), pa.float32(), pa.float64()])
@@ -225,9 +229,17 @@ def _build_plan(view: FeatureView) -> WritePlan:
         for name, vt in zip(online.features, online.logical_types, strict=True)
         if vt in SETS
     }
-    # A feature held as JSON text is written from a string column, whatever its Arrow type.
+    zoned = frozenset(
+        name for name, vt in zip(online.features, online.logical_types, strict=True) if vt in ZONED
+    )
+    # A feature held as text is written from what it is given (struct, map, timestamp in a
+    # zone, text), converted in Rust; a push body's values stay as they came (not parsed as
+    # UTC timestamps, which would lose a zone).
     features = [
-        (f.name, pa.string() if f.name in json_text else f.dtype.to_arrow_type())
+        (
+            f.name,
+            pa.string() if f.name in json_text or f.name in zoned else f.dtype.to_arrow_type(),
+        )
         for f in view.features
     ]
     mapping = dict(source.field_mapping or {})
@@ -251,6 +263,7 @@ def _build_plan(view: FeatureView) -> WritePlan:
         json_text=json_text,
         checked_text=checked_text,
         sets=sets,
+        zoned=zoned,
     )
 
 
@@ -289,6 +302,8 @@ def _write_batch(
     columns = {
         name: to_json_text(given[name], json_text[name][0], name, json_text[name][1])
         if name in json_text
+        else to_zoned_text(given[name], name)
+        if name in plan.zoned
         else _cast_feature(given[name], arrow, name)
         for name, arrow in plan.features
         if name in given

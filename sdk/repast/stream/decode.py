@@ -27,6 +27,7 @@ from repast.data_source import DataSource
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP
 from repast.stream.dead_letter import Rejection
+from repast.value_type import ValueType
 
 __all__ = ["Decoded", "MessageDecoder", "parse_timestamps"]
 
@@ -185,6 +186,15 @@ class _Column:
     """'join key', 'event time' or 'feature'."""
 
 
+def _feature_type(dtype: Any) -> pa.DataType:
+    """The Arrow type a feature's JSON values are read as. A ZonedTimestamp stays text: the
+    writer reads its offset or `[zone]` (online/stored_types.py), which a UTC timestamp loses."""
+    if dtype.to_value_type() == ValueType.ZONED_TIMESTAMP:
+        return pa.string()
+    arrow: pa.DataType = dtype.to_arrow_type()
+    return arrow
+
+
 class MessageDecoder:
     """Decodes message values for one view; see the module docstring."""
 
@@ -206,7 +216,7 @@ class MessageDecoder:
         # An aggregated view's messages carry its aggregations' inputs, not its features.
         fields = getattr(view, "aggregation_inputs", None) or view.features
         columns += [
-            _Column(f.name, raw_of.get(f.name, f.name), f.dtype.to_arrow_type(), "feature")
+            _Column(f.name, raw_of.get(f.name, f.name), _feature_type(f.dtype), "feature")
             for f in fields
             if f.name not in join_keys
         ]
