@@ -34,7 +34,7 @@ from repast.errors import MaterializationCancelled, MaterializationError, Repast
 from repast.feature_view import FeatureView
 from repast.latest import source_columns, write_rows
 from repast.spark.session import is_connect, spark_session
-from repast.spark.sources import FILE, POSITION, read_source, with_file_order
+from repast.spark.sources import FILE, POSITION, prune_dates, read_source, with_file_order
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -161,7 +161,9 @@ def _source_frame(
     from pyspark.sql import functions as F
 
     columns = source_columns(view)  # view name -> source name
-    frame = read_source(spark, store.config, view.batch_source)
+    frame = prune_dates(
+        read_source(spark, store.config, view.batch_source), view.batch_source, start, end
+    )
     missing = [c for c in columns.values() if c not in frame.columns]
     if missing:
         raise MaterializationError(
