@@ -380,7 +380,9 @@ def run(engine: str, work: Path, args: argparse.Namespace, mode: str = "child") 
     repo = write_repo(work, engine, args.features) if mode == "child" else work
     command = [
         python_for(engine), __file__, f"--{mode}", "--engine", engine, "--work", str(work),
-        "--repo", str(repo), "--features", str(args.features), "--repeats", str(args.repeats),
+        "--repo", str(repo), "--features", str(args.features),
+        "--repeats", str((args.feast_repeats or args.repeats) if engine.startswith("feast")
+                         else args.repeats),
         "--materialize-rows", str(args.materialize_rows),
         "--materialize-engines", args.materialize_engines,
     ]  # fmt: skip
@@ -434,6 +436,8 @@ def main() -> None:
     parser.add_argument("--source-rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    # Feast's engines are far slower at large sizes: fewer runs keep the benchmark bounded.
+    parser.add_argument("--feast-repeats", type=int, default=0, help="default: --repeats")
     parser.add_argument("--materialize-rows", type=int, default=2_000_000)
     parser.add_argument("--engines", default="repast-local,repast-spark,feast-spark")
     parser.add_argument("--materialize-engines", default="repast-spark,feast-spark")
