@@ -13,10 +13,18 @@ its own process, `--repeats` times, after one warm-up retrieval (JVM and Python 
   Feast venv (tests/feast_venv.py), same request, `.to_arrow()`.
 
 Every engine's result is aligned on the row id and compared value by value with repast-local.
-`--materialize-rows` (0 to skip) then runs the Spark batch engine into a fresh redis-server on
-127.0.0.1: `--materialize-rows` source rows over a tenth as many entities, `--features`
-features; rows/s scanned end to end (the Spark job, session already up), the Python workers'
-peak RSS (reported by each partition) and the JVM's (the driver's child process, after stop).
+`--materialize-rows` (0 to skip) then materializes `--materialize-rows` source rows over a
+tenth as many entities, `--features` features (8 Parquet files), into a fresh redis-server on
+127.0.0.1 per engine (`--materialize-engines`), each in its own process after a one-day
+warm-up run, `--repeats` times (Redis flushed between runs):
+
+- `repast-spark`: `batch_engine: {type: spark}` (the Spark job, session already up; Python
+  workers' peak RSS reported by each partition, the JVM's after stop).
+- `feast-spark`: Feast 0.67's `batch_engine: {type: spark.engine, partitions: 8}` with its
+  Spark offline store and a SparkSource over the same files (`store.materialize`, timed).
+
+rows/s = source rows in the window / seconds. Each engine then reads back ~2 000 sampled keys
+online; the values (f0, f9) are compared with Repast's.
 
     .venv/bin/python load-tests/bench_spark.py --entity-rows 1000000 --source-rows 1000000
 """
@@ -166,18 +174,8 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-def child_materialize(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from datetime import UTC, datetime, timedelta
-
-    import repast
-    from repast.config import SparkBatchEngineConfig
-    from repast.spark.materialize import materialize_view
-    from repast.spark.session import spark_session
-    from repast.types import Float64, Int64
-    from services import start_redis_server
-
-    work = Path(args.work)
+def generate_materialize(work: Path, args: argparse.Namespace) -> None:
+    """`--materialize-rows` rows over a tenth as many keys, 8 Parquet files under `work/mat`."""
     rng = np.random.default_rng(4)
     n, keys = args.materialize_rows, max(1, args.materialize_rows // 10)
     (work / "mat").mkdir(exist_ok=True)
@@ -191,48 +189,150 @@ def child_materialize(args: argparse.Namespace) -> None:
         for i in range(args.features):
             columns[f"f{i}"] = pa.array(rng.random(m))
         pq.write_table(pa.table(columns), work / "mat" / f"part-{part}.parquet")
-    redis = start_redis_server(work / "redis")
+
+
+# ttl 0 (no expiry) in both engines' views: the data is from 2024, and Repast's online reads
+# judge a view's ttl against today, so the sample read back would be all nulls otherwise.
+
+
+def _sample_keys(args: argparse.Namespace) -> list[int]:
+    keys = max(1, args.materialize_rows // 10)
+    return sorted({int(k) for k in np.random.default_rng(9).integers(0, keys, 2000)})
+
+
+def _write_sample(work: Path, engine: str, values: dict[str, list[Any]]) -> None:
+    pq.write_table(pa.table(values), work / f"online-{engine}.parquet")
+
+
+def child_materialize(args: argparse.Namespace) -> None:
+    """Materialize `work/mat` into a fresh redis-server `--repeats` times (flushed between
+    runs), after a warm-up run over one day; then read back a sample of keys."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers run this venv (Feast's or ours)
+    from services import start_redis_server
+
+    work = Path(args.work)
+    redis = start_redis_server(work / f"redis-{args.engine}")
     try:
-        key = repast.Entity(name="key", join_keys=["key"])
-        source = repast.FileSource(
-            name="mat", path=str(work / "mat"), timestamp_field="event_timestamp"
-        )
-        fields = [repast.Field(name="key", dtype=Int64)]
-        fields += [repast.Field(name=f"f{i}", dtype=Float64) for i in range(args.features)]
-        view = repast.FeatureView(
-            name="mat", entities=[key], ttl=timedelta(days=60), source=source, schema=fields
-        )
-        config = repast.RepoConfig(
-            project="bench",
-            registry=str(work / "mat-registry.json"),
-            online_store={"type": "redis", "connection_string": redis.connection_string},
-            batch_engine=SparkBatchEngineConfig(spark_conf=SPARK_CONF),
-            repo_path=work,
-        )
-        store = repast.FeatureStore(config=config)
-        store.apply([key, source, view])
-        spark_session(SPARK_CONF)
-        start = datetime.fromtimestamp(T0_US / 1e6, UTC)
-        end = start + timedelta(days=31)
-        runs = []
-        for _ in range(args.repeats):
-            result = materialize_view(store.context, view, start, end)
-            runs.append(
-                {
-                    "seconds": result.seconds,
-                    "rows_read": result.rows_read,
-                    "rows_written": result.rows_written,
-                    "rows_per_second": result.rows_per_second,
-                    "worker_peak_rss_mb": result.worker_peak_rss_bytes / 2**20,
-                }
-            )
-            redis_flush(redis)
-        session = spark_session(SPARK_CONF)
-        jvm = jvm_peak_rss_mb(session.sparkContext._gateway.proc.pid)
-        session.stop()
-        print(json.dumps({"runs": runs, "jvm_peak_rss_mb": jvm}))
+        runner = _feast_materialize if args.engine.startswith("feast") else _repast_materialize
+        print(json.dumps(runner(work, args, redis)))
     finally:
         redis.stop()
+
+
+def _repast_materialize(work: Path, args: argparse.Namespace, redis: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    import repast
+    from repast.config import SparkBatchEngineConfig
+    from repast.spark.materialize import materialize_view
+    from repast.spark.session import spark_session
+    from repast.types import Float64, Int64
+
+    key = repast.Entity(name="key", join_keys=["key"])
+    source = repast.FileSource(
+        name="mat", path=str(work / "mat"), timestamp_field="event_timestamp"
+    )
+    fields = [repast.Field(name="key", dtype=Int64)]
+    fields += [repast.Field(name=f"f{i}", dtype=Float64) for i in range(args.features)]
+    view = repast.FeatureView(
+        name="mat", entities=[key], ttl=timedelta(0), source=source, schema=fields
+    )
+    config = repast.RepoConfig(
+        project="bench",
+        registry=str(work / "mat-registry.json"),
+        online_store={"type": "redis", "connection_string": redis.connection_string},
+        batch_engine=SparkBatchEngineConfig(spark_conf=SPARK_CONF),
+        repo_path=work,
+    )
+    store = repast.FeatureStore(config=config)
+    store.apply([key, source, view])
+    spark_session(SPARK_CONF)
+    start = datetime.fromtimestamp(T0_US / 1e6, UTC)
+    end = start + timedelta(days=31)
+    materialize_view(store.context, view, start, start + timedelta(days=1))  # warm-up
+    redis_flush(redis)
+    runs = []
+    for i in range(args.repeats):
+        if i:
+            redis_flush(redis)
+        result = materialize_view(store.context, view, start, end)
+        runs.append(
+            {
+                "seconds": result.seconds,
+                "rows_read": result.rows_read,
+                "rows_written": result.rows_written,
+                "rows_per_second": result.rows_per_second,
+                "worker_peak_rss_mb": result.worker_peak_rss_bytes / 2**20,
+            }
+        )
+    keys = _sample_keys(args)
+    names = [f"mat:f{i}" for i in range(args.features)]
+    values = store.get_online_features(names, {"key": keys}).to_dict()
+    _write_sample(work, args.engine, {k: values[k] for k in ["key", "f0", "f9"]})
+    session = spark_session(SPARK_CONF)
+    jvm = jvm_peak_rss_mb(session.sparkContext._gateway.proc.pid)
+    session.stop()
+    return {"runs": runs, "jvm_peak_rss_mb": jvm}
+
+
+def _feast_materialize(work: Path, args: argparse.Namespace, redis: Any) -> dict[str, Any]:
+    """Feast 0.67's `batch_engine: spark.engine` (its Spark compute engine) with its Spark
+    offline store, the same Spark settings and a SparkSource over the same files."""
+    from datetime import UTC, datetime, timedelta
+
+    import feast
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+    from feast.types import Float64, Int64
+
+    repo = work / "feast-mat"
+    repo.mkdir(exist_ok=True)
+    (repo / "feature_store.yaml").write_text(
+        f"project: bench\nregistry: {repo}/registry.db\nprovider: local\n"
+        f"online_store: {{type: redis, connection_string: '{redis.connection_string}'}}\n"
+        f"offline_store: {json.dumps({'type': 'spark', 'spark_conf': SPARK_CONF})}\n"
+        f"batch_engine: {json.dumps({'type': 'spark.engine', 'partitions': 8})}\n"
+        "entity_key_serialization_version: 3\n"
+    )
+    store = feast.FeatureStore(repo_path=str(repo))
+    key = feast.Entity(name="key", join_keys=["key"])
+    source = SparkSource(
+        name="mat", path=str(work / "mat"), file_format="parquet",
+        timestamp_field="event_timestamp",
+    )  # fmt: skip
+    fields = [feast.Field(name="key", dtype=Int64)]
+    fields += [feast.Field(name=f"f{i}", dtype=Float64) for i in range(args.features)]
+    view = feast.FeatureView(
+        name="mat", entities=[key], ttl=timedelta(0), source=source, schema=fields
+    )
+    store.apply([key, source, view])
+    start = datetime.fromtimestamp(T0_US / 1e6, UTC)
+    end = start + timedelta(days=31)
+    store.materialize(start, start + timedelta(days=1), ["mat"])  # warm-up
+    redis_flush(redis)
+    runs = []
+    for i in range(args.repeats):
+        if i:
+            redis_flush(redis)
+        began = time.perf_counter()
+        store.materialize(start, end, ["mat"])
+        seconds = time.perf_counter() - began
+        runs.append(
+            {
+                "seconds": seconds,
+                "rows_read": args.materialize_rows,
+                "rows_per_second": args.materialize_rows / seconds,
+            }
+        )
+    keys = _sample_keys(args)
+    names = [f"mat:f{i}" for i in range(args.features)]
+    values = store.get_online_features(names, [{"key": k} for k in keys]).to_dict()
+    _write_sample(work, args.engine, {k: values[k] for k in ["key", "f0", "f9"]})
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    jvm = jvm_peak_rss_mb(session.sparkContext._gateway.proc.pid) if session else 0.0
+    return {"runs": runs, "jvm_peak_rss_mb": jvm}
 
 
 def jvm_peak_rss_mb(pid: int) -> float:
@@ -280,8 +380,11 @@ def run(engine: str, work: Path, args: argparse.Namespace, mode: str = "child") 
     repo = write_repo(work, engine, args.features) if mode == "child" else work
     command = [
         python_for(engine), __file__, f"--{mode}", "--engine", engine, "--work", str(work),
-        "--repo", str(repo), "--features", str(args.features), "--repeats", str(args.repeats),
+        "--repo", str(repo), "--features", str(args.features),
+        "--repeats", str((args.feast_repeats or args.repeats) if engine.startswith("feast")
+                         else args.repeats),
         "--materialize-rows", str(args.materialize_rows),
+        "--materialize-engines", args.materialize_engines,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT / "sdk")} if engine.startswith("repast") else None
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
@@ -304,14 +407,40 @@ def compare(work: Path, engine: str, features: int) -> dict[str, Any]:
     return {"rows_differing": differing, "rows": base.num_rows}
 
 
+def compare_online(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The sampled online rows of each engine against Repast's (keys, f0 and f9 equal)."""
+    base_path = work / "online-repast-spark.parquet"
+    if not base_path.exists():
+        return {}
+    base = pq.read_table(base_path)
+    out: dict[str, Any] = {"sampled_keys": base.num_rows, "nulls": base.column("f0").null_count}
+    for engine in args.materialize_engines.split(","):
+        path = work / f"online-{engine}.parquet"
+        if engine != "repast-spark" and path.exists():
+            other = pq.read_table(path)
+            out[engine] = {
+                name: sum(
+                    a != b
+                    for a, b in zip(
+                        base.column(name).to_pylist(), other.column(name).to_pylist(), strict=True
+                    )
+                )
+                for name in base.column_names
+            } | {"schemas_equal": other.schema.equals(base.schema)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entity-rows", type=int, default=1_000_000)
     parser.add_argument("--source-rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    # Feast's engines are far slower at large sizes: fewer runs keep the benchmark bounded.
+    parser.add_argument("--feast-repeats", type=int, default=0, help="default: --repeats")
     parser.add_argument("--materialize-rows", type=int, default=2_000_000)
     parser.add_argument("--engines", default="repast-local,repast-spark,feast-spark")
+    parser.add_argument("--materialize-engines", default="repast-spark,feast-spark")
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--json", default="")
     parser.add_argument("--child", action="store_true")
@@ -354,8 +483,21 @@ def main() -> None:
         if medians.get("repast-spark") and medians.get("repast-local"):
             report["repast_spark_over_local"] = medians["repast-spark"] / medians["repast-local"]
         if args.materialize_rows:
-            report["materialize"] = run("repast-spark", work, args, mode="materialize")
-            print("materialize", json.dumps(report["materialize"]), flush=True)
+            generate_materialize(work, args)
+            report["materialize"] = {}
+            for engine in args.materialize_engines.split(","):
+                figures = run(engine, work, args, mode="materialize")
+                if "runs" in figures:
+                    rates = [r["rows_per_second"] for r in figures["runs"]]
+                    figures["median_rows_per_second"] = statistics.median(rates)
+                report["materialize"][engine] = figures
+                print("materialize", engine, json.dumps(figures)[:600], flush=True)
+            report["materialize_agreement"] = compare_online(work, args)
+            rates = {e: f.get("median_rows_per_second") for e, f in report["materialize"].items()}
+            if rates.get("repast-spark") and rates.get("feast-spark"):
+                report["repast_over_feast_materialize"] = (
+                    rates["repast-spark"] / rates["feast-spark"]
+                )
         print(json.dumps({k: v for k, v in report.items() if k != "engines"}, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1))

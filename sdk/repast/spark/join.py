@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 from repast.errors import ColumnNotFoundError, KeyTypeMismatchError
 from repast.offline.columns import key_kind, needed_columns, raw_column, raw_time_column
 from repast.offline.view import ViewJoin
-from repast.spark.sources import FILE, POSITION, arrow_schema, with_file_order
+from repast.spark.sources import FILE, POSITION, arrow_schema, prune_dates, with_file_order
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -136,6 +137,18 @@ def _time_window(
     return source.where(condition)
 
 
+def _dates(bounds: tuple[int, int] | None, ttl: int) -> tuple[datetime | None, datetime | None]:
+    """The times a view's source rows can match: `[min - ttl, max]` (no start without a ttl)."""
+    if bounds is None:
+        return None, None
+    lo_ns, hi_ns = bounds
+
+    def at(ns: int) -> datetime:
+        return datetime.fromtimestamp(ns // 10**9, UTC)
+
+    return (at(lo_ns - ttl) if ttl > 0 else None), at(hi_ns)
+
+
 def join_views(
     entity: DataFrame,
     views: Sequence[tuple[ViewJoin, DataFrame]],
@@ -149,6 +162,7 @@ def join_views(
 
     frame = entity
     for view, source in views:
+        source = prune_dates(source, view.source, *_dates(bounds, view.ttl_ns))
         source_schema = arrow_schema(source)
         columns = needed_columns(view, source_schema)
         ts_name = raw_time_column(view, view.timestamp_field, source_schema)

@@ -34,7 +34,7 @@ from repast.errors import MaterializationCancelled, MaterializationError, Repast
 from repast.feature_view import FeatureView
 from repast.latest import source_columns, write_rows
 from repast.spark.session import is_connect, spark_session
-from repast.spark.sources import FILE, POSITION, read_source, with_file_order
+from repast.spark.sources import FILE, POSITION, prune_dates, read_source, with_file_order
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -86,6 +86,22 @@ class _PartitionWrite:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
+        context = TaskContext.get()
+        partition = context.partitionId() if context is not None else 0
+        attempt = context.attemptNumber() if context is not None else 0
+        try:
+            row = self._write(batches)
+        except Exception as exc:
+            # Named here, where the partition is known: the driver sees only this line.
+            raise MaterializationError(
+                f"partition {partition} failed on attempt {attempt + 1}: "
+                f"{type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+        yield pa.RecordBatch.from_pylist(
+            [{"partition": partition, "attempt": attempt, **row}], schema=STATS
+        )
+
+    def _write(self, batches: Iterator[pa.RecordBatch]) -> dict[str, Any]:
         from repast.latest import KEY, latest_of
         from repast.online import online_store_from_config
         from repast.online.base import OnlineView
@@ -112,22 +128,12 @@ class _PartitionWrite:
                 )
             finally:
                 store.close()
-        context = TaskContext.get()
-        partition = context.partitionId() if context is not None else 0
-        attempt = context.attemptNumber() if context is not None else 0
-        yield pa.RecordBatch.from_pylist(
-            [
-                {
-                    "partition": partition,
-                    "attempt": attempt,
-                    "rows_read": read[0],
-                    "rows_written": int(written or 0),
-                    "seconds": time.monotonic() - began,
-                    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                }
-            ],
-            schema=STATS,
-        )
+        return {
+            "rows_read": read[0],
+            "rows_written": int(written or 0),
+            "seconds": time.monotonic() - began,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        }
 
 
 @dataclass
@@ -139,6 +145,8 @@ class SparkMaterialization:
     rows_written: int
     seconds: float
     worker_peak_rss_bytes: int = 0
+    # Partitions whose successful attempt was not their first (Spark retried a failed task).
+    retried: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -153,7 +161,9 @@ def _source_frame(
     from pyspark.sql import functions as F
 
     columns = source_columns(view)  # view name -> source name
-    frame = read_source(spark, store.config, view.batch_source)
+    frame = prune_dates(
+        read_source(spark, store.config, view.batch_source), view.batch_source, start, end
+    )
     missing = [c for c in columns.values() if c not in frame.columns]
     if missing:
         raise MaterializationError(
@@ -215,7 +225,7 @@ def materialize_view(
         if isinstance(exc, RepastError):
             raise MaterializationError(f"materializing {view.name} failed: {exc}") from exc
         raise MaterializationError(
-            f"materializing {view.name} on Spark failed (nothing recorded): {_first_line(exc)}"
+            f"materializing {view.name} on Spark failed (nothing recorded): {_job_error(exc)}"
         ) from exc
     finally:
         if watcher is not None:
@@ -226,13 +236,16 @@ def materialize_view(
         rows_written=int(pc.sum(stats.column("rows_written")).as_py() or 0),
         seconds=time.monotonic() - began,
         worker_peak_rss_bytes=int(pc.max(stats.column("peak_rss_bytes")).as_py() or 0),
+        retried=int(pc.sum(pc.greater(stats.column("attempt"), 0)).as_py() or 0),
     )
     if progress is not None:
         progress(stats.num_rows, stats.num_rows)
     logger.info(
-        "materialized %s on Spark: %d partitions, %d rows read (%.0f rows/s), %d rows written",
+        "materialized %s on Spark: %d partitions (%d retried), %d rows read (%.0f rows/s), "
+        "%d rows written",
         view.name,
         result.partitions,
+        result.retried,
         result.rows_read,
         result.rows_per_second,
         result.rows_written,
@@ -294,6 +307,19 @@ class _Watcher:
                         done, total = stage.numCompletedTasks, stage.numTasks
             if total:
                 self._progress(done, total)
+
+
+def _job_error(exc: BaseException) -> str:
+    """What failed a job: for an exception raised in a Python worker, the last line of its
+    traceback (a partition's `MaterializationError` names the partition and attempt), without
+    the exception's module path; otherwise the first line of Spark's message."""
+    params: Any = getattr(exc, "getMessageParameters", lambda: None)()
+    trace = params.get("traceback", "") if isinstance(params, dict) else ""
+    lines = [line for line in str(trace).splitlines() if line.strip()]
+    if lines:
+        name, sep, rest = lines[-1].partition(": ")
+        return f"{name.rsplit('.', 1)[-1]}{sep}{rest}"
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ __all__ = [
     "POSITION",
     "arrow_schema",
     "describe",
+    "prune_dates",
     "read_source",
     "spark_location",
     "with_file_order",
@@ -70,6 +72,37 @@ def read_source(spark: SparkSession, config: RepoConfig, source: DataSource) -> 
     raise SourceReadError(
         f"{describe(source)}: the spark offline store reads SparkSources and FileSources"
     )
+
+
+def prune_dates(
+    frame: DataFrame, source: Any, start: datetime | None, end: datetime | None
+) -> DataFrame:
+    """The frame without the date partitions of a `SparkSource` (`date_partition_column`,
+    dates written with `date_partition_column_format`) that cannot hold rows in
+    `[start, end]`: Spark then skips those directories (or table partitions) entirely.
+
+    The partition values are compared as text, as Feast does, so the format must sort as the
+    dates do (year first, zero-padded: the default `%Y-%m-%d`, or `%Y%m%d`). A value Spark
+    inferred as a date or a number is compared in its text form, which is the directory's
+    for those formats. A row's event time is assumed to fall on its partition's date (UTC).
+    """
+    if not isinstance(source, SparkSource) or not source.date_partition_column:
+        return frame
+    from pyspark.sql import functions as F
+
+    column = source.date_partition_column
+    if column not in frame.columns:
+        raise SourceReadError(
+            f"{describe(source)}: date_partition_column '{column}' is not a column of the "
+            f"source (columns: {', '.join(frame.columns)})"
+        )
+    value = F.col(f"`{column}`").cast("string")
+    form = source.date_partition_column_format
+    if start is not None:
+        frame = frame.where(value >= F.lit(start.strftime(form)))
+    if end is not None:
+        frame = frame.where(value <= F.lit(end.strftime(form)))
+    return frame
 
 
 def with_file_order(frame: DataFrame) -> tuple[DataFrame, bool]:
