@@ -237,12 +237,6 @@ def _materialize_view(
     _check(cancel, label)
     aggregated = tile_spec(view) is not None
     if store.config.batch_engine.type == "spark":
-        if aggregated:
-            raise MaterializationError(
-                f"materializing {label}: view '{view.name}' has windowed aggregations, which "
-                "the local batch engine backfills; the spark engine does not yet (use "
-                "batch_engine: {type: local} for it)"
-            )
         _materialize_on_spark(store, view, start, end, progress, cancel, label)
         return
     online = store.online_store
@@ -307,7 +301,13 @@ def _materialize_on_spark(
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = materialize_view(store, view, start, end, progress=report, cancel=cancel)
+        if tile_spec(view) is not None:
+            # Every event into its tiles, folded from the executors (repast.spark.backfill).
+            from repast.spark.backfill import backfill_view
+
+            result = backfill_view(store, view, start, end, progress=report, cancel=cancel)
+        else:
+            result = materialize_view(store, view, start, end, progress=report, cancel=cancel)
         bar.update(
             task,
             description=(

@@ -27,6 +27,7 @@ import pyarrow.dataset as ds
 
 from repast.config import RepoConfig, SparkOfflineStoreConfig
 from repast.errors import OfflineStoreError, RepastError
+from repast.offline.aggregate import AggregateJoin
 from repast.offline.columns import raw_column, timestamps_ns
 from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
 from repast.offline.view import ViewJoin
@@ -85,7 +86,7 @@ class SparkRetrievalJob(RetrievalJob):
         config: RepoConfig,
         entity: pa.Table,
         timestamp_column: str,
-        joins: Sequence[ViewJoin],
+        joins: Sequence[ViewJoin | AggregateJoin],
         filter_by_created_timestamp: bool,
         finish: Finish,
         *,
@@ -166,13 +167,25 @@ class SparkRetrievalJob(RetrievalJob):
 
     def _joined(self, columns: Sequence[str]) -> DataFrame:
         spark = self.spark
-        sources = [(view, self._source(spark, view)) for view in self._joins]
-        return join_views(
+        plain = [view for view in self._joins if isinstance(view, ViewJoin)]
+        sources = [(view, self._source(spark, view)) for view in plain]
+        frame = join_views(
             self._upload(spark, columns),
             sources,
             self._bounds,
             self._partitions(spark),
             self._filter,
+        )
+        if len(plain) == len(self._joins):
+            return frame
+        from repast.spark.aggregate import aggregate_views
+
+        return aggregate_views(
+            frame,
+            self._joins,
+            lambda view: self._source(spark, view),
+            self._bounds,
+            self._partitions(spark),
         )
 
     # --- results ------------------------------------------------------------------------------
@@ -206,6 +219,11 @@ class SparkRetrievalJob(RetrievalJob):
         """Output name → the Arrow type the local store returns, for local Parquet sources."""
         types: dict[str, pa.DataType] = {}
         for view in self._joins:
+            if isinstance(view, AggregateJoin):
+                from repast.spark.aggregate import local_types
+
+                types.update(local_types(view))
+                continue
             if isinstance(view.source, SparkSource) or "://" in os.fspath(view.source):
                 continue
             try:
