@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from feature_repos import YAML
 from repast import FeatureStore
 from repast.config import RepoConfig, SparkOfflineStoreConfig
-from repast.errors import ColumnNotFoundError
+from repast.errors import ColumnNotFoundError, MaterializationError
 from repast.offline import point_in_time_join
 from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_as_of
 from repast.offline.view import ViewJoin
@@ -207,6 +207,30 @@ def fare_plus_bonus(inputs: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame()
     out["fare_plus_bonus"] = inputs["fare_1d"] + inputs["bonus"]
     return out
+
+
+from repast import BatchFeatureView, SparkSource
+
+# The same events as a SparkSource (the spark store only) and as the FileSource.
+trips_lake = SparkSource(
+    name="trips_lake", path="data/trips.parquet", file_format="parquet", timestamp_field="ts"
+)
+batch_schema = [
+    Field(name="driver_id", dtype=Int64), Field(name="trips", dtype=Int64),
+    Field(name="fare", dtype=Float64),
+]
+batch_aggregations = [
+    Aggregation(column="trips", function="sum", time_window=timedelta(hours=1)),
+    Aggregation(column="fare", function="mean", time_window=timedelta(days=1)),
+]
+lake_trips = BatchFeatureView(
+    name="lake_trips", entities=[driver], source=trips_lake, schema=batch_schema,
+    aggregations=batch_aggregations,
+)
+file_trips = BatchFeatureView(
+    name="file_trips", entities=[driver], source=trips_source, schema=batch_schema,
+    aggregations=batch_aggregations,
+)
 """
 
 
@@ -275,6 +299,18 @@ def test_a_mixed_request_equals_the_local_store(
     assert written.column("all_trips__sum_trips_7200s").to_pylist() == (
         want.column("all_trips__sum_trips_7200s").to_pylist()
     )
+
+
+def test_a_batch_view_over_a_spark_source(stores: tuple[FeatureStore, FeatureStore]) -> None:
+    """A BatchFeatureView over a SparkSource aggregates on the spark store as the same view
+    over the FileSource does on the local store."""
+    local, spark = stores
+    entity = entity_rows(100, seed=9)
+    names = ["sum_trips_3600s", "mean_fare_86400s"]
+    got = spark.get_historical_features(entity, [f"lake_trips:{n}" for n in names]).to_arrow()
+    want = local.get_historical_features(entity, [f"file_trips:{n}" for n in names]).to_arrow()
+    assert got.equals(want)
+    assert pc_count_valid(got, "mean_fare_86400s") > 50
 
 
 def pc_count_valid(table: pa.Table, name: str) -> int:
@@ -409,3 +445,23 @@ def test_spark_backfill_reads_as_the_local_backfill(
     )
     assert record is not None
     assert len(record.meta["materialization_intervals"]) == 1
+
+
+def test_a_store_without_tiles_is_refused_before_the_job(
+    tmp_path: Path, redis_clean: RedisServer
+) -> None:
+    """Redis in the feast layout cannot keep tile sets: the Spark backfill says so on the
+    driver, names the view, and records nothing."""
+    online_yaml = (
+        f"online_store:\n  type: redis\n  connection_string: {redis_clean.connection_string}\n"
+        "  layout: feast\n"
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    spark = spark_store(_backfill_repo(tmp_path, "agg_feast", online_yaml, now), engine=True)
+    with pytest.raises(MaterializationError, match="driver_trips.*layout: packed"):
+        spark.materialize(now - timedelta(days=1), now, ["driver_trips"])
+    record = spark.registry.snapshot(allow_cache=False).record(
+        "agg_feast", "stream_feature_views", "driver_trips"
+    )
+    assert record is not None
+    assert not record.meta.get("materialization_intervals")

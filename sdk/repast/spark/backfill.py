@@ -36,6 +36,7 @@ from repast.context import StoreContext
 from repast.errors import MaterializationCancelled, MaterializationError, RepastError
 from repast.feature_view import FeatureView
 from repast.latest import write_rows
+from repast.online.tiles import tile_store
 from repast.spark.materialize import (
     STATS,
     SparkMaterialization,
@@ -197,6 +198,10 @@ def backfill_view(
     partitions = engine.partitions if isinstance(engine, SparkBatchEngineConfig) else 0
     spark = spark_session(spark_conf(config))
     _check_store(config, spark)
+    try:  # refused here, before any executor starts, when the store cannot hold tiles
+        tile_store(store.online_store, view.name)
+    except RepastError as exc:
+        raise MaterializationError(f"materializing {view.name}: {exc}") from exc
     frame, names, keys, ordered = _source_frame(spark, store, view, start, end)
     count = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
     quoted = [f"`{k}`" for k in keys]
