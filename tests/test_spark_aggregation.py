@@ -367,13 +367,15 @@ def test_entity_cut_finds_the_last_entitys_run(
     assert cut == want
 
 
-def _backfill_repo(root: Path, project: str, online: str, now: datetime) -> FeatureStore:
+def _backfill_repo(
+    root: Path, project: str, online: str, now: datetime, extra_yaml: str = ""
+) -> FeatureStore:
     """The stream view (5-minute tiles) and the batch view (1-second tiles) over 3 000 events
     of the last three days."""
     (root / "data" / "trips").mkdir(parents=True)
     yaml = YAML.format(project=project, registry="data/reg.json")
     (root / "feature_store.yaml").write_text(
-        yaml.replace("online_store:\n  type: sqlite\n  path: data/online.db\n", online)
+        yaml.replace("online_store:\n  type: sqlite\n  path: data/online.db\n", online) + extra_yaml
     )
     definitions = (textwrap.dedent(DEFINITIONS) + BATCH).replace("ONLINE", "True")
     definitions = definitions.replace("data/trips.parquet", "data/trips")
@@ -418,7 +420,9 @@ def test_spark_backfill_reads_as_the_local_backfill(
         )
     now = datetime.now(UTC).replace(microsecond=0)
     local = _backfill_repo(tmp_path / "local", "agg_local", online_yaml, now)
-    base = _backfill_repo(tmp_path / "spark", "agg_spark", online_yaml, now)
+    # Small write chunks: each partition folds its entities in many calls, cut between them.
+    chunks = "materialization:\n  online_write_batch_size: 40\n"
+    base = _backfill_repo(tmp_path / "spark", "agg_spark", online_yaml, now, chunks)
     spark = spark_store(base, engine=True)
     start, end = now - timedelta(days=3), now
     local.materialize(start, end)
@@ -465,3 +469,32 @@ def test_a_store_without_tiles_is_refused_before_the_job(
     )
     assert record is not None
     assert not record.meta.get("materialization_intervals")
+
+
+def test_a_retried_partition_is_refused(
+    stores: tuple[FeatureStore, FeatureStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition's second attempt folds nothing: it fails, naming the partition and why.
+    (Spark's TaskContext is replaced here: a real retry needs a task that fails once, which a
+    local session shared by the tests cannot be set up to do.)"""
+    import pyspark
+
+    from repast.spark.backfill import _PartitionFold
+
+    class Retry:
+        def partitionId(self) -> int:
+            return 3
+
+        def attemptNumber(self) -> int:
+            return 1
+
+    monkeypatch.setattr(pyspark.TaskContext, "get", staticmethod(lambda: Retry()))
+    local, _ = stores
+    view = local.get_stream_feature_view("driver_trips")
+    fold = _PartitionFold(local.config, view, ("driver_id",), ("driver_id",), 100)
+    folded = []
+    batches = iter([pa.record_batch({"driver_id": [1]})])
+    with pytest.raises(MaterializationError, match="partition 3 .* would count them twice"):
+        folded.extend(fold(batches))
+    assert folded == []
+    assert next(batches).num_rows == 1  # not a single event was read
