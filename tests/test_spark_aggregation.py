@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from feature_repos import YAML
 from repast import FeatureStore
 from repast.config import RepoConfig, SparkOfflineStoreConfig
-from repast.errors import ColumnNotFoundError, MaterializationError
+from repast.errors import ColumnNotFoundError, MaterializationError, OfflineStoreError
 from repast.offline import point_in_time_join
 from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_as_of
 from repast.offline.view import ViewJoin
@@ -498,3 +498,54 @@ def test_a_retried_partition_is_refused(
         folded.extend(fold(batches))
     assert folded == []
     assert next(batches).num_rows == 1  # not a single event was read
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    others=st.lists(st.integers(2, 9), max_size=6),
+    position=st.integers(0, 6),
+    big=st.integers(2**62, 2**63 - 1),
+)
+def test_an_overflowing_sum_names_the_view_and_the_entity_row(
+    others: list[int], position: int, big: int, tmp_path: Path
+) -> None:
+    """An int64 sum that overflows in a Spark worker is the file store's OfflineStoreError, its
+    message naming the view and the entity frame's row (not the row within its bucket)."""
+    position = min(position, len(others))
+    keys = [*others[:position], 1, *others[position:]]
+    path = Path(tempfile.mkdtemp(dir=tmp_path)) / "events.parquet"
+    stamp = START - timedelta(minutes=1)
+    events_table = pa.table(
+        {
+            "k": pa.array([1, 1, *others], pa.int64()),
+            "ts": pa.array([stamp] * (2 + len(others)), US),
+            "n": pa.array([big, big, *[1] * len(others)], pa.int64()),
+        }
+    )
+    pq.write_table(events_table, path)
+    join = AggregateJoin(
+        view=ViewJoin(
+            name="huge",
+            source=str(path),
+            entity_join_keys=[("k", "k")],
+            timestamp_field="ts",
+            features=[("n", "n")],
+        ),
+        tile=timedelta(seconds=1),
+        aggregates=[WindowedFeature("sum", "n", timedelta(hours=1), "sum_n")],
+    )
+    entity = pa.table(
+        {"k": pa.array(keys, pa.int64()), "event_timestamp": pa.array([START] * len(keys), US)}
+    )
+    config = RepoConfig(
+        project="p", registry="r.json", offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF)
+    )
+    job = SparkRetrievalJob(config, entity, "event_timestamp", [join], False, lambda t: t)
+    with pytest.raises(
+        OfflineStoreError, match=rf"'huge'.* entity row {position}'s window overflows"
+    ):
+        job.to_arrow()

@@ -16,6 +16,7 @@ frame's time bounds; the kernel applies every window exactly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -23,10 +24,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast.errors import OfflineStoreError
 from repast.offline.aggregate import AggregateJoin, aggregate_as_of
 from repast.offline.columns import needed_columns, raw_column, raw_time_column
 from repast.offline.join import ViewJoin
-from repast.spark.join import BUCKET, TS_NS, _bucket, _key_casts, _time_window
+from repast.spark.join import BUCKET, ROW, TS_NS, _bucket, _key_casts, _time_window
 from repast.spark.sources import FILE, POSITION, arrow_schema, with_file_order
 from repast.spark_source import SparkSource
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 __all__ = ["aggregate_views", "local_types", "output_types"]
+
+_ENTITY_ROW = re.compile(r"entity row (\d+)")
 
 
 def _pruning_view(join: AggregateJoin) -> ViewJoin:
@@ -97,7 +101,13 @@ class _BucketAggregate:
             order = pc.sort_indices(right, [(FILE, "ascending"), (POSITION, "ascending")])
             right = right.take(order).drop_columns([FILE, POSITION])
         join = replace(self.join, view=replace(self.join.view, source=right.drop_columns([BUCKET])))
-        columns = aggregate_as_of(left, left.column(TS_NS).combine_chunks(), join)
+        try:
+            columns = aggregate_as_of(left, left.column(TS_NS).combine_chunks(), join)
+        except OfflineStoreError as exc:
+            # The kernel numbers the bucket's rows: name the entity frame's row instead.
+            rows = left.column(ROW)
+            message = _ENTITY_ROW.sub(lambda m: f"entity row {rows[int(m[1])]}", str(exc))
+            raise type(exc)(message) from exc
         for aggregate, column in zip(join.aggregates, columns, strict=True):
             left = left.append_column(aggregate.output, column)
         return left.cast(self.output)

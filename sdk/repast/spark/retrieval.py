@@ -31,6 +31,7 @@ from repast.offline.aggregate import AggregateJoin
 from repast.offline.columns import raw_column, timestamps_ns
 from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
 from repast.offline.view import ViewJoin
+from repast.spark.errors import typed_worker_errors
 from repast.spark.join import ROW, TS_NS, join_views
 from repast.spark.session import spark_session
 from repast.spark.sources import arrow_schema, read_source, spark_location
@@ -95,7 +96,11 @@ class SparkRetrievalJob(RetrievalJob):
         metadata: RetrievalMetadata | None = None,
         entity_frame: DataFrame | None = None,
     ) -> None:
-        super().__init__(self._collect, full_feature_names=full_feature_names, metadata=metadata)
+        super().__init__(
+            lambda: typed_worker_errors(self._collect),
+            full_feature_names=full_feature_names,
+            metadata=metadata,
+        )
         offline = config.offline_store
         assert isinstance(offline, SparkOfflineStoreConfig)
         self._config = config
