@@ -549,3 +549,29 @@ def test_an_overflowing_sum_names_the_view_and_the_entity_row(
         OfflineStoreError, match=rf"'huge'.* entity row {position}'s window overflows"
     ):
         job.to_arrow()
+
+
+def test_a_bad_event_fails_the_backfill_with_the_workers_message(tmp_path: Path) -> None:
+    """An input that does not convert to its declared type fails in a partition; the job's
+    error is the local engine's message (the column named), and nothing is recorded."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    online_yaml = "online_store:\n  type: sqlite\n  path: data/online.db\n"
+    messages = []
+    for engine in ("local", "spark"):
+        store = _backfill_repo(tmp_path / engine, f"agg_{engine}", online_yaml, now)
+        path = tmp_path / engine / "data" / "trips" / "a.parquet"
+        table = pq.read_table(path)
+        fractional = pa.array([1.5] * table.num_rows, pa.float64())
+        pq.write_table(table.set_column(2, "trips", fractional), path)
+        if engine == "spark":
+            store = spark_store(store, engine=True)
+        with pytest.raises(MaterializationError) as caught:
+            store.materialize(now - timedelta(days=1), now, ["driver_trips"])
+        messages.append(str(caught.value))
+        record = store.registry.snapshot(allow_cache=False).record(
+            f"agg_{engine}", "stream_feature_views", "driver_trips"
+        )
+        assert record is not None
+        assert not record.meta.get("materialization_intervals")
+    for message in messages:
+        assert "column 'trips' (double)" in message, message

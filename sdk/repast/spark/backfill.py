@@ -37,6 +37,7 @@ from repast.errors import MaterializationCancelled, MaterializationError, Repast
 from repast.feature_view import FeatureView
 from repast.latest import write_rows
 from repast.online.tiles import tile_store
+from repast.spark.errors import worker_error
 from repast.spark.materialize import (
     STATS,
     SparkMaterialization,
@@ -229,6 +230,11 @@ def backfill_view(
             ) from exc
         if isinstance(exc, RepastError):
             raise MaterializationError(f"materializing {view.name} failed: {exc}") from exc
+        typed = worker_error(exc)  # raised in a partition: its message, not Spark's
+        if typed is not None:
+            raise MaterializationError(
+                f"materializing {view.name} on Spark failed (nothing recorded): {typed}"
+            ) from exc
         raise MaterializationError(
             f"materializing {view.name} on Spark failed (nothing recorded): {_first_line(exc)}"
         ) from exc

@@ -2,8 +2,8 @@
 
 An exception raised in a Python worker (a bucket's kernel, say) reaches the driver as Spark's
 `PythonException`, whose text ends with the worker's traceback. When its last exception is one
-of `repast.errors`', the driver raises that type again with its message, so a caller catches
-`OfflineStoreError` from a Spark job as from the file store.
+of `repast.errors`' (or the Rust core's `RepastError`), the driver raises that type again with
+its message, so a caller catches `OfflineStoreError` from a Spark job as from the file store.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["typed_worker_errors", "worker_error"]
 
 T = TypeVar("T")
 
-_RAISED = re.compile(r"^repast\.errors\.(\w+): (.*)$", re.MULTILINE)
+_RAISED = re.compile(r"^repast\.(?:errors|_core)\.(\w+): (.*)$", re.MULTILINE)
 
 
 def worker_error(exc: BaseException) -> RepastError | None:
