@@ -313,6 +313,26 @@ def test_a_batch_view_over_a_spark_source(stores: tuple[FeatureStore, FeatureSto
     assert pc_count_valid(got, "mean_fare_86400s") > 50
 
 
+def test_a_spark_entity_frame_stays_in_spark(stores: tuple[FeatureStore, FeatureStore]) -> None:
+    """An entity frame that is a Spark DataFrame gets the local store's aggregates, in its
+    own row order."""
+    from repast.spark.session import spark_session
+
+    local, spark = stores
+    entity = entity_rows(120, seed=13)
+    request = [
+        "driver_trips:count_trips_3600s",
+        "driver_trips:fare_1d",
+        "all_trips:sum_trips_7200s",
+    ]
+    want = local.get_historical_features(entity, request).to_arrow()
+    frame = spark_session(SPARK_CONF).createDataFrame(pa.Table.from_pandas(entity))
+    got = spark.get_historical_features(frame, request).to_arrow()
+    assert got.num_rows == want.num_rows
+    for name in ["driver_id", "count_trips_3600s", "fare_1d", "sum_trips_7200s"]:
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+
+
 def pc_count_valid(table: pa.Table, name: str) -> int:
     return len(table) - table.column(name).null_count
 
