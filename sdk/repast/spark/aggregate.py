@@ -120,7 +120,7 @@ def _aggregate_view(
     bounds: tuple[int, int] | None,
     partitions: int,
 ) -> DataFrame:
-    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     view = _pruning_view(join)
     source_schema = arrow_schema(source)
@@ -135,8 +135,8 @@ def _aggregate_view(
         bounds,
         view.ttl_ns,
     )
-    left_keys, right_keys = _key_casts(view, arrow_schema(frame), source_schema)
-    frame_schema: pa.Schema = to_arrow_schema(frame.schema, timezone="UTC")
+    frame_schema = arrow_schema(frame)
+    left_keys, right_keys = _key_casts(view, frame_schema, source_schema)
     outputs = output_types(join, source_schema)
     output = pa.schema(
         [

@@ -35,7 +35,7 @@ from repast.config import RepoConfig, SparkBatchEngineConfig
 from repast.context import StoreContext
 from repast.errors import MaterializationCancelled, MaterializationError, RepastError
 from repast.feature_view import FeatureView
-from repast.latest import write_rows
+from repast.latest import materialized_columns, write_rows
 from repast.online.tiles import tile_store
 from repast.spark.errors import worker_error
 from repast.spark.materialize import (
@@ -164,9 +164,7 @@ def _source_frame(
     it has them); the view's names for them; the key columns (source names)."""
     from pyspark.sql import functions as F
 
-    from repast.materialize import _source_columns
-
-    columns = _source_columns(view)  # view name -> source name
+    columns = materialized_columns(view)  # view name -> source name
     frame = read_source(spark, store.config, view.batch_source)
     missing = [c for c in columns.values() if c not in frame.columns]
     if missing:
