@@ -13,9 +13,17 @@ import pyarrow as pa
 from repast import _core
 from repast.config import RepoConfig
 from repast.feature_view import FeatureView
+from repast.online.tiles import tile_spec
 from repast.online.write import entity_keys
 
-__all__ = ["KEY", "READ_BATCH_ROWS", "latest_of", "source_columns", "write_rows"]
+__all__ = [
+    "KEY",
+    "READ_BATCH_ROWS",
+    "latest_of",
+    "materialized_columns",
+    "source_columns",
+    "write_rows",
+]
 
 READ_BATCH_ROWS = 65_536
 WRITE_BATCH_ROWS = 10_000
@@ -27,6 +35,21 @@ def source_columns(view: FeatureView) -> dict[str, str]:
     source = view.batch_source
     inverse = {v: k for k, v in source.field_mapping.items()}
     names = [*view.join_keys, *(f.name for f in view.features), source.timestamp_field]
+    if source.created_timestamp_column:
+        names.append(source.created_timestamp_column)
+    return {n: inverse.get(n, n) for n in dict.fromkeys(names)}
+
+
+def materialized_columns(view: FeatureView) -> dict[str, str]:
+    """view column name → source column name, for every column materialization reads: an
+    aggregated view reads its aggregations' inputs, not its (aggregated) features."""
+    aggregated = tile_spec(view)
+    if aggregated is None:
+        return source_columns(view)
+    source = view.batch_source
+    inverse = {v: k for k, v in source.field_mapping.items()}
+    names = [*view.join_keys, *aggregated.columns, aggregated.timestamp_field]
+    names.append(source.timestamp_field)
     if source.created_timestamp_column:
         names.append(source.created_timestamp_column)
     return {n: inverse.get(n, n) for n in dict.fromkeys(names)}

@@ -32,7 +32,7 @@ from repast.errors import (
     RepastError,
 )
 from repast.feature_view import FeatureView
-from repast.latest import KEY, latest_of, source_columns, write_rows
+from repast.latest import KEY, latest_of, materialized_columns, write_rows
 from repast.online.base import OnlineView, WriteBatch
 from repast.online.tiles import tile_spec, write_events
 from repast.online.write import write_batch
@@ -144,21 +144,6 @@ def _kind(view: FeatureView) -> document.Kind:
     return "stream_feature_views" if isinstance(view, StreamFeatureView) else "feature_views"
 
 
-def _source_columns(view: FeatureView) -> dict[str, str]:
-    """view column name → source column name, for every column materialization reads: an
-    aggregated view reads its aggregations' inputs, not its (aggregated) features."""
-    aggregated = tile_spec(view)
-    if aggregated is None:
-        return source_columns(view)
-    source = view.batch_source
-    inverse = {v: k for k, v in source.field_mapping.items()}
-    names = [*view.join_keys, *aggregated.columns, aggregated.timestamp_field]
-    names.append(source.timestamp_field)
-    if source.created_timestamp_column:
-        names.append(source.created_timestamp_column)
-    return {n: inverse.get(n, n) for n in dict.fromkeys(names)}
-
-
 def _bound(value: datetime, arrow_type: pa.DataType) -> pa.Scalar:
     if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:
         return pa.scalar(value.replace(tzinfo=None), pa.timestamp("us")).cast(arrow_type)
@@ -174,7 +159,7 @@ def _batches(
             f"view '{view.name}': the local batch engine reads FileSources, not a "
             f"{type(source).__name__}; use batch_engine: {{type: spark}} for a SparkSource"
         )
-    columns = _source_columns(view)
+    columns = materialized_columns(view)
     # pre_buffer reads whole row groups ahead (hundreds of MB on wide files); without it the
     # scan holds about one row group per column reader.
     parquet = ds.ParquetFileFormat(
@@ -237,12 +222,6 @@ def _materialize_view(
     _check(cancel, label)
     aggregated = tile_spec(view) is not None
     if store.config.batch_engine.type == "spark":
-        if aggregated:
-            raise MaterializationError(
-                f"materializing {label}: view '{view.name}' has windowed aggregations, which "
-                "the local batch engine backfills; the spark engine does not yet (use "
-                "batch_engine: {type: local} for it)"
-            )
         _materialize_on_spark(store, view, start, end, progress, cancel, label)
         return
     online = store.online_store
@@ -307,7 +286,13 @@ def _materialize_on_spark(
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = materialize_view(store, view, start, end, progress=report, cancel=cancel)
+        if tile_spec(view) is not None:
+            # Every event into its tiles, folded from the executors (repast.spark.backfill).
+            from repast.spark.backfill import backfill_view
+
+            result = backfill_view(store, view, start, end, progress=report, cancel=cancel)
+        else:
+            result = materialize_view(store, view, start, end, progress=report, cancel=cancel)
         bar.update(
             task,
             description=(

@@ -68,6 +68,11 @@ class AggregateJoin:
         return self.view.name
 
     @property
+    def entity_join_keys(self) -> Sequence[tuple[str, str]]:
+        """`(entity frame column, source column)` pairs, as `ViewJoin.entity_join_keys`."""
+        return self.view.entity_join_keys
+
+    @property
     def features(self) -> list[tuple[str, str]]:
         """`(feature, output column)` pairs, as `ViewJoin.features` gives them."""
         return [(a.function, a.output) for a in self.aggregates]

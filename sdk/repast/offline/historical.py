@@ -140,11 +140,6 @@ class _Resolver:
             )
         aggregated = aggregated_view(view)
         if aggregated is not None:
-            if spark:
-                raise RepastError(
-                    f"feature view '{view.name}': windowed aggregations are computed by the "
-                    "file offline store; the spark offline store does not compute them yet"
-                )
             return _aggregate_join(aggregated, wanted, location, outputs)
         return ViewJoin(
             name=wanted.alias,
@@ -159,7 +154,7 @@ class _Resolver:
 
 
 def _aggregate_join(
-    view: AggregatedView, wanted: _Wanted, location: str, outputs: list[tuple[str, str]]
+    view: AggregatedView, wanted: _Wanted, location: Any, outputs: list[tuple[str, str]]
 ) -> AggregateJoin:
     by_name = {a.resolved_name(a.time_window): a for a in view.aggregations}
     aggregates = []
@@ -366,7 +361,7 @@ def get_historical_features(
             store.config,
             entity,
             timestamp_column,
-            [j for j in plan.joins if isinstance(j, ViewJoin)],  # aggregated: refused above
+            plan.joins,
             filter_by_created_timestamp,
             finish,
             odfv_outputs=_odfv_fields(plan, full_feature_names),

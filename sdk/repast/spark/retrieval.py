@@ -27,9 +27,11 @@ import pyarrow.dataset as ds
 
 from repast.config import RepoConfig, SparkOfflineStoreConfig
 from repast.errors import OfflineStoreError, RepastError
+from repast.offline.aggregate import AggregateJoin
 from repast.offline.columns import raw_column, timestamps_ns
 from repast.offline.retrieval import RetrievalJob, RetrievalMetadata
 from repast.offline.view import ViewJoin
+from repast.spark.errors import typed_worker_errors
 from repast.spark.join import ROW, TS_NS, join_views
 from repast.spark.session import spark_session
 from repast.spark.sources import arrow_schema, read_source, spark_location
@@ -85,7 +87,7 @@ class SparkRetrievalJob(RetrievalJob):
         config: RepoConfig,
         entity: pa.Table,
         timestamp_column: str,
-        joins: Sequence[ViewJoin],
+        joins: Sequence[ViewJoin | AggregateJoin],
         filter_by_created_timestamp: bool,
         finish: Finish,
         *,
@@ -94,7 +96,11 @@ class SparkRetrievalJob(RetrievalJob):
         metadata: RetrievalMetadata | None = None,
         entity_frame: DataFrame | None = None,
     ) -> None:
-        super().__init__(self._collect, full_feature_names=full_feature_names, metadata=metadata)
+        super().__init__(
+            lambda: typed_worker_errors(self._collect),
+            full_feature_names=full_feature_names,
+            metadata=metadata,
+        )
         offline = config.offline_store
         assert isinstance(offline, SparkOfflineStoreConfig)
         self._config = config
@@ -166,13 +172,25 @@ class SparkRetrievalJob(RetrievalJob):
 
     def _joined(self, columns: Sequence[str]) -> DataFrame:
         spark = self.spark
-        sources = [(view, self._source(spark, view)) for view in self._joins]
-        return join_views(
+        plain = [view for view in self._joins if isinstance(view, ViewJoin)]
+        sources = [(view, self._source(spark, view)) for view in plain]
+        frame = join_views(
             self._upload(spark, columns),
             sources,
             self._bounds,
             self._partitions(spark),
             self._filter,
+        )
+        if len(plain) == len(self._joins):
+            return frame
+        from repast.spark.aggregate import aggregate_views
+
+        return aggregate_views(
+            frame,
+            self._joins,
+            lambda view: self._source(spark, view),
+            self._bounds,
+            self._partitions(spark),
         )
 
     # --- results ------------------------------------------------------------------------------
@@ -206,6 +224,11 @@ class SparkRetrievalJob(RetrievalJob):
         """Output name → the Arrow type the local store returns, for local Parquet sources."""
         types: dict[str, pa.DataType] = {}
         for view in self._joins:
+            if isinstance(view, AggregateJoin):
+                from repast.spark.aggregate import local_types
+
+                types.update(local_types(view))
+                continue
             if isinstance(view.source, SparkSource) or "://" in os.fspath(view.source):
                 continue
             try:
