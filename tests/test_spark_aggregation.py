@@ -285,6 +285,7 @@ def test_a_mixed_request_equals_the_local_store(
         "driver_trips__count_trips_3600s",
         "driver_trips__fare_1d",
         "driver_trips__max_fare_3600s",
+        "driver_trips__last_rider_86400s",
         "all_trips__sum_trips_7200s",
         "fare_plus_bonus__fare_plus_bonus",
     ]

@@ -17,7 +17,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repast import Entity, FeatureStore, FeatureView, Field, FileSource, SparkSource
+from repast import (
+    Aggregation,
+    BatchFeatureView,
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Field,
+    FileSource,
+    SparkSource,
+)
 from repast.config import RepoConfig
 from repast.errors import SourceReadError
 from repast.spark.session import spark_session
@@ -93,7 +102,20 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[FeatureStore, Feat
         )
         for name, source in sources.items()
     ]
-    local.apply([driver, *sources.values(), *views])
+    aggregated = [
+        BatchFeatureView(
+            name=f"{name}_agg",
+            entities=[driver],
+            source=source,
+            schema=[Field(name="driver", dtype=Int64), Field(name="rate", dtype=Float64)],
+            aggregations=[
+                Aggregation(column="rate", function="sum", time_window=timedelta(hours=6)),
+                Aggregation(column="rate", function="max", time_window=timedelta(days=1)),
+            ],
+        )
+        for name, source in sources.items()
+    ]
+    local.apply([driver, *sources.values(), *views, *aggregated])
     return local, spark_store(local, engine=True)
 
 
@@ -127,6 +149,25 @@ def test_retrieval_reads_only_the_partitions_of_the_entity_times(
     frame = spark_session(SPARK_CONF).createDataFrame(entity)
     got = spark.get_historical_features(frame, ["pruned:rate"]).to_arrow()
     assert got["rate"].to_pylist() == want
+
+
+def test_aggregated_retrieval_reads_only_the_partitions_its_windows_reach(
+    stores: tuple[FeatureStore, FeatureStore],
+) -> None:
+    local, spark = stores
+    entity = _entity()
+    names = ["sum_rate_21600s", "max_rate_86400s"]
+
+    def aggregates(store: FeatureStore, view: str) -> dict[str, list[Any]]:
+        table = store.get_historical_features(entity, [f"{view}:{n}" for n in names]).to_arrow()
+        return {n: table[n].to_pylist() for n in names}
+
+    want = aggregates(local, "oracle_agg")
+    assert sum(v is not None for v in want["max_rate_86400s"]) > 400
+    assert aggregates(spark, "pruned_agg") == want
+    assert any(
+        v is not None and v > 1000 for v in aggregates(spark, "unpruned_agg")["max_rate_86400s"]
+    )
 
 
 def test_spark_skips_the_pruned_directories_in_its_scan(

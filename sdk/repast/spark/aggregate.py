@@ -28,8 +28,8 @@ from repast.errors import OfflineStoreError
 from repast.offline.aggregate import AggregateJoin, aggregate_as_of
 from repast.offline.columns import needed_columns, raw_column, raw_time_column
 from repast.offline.join import ViewJoin
-from repast.spark.join import BUCKET, ROW, TS_NS, _bucket, _key_casts, _time_window
-from repast.spark.sources import FILE, POSITION, arrow_schema, with_file_order
+from repast.spark.join import BUCKET, ROW, TS_NS, _bucket, _dates, _key_casts, _time_window
+from repast.spark.sources import FILE, POSITION, arrow_schema, prune_dates, with_file_order
 from repast.spark_source import SparkSource
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ def _aggregate_view(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     view = _pruning_view(join)
+    source = prune_dates(source, view.source, *_dates(bounds, view.ttl_ns))
     source_schema = arrow_schema(source)
     columns = needed_columns(view, source_schema)
     ts_name = raw_time_column(view, view.timestamp_field, source_schema)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -44,13 +44,11 @@ from repast.spark.materialize import (
     _check_store,
     _first_line,
     _Watcher,
+    source_window,
     spark_conf,
 )
 from repast.spark.session import is_connect, spark_session
-from repast.spark.sources import FILE, POSITION, read_source, with_file_order
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+from repast.spark.sources import FILE, POSITION
 
 __all__ = ["backfill_view", "entity_cut"]
 
@@ -157,30 +155,6 @@ class _PartitionFold:
         return read, written
 
 
-def _source_frame(
-    spark: SparkSession, store: StoreContext, view: FeatureView, start: datetime, end: datetime
-) -> tuple[DataFrame, list[str], list[str], bool]:
-    """The source's columns the tiles need in `[start, end]` (then its file order columns, if
-    it has them); the view's names for them; the key columns (source names)."""
-    from pyspark.sql import functions as F
-
-    columns = materialized_columns(view)  # view name -> source name
-    frame = read_source(spark, store.config, view.batch_source)
-    missing = [c for c in columns.values() if c not in frame.columns]
-    if missing:
-        raise MaterializationError(
-            f"view '{view.name}': its source has no column '{missing[0]}' "
-            f"(columns: {', '.join(frame.columns)})"
-        )
-    ts = F.col(f"`{columns[view.batch_source.timestamp_field]}`").cast("timestamp")
-    window = (ts >= F.lit(start)) & (ts <= F.lit(end))
-    frame, ordered = with_file_order(frame)
-    order = [FILE, POSITION] if ordered else []
-    frame = frame.select(*[F.col(f"`{c}`") for c in [*columns.values(), *order]]).where(window)
-    keys = [columns[k] for k in view.join_keys]
-    return frame, list(columns), keys, ordered
-
-
 def backfill_view(
     store: StoreContext,
     view: FeatureView,
@@ -201,7 +175,9 @@ def backfill_view(
         tile_store(store.online_store, view.name)
     except RepastError as exc:
         raise MaterializationError(f"materializing {view.name}: {exc}") from exc
-    frame, names, keys, ordered = _source_frame(spark, store, view, start, end)
+    frame, names, keys, ordered = source_window(
+        spark, store, view, materialized_columns(view), start, end
+    )
     count = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
     quoted = [f"`{k}`" for k in keys]
     frame = frame.repartition(count, *quoted) if keys else frame.repartition(1)

@@ -39,7 +39,7 @@ from repast.spark.sources import FILE, POSITION, prune_dates, read_source, with_
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkMaterialization", "materialize_view", "spark_conf"]
+__all__ = ["SparkMaterialization", "materialize_view", "source_window", "spark_conf"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,14 +153,19 @@ class SparkMaterialization:
         return self.rows_read / self.seconds if self.seconds > 0 else 0.0
 
 
-def _source_frame(
-    spark: SparkSession, store: StoreContext, view: FeatureView, start: datetime, end: datetime
+def source_window(
+    spark: SparkSession,
+    store: StoreContext,
+    view: FeatureView,
+    columns: dict[str, str],
+    start: datetime,
+    end: datetime,
 ) -> tuple[DataFrame, list[str], list[str], bool]:
-    """The source's needed columns in `[start, end]` (then its file order columns, if it has
-    them); the view's names for the needed columns; the key columns (source names)."""
+    """The source's `columns` (view name -> source name) in `[start, end]`, the date
+    partitions outside it never read (then its file order columns, if it has them); the view's
+    names for the columns; the key columns (source names)."""
     from pyspark.sql import functions as F
 
-    columns = source_columns(view)  # view name -> source name
     frame = prune_dates(
         read_source(spark, store.config, view.batch_source), view.batch_source, start, end
     )
@@ -198,7 +203,9 @@ def materialize_view(
     partitions = engine.partitions if isinstance(engine, SparkBatchEngineConfig) else 0
     spark = spark_session(spark_conf(config))
     _check_store(config, spark)
-    frame, names, keys, ordered = _source_frame(spark, store, view, start, end)
+    frame, names, keys, ordered = source_window(
+        spark, store, view, source_columns(view), start, end
+    )
     count = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
     frame = frame.repartition(count, *[f"`{k}`" for k in keys]) if keys else frame.repartition(1)
     if ordered:
