@@ -64,7 +64,7 @@ lint: $(VENV)/.deps ## ruff, cargo fmt --check, cargo clippy -D warnings, gofmt 
 	@test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "gofmt: the files above need formatting"; exit 1; }
 	cd clients/go && go vet ./...
 
-typecheck: build-dev ## mypy --strict on the SDK and the server; stubtest keeps _core.pyi honest
+typecheck: build-dev ## mypy --strict on the SDK, the server and the tests; stubtest keeps _core.pyi honest
 	mypy
 	python -m mypy.stubtest repast._core --mypy-config-file pyproject.toml
 

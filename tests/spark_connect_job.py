@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from online_stores import online_config
 from repast import FeatureStore
+from repast.spark.retrieval import SparkRetrievalJob
 from repast.spark.session import is_connect, spark_session
 from spark_helpers import spark_store
 
@@ -27,8 +28,9 @@ def historical(url: str, repo: str, entity: str, out: str) -> None:
     assert is_connect(spark_session({"spark.remote": url}))
     job = store.get_historical_features(pq.read_table(entity), FEATURES)
     pq.write_table(job.to_arrow(), out)
-    ordered = store.get_historical_features(pq.read_table(entity), FEATURES).to_spark_df()
-    pq.write_table(ordered.toArrow(), out + ".spark.parquet")
+    ordered = store.get_historical_features(pq.read_table(entity), FEATURES)
+    assert isinstance(ordered, SparkRetrievalJob)
+    pq.write_table(ordered.to_spark_df().toArrow(), out + ".spark.parquet")
 
 
 def materialize(url: str, tmp: str, redis_address: str, out: str) -> None:

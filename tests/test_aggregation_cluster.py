@@ -107,7 +107,7 @@ def test_tiles_on_a_three_node_cluster_equal_offline(
 
 
 def _slots(client: redis.Redis, node: RedisServer) -> tuple[int, int]:
-    for start, end, (host, port, *_) in client.execute_command("CLUSTER SLOTS"):
+    for start, end, (host, port, *_) in client.execute_command("CLUSTER SLOTS"):  # type: ignore[no-untyped-call]
         if (host.decode() if isinstance(host, bytes) else host, port) == (node.host, node.port):
             return int(start), int(end) + 1
     raise AssertionError(f"{node.port} holds no slots")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from repast import FeatureStore, PushMode, _core
 from repast.online.base import OnlineView, ReadRequest
+from repast.online.sqlite import SqliteOnlineStore
 from repast.online.tiles import TileSpec
 from server_helpers import client_for, redis_config, run, write_feature_store_yaml
 from services import RedisServer
@@ -54,6 +55,13 @@ def online_repo(tmp: Path, online_store: dict[str, Any] | None = None) -> Featur
     store = FeatureStore(repo_path=repo)
     store.apply_repo()
     return store
+
+
+def _sqlite(store: FeatureStore) -> SqliteOnlineStore:
+    """The store's online store, which `online_repo` configures as SQLite by default."""
+    online = store.context.online_store
+    assert isinstance(online, SqliteOnlineStore), online
+    return online
 
 
 def assert_same(online: pd.DataFrame, offline: pd.DataFrame) -> None:
@@ -162,7 +170,7 @@ def test_tiles_past_the_longest_window_are_dropped(
     store.push("trips_push", old, to=PushMode.ONLINE)
     keys = _core.serialize_entity_keys(["driver_id"], [pa.array([1, 2])], [4], 3).to_pylist()
     view = OnlineView.of(store.get_stream_feature_view("driver_trips"))
-    (before,) = store.context.online_store.read_packed([ReadRequest(view, keys, [])])
+    (before,) = _sqlite(store).read_packed([ReadRequest(view, keys, [])])
     # Three days later, one new event for driver 1: the old tiles are gone from its set, and
     # every window of every driver is empty of the old events.
     later = NOW_NS + 3 * 86400 * S
@@ -186,7 +194,7 @@ def test_tiles_past_the_longest_window_are_dropped(
     assert got["count_trips_3600s"] == [1, None]
     # Driver 1's set was pruned to the new tile when written; SQLite deleted driver 2's set,
     # which no window reaches any more.
-    (sets,) = store.context.online_store.read_packed([ReadRequest(view, keys, [])])
+    (sets,) = _sqlite(store).read_packed([ReadRequest(view, keys, [])])
     assert sets[1] is None
     assert sets[0] is not None
     # One tile of 8 partials now, where it held one per tile of its old events.
@@ -198,7 +206,7 @@ def test_tiles_past_the_longest_window_are_dropped(
     with caplog.at_level("WARNING", logger="repast.online.tiles"):
         store.push("trips_push", stale, to=PushMode.ONLINE)
     assert "'driver_trips': 1 events older than the longest window were dropped" in caplog.text
-    (after,) = store.context.online_store.read_packed([ReadRequest(view, keys, [])])
+    (after,) = _sqlite(store).read_packed([ReadRequest(view, keys, [])])
     assert after[0] == sets[0]
 
 
@@ -280,12 +288,12 @@ def test_online_tiles_equal_offline_at_random_instants(
     ordered = [e for batch in batches for e in batch]
     for t in times:
         rows = spec.read(stored, t * S)
-        _, columns = _core.decode_packed_rows(
+        _, decoded = _core.decode_packed_rows(
             pa.array(rows, pa.binary()),
             [4, 4, 4, 4, 4, 5, 5, 4, 2, 1],
             list(range(len(specs))),
         )
-        for (function, kind, window), column in zip(specs, columns, strict=True):
+        for (function, kind, window), column in zip(specs, decoded, strict=True):
             kept = [(k, ts, v) for k, ts, v in ordered if ts > horizon]
             want = [reference(kept, k, t, function, window // S, tile, True) for k in range(4)]
             got = column.to_pylist()
@@ -347,6 +355,7 @@ def test_repast_stream_fills_tiles_from_kafka(
     topic = unique("agg")
     store = stream_store(tmp_path, redis_clean, kafka_broker, topic)
     live = store.get_stream_feature_view("driver_live")
+    assert live.stream_source is not None
     view = StreamFeatureView(
         name="driver_agg",
         entities=live.entities,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -39,7 +40,7 @@ values = st.recursive(
 scalar_maps = st.dictionaries(map_keys, values, max_size=5)
 
 
-def _texts(maps: list[dict[Any, Any] | None]) -> pa.Array:
+def _texts(maps: Sequence[dict[Any, Any] | None]) -> pa.Array:
     return pa.array(
         [
             None if m is None else orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS).decode()

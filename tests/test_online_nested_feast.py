@@ -377,6 +377,7 @@ def _assert_redis_holds_feasts_bytes(store: FeatureStore, fields: list[Field]) -
         client.close()
     for raw, case in zip(stored, STORE_CASES, strict=True):
         assert raw is not None, case["value_type"]
+        assert isinstance(raw, bytes), raw  # no decode_responses: redis-py returns bytes
         if not _order_free(case):
             assert raw.hex() == case["hex_deterministic"], case["value_type"]
 

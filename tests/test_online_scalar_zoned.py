@@ -273,10 +273,15 @@ def _feast_fields(store: FeatureStore, driver_id: int) -> list[bytes]:
     client = redis.Redis.from_url(store.redis_url)  # type: ignore[attr-defined]
     try:
         fields = _core.feature_field_names("typed", ["m", "z"])
-        stored: list[bytes] = client.hmget(key + b"typed_keys", fields)
+        stored = client.hmget(key + b"typed_keys", fields)
     finally:
         client.close()
-    return stored
+    return [_bytes(value) for value in stored]
+
+
+def _bytes(value: bytes | str | None) -> bytes:
+    assert isinstance(value, bytes), value  # no decode_responses: redis-py returns bytes
+    return value
 
 
 def test_push_bodies_write_typed_keys_and_zones(store: FeatureStore) -> None:
@@ -439,7 +444,8 @@ def test_python_objects_keep_each_rows_zone_and_key_types(store: FeatureStore) -
         "z": times,
         "s": ["x"] * 3,
     }
-    for step, given in enumerate([rows, pd.DataFrame(rows)]):
+    inputs: list[dict[str, list[Any]] | pd.DataFrame] = [rows, pd.DataFrame(rows)]
+    for step, given in enumerate(inputs):
         later = T + timedelta(hours=step + 1)  # newer than what is stored, so it is written
         given["event_timestamp"] = [later] * 3
         if step == 0:
@@ -535,8 +541,14 @@ def test_a_redis_written_by_feast_reads_as_feasts_sdk(redis_clean: Any, tmp_path
     try:
         for i, (m, z) in enumerate(rows, start=1):
             key = _core.serialize_entity_keys(["driver_id"], [pa.array([i])], [4])[0].as_py()
-            mapping = {fields[0]: bytes.fromhex(m["hex"]), fields[1]: bytes.fromhex(z["hex"])}
-            client.hset(key + b"typed_keys", mapping={**mapping, b"_ts:typed": stamp})
+            client.hset(
+                key + b"typed_keys",
+                mapping={
+                    fields[0]: bytes.fromhex(m["hex"]),
+                    fields[1]: bytes.fromhex(z["hex"]),
+                    b"_ts:typed": stamp,
+                },
+            )
     finally:
         client.close()
     ids = list(range(1, len(rows) + 1))

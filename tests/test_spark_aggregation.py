@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from feature_repos import YAML
 from repast import FeatureStore
-from repast.config import RepoConfig, SparkOfflineStoreConfig
+from repast.config import RegistryConfig, RepoConfig, SparkOfflineStoreConfig
 from repast.errors import ColumnNotFoundError, MaterializationError, OfflineStoreError
 from repast.offline import point_in_time_join
 from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_as_of
@@ -180,7 +180,9 @@ def test_random_aggregations_equal_the_local_kernel(case: Case, tmp_path: Path) 
     joins = _joins(case, path)
     want = _local(entity, joins)
     config = RepoConfig(
-        project="p", registry="r.json", offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF)
+        project="p",
+        registry=RegistryConfig(path="r.json"),
+        offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF),
     )
     got = SparkRetrievalJob(config, entity, "event_timestamp", joins, False, lambda t: t).to_arrow()
     assert got.equals(want), (got.to_pydict(), want.to_pydict())
@@ -271,6 +273,7 @@ def test_a_mixed_request_equals_the_local_store(
     entity["bonus"] = [float(i % 7) for i in range(len(entity))]
     want = local.get_historical_features(entity, REQUEST, full_feature_names=True).to_arrow()
     job = spark.get_historical_features(entity, REQUEST, full_feature_names=True)
+    assert isinstance(job, SparkRetrievalJob)
     got = job.to_arrow()
     assert got.equals(want)
     # Grouped by view in request order; the on-demand view's inputs (every feature of its
@@ -335,7 +338,8 @@ def test_a_spark_entity_frame_stays_in_spark(stores: tuple[FeatureStore, Feature
 
 
 def pc_count_valid(table: pa.Table, name: str) -> int:
-    return len(table) - table.column(name).null_count
+    nulls: int = table.column(name).null_count
+    return len(table) - nulls
 
 
 def test_a_missing_input_column_is_named(
@@ -513,7 +517,7 @@ def test_a_retried_partition_is_refused(
     local, _ = stores
     view = local.get_stream_feature_view("driver_trips")
     fold = _PartitionFold(local.config, view, ("driver_id",), ("driver_id",), 100)
-    folded = []
+    folded: list[pa.RecordBatch] = []
     batches = iter([pa.record_batch({"driver_id": [1]})])
     with pytest.raises(MaterializationError, match="partition 3 .* would count them twice"):
         folded.extend(fold(batches))
@@ -563,7 +567,9 @@ def test_an_overflowing_sum_names_the_view_and_the_entity_row(
         {"k": pa.array(keys, pa.int64()), "event_timestamp": pa.array([START] * len(keys), US)}
     )
     config = RepoConfig(
-        project="p", registry="r.json", offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF)
+        project="p",
+        registry=RegistryConfig(path="r.json"),
+        offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF),
     )
     job = SparkRetrievalJob(config, entity, "event_timestamp", [join], False, lambda t: t)
     with pytest.raises(

@@ -132,7 +132,10 @@ def _entity() -> pa.Table:
 
 
 def _rates(store: FeatureStore, view: str, entity: Any) -> list[Any]:
-    return store.get_historical_features(entity, [f"{view}:rate"]).to_arrow()["rate"].to_pylist()
+    rates: list[Any] = (
+        store.get_historical_features(entity, [f"{view}:rate"]).to_arrow()["rate"].to_pylist()
+    )
+    return rates
 
 
 def test_retrieval_reads_only_the_partitions_of_the_entity_times(
@@ -182,7 +185,7 @@ def test_spark_skips_the_pruned_directories_in_its_scan(
         DAY0 + timedelta(days=2),
         DAY0 + timedelta(days=3, hours=5),
     )
-    plan = frame._jdf.queryExecution().executedPlan().toString()  # type: ignore[operator]
+    plan = frame._jdf.queryExecution().executedPlan().toString()
     filters = re.search(r"PartitionFilters: \[([^\]]*)\]", plan)
     assert filters is not None, plan
     assert "dt" in filters.group(1), plan

@@ -58,7 +58,11 @@ def _job_line(caplog: pytest.LogCaptureFixture) -> tuple[int, int, int]:
     assert records, "the job logged no statistics"
     args = records[-1].args
     assert isinstance(args, tuple)
-    return int(args[3]), int(args[5]), int(args[2])
+    read, written, retried = args[3], args[5], args[2]
+    assert isinstance(read, int), args
+    assert isinstance(written, int), args
+    assert isinstance(retried, int), args
+    return read, written, retried
 
 
 @pytest.fixture

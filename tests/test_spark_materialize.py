@@ -119,7 +119,10 @@ def pd_hours(values: Any) -> Any:
 
 
 def _read_all(store: FeatureStore) -> dict[str, list[Any]]:
-    entities = {"driver": [d for d in range(400) for _ in (0, 1)], "region": ["eu", "us"] * 400}
+    entities: dict[str, list[Any]] = {
+        "driver": [d for d in range(400) for _ in (0, 1)],
+        "region": ["eu", "us"] * 400,
+    }
     return store.get_online_features(
         ["stats:score", "stats:n_visits", "stats:name"], entities
     ).to_dict()

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from repast import FeatureStore
-from repast.config import RepoConfig, SparkOfflineStoreConfig
+from repast.config import RegistryConfig, RepoConfig, SparkOfflineStoreConfig
 from repast.errors import KeyTypeMismatchError, MissingExtraError, SourceReadError
 from repast.offline import ColumnNotFoundError, point_in_time_join
 from repast.offline.view import ViewJoin
@@ -236,6 +236,7 @@ def test_to_spark_df_and_to_parquet_keep_the_entity_order(
     features = ["trips:trips", "rate_plus_bonus:rate_plus_bonus", "by_city:busy"]
     want = local.get_historical_features(entity, features).to_arrow()
     job = spark.get_historical_features(entity, features)
+    assert isinstance(job, SparkRetrievalJob)
     frame = job.to_spark_df()
     got = frame.toArrow()
     assert got.column_names == want.column_names
@@ -347,7 +348,9 @@ def test_random_cases_match_the_local_kernel(case: Case, tmp_path: Path) -> None
     views = _views(case, str(path))
     want = point_in_time_join(entity, "event_timestamp", views, case.filter_by_created)
     config = RepoConfig(
-        project="p", registry="r.json", offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF)
+        project="p",
+        registry=RegistryConfig(path="r.json"),
+        offline_store=SparkOfflineStoreConfig(spark_conf=SPARK_CONF),
     )
     job = SparkRetrievalJob(
         config, entity, "event_timestamp", views, case.filter_by_created, lambda t: t

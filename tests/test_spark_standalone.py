@@ -14,6 +14,7 @@ import pytest
 from online_stores import online_config
 from repast import FeatureStore
 from repast.errors import MaterializationError
+from repast.spark.retrieval import SparkRetrievalJob
 from repast.spark.session import spark_session
 from services import RedisServer
 from spark_connect_job import FEATURES
@@ -47,7 +48,7 @@ def cluster() -> Iterator[dict[str, str]]:
 def _executors(conf: dict[str, str]) -> int:
     """Block managers the driver knows of: its own, plus one per registered executor."""
     context = spark_session(conf).sparkContext
-    return int(context._jsc.sc().getExecutorMemoryStatus().size())  # type: ignore[union-attr]
+    return int(context._jsc.sc().getExecutorMemoryStatus().size())
 
 
 def _wait_for_executor(conf: dict[str, str], timeout: float = 120.0) -> None:
@@ -89,8 +90,9 @@ def test_historical_retrieval_on_a_standalone_cluster(
     want = local.get_historical_features(entity, FEATURES).to_arrow()
     store = spark_store(local, conf=cluster)
     assert store.get_historical_features(entity, FEATURES).to_arrow().equals(want)
-    frame = store.get_historical_features(entity, FEATURES).to_spark_df()
-    assert frame.toArrow().column("note").to_pylist() == want.column("note").to_pylist()
+    job = store.get_historical_features(entity, FEATURES)
+    assert isinstance(job, SparkRetrievalJob)
+    assert job.to_spark_df().toArrow().column("note").to_pylist() == want.column("note").to_pylist()
 
 
 def test_materialization_on_a_standalone_cluster(
