@@ -72,7 +72,10 @@ def spark_session(spark_conf: Mapping[str, str] | None = None) -> SparkSession:
                 )
             builder = builder.remote(remote)
         else:
-            builder = builder.master(conf.pop("spark.master", "local[*]"))
+            master = conf.pop("spark.master", None)
+            if master is not None:
+                _check_running_master(SparkSession._instantiatedSession, master)
+            builder = builder.master(master or "local[*]")
             # Local workers must run this interpreter (it has repast and pyarrow); a cluster
             # sets PYSPARK_PYTHON on its nodes.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -81,6 +84,22 @@ def spark_session(spark_conf: Mapping[str, str] | None = None) -> SparkSession:
         session: SparkSession = builder.getOrCreate()
         _sessions[key] = session
         return session
+
+
+def _check_running_master(running: Any, master: str) -> None:
+    """Refuse a configured `spark.master` that the process's running SparkContext does not
+    use: `getOrCreate` would hand back that context, and the job would silently run on the
+    other cluster (one JVM holds one SparkContext). Without `spark.master` the running
+    session is used, as a notebook or a cluster's own driver expects."""
+    if running is None or is_connect(running) or _stopped(running):
+        return
+    current = running.sparkContext.master
+    if current != master:
+        raise ConfigError(
+            f"spark.master {master}: this process already runs a SparkContext on {current}, "
+            "and a process holds one; stop that session first, or configure the same master "
+            "(or none, to use the running session)"
+        )
 
 
 def is_connect(session: Any) -> bool:
