@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import redis
 
-from repast import PushMode
-from repast.errors import OnlineStoreError
+from repast import FeatureStore, PushMode
+from repast.errors import OnlineStoreError, RepoValidationError
+from server_helpers import write_feature_store_yaml
 from services import (
     RedisServer,
     ServiceError,
@@ -117,11 +118,20 @@ def _slots(client: redis.Redis, node: RedisServer) -> tuple[int, int]:
 def test_the_feast_layout_refuses_tiles_and_says_why(
     tmp_path: Path, cluster: list[RedisServer]
 ) -> None:
-    store = online_repo(tmp_path, _config(cluster[0], "feast"))
     message = (
         "feature view '(all|driver)_trips' serves windowed aggregations, which need the Redis "
         "layout: packed .*Feast has no stored form for aggregation tiles"
     )
+    # apply refuses first, and leaves no registry behind.
+    with pytest.raises(RepoValidationError, match=message):
+        online_repo(tmp_path / "at_apply", _config(cluster[0], "feast"))
+    assert not (tmp_path / "at_apply" / "repo" / "registry.json").exists()
+    # A repo applied on the packed layout and then switched to feast is refused at the write.
+    applied = online_repo(tmp_path / "switched", _config(cluster[0]))
+    applied.online_store.close()
+    repo = applied.repo_path
+    write_feature_store_yaml(repo, "agg", _config(cluster[0], "feast"))
+    store = FeatureStore(repo_path=repo)
     with pytest.raises(OnlineStoreError, match=message):
         store.push("trips_push", recent_events(5, seed=1), to=PushMode.ONLINE)
     store.online_store.close()

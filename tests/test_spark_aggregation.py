@@ -23,7 +23,12 @@ from hypothesis import strategies as st
 from feature_repos import YAML
 from repast import FeatureStore
 from repast.config import RegistryConfig, RepoConfig, SparkOfflineStoreConfig
-from repast.errors import ColumnNotFoundError, MaterializationError, OfflineStoreError
+from repast.errors import (
+    ColumnNotFoundError,
+    MaterializationError,
+    OfflineStoreError,
+    RepoValidationError,
+)
 from repast.offline import point_in_time_join
 from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_as_of
 from repast.offline.view import ViewJoin
@@ -479,14 +484,20 @@ def test_spark_backfill_reads_as_the_local_backfill(
 def test_a_store_without_tiles_is_refused_before_the_job(
     tmp_path: Path, redis_clean: RedisServer
 ) -> None:
-    """Redis in the feast layout cannot keep tile sets: the Spark backfill says so on the
-    driver, names the view, and records nothing."""
+    """Redis in the feast layout cannot keep tile sets: apply refuses it, and a repo switched
+    to that layout after apply is refused by the Spark backfill on the driver, naming the view,
+    with nothing recorded."""
     online_yaml = (
         f"online_store:\n  type: redis\n  connection_string: {redis_clean.connection_string}\n"
-        "  layout: feast\n"
+        "  layout: packed\n"
     )
     now = datetime.now(UTC).replace(microsecond=0)
-    spark = spark_store(_backfill_repo(tmp_path, "agg_feast", online_yaml, now), engine=True)
+    base = _backfill_repo(tmp_path, "agg_feast", online_yaml, now)
+    yaml = tmp_path / "feature_store.yaml"
+    yaml.write_text(yaml.read_text().replace("layout: packed", "layout: feast"))
+    with pytest.raises(RepoValidationError, match="(batch|driver)_trips.*layout: packed"):
+        FeatureStore(repo_path=tmp_path).apply_repo()
+    spark = spark_store(FeatureStore(repo_path=base.repo_path), engine=True)
     with pytest.raises(MaterializationError, match="driver_trips.*layout: packed"):
         spark.materialize(now - timedelta(days=1), now, ["driver_trips"])
     record = spark.registry.snapshot(allow_cache=False).record(

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from repast import materialize as materialize_mod
+from repast.batch_feature_view import aggregated_view
 from repast.config import RepoConfig, load_repo_config
 from repast.context import StoreContext
 from repast.data_source import DataSource, PushMode
 from repast.diff import RegistryDiff, Transition, diff_registry
 from repast.entity import Entity
-from repast.errors import RepoValidationError
+from repast.errors import OnlineStoreError, RepoValidationError
 from repast.feast_registry import Imported
 from repast.feast_registry import importer as feast_import
 from repast.feature_service import FeatureService
@@ -25,6 +26,7 @@ from repast.on_demand_feature_view import OnDemandFeatureView
 from repast.online import OnlineStore, OnlineView
 from repast.online import push as online_push
 from repast.online.read import OnlineReader, PackedRead
+from repast.online.tiles import tile_store
 from repast.online_response import OnlineResponse
 from repast.registry import Kind, Registry, set_infra
 from repast.repo import KINDS, RepoContents, parse_repo
@@ -235,6 +237,7 @@ class FeatureStore:
             self.config.resolve,
             skip_source_validation=skip_source_validation,
         )
+        self._check_tiles(desired_repo_contents)
         current = {kind: self._specs(kind, allow_cache=False) for kind, _ in KINDS}
         return diff_registry(current, desired_repo_contents)
 
@@ -265,6 +268,7 @@ class FeatureStore:
         # the repo checks, then each online view's column types (an unsupported one raises here).
         validate_repo(desired, self.config.resolve, skip_source_validation=skip_source_validation)
         self._check_projects(desired)
+        self._check_tiles(desired)
         after = {
             v.name: OnlineView.of(v)
             for v in [*desired.feature_views, *desired.stream_feature_views, *desired.label_views]
@@ -306,6 +310,17 @@ class FeatureStore:
         # Only now, with the registry committed, is the data of removed or changed views deleted.
         self._update_online(before, after)
         return outcome[0]
+
+    def _check_tiles(self, desired: RepoContents) -> None:
+        """Refuse, before anything is written, an online aggregated view that the configured
+        online store cannot keep tiles for (Redis `layout: feast`). Writes check again: the
+        layout may be changed after apply."""
+        for view in [*desired.feature_views, *desired.stream_feature_views]:
+            if aggregated_view(view) is not None and view.online:
+                try:
+                    tile_store(self.online_store, view.name)
+                except OnlineStoreError as exc:
+                    raise RepoValidationError(str(exc)) from exc
 
     def apply_repo(self, skip_source_validation: bool = False) -> RegistryDiff:
         """`repast apply`: make the project hold exactly what the repo's files define."""
