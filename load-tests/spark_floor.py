@@ -15,6 +15,10 @@ work any Spark job must do to co-locate the benchmark's data by key, with no Pyt
   (row id and nanosecond timestamps added, as Repast uploads a pyarrow entity frame) instead
   of read from Parquet.
 
+- `upload-cogroup-collect` (a floor for Repast's plan, not for Spark's): `upload-collect` through
+  Repast's co-group by bucket and `applyInArrow`, with a worker that answers each bucket with
+  zeros (no sort, no kernel): what the Python round trip costs by itself.
+
 Each variant runs once to warm up, then `--repeats` times.
 """
 
@@ -85,10 +89,36 @@ def floor_variants(work: Path, features: int, conf: dict[str, str]) -> dict[str,
         result = left.unionByName(right).toArrow()
         return int(result.num_rows)
 
+    def cogroup() -> int:
+        """Repast's plan with a no-op worker: both sides co-grouped by bucket through
+        `applyInArrow`, each bucket answered by its entity rows' ids and 10 columns of zeros
+        (no sort, no kernel), collected as Arrow."""
+        from pyspark.sql.types import DoubleType, LongType, StructField, StructType
+
+        schema = StructType(
+            [StructField("rid", LongType()), *(StructField(n, DoubleType()) for n in names)]
+        )
+
+        def answer(left: pa.Table, right: pa.Table) -> pa.Table:
+            zeros = pa.array(np.zeros(left.num_rows))
+            return pa.Table.from_arrays([left.column("rid"), *[zeros] * features], names=names_out)
+
+        names_out = ["rid", *names]
+        key = F.pmod(F.xxhash64("key"), F.lit(partitions)).alias("bucket")
+        left = entity_upload().select("*", key).groupBy("bucket")
+        right = (
+            spark.read.parquet(str(work / "source"))
+            .select("key", "event_timestamp", *names, key)
+            .groupBy("bucket")
+        )
+        result = left.cogroup(right).applyInArrow(answer, schema=schema).toArrow()
+        return int(result.num_rows)
+
     return {
         "shuffle": shuffle,
         "collect": lambda: collect_from(entity_parquet(), "event_timestamp"),
         "upload-collect": lambda: collect_from(entity_upload(), "ts_ns"),
+        "upload-cogroup-collect": cogroup,
     }
 
 
