@@ -15,7 +15,8 @@ its own process, `--repeats` times, after one warm-up retrieval (JVM and Python 
   Feast venv (tests/feast_venv.py), same request, `.to_arrow()`.
 - `spark-floor`: no join, no Python worker: the least any Spark job must do to co-locate the
   same data by key (both sides read and shuffled by the same key hash), without and with a
-  result of the join's size collected as Arrow (load-tests/spark_floor.py).
+  result of the join's size collected as Arrow (load-tests/spark_floor.py); and, as a floor
+  for Repast's own plan, its co-group through `applyInArrow` with a worker that does nothing.
 
 Every engine's result is aligned on the row id and compared value by value with repast-local.
 `--materialize-rows` (0 to skip) then materializes `--materialize-rows` source rows over a
