@@ -9,8 +9,14 @@ its own process, `--repeats` times, after one warm-up retrieval (JVM and Python 
 - `repast-spark`: `offline_store: {type: spark}` on `local[2]`, `get_historical_features(...)
   .to_arrow()` (the cogroup + Rust kernel join, features collected beside the entity frame).
 - `repast-local`: the file store, same request (the local Rust kernel).
+- `repast-spark-base`: `repast-spark` with repast imported from `--base-sdk` (another
+  checkout's `sdk/`, its `_core` built): a before/after comparison in one run.
 - `feast-spark`: Feast 0.67's Spark offline store on the same `local[2]` settings, from the
   Feast venv (tests/feast_venv.py), same request, `.to_arrow()`.
+- `spark-floor`: no join, no Python worker: the least any Spark job must do to co-locate the
+  same data by key (both sides read and shuffled by the same key hash), without and with a
+  result of the join's size collected as Arrow (load-tests/spark_floor.py); and, as a floor
+  for Repast's own plan, its co-group through `applyInArrow` with a worker that does nothing.
 
 Every engine's result is aligned on the row id and compared value by value with repast-local.
 `--materialize-rows` (0 to skip) then materializes `--materialize-rows` source rows over a
@@ -142,6 +148,13 @@ def child(args: argparse.Namespace) -> None:
     work = Path(args.work)
     repo = Path(args.repo)
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    if args.engine == "spark-floor":
+        sys.path.insert(0, str(ROOT / "load-tests"))
+        from spark_floor import floor_child
+
+        variants = floor_child(work, args.features, SPARK_CONF, args.repeats)
+        print(json.dumps({"variants": variants}))
+        return
     sys.path.insert(0, str(repo))
     if args.engine.startswith("feast"):
         import feast
@@ -386,7 +399,10 @@ def run(engine: str, work: Path, args: argparse.Namespace, mode: str = "child") 
         "--materialize-rows", str(args.materialize_rows),
         "--materialize-engines", args.materialize_engines,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "sdk")} if engine.startswith("repast") else None
+    sdk = str(ROOT / "sdk")
+    if engine.endswith("-base"):  # the same engine from another tree's sdk (before/after)
+        sdk = args.base_sdk
+    env = {**os.environ, "PYTHONPATH": sdk} if engine.startswith("repast") else None
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     if done.returncode != 0:
         return {"error": done.stderr[-3000:]}
@@ -442,6 +458,9 @@ def main() -> None:
     parser.add_argument("--engines", default="repast-local,repast-spark,feast-spark")
     parser.add_argument("--materialize-engines", default="repast-spark,feast-spark")
     parser.add_argument("--timeout", type=int, default=1800)
+    parser.add_argument(
+        "--base-sdk", default="", help="the sdk directory `repast-spark-base` imports repast from"
+    )
     parser.add_argument("--json", default="")
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--materialize", action="store_true")
@@ -471,6 +490,9 @@ def main() -> None:
         }
         for engine in args.engines.split(","):
             figures = run(engine, work, args)
+            figures["load_average_after"] = os.getloadavg()
+            for variant in figures.get("variants", {}).values():
+                variant["median_seconds"] = statistics.median(variant["seconds"])
             if "seconds" in figures:
                 figures["median_seconds"] = statistics.median(figures["seconds"])
                 if engine != "repast-local":
@@ -482,6 +504,20 @@ def main() -> None:
             report["feast_over_repast_spark"] = medians["feast-spark"] / medians["repast-spark"]
         if medians.get("repast-spark") and medians.get("repast-local"):
             report["repast_spark_over_local"] = medians["repast-spark"] / medians["repast-local"]
+        if medians.get("repast-spark") and medians.get("repast-spark-base"):
+            base = medians["repast-spark-base"]
+            report["repast_spark_over_base"] = medians["repast-spark"] / base
+        floors = report["engines"].get("spark-floor", {}).get("variants", {})
+        for name, variant in floors.items():
+            if medians.get("repast-local"):
+                report[f"floor_{name}_over_local"] = (
+                    variant["median_seconds"] / medians["repast-local"]
+                )
+            for engine in ("repast-spark", "repast-spark-base"):
+                if medians.get(engine):
+                    report[f"{engine.replace('-', '_')}_over_floor_{name}"] = (
+                        medians[engine] / variant["median_seconds"]
+                    )
         if args.materialize_rows:
             generate_materialize(work, args)
             report["materialize"] = {}
