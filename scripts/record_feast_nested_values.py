@@ -126,6 +126,68 @@ SCALAR_MAPS_REFUSED: list[Any] = [
 ]
 
 
+def _typed_key_cases() -> tuple[list[tuple[str, dict[Any, Any]]], list[tuple[str, dict[Any, Any]]]]:
+    """Dicts whose keys JSON cannot type (bytes, UUID, decimal, datetime) and a ScalarMap nested
+    in a value; then keys Feast refuses. Recorded after the int/float/bool cases, tagged with
+    `key_kind`, so that the earlier cases stay byte-identical."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+    import pandas as pd
+
+    v4 = uuid.UUID("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c")
+    v1 = uuid.UUID("a8098c1a-f86e-11da-bd1a-00112444be1e")
+    dec = decimal.Decimal
+    accepted: list[tuple[str, dict[Any, Any]]] = [
+        ("bytes", {b"\x00\xffab": 1, b"": "e", b"k": [1, 2]}),
+        ("uuid", {v4: "u", v1: 2}),
+        ("decimal", {dec("1.50"): "d", dec("-1E+3"): 2, dec("NaN"): 3, dec("0"): None}),
+        ("datetime", {datetime(2024, 3, 10, 6, 30, 0, 999_999): "naive"}),
+        ("datetime", {datetime(2024, 3, 10, 6, 30, tzinfo=timezone(timedelta(hours=5))): "aware"}),
+        ("datetime", {datetime(2024, 3, 10, 1, 30, tzinfo=ZoneInfo("America/New_York")): "ny"}),
+        ("datetime", {datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC): "pre-1970"}),
+        ("datetime", {datetime(1970, 1, 1, tzinfo=UTC): "epoch", datetime(2000, 1, 1): 1.5}),
+        ("pandas_timestamp", {pd.Timestamp("2024-03-10T06:30:00.5Z"): "pd"}),
+        ("pandas_timestamp", {pd.Timestamp("2024-03-10T06:30:00"): "naive pd"}),
+        ("mixed", {1: "int", b"b": "bytes", v4: "uuid", dec("2.5"): "decimal", True: "bool"}),
+        ("nested_scalar_map", {1: {2: "x", 3: None}, 2: {b"k": {1.5: "deep"}}}),
+    ]
+    refused: list[tuple[str, dict[Any, Any]]] = [
+        ("numpy_datetime64", {np.datetime64("2024-03-10T06:30:00"): "np"}),
+        ("date", {__import__("datetime").date(2024, 1, 1): 1}),
+        ("tuple", {(1, 2): "t"}),
+        ("none", {None: 1}),
+    ]
+    return accepted, refused
+
+
+def _tagged(value: Any) -> Any:
+    """A key or value JSON cannot hold as itself, as `{"<kind>": <text>}` (bytes as hex,
+    datetimes as `_zoned`, a dict with non-string keys as `scalar_map` pairs)."""
+    from datetime import datetime
+
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, uuid.UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, decimal.Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, datetime):  # pandas.Timestamp too
+        return {
+            "datetime": _zoned(value.to_pydatetime() if hasattr(value, "to_pydatetime") else value)
+        }
+    if isinstance(value, dict) and value and not isinstance(next(iter(value)), str):
+        return {"scalar_map": [[_tagged(k), _tagged(v)] for k, v in value.items()]}
+    if isinstance(value, dict):
+        return {k: _tagged(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tagged(v) for v in value]
+    return {type(value).__name__: str(value)}
+
+
 def _zoned_cases() -> tuple[list[Any], list[Any]]:
     from datetime import datetime, timedelta, timezone
     from zoneinfo import ZoneInfo
@@ -206,6 +268,32 @@ def record_scalar_maps() -> list[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001 - what Feast raises is the record
             error = type(exc).__name__
         cases.append({"python_pairs": _pairs(value), "feast_error": error})
+    accepted, refused = _typed_key_cases()
+    for kind, value in accepted:
+        proto = python_values_to_proto_values([value], V.SCALAR_MAP)[0]
+        cases.append(
+            {
+                "key_kind": kind,
+                "python_pairs": _tagged(value)["scalar_map"],
+                "oneof": proto.WhichOneof("val"),
+                "hex": proto.SerializeToString().hex(),
+                "hex_deterministic": proto.SerializeToString(deterministic=True).hex(),
+                "read_back_pairs": _tagged(feast_value_type_to_python_type(proto))["scalar_map"],
+            }
+        )
+    for kind, value in refused:
+        try:
+            python_values_to_proto_values([value], V.SCALAR_MAP)
+        except Exception as exc:  # noqa: BLE001 - what Feast raises is the record
+            error, message = type(exc).__name__, str(exc)
+        cases.append(
+            {
+                "key_kind": kind,
+                "python_pairs": _tagged(value)["scalar_map"],
+                "feast_error": error,
+                "feast_message": message,
+            }
+        )
     return cases
 
 

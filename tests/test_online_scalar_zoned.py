@@ -7,6 +7,7 @@ and the server on every store, plus get_historical_features."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -29,8 +30,11 @@ from repast.types import Int64, ScalarMap, String, ZonedTimestamp
 from server_helpers import client_for, run
 
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
-SCALAR_MAPS = [c for c in GOLDEN["scalar_map_cases"] if "hex" in c]
-SCALAR_MAPS_REFUSED = [c for c in GOLDEN["scalar_map_cases"] if "feast_error" in c]
+# `key_kind` cases (bytes, UUID, decimal, datetime keys) are checked in test_scalar_map_keys.py.
+SCALAR_MAPS = [c for c in GOLDEN["scalar_map_cases"] if "hex" in c and "key_kind" not in c]
+SCALAR_MAPS_REFUSED = [
+    c for c in GOLDEN["scalar_map_cases"] if "feast_error" in c and "key_kind" not in c
+]
 ZONED = [c for c in GOLDEN["zoned_timestamp_cases"] if "hex" in c]
 SM, ZT = 47, 48
 T = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -374,6 +378,16 @@ def test_bad_values_through_the_sdk_name_feature_and_row(store: FeatureStore) ->
             store.write_to_online_store("typed", _table([1, 2], maps, zoned))
         got = store.get_online_features(REFS, {"driver_id": [1, 2]}).to_dict()
         assert got["m"] == [{1: "a"}, None]  # nothing of the bad batch was written
+    # Keys Feast takes and Repast does not store yet (bytes, UUID), from a DataFrame's dicts.
+    for key in (b"k", uuid.UUID("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c")):
+        frame = _table([1, 2], pa.array(['{"1": 1}'] * 2), pa.array([T, T])).to_pandas()
+        frame["m"] = [{1: "b"}, {key: "c"}]
+        with pytest.raises(InvalidValueError, match="'m' row 1: not a SCALAR_MAP value"):
+            store.write_to_online_store("typed", frame)
+        with pytest.raises(InvalidValueError, match="'m' row 1: not a SCALAR_MAP value"):
+            store.push("t_push", frame)
+        got = store.get_online_features(REFS, {"driver_id": [1, 2]}).to_dict()
+        assert got["m"] == [{1: "a"}, None]
 
 
 def test_materialized_and_historical_values_are_the_files(store: FeatureStore) -> None:

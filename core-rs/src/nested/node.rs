@@ -95,8 +95,9 @@ pub fn insert_keyed(entries: &mut Vec<(Key, Node)>, key: Key, value: Node) {
 pub fn scalar_map(node: Node) -> Result<Node, String> {
     let bad_key = |key: &str| {
         format!(
-            "key {key:?} is not an int, a float or a bool (a SCALAR_MAP's keys are typed; Feast \
-             refuses string keys, and Repast keeps int, float and bool keys)"
+            "key {key:?} is not an int, a float or a bool (a SCALAR_MAP's keys are typed: Feast \
+             refuses string keys; it takes bytes, UUID, decimal and datetime keys, which Repast \
+             does not store yet, and Repast keeps int, float and bool keys)"
         )
     };
     match node {

@@ -205,8 +205,30 @@ def scalar_map_inputs(values: Sequence[Any], name: str) -> pa.Array:
     try:
         text = orjson.dumps(list(values), option=orjson.OPT_NON_STR_KEYS)
     except TypeError as exc:
-        raise RowsError(f"column '{name}' holds values that are not maps: {exc}") from None
+        raise _unwritable_row(values, name) or RowsError(
+            f"column '{name}' holds values that are not maps: {exc}"
+        ) from None
     return _core.json_array_cells(text, name)
+
+
+def _unwritable_row(values: Sequence[Any], name: str) -> InvalidValueError | None:
+    """The error naming the first row whose dict has a key of a type Repast does not keep
+    (bytes, decimal.Decimal, pandas.Timestamp, numpy.datetime64, a tuple...). Only on the error
+    path: the whole column has already failed to serialize."""
+    for row, value in enumerate(values):
+        if not isinstance(value, dict):
+            continue
+        for key in value:
+            try:
+                orjson.dumps({key: None}, option=orjson.OPT_NON_STR_KEYS)
+            except TypeError:
+                return InvalidValueError(
+                    f"column '{name}' row {row}: not a SCALAR_MAP value: key {key!r} is of type "
+                    f"{type(key).__name__}; Repast keeps int, float and bool keys (Feast also "
+                    "takes bytes, uuid.UUID, decimal.Decimal and datetime keys, which Repast "
+                    "does not store yet)"
+                )
+    return None
 
 
 def check_text(column: pa.Array, value_type: int, name: str) -> None:
