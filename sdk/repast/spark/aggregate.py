@@ -28,7 +28,15 @@ from repast.errors import OfflineStoreError
 from repast.offline.aggregate import AggregateJoin, aggregate_as_of
 from repast.offline.columns import needed_columns, raw_column, raw_time_column
 from repast.offline.join import ViewJoin
-from repast.spark.join import BUCKET, ROW, TS_NS, _bucket, _dates, _key_casts, _time_window
+from repast.spark.join import (
+    BUCKET,
+    ROW,
+    TS_NS,
+    bucket_column,
+    key_casts,
+    source_dates,
+    time_window,
+)
 from repast.spark.sources import FILE, POSITION, arrow_schema, prune_dates, with_file_order
 from repast.spark_source import SparkSource
 
@@ -123,13 +131,13 @@ def _aggregate_view(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     view = _pruning_view(join)
-    source = prune_dates(source, view.source, *_dates(bounds, view.ttl_ns))
+    source = prune_dates(source, view.source, *source_dates(bounds, view.ttl_ns))
     source_schema = arrow_schema(source)
     columns = needed_columns(view, source_schema)
     ts_name = raw_time_column(view, view.timestamp_field, source_schema)
     source, ordered = with_file_order(source)
     order = [FILE, POSITION] if ordered else []
-    source = _time_window(
+    source = time_window(
         source.select(*[f"`{c}`" for c in [*columns, *order]]),
         ts_name,
         source_schema.field(ts_name).type,
@@ -137,7 +145,7 @@ def _aggregate_view(
         view.ttl_ns,
     )
     frame_schema = arrow_schema(frame)
-    left_keys, right_keys = _key_casts(view, frame_schema, source_schema)
+    left_keys, right_keys = key_casts(view, frame_schema, source_schema)
     outputs = output_types(join, source_schema)
     output = pa.schema(
         [
@@ -146,8 +154,8 @@ def _aggregate_view(
         ]
     )
     task = _BucketAggregate(replace(join, view=replace(join.view, source=None)), output)
-    left = frame.withColumn(BUCKET, _bucket(left_keys, partitions)).groupBy(BUCKET)
-    right = source.withColumn(BUCKET, _bucket(right_keys, partitions)).groupBy(BUCKET)
+    left = frame.withColumn(BUCKET, bucket_column(left_keys, partitions)).groupBy(BUCKET)
+    right = source.withColumn(BUCKET, bucket_column(right_keys, partitions)).groupBy(BUCKET)
     return left.cogroup(right).applyInArrow(task.function(), schema=from_arrow_schema(output))
 
 

@@ -37,13 +37,12 @@ from repast.errors import MaterializationCancelled, MaterializationError, Repast
 from repast.feature_view import FeatureView
 from repast.latest import materialized_columns, write_rows
 from repast.online.tiles import tile_store
-from repast.spark.errors import worker_error
+from repast.spark.errors import first_line, worker_error
 from repast.spark.materialize import (
     STATS,
+    JobWatcher,
     SparkMaterialization,
-    _check_store,
-    _first_line,
-    _Watcher,
+    check_store,
     source_window,
     spark_conf,
 )
@@ -170,7 +169,7 @@ def backfill_view(
     engine = config.batch_engine
     partitions = engine.partitions if isinstance(engine, SparkBatchEngineConfig) else 0
     spark = spark_session(spark_conf(config))
-    _check_store(config, spark)
+    check_store(config, spark)
     try:  # refused here, before any executor starts, when the store cannot hold tiles
         tile_store(store.online_store, view.name)
     except RepastError as exc:
@@ -191,7 +190,7 @@ def backfill_view(
     job = frame.mapInArrow(task.function(), from_arrow_schema(STATS))
     began = time.monotonic()
     group = f"repast-backfill-{view.name}-{time.time_ns()}"
-    watcher = _Watcher(spark, group, progress, cancel) if not is_connect(spark) else None
+    watcher = JobWatcher(spark, group, progress, cancel) if not is_connect(spark) else None
     try:
         if watcher is not None:
             spark.sparkContext.setJobGroup(group, f"materialize {view.name}", True)
@@ -210,7 +209,7 @@ def backfill_view(
                 f"materializing {view.name} on Spark failed (nothing recorded): {typed}"
             ) from exc
         raise MaterializationError(
-            f"materializing {view.name} on Spark failed (nothing recorded): {_first_line(exc)}"
+            f"materializing {view.name} on Spark failed (nothing recorded): {first_line(exc)}"
         ) from exc
     finally:
         if watcher is not None:

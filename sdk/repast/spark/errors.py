@@ -15,7 +15,7 @@ from typing import TypeVar
 from repast import errors
 from repast.errors import RepastError
 
-__all__ = ["typed_worker_errors", "worker_error"]
+__all__ = ["first_line", "typed_worker_errors", "worker_error"]
 
 T = TypeVar("T")
 
@@ -45,3 +45,9 @@ def typed_worker_errors(run: Callable[[], T]) -> T:
         if typed is None:
             raise
         raise typed from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (Spark's run to pages), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -30,7 +30,16 @@ from repast.spark.sources import FILE, POSITION, arrow_schema, prune_dates, with
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["BUCKET", "ROW", "TS_NS", "join_views"]
+__all__ = [
+    "BUCKET",
+    "ROW",
+    "TS_NS",
+    "bucket_column",
+    "join_views",
+    "key_casts",
+    "source_dates",
+    "time_window",
+]
 
 ROW = "__repast_row"
 TS_NS = "__repast_ts_ns"
@@ -72,7 +81,7 @@ class _BucketJoin:
         return joined.drop_columns([_TS]).cast(self.output)
 
 
-def _bucket(columns: Sequence[Column], partitions: int) -> Column:
+def bucket_column(columns: Sequence[Column], partitions: int) -> Column:
     from pyspark.sql import functions as F
 
     if not columns:  # an entity-less view: one bucket
@@ -80,7 +89,7 @@ def _bucket(columns: Sequence[Column], partitions: int) -> Column:
     return F.pmod(F.xxhash64(*columns), F.lit(partitions))
 
 
-def _key_casts(
+def key_casts(
     view: ViewJoin, entity: pa.Schema, source: pa.Schema
 ) -> tuple[list[Column], list[Column]]:
     """Both sides' join keys cast to one Spark type per key, for hashing."""
@@ -118,7 +127,7 @@ def _key_casts(
     return left, right
 
 
-def _time_window(
+def time_window(
     source: DataFrame, ts_name: str, ts_type: pa.DataType, bounds: tuple[int, int] | None, ttl: int
 ) -> DataFrame:
     """Source rows that can match some entity row: `min - ttl <= ts <= max`, in microseconds
@@ -137,7 +146,9 @@ def _time_window(
     return source.where(condition)
 
 
-def _dates(bounds: tuple[int, int] | None, ttl: int) -> tuple[datetime | None, datetime | None]:
+def source_dates(
+    bounds: tuple[int, int] | None, ttl: int
+) -> tuple[datetime | None, datetime | None]:
     """The times a view's source rows can match: `[min - ttl, max]` (no start without a ttl)."""
     if bounds is None:
         return None, None
@@ -162,13 +173,13 @@ def join_views(
 
     frame = entity
     for view, source in views:
-        source = prune_dates(source, view.source, *_dates(bounds, view.ttl_ns))
+        source = prune_dates(source, view.source, *source_dates(bounds, view.ttl_ns))
         source_schema = arrow_schema(source)
         columns = needed_columns(view, source_schema)
         ts_name = raw_time_column(view, view.timestamp_field, source_schema)
         source, ordered = with_file_order(source)
         order = [FILE, POSITION] if ordered else []
-        source = _time_window(
+        source = time_window(
             source.select(*[f"`{c}`" for c in [*columns, *order]]),
             ts_name,
             source_schema.field(ts_name).type,
@@ -176,7 +187,7 @@ def join_views(
             view.ttl_ns,
         )
         frame_schema = arrow_schema(frame)
-        left_keys, right_keys = _key_casts(view, frame_schema, source_schema)
+        left_keys, right_keys = key_casts(view, frame_schema, source_schema)
         spark_fields = {f.name: f for f in source.schema.fields}
         struct = StructType(
             [
@@ -192,8 +203,8 @@ def join_views(
         task = _BucketJoin(
             replace(view, source=None), filter_by_created_timestamp, _to_arrow(struct)
         )
-        left = frame.withColumn(BUCKET, _bucket(left_keys, partitions)).groupBy(BUCKET)
-        right = source.withColumn(BUCKET, _bucket(right_keys, partitions)).groupBy(BUCKET)
+        left = frame.withColumn(BUCKET, bucket_column(left_keys, partitions)).groupBy(BUCKET)
+        right = source.withColumn(BUCKET, bucket_column(right_keys, partitions)).groupBy(BUCKET)
         frame = left.cogroup(right).applyInArrow(task.function(), schema=struct)
     return frame
 

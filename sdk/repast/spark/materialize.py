@@ -33,13 +33,22 @@ from repast.context import StoreContext
 from repast.errors import MaterializationCancelled, MaterializationError, RepastError
 from repast.feature_view import FeatureView
 from repast.latest import source_columns, write_rows
+from repast.spark.errors import first_line
 from repast.spark.session import is_connect, spark_session
 from repast.spark.sources import FILE, POSITION, prune_dates, read_source, with_file_order
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkMaterialization", "materialize_view", "source_window", "spark_conf"]
+__all__ = [
+    "STATS",
+    "JobWatcher",
+    "SparkMaterialization",
+    "check_store",
+    "materialize_view",
+    "source_window",
+    "spark_conf",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +104,7 @@ class _PartitionWrite:
             # Named here, where the partition is known: the driver sees only this line.
             raise MaterializationError(
                 f"partition {partition} failed on attempt {attempt + 1}: "
-                f"{type(exc).__name__}: {_first_line(exc)}"
+                f"{type(exc).__name__}: {first_line(exc)}"
             ) from exc
         yield pa.RecordBatch.from_pylist(
             [{"partition": partition, "attempt": attempt, **row}], schema=STATS
@@ -202,7 +211,7 @@ def materialize_view(
     engine = config.batch_engine
     partitions = engine.partitions if isinstance(engine, SparkBatchEngineConfig) else 0
     spark = spark_session(spark_conf(config))
-    _check_store(config, spark)
+    check_store(config, spark)
     frame, names, keys, ordered = source_window(
         spark, store, view, source_columns(view), start, end
     )
@@ -218,7 +227,7 @@ def materialize_view(
     job = frame.mapInArrow(task.function(), from_arrow_schema(STATS))
     began = time.monotonic()
     group = f"repast-materialize-{view.name}-{time.time_ns()}"
-    watcher = _Watcher(spark, group, progress, cancel) if not is_connect(spark) else None
+    watcher = JobWatcher(spark, group, progress, cancel) if not is_connect(spark) else None
     try:
         if watcher is not None:
             spark.sparkContext.setJobGroup(group, f"materialize {view.name}", True)
@@ -260,7 +269,7 @@ def materialize_view(
     return result
 
 
-def _check_store(config: RepoConfig, spark: Any) -> None:
+def check_store(config: RepoConfig, spark: Any) -> None:
     if isinstance(config.online_store, RedisOnlineStoreConfig):
         return
     master = "" if is_connect(spark) else str(spark.sparkContext.master)
@@ -272,7 +281,7 @@ def _check_store(config: RepoConfig, spark: Any) -> None:
         )
 
 
-class _Watcher:
+class JobWatcher:
     """Reports finished partitions while a job runs and cancels it when `cancel` is set."""
 
     def __init__(
@@ -326,9 +335,4 @@ def _job_error(exc: BaseException) -> str:
     if lines:
         name, sep, rest = lines[-1].partition(": ")
         return f"{name.rsplit('.', 1)[-1]}{sep}{rest}"
-    return _first_line(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)

@@ -11,6 +11,7 @@ import pyarrow as pa
 from repast.config import RepoConfig, is_uri
 from repast.data_source import DataSource, FileSource
 from repast.errors import SourceReadError
+from repast.spark.errors import first_line
 from repast.spark_source import SparkSource
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def read_source(spark: SparkSession, config: RepoConfig, source: DataSource) -> 
     except Exception as exc:  # Spark raises AnalysisException & co. from its own hierarchy
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        raise SourceReadError(f"cannot read {describe(source)}: {_first_line(exc)}") from exc
+        raise SourceReadError(f"cannot read {describe(source)}: {first_line(exc)}") from exc
     raise SourceReadError(
         f"{describe(source)}: the spark offline store reads SparkSources and FileSources"
     )
@@ -130,8 +131,3 @@ def arrow_schema(frame: DataFrame) -> pa.Schema:
 
     schema: pa.Schema = to_arrow_schema(frame.schema, timezone="UTC")
     return schema
-
-
-def _first_line(exc: Any) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
