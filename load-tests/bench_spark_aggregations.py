@@ -46,19 +46,10 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_aggregations import FUNCTIONS, TILE_US, WINDOWS, generate
+from bench_spark import SPARK_CONF  # the same Spark settings as the plain-view benchmark
 from repast.config import RepoConfig, SparkOfflineStoreConfig
 from repast.offline.aggregate import AggregateJoin, WindowedFeature, aggregate_as_of
 from repast.offline.view import ViewJoin
-
-SPARK_CONF = {
-    "spark.master": "local[2]",
-    "spark.sql.shuffle.partitions": "8",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.driver.bindAddress": "127.0.0.1",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.memory": "4g",
-}
 
 
 def join_for(path: str) -> AggregateJoin:

@@ -22,7 +22,13 @@ from services import (
     free_cluster_port,
     start_redis_server,
 )
-from test_aggregation_online import NOW, NOW_NS, online_equals_offline, online_repo, recent_events
+from test_aggregation_online import (
+    NOW_NS,
+    assert_every_event_counted,
+    online_equals_offline,
+    online_repo,
+    recent_events,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -142,21 +148,11 @@ def test_concurrent_writers_lose_no_event_on_the_cluster(
     tmp_path: Path, cluster: list[RedisServer]
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
-    from datetime import timedelta
-
-    import pandas as pd
 
     store = online_repo(tmp_path, _config(cluster[2]))
     # One entity, so the writers race on one key and the compare-and-set must retry.
     batches = [recent_events(40, seed=200 + i).assign(driver_id=3) for i in range(8)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda b: store.write_to_online_store("driver_trips", b), batches))
-    got = store.get_online_features(
-        ["driver_trips:count_trips_3600s", "driver_trips:sum_trips_86400s"], {"driver_id": [3]}
-    ).to_dict()
-    events = pd.concat(batches)
-    hour = events[events.ts > NOW - timedelta(hours=1)]
-    day = events[events.ts > NOW - timedelta(days=1)]
-    assert got["count_trips_3600s"] == [int(hour.trips.notna().sum())]
-    assert got["sum_trips_86400s"] == [int(day.trips.sum())]
+    assert_every_event_counted(store, batches, driver=3)
     store.online_store.close()

@@ -420,8 +420,16 @@ def test_concurrent_writers_lose_no_event_on_redis(
     redis.Redis.from_url(redis_clean.url).script_flush()
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda b: store.write_to_online_store("driver_trips", b), batches[1:]))
+    assert_every_event_counted(store, batches, driver=1)
+
+
+def assert_every_event_counted(
+    store: FeatureStore, batches: list[pd.DataFrame], driver: int
+) -> None:
+    """The driver's hourly count and daily sum online are those of every event in `batches`."""
     got = store.get_online_features(
-        ["driver_trips:count_trips_3600s", "driver_trips:sum_trips_86400s"], {"driver_id": [1]}
+        ["driver_trips:count_trips_3600s", "driver_trips:sum_trips_86400s"],
+        {"driver_id": [driver]},
     ).to_dict()
     events = pd.concat(batches)
     hour = events[events.ts > NOW - timedelta(hours=1)]

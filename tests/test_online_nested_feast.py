@@ -18,9 +18,8 @@ import pyarrow as pa
 import pytest
 import redis
 
-from online_stores import STORES, online_config
+from online_stores import STORES, store_on
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
-from repast.config import RepoConfig
 from repast.errors import InvalidValueError
 from repast.types import (
     Array,
@@ -241,18 +240,7 @@ def _store_column(f: Field, case: dict[str, Any]) -> pa.Array:
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureStore]:
     server = request.getfixturevalue("redis_clean") if request.param != "sqlite" else None
-    (tmp_path / "data").mkdir()
-    config = RepoConfig.model_validate(
-        {
-            "project": "golden_nested",
-            "registry": str(tmp_path / "registry.json"),
-            "online_store": online_config(request.param, server),
-            "repo_path": tmp_path,
-        }
-    )
-    fs = FeatureStore(config=config)
-    fs.layout = request.param  # type: ignore[attr-defined]
-    fs.redis_url = server.url if server else None  # type: ignore[attr-defined]
+    fs = store_on(request.param, server, tmp_path, "golden_nested")
     yield fs
     fs.online_store.close()
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 
-from online_stores import STORES, online_config
+from online_stores import STORES, online_config, store_on
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
 from repast.config import RepoConfig
 from repast.errors import InvalidValueError
@@ -170,18 +170,7 @@ def test_a_struct_of_timestamp_and_zone_gives_each_row_its_zone() -> None:
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeatureStore]:
     server = request.getfixturevalue("redis_clean") if request.param != "sqlite" else None
-    (tmp_path / "data").mkdir()
-    config = RepoConfig.model_validate(
-        {
-            "project": "typed_keys",
-            "registry": str(tmp_path / "registry.json"),
-            "online_store": online_config(request.param, server),
-            "repo_path": tmp_path,
-        }
-    )
-    fs = FeatureStore(config=config)
-    fs.layout = request.param  # type: ignore[attr-defined]
-    fs.redis_url = server.url if server else None  # type: ignore[attr-defined]
+    fs = store_on(request.param, server, tmp_path, "typed_keys")
     yield fs
     fs.online_store.close()
 

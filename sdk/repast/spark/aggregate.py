@@ -22,22 +22,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from repast.errors import OfflineStoreError
 from repast.offline.aggregate import AggregateJoin, aggregate_as_of
-from repast.offline.columns import needed_columns, raw_column, raw_time_column
+from repast.offline.columns import raw_column
 from repast.offline.join import ViewJoin
-from repast.spark.join import (
-    BUCKET,
-    ROW,
-    TS_NS,
-    bucket_column,
-    key_casts,
-    source_dates,
-    time_window,
-)
-from repast.spark.sources import FILE, POSITION, arrow_schema, prune_dates, with_file_order
+from repast.spark.join import BUCKET, ROW, TS_NS, bucket_events, cogroup_buckets, view_rows
+from repast.spark.sources import arrow_schema
 from repast.spark_source import SparkSource
 
 if TYPE_CHECKING:
@@ -105,10 +96,7 @@ class _BucketAggregate:
         if left.num_rows == 0:
             return self.output.empty_table()
         left = left.drop_columns([BUCKET])
-        if FILE in right.column_names:  # back in file order, as the local store reads
-            order = pc.sort_indices(right, [(FILE, "ascending"), (POSITION, "ascending")])
-            right = right.take(order).drop_columns([FILE, POSITION])
-        join = replace(self.join, view=replace(self.join.view, source=right.drop_columns([BUCKET])))
+        join = replace(self.join, view=replace(self.join.view, source=bucket_events(right)))
         try:
             columns = aggregate_as_of(left, left.column(TS_NS).combine_chunks(), join)
         except OfflineStoreError as exc:
@@ -131,32 +119,17 @@ def _aggregate_view(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     view = _pruning_view(join)
-    source = prune_dates(source, view.source, *source_dates(bounds, view.ttl_ns))
-    source_schema = arrow_schema(source)
-    columns = needed_columns(view, source_schema)
-    ts_name = raw_time_column(view, view.timestamp_field, source_schema)
-    source, ordered = with_file_order(source)
-    order = [FILE, POSITION] if ordered else []
-    source = time_window(
-        source.select(*[f"`{c}`" for c in [*columns, *order]]),
-        ts_name,
-        source_schema.field(ts_name).type,
-        bounds,
-        view.ttl_ns,
-    )
-    frame_schema = arrow_schema(frame)
-    left_keys, right_keys = key_casts(view, frame_schema, source_schema)
+    source, source_schema = view_rows(view, source, bounds)
     outputs = output_types(join, source_schema)
     output = pa.schema(
         [
-            *frame_schema,
+            *arrow_schema(frame),
             *(pa.field(a.output, kind) for a, kind in zip(join.aggregates, outputs, strict=True)),
         ]
     )
     task = _BucketAggregate(replace(join, view=replace(join.view, source=None)), output)
-    left = frame.withColumn(BUCKET, bucket_column(left_keys, partitions)).groupBy(BUCKET)
-    right = source.withColumn(BUCKET, bucket_column(right_keys, partitions)).groupBy(BUCKET)
-    return left.cogroup(right).applyInArrow(task.function(), schema=from_arrow_schema(output))
+    grouped = cogroup_buckets(view, frame, source, source_schema, partitions)
+    return grouped.applyInArrow(task.function(), schema=from_arrow_schema(output))
 
 
 def aggregate_views(

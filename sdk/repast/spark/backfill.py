@@ -33,20 +33,20 @@ import pyarrow.compute as pc
 
 from repast.config import RepoConfig, SparkBatchEngineConfig
 from repast.context import StoreContext
-from repast.errors import MaterializationCancelled, MaterializationError, RepastError
+from repast.errors import MaterializationError, RepastError
 from repast.feature_view import FeatureView
 from repast.latest import materialized_columns, write_rows
 from repast.online.tiles import tile_store
 from repast.spark.errors import first_line, worker_error
 from repast.spark.materialize import (
     STATS,
-    JobWatcher,
     SparkMaterialization,
     check_store,
+    run_partitions,
     source_window,
     spark_conf,
 )
-from repast.spark.session import is_connect, spark_session
+from repast.spark.session import spark_session
 from repast.spark.sources import FILE, POSITION
 
 __all__ = ["backfill_view", "entity_cut"]
@@ -188,38 +188,9 @@ def backfill_view(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     job = frame.mapInArrow(task.function(), from_arrow_schema(STATS))
-    began = time.monotonic()
-    group = f"repast-backfill-{view.name}-{time.time_ns()}"
-    watcher = JobWatcher(spark, group, progress, cancel) if not is_connect(spark) else None
-    try:
-        if watcher is not None:
-            spark.sparkContext.setJobGroup(group, f"materialize {view.name}", True)
-            watcher.start()
-        stats = job.toArrow()
-    except Exception as exc:
-        if cancel is not None and cancel.is_set():
-            raise MaterializationCancelled(
-                f"materializing {view.name} was cancelled; nothing recorded"
-            ) from exc
-        if isinstance(exc, RepastError):
-            raise MaterializationError(f"materializing {view.name} failed: {exc}") from exc
-        typed = worker_error(exc)  # raised in a partition: its message, not Spark's
-        if typed is not None:
-            raise MaterializationError(
-                f"materializing {view.name} on Spark failed (nothing recorded): {typed}"
-            ) from exc
-        raise MaterializationError(
-            f"materializing {view.name} on Spark failed (nothing recorded): {first_line(exc)}"
-        ) from exc
-    finally:
-        if watcher is not None:
-            watcher.stop()
-    if progress is not None:
-        progress(stats.num_rows, stats.num_rows)
-    return SparkMaterialization(
-        partitions=stats.num_rows,
-        rows_read=int(pc.sum(stats.column("rows_read")).as_py() or 0),
-        rows_written=int(pc.sum(stats.column("rows_written")).as_py() or 0),
-        seconds=time.monotonic() - began,
-        worker_peak_rss_bytes=int(pc.max(stats.column("peak_rss_bytes")).as_py() or 0),
-    )
+    return run_partitions(spark, job, view.name, "backfill", _job_error, progress, cancel)
+
+
+def _job_error(exc: BaseException) -> str:
+    """A Repast error raised in a partition by its message, else Spark's first line."""
+    return str(worker_error(exc) or first_line(exc))

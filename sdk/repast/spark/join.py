@@ -29,16 +29,20 @@ from repast.spark.sources import FILE, POSITION, arrow_schema, prune_dates, with
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql.pandas.group_ops import PandasCogroupedOps
 
 __all__ = [
     "BUCKET",
     "ROW",
     "TS_NS",
     "bucket_column",
+    "bucket_events",
+    "cogroup_buckets",
     "join_views",
     "key_casts",
     "source_dates",
     "time_window",
+    "view_rows",
 ]
 
 ROW = "__repast_row"
@@ -71,10 +75,7 @@ class _BucketJoin:
             return self.output.empty_table()
         left = left.drop_columns([BUCKET])
         ts = left.column(TS_NS).cast(pa.timestamp("ns", tz="UTC"))
-        if FILE in right.column_names:  # back in file order: a full tie goes to the later row
-            order = pc.sort_indices(right, [(FILE, "ascending"), (POSITION, "ascending")])
-            right = right.take(order).drop_columns([FILE, POSITION])
-        view = replace(self.view, source=right.drop_columns([BUCKET]))
+        view = replace(self.view, source=bucket_events(right))
         joined = point_in_time_join(
             left.append_column(_TS, ts), _TS, [view], self.filter_by_created_timestamp
         )
@@ -160,6 +161,49 @@ def source_dates(
     return (at(lo_ns - ttl) if ttl > 0 else None), at(hi_ns)
 
 
+def view_rows(
+    view: ViewJoin, source: DataFrame, bounds: tuple[int, int] | None
+) -> tuple[DataFrame, pa.Schema]:
+    """The source rows `view` can match for entity times within `bounds` (its date partitions
+    pruned, its needed columns, then the file order columns when it has them), and the
+    source's Arrow schema."""
+    source = prune_dates(source, view.source, *source_dates(bounds, view.ttl_ns))
+    schema = arrow_schema(source)
+    columns = needed_columns(view, schema)
+    ts_name = raw_time_column(view, view.timestamp_field, schema)
+    source, ordered = with_file_order(source)
+    order = [FILE, POSITION] if ordered else []
+    rows = time_window(
+        source.select(*[f"`{c}`" for c in [*columns, *order]]),
+        ts_name,
+        schema.field(ts_name).type,
+        bounds,
+        view.ttl_ns,
+    )
+    return rows, schema
+
+
+def cogroup_buckets(
+    view: ViewJoin, frame: DataFrame, rows: DataFrame, schema: pa.Schema, partitions: int
+) -> PandasCogroupedOps:
+    """The entity frame and the view's rows (`view_rows`, of a source of Arrow schema
+    `schema`) co-grouped by key-hash bucket, ready for `applyInArrow`."""
+    left_keys, right_keys = key_casts(view, arrow_schema(frame), schema)
+    left = frame.withColumn(BUCKET, bucket_column(left_keys, partitions)).groupBy(BUCKET)
+    right = rows.withColumn(BUCKET, bucket_column(right_keys, partitions)).groupBy(BUCKET)
+    return left.cogroup(right)
+
+
+def bucket_events(right: pa.Table) -> pa.Table:
+    """A bucket's source rows as a worker receives them, back in the local store's read order
+    (files in path order, rows in file order: a full tie goes to the later row), without the
+    bucket and file order columns."""
+    if FILE in right.column_names:
+        order = pc.sort_indices(right, [(FILE, "ascending"), (POSITION, "ascending")])
+        right = right.take(order).drop_columns([FILE, POSITION])
+    return right.drop_columns([BUCKET])
+
+
 def join_views(
     entity: DataFrame,
     views: Sequence[tuple[ViewJoin, DataFrame]],
@@ -173,21 +217,7 @@ def join_views(
 
     frame = entity
     for view, source in views:
-        source = prune_dates(source, view.source, *source_dates(bounds, view.ttl_ns))
-        source_schema = arrow_schema(source)
-        columns = needed_columns(view, source_schema)
-        ts_name = raw_time_column(view, view.timestamp_field, source_schema)
-        source, ordered = with_file_order(source)
-        order = [FILE, POSITION] if ordered else []
-        source = time_window(
-            source.select(*[f"`{c}`" for c in [*columns, *order]]),
-            ts_name,
-            source_schema.field(ts_name).type,
-            bounds,
-            view.ttl_ns,
-        )
-        frame_schema = arrow_schema(frame)
-        left_keys, right_keys = key_casts(view, frame_schema, source_schema)
+        source, source_schema = view_rows(view, source, bounds)
         spark_fields = {f.name: f for f in source.schema.fields}
         struct = StructType(
             [
@@ -203,9 +233,9 @@ def join_views(
         task = _BucketJoin(
             replace(view, source=None), filter_by_created_timestamp, _to_arrow(struct)
         )
-        left = frame.withColumn(BUCKET, bucket_column(left_keys, partitions)).groupBy(BUCKET)
-        right = source.withColumn(BUCKET, bucket_column(right_keys, partitions)).groupBy(BUCKET)
-        frame = left.cogroup(right).applyInArrow(task.function(), schema=struct)
+        frame = cogroup_buckets(view, frame, source, source_schema, partitions).applyInArrow(
+            task.function(), schema=struct
+        )
     return frame
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "SparkMaterialization",
     "check_store",
     "materialize_view",
+    "run_partitions",
     "source_window",
     "spark_conf",
 ]
@@ -225,37 +226,7 @@ def materialize_view(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     job = frame.mapInArrow(task.function(), from_arrow_schema(STATS))
-    began = time.monotonic()
-    group = f"repast-materialize-{view.name}-{time.time_ns()}"
-    watcher = JobWatcher(spark, group, progress, cancel) if not is_connect(spark) else None
-    try:
-        if watcher is not None:
-            spark.sparkContext.setJobGroup(group, f"materialize {view.name}", True)
-            watcher.start()
-        stats = job.toArrow()
-    except Exception as exc:
-        if cancel is not None and cancel.is_set():
-            raise MaterializationCancelled(
-                f"materializing {view.name} was cancelled; nothing recorded"
-            ) from exc
-        if isinstance(exc, RepastError):
-            raise MaterializationError(f"materializing {view.name} failed: {exc}") from exc
-        raise MaterializationError(
-            f"materializing {view.name} on Spark failed (nothing recorded): {_job_error(exc)}"
-        ) from exc
-    finally:
-        if watcher is not None:
-            watcher.stop()
-    result = SparkMaterialization(
-        partitions=stats.num_rows,
-        rows_read=int(pc.sum(stats.column("rows_read")).as_py() or 0),
-        rows_written=int(pc.sum(stats.column("rows_written")).as_py() or 0),
-        seconds=time.monotonic() - began,
-        worker_peak_rss_bytes=int(pc.max(stats.column("peak_rss_bytes")).as_py() or 0),
-        retried=int(pc.sum(pc.greater(stats.column("attempt"), 0)).as_py() or 0),
-    )
-    if progress is not None:
-        progress(stats.num_rows, stats.num_rows)
+    result = run_partitions(spark, job, view.name, "materialize", _job_error, progress, cancel)
     logger.info(
         "materialized %s on Spark: %d partitions (%d retried), %d rows read (%.0f rows/s), "
         "%d rows written",
@@ -323,6 +294,51 @@ class JobWatcher:
                         done, total = stage.numCompletedTasks, stage.numTasks
             if total:
                 self._progress(done, total)
+
+
+def run_partitions(
+    spark: Any,
+    job: DataFrame,
+    view_name: str,
+    kind: str,
+    job_error: Callable[[BaseException], str],
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+) -> SparkMaterialization:
+    """Run a view's job, whose partitions each return one `STATS` row, with progress and
+    cancellation; its totals, or `MaterializationError` (`job_error` says what failed a job
+    that did not raise a Repast error on the driver)."""
+    began = time.monotonic()
+    group = f"repast-{kind}-{view_name}-{time.time_ns()}"
+    watcher = JobWatcher(spark, group, progress, cancel) if not is_connect(spark) else None
+    try:
+        if watcher is not None:
+            spark.sparkContext.setJobGroup(group, f"materialize {view_name}", True)
+            watcher.start()
+        stats = job.toArrow()
+    except Exception as exc:
+        if cancel is not None and cancel.is_set():
+            raise MaterializationCancelled(
+                f"materializing {view_name} was cancelled; nothing recorded"
+            ) from exc
+        if isinstance(exc, RepastError):
+            raise MaterializationError(f"materializing {view_name} failed: {exc}") from exc
+        raise MaterializationError(
+            f"materializing {view_name} on Spark failed (nothing recorded): {job_error(exc)}"
+        ) from exc
+    finally:
+        if watcher is not None:
+            watcher.stop()
+    if progress is not None:
+        progress(stats.num_rows, stats.num_rows)
+    return SparkMaterialization(
+        partitions=stats.num_rows,
+        rows_read=int(pc.sum(stats.column("rows_read")).as_py() or 0),
+        rows_written=int(pc.sum(stats.column("rows_written")).as_py() or 0),
+        seconds=time.monotonic() - began,
+        worker_peak_rss_bytes=int(pc.max(stats.column("peak_rss_bytes")).as_py() or 0),
+        retried=int(pc.sum(pc.greater(stats.column("attempt"), 0)).as_py() or 0),
+    )
 
 
 def _job_error(exc: BaseException) -> str:
