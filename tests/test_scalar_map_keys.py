@@ -1,18 +1,20 @@
 """ScalarMap keys beyond int, float and bool, against Feast 0.67 (tests/golden/nested_values.json,
 the `scalar_map_cases` with a `key_kind`, recorded by scripts/record_feast_nested_values.py).
 
-Feast takes bytes, uuid.UUID, decimal.Decimal and datetime (pandas.Timestamp too) keys; Repast
-does not store them yet (docs/feast-compatibility.md §2.6): a write holding one is refused with
-the column and row, and Feast's own bytes holding one still read with every value, in order."""
+Feast takes bytes, uuid.UUID, decimal.Decimal and datetime (pandas.Timestamp too) keys, and so
+does Repast: written as Feast's bytes on `layout: feast`, read back as Feast's SDK reads them.
+The keys Feast refuses (numpy.datetime64, date, tuple, None) are refused naming column and row.
+A dict with typed keys nested inside a value is the one gap (docs/feast-compatibility.md §2.6)."""
 
 from __future__ import annotations
 
 import decimal
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -68,49 +70,92 @@ def _write(dicts: list[Any]) -> pa.Array:
     return _core.nested_json_text(scalar_map_inputs(dicts, "m"), SM, None, "m")
 
 
-# Everything but the ScalarMap nested in a value, whose outer keys are ints (a separate gap).
-UNSTORED = [c for c in KEYED if c["key_kind"] != "nested_scalar_map"]
+def _case_dict(case: dict[str, Any]) -> dict[Any, Any]:
+    """The dict Feast was given; a `pandas_timestamp` case's keys as pandas Timestamps."""
+    given = _dict(case)
+    if case["key_kind"] == "pandas_timestamp":
+        return {pd.Timestamp(k): v for k, v in given.items()}
+    return given
 
 
-@pytest.mark.parametrize("case", UNSTORED, ids=_id)
-def test_keys_repast_does_not_store_are_refused_naming_column_and_row(
-    case: dict[str, Any],
-) -> None:
-    # Feast takes bytes/UUID/decimal/datetime keys and refuses numpy.datetime64, date, tuple
-    # and None; Repast refuses all of these (the text of a UUID/datetime key is not typed).
-    assert case.get("feast_error", "TypeError") == "TypeError"
+def _read_back(case: dict[str, Any]) -> dict[Any, Any]:
+    """What Feast's SDK read back, as Python objects."""
+    return {_python(k): _python(v) for k, v in case["read_back_pairs"]}
+
+
+# Everything Feast takes but the ScalarMap nested in a value (a separate, documented gap).
+STORED = [c for c in KEYED if "hex" in c and c["key_kind"] != "nested_scalar_map"]
+REFUSED = [c for c in KEYED if "feast_error" in c]
+
+
+@pytest.mark.parametrize("case", STORED, ids=_id)
+def test_repast_writes_feasts_bytes_for_every_key_kind(case: dict[str, Any]) -> None:
+    stored = _write([{1: "fine"}, _case_dict(case), None])
+    encoded = _core.encode_nested(stored, SM, "m")
+    assert encoded[1].as_py().hex() == case["hex"]
+    assert case["hex_deterministic"] == case["hex"]
+
+
+def _entries(read: dict[Any, Any]) -> list[tuple[type, str, Any]]:
+    return [(type(k), str(k), v) for k, v in read.items()]
+
+
+@pytest.mark.parametrize("case", STORED, ids=_id)
+def test_every_layout_reads_what_feasts_sdk_reads(case: dict[str, Any]) -> None:
+    want = _read_back(case)
+    # SQLite and `layout: packed` hold Repast's stored text; `layout: feast` Feast's bytes.
+    stored = _write([_case_dict(case)])
+    from_text = python_values(json_column(stored), SM)[0]
+    decoded = _core.decode_nested(pa.array([bytes.fromhex(case["hex"])]), SM, None, "m")
+    from_feast = python_values(json_column(decoded), SM)[0]
+    for got in (from_text, from_feast):
+        # Entries in Feast's order, each key of Feast's type (compared as text: NaN != NaN).
+        assert _entries(got) == _entries(want)
+    assert decoded.to_pylist() == stored.to_pylist()
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=_id)
+def test_keys_feast_refuses_are_refused_naming_column_row_and_type(case: dict[str, Any]) -> None:
+    key_type = case["feast_message"].split(": ")[1].split(".")[0]
     with pytest.raises(InvalidValueError, match="column 'm' row 1: not a SCALAR_MAP value") as e:
         _write([{1: "fine"}, _dict(case), {2: "fine"}])
-    if "feast_error" not in case:  # a key Feast takes: the error says Repast lacks it
-        assert "which Repast does not store yet" in str(e.value)
-
-
-@pytest.mark.parametrize("case", [c for c in UNSTORED if "hex" in c], ids=_id)
-def test_feasts_bytes_with_such_keys_read_every_value_in_order(case: dict[str, Any]) -> None:
-    decoded = _core.decode_nested(pa.array([bytes.fromhex(case["hex"])]), SM, None, "m")
-    got = python_values(json_column(decoded), SM)[0]
-    want = [_python(v) for _, v in case["read_back_pairs"]]
-    # Keys read as text (base64 bytes, UUID and decimal text, epoch seconds): the known gap.
-    assert list(got.values()) == want
-    assert len(got) == len(case["read_back_pairs"])
+    assert f"is of type {key_type};" in str(e.value)
 
 
 def test_feasts_bytes_of_a_scalar_map_nested_in_a_value_keep_the_values() -> None:
     case = next(c for c in KEYED if c["key_kind"] == "nested_scalar_map")
     decoded = _core.decode_nested(pa.array([bytes.fromhex(case["hex"])]), SM, None, "m")
     got = python_values(json_column(decoded), SM)[0]
-    assert list(got) == [1, 2]  # the outer keys stay ints; the inner ones read as their text
+    # The outer keys are typed; an inner map's keys read as their text (the known gap).
+    assert list(got) == [1, 2]
     assert got[1] == {"2": "x", "3": None}
     assert got[2] == {"aw==": {"1.5": "deep"}}
+    # What was read can be written again (as a Map with those text keys, not as Feast wrote it).
+    rewritten = _core.encode_nested(decoded, SM, "m")[0].as_py()
+    again = _core.decode_nested(pa.array([rewritten]), SM, None, "m")
+    assert python_values(json_column(again), SM)[0] == got
 
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 UNKEPT_KEYS = st.one_of(
-    st.binary(max_size=8),
-    st.decimals(allow_nan=False, places=3),
-    st.datetimes().map(pd.Timestamp),
+    st.dates(),
+    st.none(),
     st.tuples(st.integers(), st.integers()),
+    st.datetimes().map(lambda d: np.datetime64(d.replace(microsecond=0))),
 )
+KEPT_KEYS = st.one_of(
+    INT64,
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.binary(max_size=8),
+    st.uuids(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.one_of(st.none(), st.timezones()),
+    ),
+)
+VALUES = st.one_of(st.none(), INT64, st.text(max_size=4), st.lists(INT64, min_size=1, max_size=3))
 
 
 @settings(max_examples=60, deadline=None)
@@ -127,7 +172,37 @@ def test_the_row_of_an_unkept_key_is_named(
         _write([*before, bad, good])
     message = str(raised.value)
     assert message.startswith(f"column 'm' row {len(before)}: not a SCALAR_MAP value: key ")
-    assert type(key).__name__ in message
+    assert f"is of type {type(key).__name__};" in message
+
+
+def _as_read(key: Any) -> Any:
+    """A key as Feast's SDK reads it back: a datetime as a UTC datetime of its whole seconds."""
+    if isinstance(key, datetime):
+        aware = key if key.tzinfo is not None else key.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(int(aware.timestamp()), UTC)
+    return key
+
+
+@settings(max_examples=150, deadline=None)
+@given(maps=st.lists(st.one_of(st.none(), st.dictionaries(KEPT_KEYS, VALUES, max_size=4))))
+def test_any_mix_of_kept_keys_reads_back_as_feast_reads_it(
+    maps: list[dict[Any, Any] | None],
+) -> None:
+    stored = _write(maps)
+    encoded = _core.encode_nested(stored, SM, "m")
+    decoded = _core.decode_nested(encoded, SM, None, "m")
+    for got in (
+        python_values(json_column(stored), SM),
+        python_values(json_column(decoded), SM),
+    ):
+        for row, given in enumerate(maps):
+            if given is None:
+                assert got[row] is None
+                continue
+            want: dict[Any, Any] = {}
+            for k, v in given.items():
+                want[_as_read(k)] = v  # keys equal once read (same second) keep the last value
+            assert got[row] == want, row
 
 
 def test_a_python_dict_nested_in_a_value_is_written_with_text_keys() -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "is_native_feast_type",
     "zoned_text",
     "json_array_cells",
+    "tag_scalar_map_keys",
     "point_in_time_indices",
     "point_in_time_partitions",
     "encode_packed_rows",
@@ -130,6 +131,13 @@ def unique_set_values(array: pa.Array, value_type: int, column: str = "") -> pa.
 
 def json_array_cells(text: bytes, column: str = "") -> pa.StringArray:
     """One JSON text cell per element of a JSON array (null elements as null cells)."""
+
+def tag_scalar_map_keys(values: list[Any], column: str = "") -> list[Any]:
+    """`values` with each dict that has a bytes, `uuid.UUID`, `decimal.Decimal` or `datetime`
+    key replaced by its `[key, value]` pairs, those keys tagged (`{"bytes": base64}`,
+    `{"uuid": text}`, `{"decimal": text}`, `{"timestamp": whole seconds}`, a naive datetime
+    taken as UTC); other items as they are. Any other key type (a date, a tuple, None...)
+    raises `InvalidValueError` naming the column and row."""
 
 def zoned_text(array: pa.Array, column: str = "") -> pa.StringArray:
     """`<isoformat>[<zone>]` per cell of a ZONED_TIMESTAMP column: a timestamp column (its zone

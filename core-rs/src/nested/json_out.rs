@@ -1,5 +1,8 @@
 //! A nested value as compact JSON text, formatted as orjson formats it (the SDK and the server
 //! parse it with orjson; the server's Rust response path embeds it as is).
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
 use super::node::{Key, Node};
 use crate::response::write_string;
 
@@ -43,35 +46,69 @@ pub fn write(node: &Node, sort_keys: bool, out: &mut Vec<u8>) -> Result<(), Stri
             }
             out.push(b'}');
         }
-        Node::ScalarMap(entries) => {
+        Node::ScalarMap(entries) if entries.iter().all(|(k, _)| k.is_number()) => {
             // Keys as their JSON text (`json.dumps` of a dict with such keys), in the order
             // given: a SCALAR_MAP is a list of entries in Feast, not a sorted map.
             out.push(b'{');
-            let mut key_text = Vec::new();
             for (i, (key, value)) in entries.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                key_text.clear();
-                write_key(*key, &mut key_text);
                 out.push(b'"');
-                out.extend_from_slice(&key_text);
+                write_key(key, out);
                 out.push(b'"');
                 out.push(b':');
                 write(value, sort_keys, out)?;
             }
             out.push(b'}');
         }
+        Node::ScalarMap(entries) => {
+            // Keys JSON has no type for: `[key, value]` pairs, those keys tagged.
+            out.push(b'[');
+            for (i, (key, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                write_key(key, out);
+                out.push(b',');
+                write(value, sort_keys, out)?;
+                out.push(b']');
+            }
+            out.push(b']');
+        }
     }
     Ok(())
 }
 
-/// A `SCALAR_MAP` key as JSON text (`1`, `2.5`, `true`); needs no escaping inside quotes.
-pub fn write_key(key: Key, out: &mut Vec<u8>) {
+/// A `SCALAR_MAP` key as JSON: `1`, `2.5`, `true` (no escaping needed inside quotes, where an
+/// object key puts them), or a tagged object: `{"bytes":"<base64>"}`, `{"uuid":"<text>"}`,
+/// `{"decimal":"<text>"}`, `{"timestamp":<seconds>}`.
+pub fn write_key(key: &Key, out: &mut Vec<u8>) {
     match key {
-        Key::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-        Key::Float(v) => write_float(out, v),
-        Key::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+        Key::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+        Key::Float(v) => write_float(out, *v),
+        Key::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
+        Key::Bytes(b) => {
+            out.extend_from_slice(b"{\"bytes\":\"");
+            out.extend_from_slice(BASE64.encode(b).as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+        Key::Uuid(t) => {
+            out.extend_from_slice(b"{\"uuid\":");
+            write_string(out, t);
+            out.push(b'}');
+        }
+        Key::Decimal(t) => {
+            out.extend_from_slice(b"{\"decimal\":");
+            write_string(out, t);
+            out.push(b'}');
+        }
+        Key::Time(v) => {
+            out.extend_from_slice(b"{\"timestamp\":");
+            out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes());
+            out.push(b'}');
+        }
     }
 }
 
@@ -111,6 +148,28 @@ mod tests {
             text(r#"{"b": {"d": 1, "c": 2}, "a": [{"y": 1, "x": 2}]}"#, true),
             r#"{"a":[{"x":2,"y":1}],"b":{"c":2,"d":1}}"#
         );
+    }
+
+    #[test]
+    fn scalar_maps_with_typed_keys_are_tagged_pairs() {
+        let node = super::super::node::scalar_map(
+            Node::from_json(
+                r#"[[1, "a"], [{"bytes": "AP8="}, 2], [{"uuid": "6F1C1C1E8A3B4C4F9D550C8F5D9A1B2C"}, null],
+                   [{"decimal": "1.50"}, [1]], [{"timestamp": -5}, {"x": 1}]]"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write(&node, false, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"[[1,"a"],[{"bytes":"AP8="},2],[{"uuid":"6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"},null],[{"decimal":"1.50"},[1]],[{"timestamp":-5},{"x":1}]]"#
+        );
+        let numbers = super::super::node::scalar_map(Node::from_json("[[1, 2], [2.5, true]]").unwrap()).unwrap();
+        let mut out = Vec::new();
+        write(&numbers, false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"1":2,"2.5":true}"#);
     }
 
     #[test]

@@ -12,6 +12,11 @@ use arrow::datatypes::{
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use super::text;
+
 /// The element kind an Arrow list declares, kept so an empty list still has a type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Leaf {
@@ -42,47 +47,119 @@ pub enum Node {
     ScalarMap(Vec<(Key, Node)>),
 }
 
-/// A `SCALAR_MAP` key: the kinds a stored JSON text can keep apart (int, float, bool).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A `SCALAR_MAP` key: every kind Feast's `MapKey` holds. Int, float and bool keys are stored
+/// as the JSON text of the key (an object's key); the others as a tagged object
+/// (`{"bytes": base64}`, `{"uuid": text}`, `{"decimal": text}`, `{"timestamp": seconds}`) in a
+/// list of `[key, value]` pairs, since JSON text alone cannot tell them apart.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Key {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Bytes(Vec<u8>),
+    /// The canonical text `str(uuid.UUID(...))` gives: lower-case, hyphenated.
+    Uuid(String),
+    /// The text as given (Feast stores `str(Decimal)`: `1.50` stays `1.50`).
+    Decimal(String),
+    /// Whole seconds since the epoch (Feast's `unix_timestamp_key`).
+    Time(i64),
 }
 
+/// The tags of the keys JSON has no type for, in their stored (pair) form.
+pub const KEY_TAGS: [&str; 4] = ["bytes", "uuid", "decimal", "timestamp"];
+
 impl Key {
-    /// The key from a JSON scalar node; `None` for any other node.
-    pub fn of(node: &Node) -> Option<Self> {
-        match *node {
-            Node::Int(v) => Some(Self::Int(v)),
-            Node::Float(v) if v.is_finite() => Some(Self::Float(v)),
-            Node::Bool(v) => Some(Self::Bool(v)),
-            _ => None,
-        }
+    /// The key a node stands for: an int, a finite float, a bool, bytes or a timestamp (from an
+    /// Arrow map column), or a one-entry tagged object (`{"uuid": "..."}`, see [`Key`]).
+    pub fn of(node: &Node) -> Result<Self, String> {
+        Ok(match node {
+            Node::Int(v) => Self::Int(*v),
+            Node::Float(v) if v.is_finite() => Self::Float(*v),
+            Node::Bool(v) => Self::Bool(*v),
+            Node::Bytes(b) => Self::Bytes(b.clone()),
+            Node::Time(v) => Self::Time(*v),
+            Node::Object(entries) => match entries.as_slice() {
+                [(tag, value)] => tagged(tag, value)?,
+                _ => {
+                    return Err(format!(
+                        "a key object has {} entries; a typed key is one of {}",
+                        entries.len(),
+                        tag_list()
+                    ))
+                }
+            },
+            other => {
+                return Err(format!(
+                    "a key is {}; a SCALAR_MAP's keys are ints, floats, bools or one of {}",
+                    other.kind(),
+                    tag_list()
+                ))
+            }
+        })
+    }
+
+    /// Whether the key is stored as the JSON text of an object key (int, float, bool).
+    pub fn is_number(&self) -> bool {
+        matches!(self, Self::Int(_) | Self::Float(_) | Self::Bool(_))
     }
 
     /// Python's equality of dict keys: `1`, `1.0` and `True` are one key.
-    fn number(self) -> f64 {
-        match self {
-            Self::Int(v) => v as f64,
-            Self::Float(v) => v,
-            Self::Bool(v) => f64::from(u8::from(v)),
+    fn number(&self) -> Option<f64> {
+        match *self {
+            Self::Int(v) => Some(v as f64),
+            Self::Float(v) => Some(v),
+            Self::Bool(v) => Some(f64::from(u8::from(v))),
+            _ => None,
         }
     }
 
     // Exact equality is the point: Python compares dict keys exactly (`1 == 1.0 == True`).
     #[allow(clippy::float_cmp)]
-    pub fn same(self, other: Self) -> bool {
+    pub fn same(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Int(a), Self::Int(b)) => a == b,
-            (a, b) => a.number() == b.number(),
+            (a, b) if a.is_number() && b.is_number() => a.number() == b.number(),
+            (a, b) => a == b,
         }
+    }
+}
+
+fn tag_list() -> String {
+    KEY_TAGS.map(|t| format!("{{\"{t}\": ...}}")).join(", ")
+}
+
+/// A tagged key object's key, its text checked as Python's `base64`, `uuid.UUID` and
+/// `decimal.Decimal` read it.
+fn tagged(tag: &str, value: &Node) -> Result<Key, String> {
+    match (tag, value) {
+        ("bytes", Node::Str(text)) => BASE64
+            .decode(text)
+            .map(Key::Bytes)
+            .map_err(|e| format!("key {{\"bytes\": {text:?}}} is not base64 ({e})")),
+        ("uuid", Node::Str(text)) => text::uuid_text(text)
+            .map(Key::Uuid)
+            .ok_or_else(|| format!("key {{\"uuid\": {text:?}}} is not a UUID")),
+        ("decimal", Node::Str(text)) if text::is_decimal(text) => Ok(Key::Decimal(text.clone())),
+        ("decimal", Node::Str(text)) => Err(format!("key {{\"decimal\": {text:?}}} is not a decimal")),
+        ("timestamp", Node::Int(v)) => Ok(Key::Time(*v)),
+        ("bytes" | "uuid" | "decimal", other) => Err(format!(
+            "key {{\"{tag}\": ...}} holds {}; expected a string",
+            other.kind()
+        )),
+        ("timestamp", other) => Err(format!(
+            "key {{\"timestamp\": ...}} holds {}; expected whole epoch seconds",
+            other.kind()
+        )),
+        _ => Err(format!(
+            "key {{\"{tag}\": ...}} has an unknown tag; a typed key is one of {}",
+            tag_list()
+        )),
     }
 }
 
 /// Adds an entry as a Python dict does: a key already present keeps its place, takes the value.
 pub fn insert_keyed(entries: &mut Vec<(Key, Node)>, key: Key, value: Node) {
-    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.same(key)) {
+    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.same(&key)) {
         slot.1 = value;
     } else {
         entries.push((key, value));
@@ -90,14 +167,15 @@ pub fn insert_keyed(entries: &mut Vec<(Key, Node)>, key: Key, value: Node) {
 }
 
 /// A `SCALAR_MAP` value from what a user or a store gives for one: an object whose keys are
-/// the JSON text of typed keys (`{"1": "a", "2.5": "b", "true": "c"}`, what `json.dumps`
-/// writes for a dict with such keys), a list of `[key, value]` pairs, or a typed map.
+/// the JSON text of int, float or bool keys (`{"1": "a", "2.5": "b", "true": "c"}`, what
+/// `json.dumps` writes for a dict with such keys), a list of `[key, value]` pairs (keys as JSON
+/// numbers, bools or tagged objects, see [`Key`]), or a typed map.
 pub fn scalar_map(node: Node) -> Result<Node, String> {
     let bad_key = |key: &str| {
         format!(
             "key {key:?} is not an int, a float or a bool (a SCALAR_MAP's keys are typed: Feast \
-             refuses string keys; it takes bytes, UUID, decimal and datetime keys, which Repast \
-             does not store yet, and Repast keeps int, float and bool keys)"
+             refuses string keys; bytes, UUID, decimal and datetime keys are given as \
+             [key, value] pairs with keys such as {{\"uuid\": \"...\"}})"
         )
     };
     match node {
@@ -108,7 +186,7 @@ pub fn scalar_map(node: Node) -> Result<Node, String> {
                 let key = Node::from_json(&text)
                     .ok()
                     .as_ref()
-                    .and_then(Key::of)
+                    .and_then(|k| Key::of(k).ok().filter(Key::is_number))
                     .ok_or_else(|| bad_key(&text))?;
                 insert_keyed(&mut out, key, value);
             }
@@ -131,13 +209,10 @@ pub fn scalar_map(node: Node) -> Result<Node, String> {
                 }
                 let value = pair.pop().expect("two items");
                 let key = pair.pop().expect("two items");
-                let key = Key::of(&key).ok_or_else(|| match &key {
-                    Node::Str(s) => bad_key(s),
-                    other => format!(
-                        "key of element {i} is {}; a SCALAR_MAP's keys are ints, floats or bools",
-                        other.kind()
-                    ),
-                })?;
+                let key = match &key {
+                    Node::Str(s) => return Err(bad_key(s)),
+                    other => Key::of(other).map_err(|e| format!("element {i}: {e}"))?,
+                };
                 insert_keyed(&mut out, key, value);
             }
             Ok(Node::ScalarMap(out))
@@ -357,19 +432,18 @@ fn map_node(array: &dyn Array, i: usize) -> Result<Node, String> {
         // An empty map is an empty object whatever its key type (a ScalarMap takes it too).
         _ if entries.is_empty() => return Ok(Node::Object(Vec::new())),
         Some(Leaf::Str) => {}
-        Some(Leaf::Int | Leaf::Float | Leaf::Bool) => {
+        Some(Leaf::Int | Leaf::Float | Leaf::Bool | Leaf::Bytes | Leaf::Time) => {
             let mut out = Vec::with_capacity(entries.len());
             for j in 0..entries.len() {
-                let key = from_arrow(keys.as_ref(), j)?;
-                let key = Key::of(&key).ok_or_else(|| format!("a map key is {}", key.kind()))?;
+                let key = Key::of(&from_arrow(keys.as_ref(), j)?)?;
                 insert_keyed(&mut out, key, from_arrow(values.as_ref(), j)?);
             }
             return Ok(Node::ScalarMap(out));
         }
         _ => {
             return Err(format!(
-                "map keys are {}; a Map has string keys, a ScalarMap int, float or bool \
-                 keys",
+                "map keys are {}; a Map has string keys, a ScalarMap int, float, bool, \
+                 binary or timestamp keys",
                 keys.data_type()
             ))
         }

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
 use super::json_out::{self, write_float};
-use super::node::Node;
+use super::node::{Key, Node};
 use crate::response::write_string;
 
 const NULL_TIMESTAMP: i64 = i64::MIN;
@@ -110,7 +110,7 @@ pub fn write_value(buf: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         (7, Wire::Varint(v)) => out.extend_from_slice(if v != 0 { b"true" } else { b"false" }),
         (19, _) => out.extend_from_slice(b"null"),
         (20 | 34, w) => write_map(message(w)?, out)?,
-        (47, w) => write_scalar_map(message(w)?, out)?,
+        (47, w) => write_scalar_map(message(w)?, false, out)?,
         (21 | 35, w) => write_array(message(w)?, out, write_map)?,
         (32, Wire::Len(b)) => write_json_text(text(b)?, out),
         (33, w) => write_array(message(w)?, out, |b, o| {
@@ -157,55 +157,91 @@ fn write_map(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     write_map_ordered(body, &[], out)
 }
 
-/// A `ScalarMap` body as a JSON object whose keys are the JSON text of the typed keys (as
-/// `json_out` writes a `SCALAR_MAP`), entries in wire order. Keys JSON cannot type (bytes as
-/// base64, UUIDs, decimals, timestamps as epoch seconds) are written as their text.
-fn write_scalar_map(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+/// A `ScalarMap` body as JSON, entries in wire order. A feature's own value (`top`) is written as
+/// `json_out` writes a `SCALAR_MAP`: an object whose keys are the JSON text of int, float and
+/// bool keys, or, when a key is of another kind (bytes, UUID, decimal, timestamp), `[key,
+/// value]` pairs with those keys tagged. A map nested inside a value is an object with every
+/// key as its text (bytes as base64, timestamps as epoch seconds): the stored form of a nested
+/// map has string keys, so it still writes back as a `Map` rather than failing.
+fn write_scalar_map(body: &[u8], top: bool, out: &mut Vec<u8>) -> Result<(), String> {
     let mut reader = Reader::new(body);
-    out.push(b'{');
-    let mut first = true;
+    let mut entries: Vec<(Key, &[u8])> = Vec::new();
     while let Some((field, wire)) = reader.field()? {
         if field != 1 {
             continue;
         }
         let mut entry = Reader::new(message(wire)?);
-        let (mut key, mut value): (Vec<u8>, &[u8]) = (Vec::new(), &[]);
+        let (mut key, mut value): (Option<Key>, &[u8]) = (None, &[]);
         while let Some((f, w)) = entry.field()? {
             match f {
-                1 => key = scalar_key(message(w)?)?,
+                1 => key = Some(scalar_key(message(w)?)?),
                 2 => value = message(w)?,
                 _ => {}
             }
         }
-        if !std::mem::take(&mut first) {
+        // proto3 leaves out a key whose field is its default: no field set reads as int 0.
+        entries.push((key.unwrap_or(Key::Int(0)), value));
+    }
+    let pairs = top && !entries.iter().all(|(k, _)| k.is_number());
+    out.push(if pairs { b'[' } else { b'{' });
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        write_string(out, text(&key)?);
-        out.push(b':');
+        if pairs {
+            out.push(b'[');
+            json_out::write_key(key, out);
+            out.push(b',');
+        } else {
+            write_key_text(key, out);
+            out.push(b':');
+        }
         write_value(value, out)?;
+        if pairs {
+            out.push(b']');
+        }
     }
-    out.push(b'}');
+    out.push(if pairs { b']' } else { b'}' });
     Ok(())
 }
 
-/// A `MapKey` message as the JSON text of its key.
-fn scalar_key(body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut reader = Reader::new(body);
-    let mut out = Vec::new();
-    while let Some((field, wire)) = reader.field()? {
-        out.clear();
-        match (field, wire) {
-            (1, Wire::Varint(v)) => write_int(&mut out, i64::from(v as i32)),
-            (2 | 6, Wire::Varint(v)) => write_int(&mut out, v as i64),
-            (3, Wire::Fixed32(b)) => write_float(&mut out, f64::from(f32::from_le_bytes(b))),
-            (4, Wire::Fixed64(b)) => write_float(&mut out, f64::from_le_bytes(b)),
-            (5, Wire::Varint(v)) => out.extend_from_slice(if v != 0 { b"true" } else { b"false" }),
-            (7, Wire::Len(b)) => out.extend_from_slice(BASE64.encode(b).as_bytes()),
-            (8..=10, Wire::Len(b)) => out.extend_from_slice(b),
-            (f, _) => return Err(format!("a ScalarMap key has unknown field {f}")),
+/// A key as a JSON object key: its JSON text in quotes, a typed key's text untagged.
+fn write_key_text(key: &Key, out: &mut Vec<u8>) {
+    match key {
+        Key::Bytes(b) => write_base64(b, out),
+        Key::Uuid(t) | Key::Decimal(t) => write_string(out, t),
+        Key::Time(v) => {
+            out.push(b'"');
+            write_int(out, *v);
+            out.push(b'"');
+        }
+        number => {
+            out.push(b'"');
+            json_out::write_key(number, out);
+            out.push(b'"');
         }
     }
-    Ok(out)
+}
+
+/// A `MapKey` message as its key (the last field set wins, as protobuf reads a oneof).
+fn scalar_key(body: &[u8]) -> Result<Key, String> {
+    let mut reader = Reader::new(body);
+    let mut key = Key::Int(0);
+    while let Some((field, wire)) = reader.field()? {
+        key = match (field, wire) {
+            (1, Wire::Varint(v)) => Key::Int(i64::from(v as i32)),
+            (2, Wire::Varint(v)) => Key::Int(v as i64),
+            (3, Wire::Fixed32(b)) => Key::Float(f64::from(f32::from_le_bytes(b))),
+            (4, Wire::Fixed64(b)) => Key::Float(f64::from_le_bytes(b)),
+            (5, Wire::Varint(v)) => Key::Bool(v != 0),
+            (6, Wire::Varint(v)) => Key::Time(v as i64),
+            (7, Wire::Len(b)) => Key::Bytes(b.to_vec()),
+            (8 | 9, Wire::Len(b)) => Key::Uuid(text(b)?.to_owned()),
+            (10, Wire::Len(b)) => Key::Decimal(text(b)?.to_owned()),
+            (f, _) => return Err(format!("a ScalarMap key has unknown field {f}")),
+        };
+    }
+    Ok(key)
 }
 
 /// A `Map` body's entries: (key, Value bytes), in wire order.
@@ -256,6 +292,7 @@ fn write_map_ordered(body: &[u8], order: &[String], out: &mut Vec<u8>) -> Result
 pub fn write_value_ordered(buf: &[u8], order: &[String], out: &mut Vec<u8>) -> Result<(), String> {
     match oneof(buf)? {
         Some((20 | 34, w)) if !order.is_empty() => write_map_ordered(message(w)?, order, out),
+        Some((47, w)) => write_scalar_map(message(w)?, true, out),
         Some((21 | 35, w)) if !order.is_empty() => {
             write_array(message(w)?, out, |b, o| write_map_ordered(b, order, o))
         }

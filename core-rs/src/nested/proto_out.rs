@@ -77,15 +77,17 @@ pub fn write_value(node: &Node, out: &mut Vec<u8>) -> Result<(), String> {
 
 /// The body of a `ScalarMap` message: one `ScalarMapEntry { MapKey key = 1; Value value = 2 }`
 /// per entry, in the order given (Feast keeps the dict's order). An int key is `int64_key`,
-/// a float `double_key`, a bool `bool_key`, as Feast converts Python's `int`, `float`, `bool`.
+/// a float `double_key`, a bool `bool_key`, a timestamp `unix_timestamp_key`, bytes
+/// `bytes_key`, a UUID `uuid_key` and a decimal `decimal_key` (their text), as Feast converts
+/// Python's `int`, `float`, `bool`, `datetime`, `bytes`, `uuid.UUID` and `decimal.Decimal`.
 pub fn write_scalar_map(entries: &[(Key, Node)], out: &mut Vec<u8>) -> Result<(), String> {
     for (key, value) in entries {
         put_message(out, 1, |entry| {
             put_message(entry, 1, |k| {
-                match *key {
+                match key {
                     Key::Int(v) => {
                         put_key(k, 2, WIRE_VARINT);
-                        put_varint(k, v as u64);
+                        put_varint(k, *v as u64);
                     }
                     Key::Float(v) => {
                         put_key(k, 4, WIRE_FIXED64);
@@ -93,8 +95,15 @@ pub fn write_scalar_map(entries: &[(Key, Node)], out: &mut Vec<u8>) -> Result<()
                     }
                     Key::Bool(v) => {
                         put_key(k, 5, WIRE_VARINT);
-                        k.push(u8::from(v));
+                        k.push(u8::from(*v));
                     }
+                    Key::Time(v) => {
+                        put_key(k, 6, WIRE_VARINT);
+                        put_varint(k, *v as u64);
+                    }
+                    Key::Bytes(b) => put_bytes(k, 7, b),
+                    Key::Uuid(t) => put_bytes(k, 8, t.as_bytes()),
+                    Key::Decimal(t) => put_bytes(k, 10, t.as_bytes()),
                 }
                 Ok::<(), String>(())
             })?;

@@ -313,14 +313,67 @@ fn scalar_map_refuses_string_keys_and_what_feast_refuses() {
 }
 
 #[test]
-fn feast_bytes_with_keys_json_cannot_type_read_as_text() {
-    // Recorded from Feast 0.67: {np.int32(1): "a"} (int32_key) and {b"k": "a"} (bytes_key).
-    let value = unhex("fa020b0a090a0208011203120161");
-    let column = BinaryArray::from(vec![value.as_slice()]);
+fn feast_bytes_with_keys_json_cannot_type_read_as_tagged_pairs_and_write_back() {
+    // Recorded from Feast 0.67 (tests/golden/nested_values.json): {np.int32(1): "a"}
+    // (int32_key), {b"k": "a"} (bytes_key), UUID, decimal, datetime and mixed keys.
+    let int32 = unhex("fa020b0a090a0208011203120161");
+    let column = BinaryArray::from(vec![int32.as_slice()]);
     let out = decode_feast(&column, 47, None, "m").unwrap();
     assert_eq!(out.as_string::<i32>().value(0), r#"{"1":"a"}"#);
-    let bytes_key = unhex("fa020c0a0a0a033a016b1203120161");
-    let column = BinaryArray::from(vec![bytes_key.as_slice()]);
-    let out = decode_feast(&column, 47, None, "m").unwrap();
-    assert_eq!(out.as_string::<i32>().value(0), r#"{"aw==":"a"}"#);
+    for (hex, stored) in [
+        ("fa020c0a0a0a033a016b1203120161", r#"[[{"bytes":"aw=="},"a"]]"#),
+        (
+            "fa025d0a2d0a26422436663163316331652d386133622d346334662d396435352d306338663564396131\
+             62326312031201750a2c0a26422461383039386331612d663836652d313164612d626431612d30303131\
+             323434346265316512022002",
+            r#"[[{"uuid":"6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"},"u"],[{"uuid":"a8098c1a-f86e-11da-bd1a-00112444be1e"},2]]"#,
+        ),
+        (
+            "fa02340a0d0a065204312e353012031201640a0d0a0752052d31452b33120220020a0b0a0552034e61\
+             4e120220030a070a035201301200",
+            r#"[[{"decimal":"1.50"},"d"],[{"decimal":"-1E+3"},2],[{"decimal":"NaN"},3],[{"decimal":"0"},null]]"#,
+        ),
+        (
+            "fa02240a0d0a0230001207120565706f63680a130a06308087b5c303120929000000000000f83f",
+            r#"[[{"timestamp":0},"epoch"],[{"timestamp":946684800},1.5]]"#,
+        ),
+        (
+            "fa02640a0c0a02100112061204626f6f6c0a0e0a033a01621207120562797465730a300a2642243666\
+             3163316331652d386133622d346334662d396435352d30633866356439613162326312061204757569\
+             640a120a055203322e3512091207646563696d616c",
+            r#"[[1,"bool"],[{"bytes":"Yg=="},"bytes"],[{"uuid":"6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"},"uuid"],[{"decimal":"2.5"},"decimal"]]"#,
+        ),
+    ] {
+        let hex: String = hex.split_whitespace().collect();
+        let value = unhex(&hex);
+        let column = BinaryArray::from(vec![value.as_slice()]);
+        let out = decode_feast(&column, 47, None, "m").unwrap();
+        let text = out.as_string::<i32>().value(0);
+        assert_eq!(text, stored);
+        // The stored text is written back as Feast's bytes, and reads as the same text.
+        let stored_column = StringArray::from(vec![text]);
+        let encoded = encode_feast(&stored_column, 47, "m").unwrap();
+        assert_eq!(encoded.value(0), value.as_slice(), "{stored}");
+        let again = json_text(&stored_column, 47, None, "m").unwrap();
+        assert_eq!(again.value(0), stored);
+    }
+}
+
+#[test]
+fn scalar_map_refuses_bad_tagged_keys_naming_them() {
+    for (text, why) in [
+        (r#"[[{"uuid": "x"}, 1]]"#, r#"element 0: key {"uuid": "x"} is not a UUID"#),
+        (r#"[[{"bytes": "!!"}, 1]]"#, r#"key {"bytes": "!!"} is not base64"#),
+        (r#"[[{"decimal": "1.2.3"}, 1]]"#, "is not a decimal"),
+        (r#"[[{"timestamp": "2024"}, 1]]"#, "expected whole epoch seconds"),
+        (r#"[[{"color": "red"}, 1]]"#, "unknown tag"),
+        (r#"[[{"uuid": "x", "bytes": ""}, 1]]"#, "a key object has 2 entries"),
+        (r#"[[null, 1]]"#, "a key is null"),
+        (r#"{"{\"bytes\": \"AA==\"}": 1}"#, "is not an int"),
+    ] {
+        let given = StringArray::from(vec![Some("{}"), Some(text)]);
+        let err = json_text(&given, 47, None, "m").unwrap_err().to_string();
+        assert!(err.contains("column 'm' row 1"), "{err}");
+        assert!(err.contains(why), "{text}: {err}");
+    }
 }

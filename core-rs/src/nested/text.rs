@@ -26,6 +26,38 @@ pub fn is_uuid(text: &str) -> bool {
     s.chars().count() == 32 && python_hex_int(&s)
 }
 
+/// The text `str(uuid.UUID(text))` gives (lower-case, hyphenated), or `None` where
+/// `uuid.UUID` refuses `text` (see [`is_uuid`]; a negative value is out of its range).
+pub fn uuid_text(text: &str) -> Option<String> {
+    if !is_uuid(text) {
+        return None;
+    }
+    let s = text.replace("urn:", "").replace("uuid:", "");
+    let s = s.trim_matches(|c| c == '{' || c == '}').trim_matches(py_space);
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    let digits: String = s.chars().filter(|&c| c != '_' && c != '-').collect();
+    let value = u128::from_str_radix(&digits, 16).ok()?;
+    if negative && value != 0 {
+        return None;
+    }
+    let hex = format!("{value:032x}");
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
 /// `int(s, 16)`'s grammar: whitespace around, a sign, an optional `0x`, hex digits with single
 /// underscores between them (one may follow the prefix).
 fn python_hex_int(s: &str) -> bool {
@@ -101,6 +133,21 @@ mod tests {
         for bad in ["", "{", "[1,]", "nan", "{'a': 1}", "1 2"] {
             assert!(!is_json(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn uuid_text_is_pythons_str() {
+        let canonical = "6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c";
+        for given in [
+            canonical,
+            "6F1C1C1E8A3B4C4F9D550C8F5D9A1B2C",
+            "{6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c}",
+            "urn:uuid:6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c",
+        ] {
+            assert_eq!(uuid_text(given).as_deref(), Some(canonical), "{given}");
+        }
+        assert_eq!(uuid_text("not-a-uuid"), None);
+        assert_eq!(uuid_text("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2"), None);
     }
 
     #[test]

@@ -4,8 +4,11 @@ The packed row codec in `repast._core` encodes the scalar and list types (1-8, 1
 (32, 33). The other Feast types are stored as one of those:
 
 - MAP, MAP_LIST, STRUCT, STRUCT_LIST, VALUE_LIST, VALUE_SET, SCALAR_MAP: stored as JSON text
-  (32), read back parsed (dicts and lists, as Feast's SDK returns them); a SCALAR_MAP's keys
-  are held as their JSON text (`{"1": "a", "2.5": "b", "true": "c"}`) and read back typed;
+  (32), read back parsed (dicts and lists, as Feast's SDK returns them); a SCALAR_MAP with
+  int, float and bool keys as an object with the keys' JSON text (`{"1": "a", "2.5": "b"}`),
+  one with a bytes, UUID, decimal or datetime key as `[key, value]` pairs with those keys
+  tagged (`[[{"bytes": "AP8="}, 1], [{"uuid": "..."}, 2], [{"decimal": "1.50"}, 3],
+  [{"timestamp": 1710052200}, 4], [7, 5]]`); both read back with typed keys;
 - ZONED_TIMESTAMP: STRING, `<isoformat>[<zone>]` (`_core.zoned_text`), read back as a
   tz-aware datetime in its zone, as Feast's SDK returns it;
 - JSON (32): JSON text, read back parsed, as Feast's SDK returns it;
@@ -25,6 +28,7 @@ The Redis `layout: feast` stores every one of these types in Feast's own protobu
 
 from __future__ import annotations
 
+import base64
 import decimal
 import functools
 import re
@@ -200,35 +204,17 @@ def zoned_inputs(values: Sequence[Any], name: str) -> list[Any]:
 
 
 def scalar_map_inputs(values: Sequence[Any], name: str) -> pa.Array:
-    """Python dicts with int, float or bool keys as JSON text cells (keys as their JSON text,
-    as `json.dumps` writes them), split in Rust; `to_json_text` checks them with their row."""
+    """Python dicts as JSON text cells for a SCALAR_MAP feature: a dict with only int, float or
+    bool keys as a JSON object (keys as their JSON text, as `json.dumps` writes them), one with
+    a bytes, `uuid.UUID`, `decimal.Decimal` or `datetime` key as `[key, value]` pairs with
+    those keys tagged (`_core.tag_scalar_map_keys`, one pass in Rust), then one `orjson.dumps`
+    of the column split in Rust; `to_json_text` checks each cell with its row."""
+    tagged = _core.tag_scalar_map_keys(list(values), name)
     try:
-        text = orjson.dumps(list(values), option=orjson.OPT_NON_STR_KEYS)
+        text = orjson.dumps(tagged, option=orjson.OPT_NON_STR_KEYS)
     except TypeError as exc:
-        raise _unwritable_row(values, name) or RowsError(
-            f"column '{name}' holds values that are not maps: {exc}"
-        ) from None
+        raise RowsError(f"column '{name}' holds values that have no JSON form: {exc}") from None
     return _core.json_array_cells(text, name)
-
-
-def _unwritable_row(values: Sequence[Any], name: str) -> InvalidValueError | None:
-    """The error naming the first row whose dict has a key of a type Repast does not keep
-    (bytes, decimal.Decimal, pandas.Timestamp, numpy.datetime64, a tuple...). Only on the error
-    path: the whole column has already failed to serialize."""
-    for row, value in enumerate(values):
-        if not isinstance(value, dict):
-            continue
-        for key in value:
-            try:
-                orjson.dumps({key: None}, option=orjson.OPT_NON_STR_KEYS)
-            except TypeError:
-                return InvalidValueError(
-                    f"column '{name}' row {row}: not a SCALAR_MAP value: key {key!r} is of type "
-                    f"{type(key).__name__}; Repast keeps int, float and bool keys (Feast also "
-                    "takes bytes, uuid.UUID, decimal.Decimal and datetime keys, which Repast "
-                    "does not store yet)"
-                )
-    return None
 
 
 def check_text(column: pa.Array, value_type: int, name: str) -> None:
@@ -316,7 +302,32 @@ def _key(text: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text  # a key Feast wrote that JSON has no type for (bytes, UUID, decimal)
+        return text  # not written by Repast: kept as the text it is
+
+
+def _tagged_key(key: Any) -> Any:
+    """A key of the stored pair form as Feast's SDK reads it back: bytes, `uuid.UUID`,
+    `decimal.Decimal`, a UTC datetime; ints, floats and bools as they are."""
+    if not isinstance(key, dict):
+        return key
+    ((tag, value),) = key.items()
+    if tag == "bytes":
+        return base64.b64decode(value)
+    if tag == "uuid":
+        return uuid.UUID(value)
+    if tag == "decimal":
+        return decimal.Decimal(value)
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _scalar_map(value: Any) -> Any:
+    """A stored SCALAR_MAP read back as a dict with typed keys: from the object form (keys as
+    their JSON text) or the pair form (`[[key, value], ...]`, see `json_out::write_key`)."""
+    if isinstance(value, dict):
+        return {_key(k): v for k, v in value.items()}
+    if isinstance(value, list):
+        return {_tagged_key(k): v for k, v in value}
+    return value
 
 
 def python_values(array: pa.Array, value_type: int | None) -> list[Any]:
@@ -327,7 +338,7 @@ def python_values(array: pa.Array, value_type: int | None) -> list[Any]:
         return [None if t is None else _zoned(t) for t in array.to_pylist()]
     values = parsed_values(array)
     if value_type == V.SCALAR_MAP:
-        return [{_key(k): v for k, v in m.items()} if isinstance(m, dict) else m for m in values]
+        return [_scalar_map(m) for m in values]
     make: Callable[[str], Any]
     if value_type in _UUIDS or value_type in _UUID_SETS:
         make = uuid.UUID
