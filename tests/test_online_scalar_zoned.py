@@ -7,9 +7,10 @@ and the server on every store, plus get_historical_features."""
 
 from __future__ import annotations
 
+import decimal
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -367,16 +368,90 @@ def test_bad_values_through_the_sdk_name_feature_and_row(store: FeatureStore) ->
             store.write_to_online_store("typed", _table([1, 2], maps, zoned))
         got = store.get_online_features(REFS, {"driver_id": [1, 2]}).to_dict()
         assert got["m"] == [{1: "a"}, None]  # nothing of the bad batch was written
-    # Keys Feast takes and Repast does not store yet (bytes, UUID), from a DataFrame's dicts.
-    for key in (b"k", uuid.UUID("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c")):
+    # Keys Feast refuses too (a date, a tuple), from a DataFrame's dicts beside good ones.
+    for key in (date(2024, 1, 1), (1, 2)):
         frame = _table([1, 2], pa.array(['{"1": 1}'] * 2), pa.array([T, T])).to_pandas()
-        frame["m"] = [{1: "b"}, {key: "c"}]
-        with pytest.raises(InvalidValueError, match="'m' row 1: not a SCALAR_MAP value"):
+        frame["m"] = [{b"k": "b"}, {key: "c"}]
+        with pytest.raises(InvalidValueError, match="'m' row 1: not a SCALAR_MAP value: key"):
             store.write_to_online_store("typed", frame)
         with pytest.raises(InvalidValueError, match="'m' row 1: not a SCALAR_MAP value"):
             store.push("t_push", frame)
         got = store.get_online_features(REFS, {"driver_id": [1, 2]}).to_dict()
         assert got["m"] == [{1: "a"}, None]
+
+
+KEY_KINDS = [
+    c
+    for c in GOLDEN["scalar_map_cases"]
+    if "hex" in c and c.get("key_kind") not in (None, "nested_scalar_map")
+]
+
+
+def _tagged(key: Any) -> Any:
+    """A recorded key as the Python object Feast was given (see test_scalar_map_keys.py)."""
+    if not isinstance(key, dict):
+        return key
+    ((kind, text),) = key.items()
+    if kind == "bytes":
+        return bytes.fromhex(text)
+    if kind == "uuid":
+        return uuid.UUID(text)
+    if kind == "decimal":
+        return decimal.Decimal(text)
+    return _datetime(text)
+
+
+def _entries(read: dict[Any, Any] | None) -> list[tuple[type, str, Any]] | None:
+    """A read map's entries in order, each key's type and text (NaN != NaN as a key)."""
+    return None if read is None else [(type(k), str(k), v) for k, v in read.items()]
+
+
+def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
+    """Bytes, UUID, decimal and datetime keys (recorded from Feast), through the SDK, the
+    server and /push: Feast's bytes on `layout: feast`, Feast's reads everywhere."""
+    import pandas as pd
+
+    _apply(store)
+    given = [{_tagged(k): v for k, v in c["python_pairs"]} for c in KEY_KINDS]
+    read_back = [{_tagged(k): v for k, v in c["read_back_pairs"]} for c in KEY_KINDS]
+    ids = list(range(1, len(given) + 1))
+    frame = pd.DataFrame(
+        {
+            "driver_id": ids,
+            "event_timestamp": [T] * len(ids),
+            "m": given,
+            "z": [T] * len(ids),
+            "s": ["x"] * len(ids),
+        }
+    )
+    store.write_to_online_store("typed", frame)
+    got = store.get_online_features(["typed:m"], {"driver_id": ids}).to_dict()["m"]
+    assert [_entries(m) for m in got] == [_entries(m) for m in read_back]
+    if store.layout == "redis-feast":  # type: ignore[attr-defined]
+        for driver_id, case in zip(ids, KEY_KINDS, strict=True):
+            assert _feast_fields(store, driver_id)[0].hex() == case["hex"], case["key_kind"]
+    # The server answers the stored form: typed keys tagged in [key, value] pairs.
+    served = _served(store, ids[:1], ["typed:m"])["m"][0]
+    assert served == [[{"bytes": "AP9hYg=="}, 1], [{"bytes": ""}, "e"], [{"bytes": "aw=="}, [1, 2]]]
+    # /push takes that form back, and an Arrow map column with binary keys writes the same.
+    body = {
+        "driver_id": [101],
+        "event_timestamp": ["2024-01-01T12:00:00Z"],
+        "m": [served],
+        "z": ["2024-01-01T12:00:00Z"],
+        "s": ["x"],
+    }
+
+    async def push() -> httpx.Response:
+        async with client_for(store) as client:
+            return await client.post("/push", json={"push_source_name": "t_push", "df": body})
+
+    assert run(push).status_code == 200
+    binary = pa.array([[(b"\x00\xffab", "1")]], pa.map_(pa.binary(), pa.string()))
+    store.push("t_push", _table([102], binary, pa.array([T])))
+    got = store.get_online_features(["typed:m"], {"driver_id": [101, 102]}).to_dict()["m"]
+    assert got == [read_back[0], {b"\x00\xffab": "1"}]
+    assert [type(k) for k in got[0]] == [bytes, bytes, bytes]
 
 
 def test_materialized_and_historical_values_are_the_files(store: FeatureStore) -> None:
@@ -519,6 +594,82 @@ def test_online_and_offline_push_of_python_objects_lands_in_the_file(tmp_path: P
     assert offline.column("m").to_pylist() == [[(1, "a"), (2, "b")], [(3, "c")]]
     assert offline.schema.field("z").type == file_types["z"]
     assert offline.column("z").to_pylist() == times  # the same instants, in the file's zone
+    store.online_store.close()
+
+
+def test_binary_and_timestamp_keyed_files_materialize_and_take_offline_pushes(
+    tmp_path: Path,
+) -> None:
+    """Parquet map columns with binary and timestamp keys (what a Feast project's files may
+    hold for a ScalarMap) materialize with typed keys, and an online-and-offline push of
+    Python dicts with such keys lands in the file in its own column types."""
+    import pandas as pd
+
+    from repast.data_source import PushMode
+
+    (tmp_path / "data").mkdir()
+    file_types = {
+        "driver_id": pa.int64(),
+        "event_timestamp": pa.timestamp("us", tz="UTC"),
+        "b": pa.map_(pa.binary(), pa.string()),
+        "t": pa.map_(pa.timestamp("us", tz="UTC"), pa.int64()),
+    }
+    noon = datetime(2024, 3, 10, 6, 30, tzinfo=UTC)
+    pq.write_table(
+        pa.table(
+            {
+                "driver_id": pa.array([1], pa.int64()),
+                "event_timestamp": pa.array([T], file_types["event_timestamp"]),
+                "b": pa.array([[(b"\x00k", "x"), (b"", "empty")]], file_types["b"]),
+                "t": pa.array([[(noon, 7)]], file_types["t"]),
+            }
+        ),
+        tmp_path / "data/t.parquet",
+    )
+    config = {
+        "project": "typed_keys",
+        "registry": str(tmp_path / "registry.json"),
+        "online_store": {"type": "sqlite", "path": "data/online.db"},
+        "repo_path": tmp_path,
+    }
+    store = FeatureStore(config=RepoConfig.model_validate(config))
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(name="t_src", path="data/t.parquet", timestamp_field="event_timestamp")
+    push = PushSource(name="t_push", batch_source=source)
+    schema = [
+        Field(name="driver_id", dtype=Int64),
+        Field(name="b", dtype=ScalarMap),
+        Field(name="t", dtype=ScalarMap),
+    ]
+    view = FeatureView(name="typed", entities=[driver], schema=schema, source=push)
+    store.apply([driver, source, push, view])
+    store.materialize(T - timedelta(days=1), T + timedelta(days=1))
+    refs = ["typed:b", "typed:t"]
+    online = store.get_online_features(refs, {"driver_id": [1]}).to_dict()
+    assert online["b"] == [{b"\x00k": "x", b"": "empty"}]
+    assert online["t"] == [{noon: 7}]
+    assert [type(k) for k in online["t"][0]] == [datetime]
+    later = T + timedelta(hours=1)
+    df = pd.DataFrame(
+        {
+            "driver_id": [2],
+            "event_timestamp": [later],
+            "b": [{b"\xff": "y"}],
+            "t": [{noon.replace(tzinfo=None): 8}],  # naive: UTC, as Feast reads it
+        }
+    )
+    store.push("t_push", df, to=PushMode.ONLINE_AND_OFFLINE)
+    assert store.get_online_features(refs, {"driver_id": [2]}).to_dict() == {
+        "driver_id": [2],
+        "b": [{b"\xff": "y"}],
+        "t": [{noon: 8}],
+    }
+    entity_df = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [later] * 2})
+    offline = store.get_historical_features(entity_df, refs).to_arrow()
+    assert offline.schema.field("b").type == file_types["b"]
+    assert offline.schema.field("t").type == file_types["t"]
+    assert offline.column("b").to_pylist() == [[(b"\x00k", "x"), (b"", "empty")], [(b"\xff", "y")]]
+    assert offline.column("t").to_pylist() == [[(noon, 7)], [(noon, 8)]]
     store.online_store.close()
 
 

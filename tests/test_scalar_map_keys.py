@@ -195,12 +195,12 @@ def test_any_mix_of_kept_keys_reads_back_as_feast_reads_it(
         python_values(json_column(stored), SM),
         python_values(json_column(decoded), SM),
     ):
-        for row, given in enumerate(maps):
-            if given is None:
+        for row, written in enumerate(maps):
+            if written is None:
                 assert got[row] is None
                 continue
             want: dict[Any, Any] = {}
-            for k, v in given.items():
+            for k, v in written.items():
                 want[_as_read(k)] = v  # keys equal once read (same second) keep the last value
             assert got[row] == want, row
 

@@ -241,6 +241,8 @@ def test_to_arrow_type_unsupported() -> None:
         (pa.map_(pa.int64(), pa.string()), ScalarMap),
         (pa.map_(pa.float32(), pa.list_(pa.int64())), ScalarMap),
         (pa.map_(pa.bool_(), pa.string()), ScalarMap),
+        (pa.map_(pa.binary(), pa.string()), ScalarMap),
+        (pa.map_(pa.timestamp("us", tz="UTC"), pa.int64()), ScalarMap),
     ],
 )
 def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None:
@@ -249,7 +251,7 @@ def test_from_arrow_type(arrow_type: pa.DataType, feast_type: FeastType) -> None
 
 @pytest.mark.parametrize(
     "arrow_type",
-    [pa.null(), pa.uint64(), pa.map_(pa.binary(), pa.string()), pa.list_(pa.null())],
+    [pa.null(), pa.uint64(), pa.map_(pa.uint64(), pa.string()), pa.list_(pa.null())],
 )
 def test_from_arrow_type_unsupported_is_none(arrow_type: pa.DataType) -> None:
     assert from_arrow_type(arrow_type) is None

@@ -53,7 +53,10 @@ fn key_form<'py>(key: &Bound<'py, PyAny>, c: &Classes) -> PyResult<Option<KeyFor
     }
     if let Ok(bytes) = key.cast::<PyBytes>() {
         let text = BASE64.encode(bytes.as_bytes());
-        return Ok(Some(KeyForm::Tagged("bytes", PyString::new(py, &text).into_any())));
+        return Ok(Some(KeyForm::Tagged(
+            "bytes",
+            PyString::new(py, &text).into_any(),
+        )));
     }
     if key.is_instance(c.uuid.bind(py))? {
         return Ok(Some(KeyForm::Tagged("uuid", key.str()?.into_any())));
@@ -74,7 +77,10 @@ fn key_form<'py>(key: &Bound<'py, PyAny>, c: &Classes) -> PyResult<Option<KeyFor
         let seconds: f64 = aware.call_method0("timestamp")?.extract()?;
         #[allow(clippy::cast_possible_truncation)] // epoch seconds fit in i64
         let whole = seconds.trunc() as i64;
-        return Ok(Some(KeyForm::Tagged("timestamp", whole.into_pyobject(py)?.into_any())));
+        return Ok(Some(KeyForm::Tagged(
+            "timestamp",
+            whole.into_pyobject(py)?.into_any(),
+        )));
     }
     Ok(None)
 }
@@ -84,7 +90,9 @@ fn refused(column: &str, row: usize, key: &Bound<'_, PyAny>) -> PyErr {
         .get_type()
         .name()
         .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-    let shown = key.repr().map_or_else(|_| "?".to_owned(), |r| r.to_string());
+    let shown = key
+        .repr()
+        .map_or_else(|_| "?".to_owned(), |r| r.to_string());
     InvalidValueError::new_err(format!(
         "column '{column}' row {row}: not a SCALAR_MAP value: key {shown} is of type \
          {type_name}; a SCALAR_MAP key is an int, float, bool, bytes, uuid.UUID, \

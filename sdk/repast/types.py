@@ -353,8 +353,8 @@ def _primitive_arrow(t: PrimitiveFeastType) -> pa.DataType | None:
         # Feast's choice for a Map column; Parquet data may also hold a struct (both are read).
         return pa.map_(pa.string(), pa.string())
     if t is ScalarMap:
-        # Nominal: a map column with int, float or bool keys (or its JSON text) is read; the
-        # values' types are each value's own, as in Feast.
+        # Nominal: a map column with int, float, bool, binary or timestamp keys (or its JSON
+        # text) is read; the values' types are each value's own, as in Feast.
         return pa.map_(pa.int64(), pa.string())
     if t is ZonedTimestamp:
         # Feast's column type; a timestamp column in any zone, or a struct of `timestamp` and
@@ -395,8 +395,8 @@ def from_arrow_type(arrow_type: pa.DataType) -> FeastType | None:
     """The type of an Arrow column, or None when Repast has no type for it.
 
     Narrow integers widen to Int32, `uint32` to Int64; any timestamp or date is
-    UnixTimestamp; a map with string keys is Map, one with integer, float or bool keys
-    ScalarMap; `uint64`, other maps, nulls and unions have no type (None).
+    UnixTimestamp; a map with string keys is Map, one with integer, float, bool, binary or
+    timestamp keys ScalarMap; `uint64`, other maps, nulls and unions have no type (None).
     """
     t = pa.types
     if t.is_dictionary(arrow_type):
@@ -432,8 +432,16 @@ def from_arrow_type(arrow_type: pa.DataType) -> FeastType | None:
         key = arrow_type.key_type
         if from_arrow_type(key) is String:
             return Map
-        # Keys Feast's ScalarMap takes and Repast keeps typed: integers, floats, bools.
-        typed = t.is_integer(key) or t.is_floating(key) or t.is_boolean(key)
+        # Keys Feast's ScalarMap takes that an Arrow map can hold: integers, floats, bools,
+        # bytes and timestamps (UUID and decimal keys come as Python objects or JSON).
+        typed = (
+            t.is_integer(key)
+            or t.is_floating(key)
+            or t.is_boolean(key)
+            or t.is_binary(key)
+            or t.is_large_binary(key)
+            or t.is_timestamp(key)
+        )
         return ScalarMap if typed and not t.is_uint64(key) else None
     if t.is_struct(arrow_type):
         fields: dict[str, FeastType] = {}

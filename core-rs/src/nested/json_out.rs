@@ -166,7 +166,9 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"[[1,"a"],[{"bytes":"AP8="},2],[{"uuid":"6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"},null],[{"decimal":"1.50"},[1]],[{"timestamp":-5},{"x":1}]]"#
         );
-        let numbers = super::super::node::scalar_map(Node::from_json("[[1, 2], [2.5, true]]").unwrap()).unwrap();
+        let numbers =
+            super::super::node::scalar_map(Node::from_json("[[1, 2], [2.5, true]]").unwrap())
+                .unwrap();
         let mut out = Vec::new();
         write(&numbers, false, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"1":2,"2.5":true}"#);

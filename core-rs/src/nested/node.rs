@@ -140,7 +140,9 @@ fn tagged(tag: &str, value: &Node) -> Result<Key, String> {
             .map(Key::Uuid)
             .ok_or_else(|| format!("key {{\"uuid\": {text:?}}} is not a UUID")),
         ("decimal", Node::Str(text)) if text::is_decimal(text) => Ok(Key::Decimal(text.clone())),
-        ("decimal", Node::Str(text)) => Err(format!("key {{\"decimal\": {text:?}}} is not a decimal")),
+        ("decimal", Node::Str(text)) => {
+            Err(format!("key {{\"decimal\": {text:?}}} is not a decimal"))
+        }
         ("timestamp", Node::Int(v)) => Ok(Key::Time(*v)),
         ("bytes" | "uuid" | "decimal", other) => Err(format!(
             "key {{\"{tag}\": ...}} holds {}; expected a string",

@@ -321,7 +321,10 @@ fn feast_bytes_with_keys_json_cannot_type_read_as_tagged_pairs_and_write_back() 
     let out = decode_feast(&column, 47, None, "m").unwrap();
     assert_eq!(out.as_string::<i32>().value(0), r#"{"1":"a"}"#);
     for (hex, stored) in [
-        ("fa020c0a0a0a033a016b1203120161", r#"[[{"bytes":"aw=="},"a"]]"#),
+        (
+            "fa020c0a0a0a033a016b1203120161",
+            r#"[[{"bytes":"aw=="},"a"]]"#,
+        ),
         (
             "fa025d0a2d0a26422436663163316331652d386133622d346334662d396435352d306338663564396131\
              62326312031201750a2c0a26422461383039386331612d663836652d313164612d626431612d30303131\
@@ -362,13 +365,25 @@ fn feast_bytes_with_keys_json_cannot_type_read_as_tagged_pairs_and_write_back() 
 #[test]
 fn scalar_map_refuses_bad_tagged_keys_naming_them() {
     for (text, why) in [
-        (r#"[[{"uuid": "x"}, 1]]"#, r#"element 0: key {"uuid": "x"} is not a UUID"#),
-        (r#"[[{"bytes": "!!"}, 1]]"#, r#"key {"bytes": "!!"} is not base64"#),
+        (
+            r#"[[{"uuid": "x"}, 1]]"#,
+            r#"element 0: key {"uuid": "x"} is not a UUID"#,
+        ),
+        (
+            r#"[[{"bytes": "!!"}, 1]]"#,
+            r#"key {"bytes": "!!"} is not base64"#,
+        ),
         (r#"[[{"decimal": "1.2.3"}, 1]]"#, "is not a decimal"),
-        (r#"[[{"timestamp": "2024"}, 1]]"#, "expected whole epoch seconds"),
+        (
+            r#"[[{"timestamp": "2024"}, 1]]"#,
+            "expected whole epoch seconds",
+        ),
         (r#"[[{"color": "red"}, 1]]"#, "unknown tag"),
-        (r#"[[{"uuid": "x", "bytes": ""}, 1]]"#, "a key object has 2 entries"),
-        (r#"[[null, 1]]"#, "a key is null"),
+        (
+            r#"[[{"uuid": "x", "bytes": ""}, 1]]"#,
+            "a key object has 2 entries",
+        ),
+        ("[[null, 1]]", "a key is null"),
         (r#"{"{\"bytes\": \"AA==\"}": 1}"#, "is not an int"),
     ] {
         let given = StringArray::from(vec![Some("{}"), Some(text)]);

@@ -33,7 +33,9 @@ pub fn uuid_text(text: &str) -> Option<String> {
         return None;
     }
     let s = text.replace("urn:", "").replace("uuid:", "");
-    let s = s.trim_matches(|c| c == '{' || c == '}').trim_matches(py_space);
+    let s = s
+        .trim_matches(|c| c == '{' || c == '}')
+        .trim_matches(py_space);
     let (negative, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
