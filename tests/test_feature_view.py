@@ -369,17 +369,19 @@ def test_infer_schema_errors() -> None:
         "'driver_hourly_stats_source'",
     ):
         FeatureView(name="v", entities=[rider], source=source).infer_schema(SOURCE_SCHEMA, {})
-    # A map with string keys is a Map feature (as Feast's), with int, float or bool keys a
-    # ScalarMap (Feast says MAP, which then cannot hold them); other keys have no type.
-    odd = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.binary(), pa.string()))])
+    # A map with string keys is a Map feature (as Feast's), with int, float, bool, binary or
+    # timestamp keys a ScalarMap (Feast says MAP, which then cannot hold them); other keys
+    # (uint64, which int64 keys cannot hold) have no type.
+    odd = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.uint64(), pa.string()))])
     with pytest.raises(
-        RepoValidationError, match="FeatureView 'v': column 'm' has Arrow type map<binary, string>"
+        RepoValidationError, match="FeatureView 'v': column 'm' has Arrow type map<uint64, string>"
     ):
         FeatureView(name="v", entities=[driver], source=source).infer_schema(odd, {})
-    keyed = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(pa.int64(), pa.string()))])
-    inferred = FeatureView(name="v", entities=[driver], source=source)
-    inferred.infer_schema(keyed, {})
-    assert [(f.name, f.dtype) for f in inferred.features] == [("m", ScalarMap)]
+    for key in (pa.int64(), pa.binary(), pa.timestamp("us", tz="UTC")):
+        keyed = pa.schema([("driver_id", pa.int64()), ("m", pa.map_(key, pa.string()))])
+        inferred = FeatureView(name="v", entities=[driver], source=source)
+        inferred.infer_schema(keyed, {})
+        assert [(f.name, f.dtype) for f in inferred.features] == [("m", ScalarMap)]
     typed = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.STRING)
     declared = FeatureView(
         name="v", entities=[driver], source=source, schema=[Field(name="driver_id", dtype=Int64)]

@@ -59,7 +59,18 @@ fn key_form<'py>(key: &Bound<'py, PyAny>, c: &Classes) -> PyResult<Option<KeyFor
         )));
     }
     if key.is_instance(c.uuid.bind(py))? {
-        return Ok(Some(KeyForm::Tagged("uuid", key.str()?.into_any())));
+        // `str(uuid)` runs Python code; its 128-bit `int` formats the same text here.
+        let value: u128 = key.getattr("int")?.extract()?;
+        let hex = format!("{value:032x}");
+        let text = format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        );
+        return Ok(Some(KeyForm::Tagged("uuid", PyString::new(py, &text).into_any())));
     }
     if key.is_instance(c.decimal.bind(py))? {
         return Ok(Some(KeyForm::Tagged("decimal", key.str()?.into_any())));
@@ -111,24 +122,24 @@ fn tag_scalar_map_keys<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let py = values.py();
     let c = classes(py)?;
-    let out = PyList::empty(py);
+    let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(values.len());
     for (row, item) in values.iter().enumerate() {
         let Ok(dict) = item.cast::<PyDict>() else {
-            out.append(item)?;
+            out.push(item);
             continue;
         };
         let mut forms = Vec::with_capacity(dict.len());
         let mut tagged = false;
-        for key in dict.keys() {
+        for (key, _) in dict.iter() {
             let form = key_form(&key, c)?.ok_or_else(|| refused(column, row, &key))?;
             tagged |= matches!(form, KeyForm::Tagged(..));
             forms.push(form);
         }
         if !tagged {
-            out.append(item)?;
+            out.push(item);
             continue;
         }
-        let pairs = PyList::empty(py);
+        let mut pairs = Vec::with_capacity(forms.len());
         for ((key, value), form) in dict.iter().zip(forms) {
             let key = match form {
                 KeyForm::Kept => key,
@@ -138,11 +149,11 @@ fn tag_scalar_map_keys<'py>(
                     object.into_any()
                 }
             };
-            pairs.append(PyList::new(py, [key, value])?)?;
+            pairs.push(PyList::new(py, [key, value])?);
         }
-        out.append(pairs)?;
+        out.push(PyList::new(py, pairs)?.into_any());
     }
-    Ok(out)
+    PyList::new(py, out)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
