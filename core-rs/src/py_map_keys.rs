@@ -11,6 +11,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::error::InvalidValueError;
+use crate::nested::text;
 
 /// `uuid.UUID`, `decimal.Decimal`, `datetime.datetime` and `datetime.timezone.utc`.
 struct Classes {
@@ -61,16 +62,11 @@ fn key_form<'py>(key: &Bound<'py, PyAny>, c: &Classes) -> PyResult<Option<KeyFor
     if key.is_instance(c.uuid.bind(py))? {
         // `str(uuid)` runs Python code; its 128-bit `int` formats the same text here.
         let value: u128 = key.getattr("int")?.extract()?;
-        let hex = format!("{value:032x}");
-        let text = format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        );
-        return Ok(Some(KeyForm::Tagged("uuid", PyString::new(py, &text).into_any())));
+        let text = text::uuid_of(value);
+        return Ok(Some(KeyForm::Tagged(
+            "uuid",
+            PyString::new(py, &text).into_any(),
+        )));
     }
     if key.is_instance(c.decimal.bind(py))? {
         return Ok(Some(KeyForm::Tagged("decimal", key.str()?.into_any())));

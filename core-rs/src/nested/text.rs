@@ -49,15 +49,20 @@ pub fn uuid_text(text: &str) -> Option<String> {
     if negative && value != 0 {
         return None;
     }
+    Some(uuid_of(value))
+}
+
+/// A UUID's 128 bits as `str(uuid.UUID(int=value))` writes them.
+pub fn uuid_of(value: u128) -> String {
     let hex = format!("{value:032x}");
-    Some(format!(
+    format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
         &hex[8..12],
         &hex[12..16],
         &hex[16..20],
         &hex[20..]
-    ))
+    )
 }
 
 /// `int(s, 16)`'s grammar: whitespace around, a sign, an optional `0x`, hex digits with single
