@@ -12,12 +12,14 @@ Each round times, in this process:
   (`orjson.dumps` of the column, split in Rust, then `nested_json_text`): what main did before
   typed keys were stored, so `write/int` over it is the cost of the new pass;
 - `feast_bytes`: the stored text to Feast's Value bytes (`_core.encode_nested`, `layout: feast`);
-- `read`: the stored text back to dicts with typed keys (`stored_types.python_values`, what
-  `OnlineResponse.to_dict` does).
+- `read`: the stored text back to dicts with typed keys (`stored_types.python_values`, which
+  is `_core.scalar_map_objects`, what `OnlineResponse.to_dict` does).
 
 With `--feast`, Feast 0.67's `python_values_to_proto_values(..., ValueType.SCALAR_MAP)` on the
-same dicts runs in the test-only Feast venv (tests/feast_venv.py) as the Feast baseline for
-`write` + `feast_bytes`. Prints one JSON line per round and a table of medians.
+same dicts (and `SerializeToString`) runs in the test-only Feast venv (tests/feast_venv.py) as
+the Feast baseline for `write` + `feast_bytes`, and `Value.FromString` +
+`feast_value_type_to_python_type` on those bytes as the baseline for `read`. Prints one JSON
+line per round and a table of medians.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def read_back(stored: pa.Array) -> list[Any]:
 FEAST_SCRIPT = """
 import decimal, json, sys, time, uuid
 from datetime import UTC, datetime, timedelta
-from feast.type_map import python_values_to_proto_values
+from feast.protos.feast.types.Value_pb2 import Value
+from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
 from feast.value_type import ValueType
 rows, repeat = int(sys.argv[1]), int(sys.argv[2])
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -103,7 +106,11 @@ for _ in range(repeat):
         began = time.perf_counter()
         protos = python_values_to_proto_values(values, ValueType.SCALAR_MAP)
         encoded = [p.SerializeToString() for p in protos]
-        print(json.dumps({"kind": kind, "feast_write_bytes": time.perf_counter() - began,
+        wrote = time.perf_counter() - began
+        began = time.perf_counter()
+        read = [feast_value_type_to_python_type(Value.FromString(b)) for b in encoded]
+        print(json.dumps({"kind": kind, "feast_write_bytes": wrote,
+                          "feast_read": time.perf_counter() - began,
                           "bytes": sum(map(len, encoded))}))
 """
 
@@ -159,6 +166,11 @@ def main() -> None:
             theirs = median(kind, "feast_write_bytes", feast)
             print(
                 f"  {kind:5} Feast dicts->bytes {theirs:7.3f} s; Repast write+feast_bytes "
+                f"{ours:.3f} s: {theirs / ours:.1f}x faster"
+            )
+            ours, theirs = median(kind, "read", rounds), median(kind, "feast_read", feast)
+            print(
+                f"  {kind:5} Feast bytes->dicts {theirs:7.3f} s; Repast read "
                 f"{ours:.3f} s: {theirs / ours:.1f}x faster"
             )
     int_write, int_base = median("int", "write", rounds), median("int", "baseline", rounds)

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repast import _core
-from repast.errors import InvalidValueError
+from repast.errors import DecodeError, InvalidValueError
 from repast.online.stored_types import json_column, python_values, scalar_map_inputs
 
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
@@ -213,3 +213,39 @@ def test_a_python_dict_nested_in_a_value_is_written_with_text_keys() -> None:
     assert stored.to_pylist() == ['{"1":{"2":"x"}}']
     encoded = _core.encode_nested(stored, SM, "m")[0].as_py()
     assert encoded.hex() == "fa02150a130a021001120da2010a0a080a01321203120178"
+
+
+def test_the_key_walk_leaves_the_collector_as_it_found_it() -> None:
+    # tag_scalar_map_keys pauses Python's cyclic collector while it allocates the pairs.
+    import gc
+
+    assert gc.isenabled()
+    assert _core.tag_scalar_map_keys([{b"k": 1}], "m") == [[[{"bytes": "aw=="}, 1]]]
+    assert gc.isenabled()
+    with pytest.raises(InvalidValueError, match="column 'm' row 0"):
+        _core.tag_scalar_map_keys([{(1, 2): 1}], "m")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        plain = {1: "a"}
+        assert _core.tag_scalar_map_keys([plain, None, "text"], "m")[0] is plain
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_stored_text_reads_with_typed_keys_and_bad_text_names_the_row() -> None:
+    stored = pa.array(['{"1":"a","x":{"2":[1]}}', None, '[[{"bytes":"AP8="},1],[2.5,null]]'])
+    got = _core.scalar_map_objects(stored, "m")
+    # A key text that is no int, float or bool (not written by Repast) stays a string key.
+    assert got == [{1: "a", "x": {"2": [1]}}, None, {b"\x00\xff": 1, 2.5: None}]
+    for bad, why in [
+        ('[[{"uuid": "nope"}, 1]]', 'key {"uuid": "nope"} is not a UUID'),
+        ("{not json", "not valid JSON"),
+        ("[[1, 2, 3]]", "expected a [key, value] pair"),
+    ]:
+        with pytest.raises(DecodeError, match="column 'm' row 1: not a stored SCALAR_MAP") as e:
+            _core.scalar_map_objects(pa.array(["{}", bad]), "m")
+        assert why in str(e.value)
+    with pytest.raises(DecodeError, match="column 'm': a stored SCALAR_MAP is text, not Arrow"):
+        _core.scalar_map_objects(pa.array([1]), "m")

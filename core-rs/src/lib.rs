@@ -15,7 +15,7 @@ pub mod pit;
 mod py_aggregate;
 mod py_codecs;
 mod py_latest;
-mod py_map_keys;
+mod py_scalar_maps;
 mod py_nested;
 mod py_packed;
 mod py_pit;
@@ -43,7 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     py_codecs::register(m)?;
     py_nested::register(m)?;
-    py_map_keys::register(m)?;
+    py_scalar_maps::register(m)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_indices, m)?)?;
     m.add_function(wrap_pyfunction!(py_pit::point_in_time_partitions, m)?)?;
     m.add_function(wrap_pyfunction!(py_packed::encode_packed_rows, m)?)?;

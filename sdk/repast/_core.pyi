@@ -27,6 +27,7 @@ __all__ = [
     "zoned_text",
     "json_array_cells",
     "tag_scalar_map_keys",
+    "scalar_map_objects",
     "point_in_time_indices",
     "point_in_time_partitions",
     "encode_packed_rows",
@@ -138,6 +139,11 @@ def tag_scalar_map_keys(values: list[Any], column: str = "") -> list[Any]:
     `{"uuid": text}`, `{"decimal": text}`, `{"timestamp": whole seconds}`, a naive datetime
     taken as UTC); other items as they are. Any other key type (a date, a tuple, None...)
     raises `InvalidValueError` naming the column and row."""
+
+def scalar_map_objects(array: pa.Array, column: str = "") -> list[dict[Any, Any] | None]:
+    """The dicts of a stored SCALAR_MAP column (its JSON text) with their keys typed as Feast's
+    SDK reads them: ints, floats, bools, bytes, `uuid.UUID`, `decimal.Decimal`, UTC datetimes;
+    None for a null cell. Raises `DecodeError` naming the row of text that is not a stored map."""
 
 def zoned_text(array: pa.Array, column: str = "") -> pa.StringArray:
     """`<isoformat>[<zone>]` per cell of a ZONED_TIMESTAMP column: a timestamp column (its zone

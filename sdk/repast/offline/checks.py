@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.data_source import DataSource
-from repast.errors import OfflineWriteError
+from repast.errors import OfflineWriteError, RepastError
 from repast.online.stored_types import json_column, python_values
 from repast.value_type import ValueType
 
@@ -67,11 +67,11 @@ def _try_cast(array: pa.Array, target: pa.DataType) -> pa.Array:
         # instant, in its own zone.
         array = pc.replace_substring_regex(array, pattern=r"\[[^\[]*\]$", replacement="")
     elif pa.types.is_string(array.type) and pa.types.is_map(target):
-        # A ScalarMap given as Python dicts with int, float or bool keys arrives as JSON text.
+        # A ScalarMap given as Python dicts arrives as its stored JSON text (typed keys).
         try:
             maps = python_values(json_column(array), int(ValueType.SCALAR_MAP))
-            return pa.array([None if m is None else list(m.items()) for m in maps], target)
-        except (ValueError, TypeError, pa.ArrowTypeError) as exc:
+            return pa.array(maps, target)
+        except (RepastError, ValueError, TypeError, pa.ArrowTypeError) as exc:
             raise pa.ArrowInvalid(str(exc)) from None
     # Timestamps may lose sub-unit digits (as online writes do); anything else converts exactly.
     return array.cast(target, safe=not pa.types.is_timestamp(target))

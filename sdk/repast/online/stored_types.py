@@ -28,7 +28,6 @@ The Redis `layout: feast` stores every one of these types in Feast's own protobu
 
 from __future__ import annotations
 
-import base64
 import decimal
 import functools
 import re
@@ -298,47 +297,16 @@ def _zoned(text: str) -> datetime:
     return datetime.fromisoformat(stamp).astimezone(zone(name))
 
 
-def _key(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text  # not written by Repast: kept as the text it is
-
-
-def _tagged_key(key: Any) -> Any:
-    """A key of the stored pair form as Feast's SDK reads it back: bytes, `uuid.UUID`,
-    `decimal.Decimal`, a UTC datetime; ints, floats and bools as they are."""
-    if not isinstance(key, dict):
-        return key
-    ((tag, value),) = key.items()
-    if tag == "bytes":
-        return base64.b64decode(value)
-    if tag == "uuid":
-        return uuid.UUID(value)
-    if tag == "decimal":
-        return decimal.Decimal(value)
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _scalar_map(value: Any) -> Any:
-    """A stored SCALAR_MAP read back as a dict with typed keys: from the object form (keys as
-    their JSON text) or the pair form (`[[key, value], ...]`, see `json_out::write_key`)."""
-    if isinstance(value, dict):
-        return {_key(k): v for k, v in value.items()}
-    if isinstance(value, list):
-        return {_tagged_key(k): v for k, v in value}
-    return value
-
-
 def python_values(array: pa.Array, value_type: int | None) -> list[Any]:
     """The Python values of a read column as Feast's SDK returns them: JSON parsed, UUIDs as
     `uuid.UUID`, decimals as `decimal.Decimal` (their lists and sets as lists of those), a
     SCALAR_MAP with its typed keys, a ZONED_TIMESTAMP as a datetime in its zone."""
     if value_type == V.ZONED_TIMESTAMP and pa.types.is_string(array.type):
         return [None if t is None else _zoned(t) for t in array.to_pylist()]
-    values = parsed_values(array)
     if value_type == V.SCALAR_MAP:
-        return [_scalar_map(m) for m in values]
+        storage = array.storage if isinstance(array.type, pa.JsonType) else array
+        return _core.scalar_map_objects(storage)
+    values = parsed_values(array)
     make: Callable[[str], Any]
     if value_type in _UUIDS or value_type in _UUID_SETS:
         make = uuid.UUID
