@@ -10,13 +10,13 @@
 //!
 //! Out (`scalar_map_objects`): the stored JSON text of each row as the dict Feast's SDK reads,
 //! its keys typed.
+use arrow::array::{make_array, Array, ArrayData, AsArray};
+use arrow::datatypes::DataType;
+use arrow::pyarrow::PyArrowType;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use arrow::array::{make_array, Array, ArrayData, AsArray};
-use arrow::datatypes::DataType;
-use arrow::pyarrow::PyArrowType;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::error::{DecodeError, InvalidValueError};
