@@ -7,8 +7,6 @@ and the server on every store, plus get_historical_features."""
 
 from __future__ import annotations
 
-import decimal
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -28,6 +26,7 @@ from repast.config import RepoConfig
 from repast.errors import InvalidValueError
 from repast.online.stored_types import json_column, python_values
 from repast.types import Int64, ScalarMap, String, ZonedTimestamp
+from scalar_map_cases import STORED, case_dict, entries, read_back
 from server_helpers import client_for, run
 
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
@@ -380,40 +379,14 @@ def test_bad_values_through_the_sdk_name_feature_and_row(store: FeatureStore) ->
         assert got["m"] == [{1: "a"}, None]
 
 
-KEY_KINDS = [
-    c
-    for c in GOLDEN["scalar_map_cases"]
-    if "hex" in c and c.get("key_kind") not in (None, "nested_scalar_map")
-]
-
-
-def _tagged(key: Any) -> Any:
-    """A recorded key as the Python object Feast was given (see test_scalar_map_keys.py)."""
-    if not isinstance(key, dict):
-        return key
-    ((kind, text),) = key.items()
-    if kind == "bytes":
-        return bytes.fromhex(text)
-    if kind == "uuid":
-        return uuid.UUID(text)
-    if kind == "decimal":
-        return decimal.Decimal(text)
-    return _datetime(text)
-
-
-def _entries(read: dict[Any, Any] | None) -> list[tuple[type, str, Any]] | None:
-    """A read map's entries in order, each key's type and text (NaN != NaN as a key)."""
-    return None if read is None else [(type(k), str(k), v) for k, v in read.items()]
-
-
 def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
     """Bytes, UUID, decimal and datetime keys (recorded from Feast), through the SDK, the
     server and /push: Feast's bytes on `layout: feast`, Feast's reads everywhere."""
     import pandas as pd
 
     _apply(store)
-    given = [{_tagged(k): v for k, v in c["python_pairs"]} for c in KEY_KINDS]
-    read_back = [{_tagged(k): v for k, v in c["read_back_pairs"]} for c in KEY_KINDS]
+    given = [case_dict(c) for c in STORED]
+    read = [read_back(c) for c in STORED]
     ids = list(range(1, len(given) + 1))
     frame = pd.DataFrame(
         {
@@ -426,9 +399,9 @@ def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
     )
     store.write_to_online_store("typed", frame)
     got = store.get_online_features(["typed:m"], {"driver_id": ids}).to_dict()["m"]
-    assert [_entries(m) for m in got] == [_entries(m) for m in read_back]
+    assert [entries(m) for m in got] == [entries(m) for m in read]
     if store.layout == "redis-feast":  # type: ignore[attr-defined]
-        for driver_id, case in zip(ids, KEY_KINDS, strict=True):
+        for driver_id, case in zip(ids, STORED, strict=True):
             assert _feast_fields(store, driver_id)[0].hex() == case["hex"], case["key_kind"]
     # The server answers the stored form: typed keys tagged in [key, value] pairs.
     served = _served(store, ids[:1], ["typed:m"])["m"][0]
@@ -450,7 +423,7 @@ def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
     binary = pa.array([[(b"\x00\xffab", "1")]], pa.map_(pa.binary(), pa.string()))
     store.push("t_push", _table([102], binary, pa.array([T])))
     got = store.get_online_features(["typed:m"], {"driver_id": [101, 102]}).to_dict()["m"]
-    assert got == [read_back[0], {b"\x00\xffab": "1"}]
+    assert got == [read[0], {b"\x00\xffab": "1"}]
     assert [type(k) for k in got[0]] == [bytes, bytes, bytes]
 
 
@@ -540,6 +513,26 @@ def test_python_objects_keep_each_rows_zone_and_key_types(store: FeatureStore) -
         store.push("t_push", bad)
 
 
+def _file_backed_store(tmp_path: Path, features: dict[str, Any]) -> FeatureStore:
+    """A SQLite store whose view `typed` (driver_id and `features`) is fed by push source
+    `t_push` over data/t.parquet, which the caller has written."""
+    config = {
+        "project": "typed_keys",
+        "registry": str(tmp_path / "registry.json"),
+        "online_store": {"type": "sqlite", "path": "data/online.db"},
+        "repo_path": tmp_path,
+    }
+    store = FeatureStore(config=RepoConfig.model_validate(config))
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = FileSource(name="t_src", path="data/t.parquet", timestamp_field="event_timestamp")
+    push = PushSource(name="t_push", batch_source=source)
+    schema = [Field(name="driver_id", dtype=Int64)]
+    schema += [Field(name=name, dtype=dtype) for name, dtype in features.items()]
+    view = FeatureView(name="typed", entities=[driver], schema=schema, source=push)
+    store.apply([driver, source, push, view])
+    return store
+
+
 def test_online_and_offline_push_of_python_objects_lands_in_the_file(tmp_path: Path) -> None:
     """A DataFrame of dicts with int keys and datetimes in several zones, pushed online and
     offline: the Parquet file keeps its own column types (the instant in the file's zone)."""
@@ -557,23 +550,7 @@ def test_online_and_offline_push_of_python_objects_lands_in_the_file(tmp_path: P
     pq.write_table(
         pa.table({k: pa.array([], t) for k, t in file_types.items()}), tmp_path / "data/t.parquet"
     )
-    config = {
-        "project": "typed_keys",
-        "registry": str(tmp_path / "registry.json"),
-        "online_store": {"type": "sqlite", "path": "data/online.db"},
-        "repo_path": tmp_path,
-    }
-    store = FeatureStore(config=RepoConfig.model_validate(config))
-    driver = Entity(name="driver", join_keys=["driver_id"])
-    source = FileSource(name="t_src", path="data/t.parquet", timestamp_field="event_timestamp")
-    push = PushSource(name="t_push", batch_source=source)
-    schema = [
-        Field(name="driver_id", dtype=Int64),
-        Field(name="m", dtype=ScalarMap),
-        Field(name="z", dtype=ZonedTimestamp),
-    ]
-    view = FeatureView(name="typed", entities=[driver], schema=schema, source=push)
-    store.apply([driver, source, push, view])
+    store = _file_backed_store(tmp_path, {"m": ScalarMap, "z": ZonedTimestamp})
     paris = ZoneInfo("Europe/Paris")
     times = [datetime(2024, 3, 10, 1, 30, tzinfo=NY), datetime(2024, 7, 1, tzinfo=paris)]
     df = pd.DataFrame(
@@ -626,23 +603,7 @@ def test_binary_and_timestamp_keyed_files_materialize_and_take_offline_pushes(
         ),
         tmp_path / "data/t.parquet",
     )
-    config = {
-        "project": "typed_keys",
-        "registry": str(tmp_path / "registry.json"),
-        "online_store": {"type": "sqlite", "path": "data/online.db"},
-        "repo_path": tmp_path,
-    }
-    store = FeatureStore(config=RepoConfig.model_validate(config))
-    driver = Entity(name="driver", join_keys=["driver_id"])
-    source = FileSource(name="t_src", path="data/t.parquet", timestamp_field="event_timestamp")
-    push = PushSource(name="t_push", batch_source=source)
-    schema = [
-        Field(name="driver_id", dtype=Int64),
-        Field(name="b", dtype=ScalarMap),
-        Field(name="t", dtype=ScalarMap),
-    ]
-    view = FeatureView(name="typed", entities=[driver], schema=schema, source=push)
-    store.apply([driver, source, push, view])
+    store = _file_backed_store(tmp_path, {"b": ScalarMap, "t": ScalarMap})
     store.materialize(T - timedelta(days=1), T + timedelta(days=1))
     refs = ["typed:b", "typed:t"]
     online = store.get_online_features(refs, {"driver_id": [1]}).to_dict()

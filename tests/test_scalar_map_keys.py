@@ -8,15 +8,11 @@ A dict with typed keys nested inside a value is the one gap (docs/feast-compatib
 
 from __future__ import annotations
 
-import decimal
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -25,9 +21,8 @@ from hypothesis import strategies as st
 from repast import _core
 from repast.errors import DecodeError, InvalidValueError
 from repast.online.stored_types import json_column, python_values, scalar_map_inputs
+from scalar_map_cases import KEYED, STORED, case_dict, entries, read_back, recorded_object
 
-GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "nested_values.json").read_bytes())
-KEYED = [c for c in GOLDEN["scalar_map_cases"] if "key_kind" in c]
 SM = 47
 
 
@@ -35,82 +30,36 @@ def _id(case: dict[str, Any]) -> str:
     return f"{case['key_kind']}:{orjson.dumps(case['python_pairs']).decode()[:30]}"
 
 
-def _python(tagged: Any) -> Any:
-    """A recorded key or value back as the Python object Feast was given."""
-    if not isinstance(tagged, dict):
-        return tagged
-    if len(tagged) == 1:
-        ((kind, text),) = tagged.items()
-        if kind == "bytes":
-            return bytes.fromhex(text)
-        if kind == "uuid":
-            return uuid.UUID(text)
-        if kind == "decimal":
-            return decimal.Decimal(text)
-        if kind == "datetime":
-            return datetime.fromisoformat(text["isoformat"])
-        if kind == "scalar_map":
-            return {_python(k): _python(v) for k, v in text}
-        if kind == "datetime64":
-            import numpy as np
-
-            return np.datetime64(text)
-        if kind == "date":
-            return datetime.fromisoformat(text).date()
-        if kind == "tuple":
-            return tuple(int(p) for p in text.strip("()").split(","))
-    return {k: _python(v) for k, v in tagged.items()}
-
-
 def _dict(case: dict[str, Any]) -> dict[Any, Any]:
-    return {_python(k): _python(v) for k, v in case["python_pairs"]}
+    return {recorded_object(k): recorded_object(v) for k, v in case["python_pairs"]}
 
 
 def _write(dicts: list[Any]) -> pa.Array:
     return _core.nested_json_text(scalar_map_inputs(dicts, "m"), SM, None, "m")
 
 
-def _case_dict(case: dict[str, Any]) -> dict[Any, Any]:
-    """The dict Feast was given; a `pandas_timestamp` case's keys as pandas Timestamps."""
-    given = _dict(case)
-    if case["key_kind"] == "pandas_timestamp":
-        return {pd.Timestamp(k): v for k, v in given.items()}
-    return given
-
-
-def _read_back(case: dict[str, Any]) -> dict[Any, Any]:
-    """What Feast's SDK read back, as Python objects."""
-    return {_python(k): _python(v) for k, v in case["read_back_pairs"]}
-
-
-# Everything Feast takes but the ScalarMap nested in a value (a separate, documented gap).
-STORED = [c for c in KEYED if "hex" in c and c["key_kind"] != "nested_scalar_map"]
 REFUSED = [c for c in KEYED if "feast_error" in c]
 
 
 @pytest.mark.parametrize("case", STORED, ids=_id)
 def test_repast_writes_feasts_bytes_for_every_key_kind(case: dict[str, Any]) -> None:
-    stored = _write([{1: "fine"}, _case_dict(case), None])
+    stored = _write([{1: "fine"}, case_dict(case), None])
     encoded = _core.encode_nested(stored, SM, "m")
     assert encoded[1].as_py().hex() == case["hex"]
     assert case["hex_deterministic"] == case["hex"]
 
 
-def _entries(read: dict[Any, Any]) -> list[tuple[type, str, Any]]:
-    return [(type(k), str(k), v) for k, v in read.items()]
-
-
 @pytest.mark.parametrize("case", STORED, ids=_id)
 def test_every_layout_reads_what_feasts_sdk_reads(case: dict[str, Any]) -> None:
-    want = _read_back(case)
+    want = read_back(case)
     # SQLite and `layout: packed` hold Repast's stored text; `layout: feast` Feast's bytes.
-    stored = _write([_case_dict(case)])
+    stored = _write([case_dict(case)])
     from_text = python_values(json_column(stored), SM)[0]
     decoded = _core.decode_nested(pa.array([bytes.fromhex(case["hex"])]), SM, None, "m")
     from_feast = python_values(json_column(decoded), SM)[0]
     for got in (from_text, from_feast):
         # Entries in Feast's order, each key of Feast's type (compared as text: NaN != NaN).
-        assert _entries(got) == _entries(want)
+        assert entries(got) == entries(want)
     assert decoded.to_pylist() == stored.to_pylist()
 
 
