@@ -62,9 +62,11 @@ def stream_store(
     field_mapping: dict[str, str] | None = None,
     project: str | None = None,
     offline: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> FeatureStore:
     """A store on the test Redis (packed layout) with one StreamFeatureView `driver_live`
-    reading `topic`: driver_id Int64 key, conv_rate Float32, trips Int64, label String."""
+    reading `topic`: driver_id Int64 key, conv_rate Float32, trips Int64, label String, and
+    the `extra` features (name → Feast type)."""
     config = RepoConfig.model_validate(
         {
             "project": project or unique("stream").replace("-", "_"),
@@ -84,6 +86,7 @@ def stream_store(
         "trips": pa.array([], pa.int64()),
         "label": pa.array([], pa.string()),
     }
+    columns.update({name: pa.array([], t.to_arrow_type()) for name, t in (extra or {}).items()})
     if offline:
         (tmp / "log").mkdir(exist_ok=True)
         columns["created"] = pa.array([], pa.timestamp("us", tz="UTC"))
@@ -116,6 +119,7 @@ def stream_store(
             Field(name="conv_rate", dtype=Float32),
             Field(name="trips", dtype=Int64),
             Field(name="label", dtype=String),
+            *(Field(name=name, dtype=t) for name, t in (extra or {}).items()),
         ],
         source=source,
         timestamp_field="event_timestamp",

@@ -5,6 +5,7 @@ consumer dies mid-batch or Redis goes away, restarts resume from the committed o
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from stream_helpers import (
     FAST_BACKOFF,
     VIEW,
     committed,
+    consume_all,
     eventually,
     fresh_metrics,
     produce,
@@ -134,6 +136,55 @@ def test_produced_events_are_readable_online(
     # Freshness was observed for every decoded row; lag is zero once caught up.
     assert count(metrics, "repast_stream_freshness_seconds_count", view=VIEW) == 4
     assert count(metrics, "repast_stream_consumer_lag", view=VIEW, topic=topic, partition="0") == 0
+    store.online_store.close()
+
+
+def test_nested_features_are_stored_and_bad_ones_dead_lettered(
+    tmp_path: Path, redis_clean: RedisServer, kafka_broker: str, topic: str
+) -> None:
+    """Map, Struct and ScalarMap features from JSON messages, read back as Feast's SDK reads
+    them; a message whose nested value the store refuses goes to the dead-letter topic."""
+    from repast.types import Int64, Map, ScalarMap, String, Struct
+
+    profile = Struct({"name": String, "age": Int64})
+    store = stream_store(
+        tmp_path,
+        redis_clean,
+        kafka_broker,
+        topic,
+        extra={"attrs": Map, "profile": profile, "counts": ScalarMap},
+    )
+    uuid_text = "6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"
+    events = [
+        event(
+            1,
+            0,
+            10,
+            attrs={"b": "x", "a": "y"},
+            profile={"name": "ann", "age": 31},
+            counts={"1": 5, "2.5": 6},
+        ),
+        event(2, 0, 20, counts=[[{"bytes": "AP8="}, 1], [{"uuid": uuid_text}, 2]]),
+        event(3, 0, 30, profile={"name": "bob"}),  # a Struct missing a field: refused
+    ]
+    dead = f"{topic}.dlq"
+
+    async def main() -> None:
+        await produce(kafka_broker, topic, events)
+        async with consuming(store, unique("g"), fresh_metrics()):
+            await eventually(lambda: trips(store, [1, 2]) == [10, 20], "rows online")
+        letters = await consume_all(kafka_broker, dead, 1)
+        headers = dict(letters[0].headers)
+        assert headers["repast.reason"] == b"wrong_type"
+        assert b"feature 'profile': not a STRUCT value" in headers["repast.error"]
+
+    asyncio.run(main())
+    refs = [f"{VIEW}:attrs", f"{VIEW}:profile", f"{VIEW}:counts", f"{VIEW}:trips"]
+    got = store.get_online_features(refs, {"driver_id": [1, 2, 3]}).to_dict()
+    assert got["attrs"] == [{"a": "y", "b": "x"}, None, None]
+    assert got["profile"] == [{"name": "ann", "age": 31}, None, None]
+    assert got["counts"] == [{1: 5, 2.5: 6}, {b"\x00\xff": 1, uuid.UUID(uuid_text): 2}, None]
+    assert got["trips"] == [10, 20, None]
     store.online_store.close()
 
 

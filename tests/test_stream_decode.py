@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from repast import Entity, Field, FileSource, KafkaSource, StreamFeatureView, ValueType
 from repast.data_format import JsonFormat
@@ -188,3 +191,94 @@ def test_a_zoned_timestamp_stays_text_for_the_writer_to_read_its_zone() -> None:
         "2024-03-10T06:30:00+05:30",
     ]
     assert str(zoned[0].tzinfo) == "America/New_York"
+
+
+def test_nested_features_become_json_text_and_bad_ones_are_named() -> None:
+    from repast.online.stored_types import json_column, python_values, to_json_text
+    from repast.types import Map, ScalarMap, Struct
+
+    d = decoder(
+        [
+            Field(name="m", dtype=Map),
+            Field(name="s", dtype=Struct({"name": String, "age": Int64})),
+            Field(name="k", dtype=ScalarMap),
+        ]
+    )
+    good = {"m": {"b": 1, "a": [1.5]}, "s": {"name": "x", "age": 3}, "k": {"1": "a"}}
+    tagged = [[{"bytes": "AP8="}, 1], [{"uuid": "6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"}, 2]]
+    out = d.decode(
+        msgs(
+            {"driver_id": 1, "ts": T0, **good},
+            {"driver_id": 2, "ts": T0, "m": "not a map"},
+            {"driver_id": 3, "ts": T0, "s": {"name": "y", "age": 4, "extra": 1}},
+            {"driver_id": 4, "ts": T0, "k": {"a": 1}},
+            {"driver_id": 5, "ts": T0, "k": tagged},  # typed keys as /push takes them
+            {"driver_id": 6, "ts": T0},  # absent nested fields are null
+            {"driver_id": 7, "ts": T0, "k": [[{"uuid": "nope"}, 1]]},
+            {"driver_id": 8, "ts": T0, "m": {"a": 2**63}},  # JSON takes it; Feast's int64 not
+        )
+    )
+    assert {i: r.reason for i, r in out.errors.items()} == {
+        1: "wrong_type",
+        2: "wrong_type",
+        3: "wrong_type",
+        6: "wrong_type",
+        7: "wrong_type",
+    }
+    assert out.errors[1].error.startswith("feature 'm': not a MAP value: ")
+    assert "extra" in out.errors[2].error
+    assert out.errors[3].error.startswith("feature 'k': not a SCALAR_MAP value: key \"a\"")
+    assert out.errors[6].error == (
+        'feature \'k\': not a SCALAR_MAP value: element 0: key {"uuid": "nope"} is not a UUID'
+    )
+    assert "integer 9223372036854775808 does not fit in int64" in out.errors[7].error
+    assert out.table.column("driver_id").to_pylist() == [1, 5, 6]
+    assert out.table.schema.field("m").type == pa.string()
+    # The writer's converter reads the cells back as the values sent.
+    stored = to_json_text(out.table.column("k"), ValueType.SCALAR_MAP, "k")
+    assert python_values(json_column(stored), ValueType.SCALAR_MAP) == [
+        {1: "a"},
+        {b"\x00\xff": 1, uuid.UUID("6f1c1c1e-8a3b-4c4f-9d55-0c8f5d9a1b2c"): 2},
+        None,
+    ]
+    struct = to_json_text(out.table.column("s"), ValueType.STRUCT, "s")
+    assert struct.to_pylist() == ['{"name":"x","age":3}', None, None]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(JSON_VALUES, min_size=1, max_size=6))
+def test_any_json_in_a_nested_field_is_stored_or_dead_lettered(values: list[Any]) -> None:
+    from repast.online.stored_types import to_json_text
+    from repast.types import Map, ScalarMap, Struct
+
+    struct = Struct({"a": Int64})
+    d = decoder(
+        [
+            Field(name="m", dtype=Map),
+            Field(name="s", dtype=struct),
+            Field(name="k", dtype=ScalarMap),
+        ]
+    )
+    messages = [{"driver_id": i, "ts": T0, "m": v, "s": v, "k": v} for i, v in enumerate(values)]
+    out = d.decode(msgs(*messages))  # never raises: every message is kept or rejected
+    assert sorted([*out.rows.tolist(), *out.errors]) == list(range(len(values)))
+    assert {r.reason for r in out.errors.values()} <= {"wrong_type"}
+    for rejection in out.errors.values():
+        assert rejection.error.startswith(("feature 'm': ", "feature 's': ", "feature 'k': "))
+    # What was kept, the writer takes.
+    to_json_text(out.table.column("m"), ValueType.MAP, "m")
+    to_json_text(out.table.column("s"), ValueType.STRUCT, "s", struct.to_arrow_type())
+    to_json_text(out.table.column("k"), ValueType.SCALAR_MAP, "k")

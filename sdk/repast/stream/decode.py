@@ -6,6 +6,11 @@ list built from the parsed objects and one Arrow conversion, so no per-value Pyt
 the happy path. Only a column that fails to convert as a whole is re-checked value by
 value, to name the rows that are wrong.
 
+A Map, Struct, ScalarMap (their lists, VALUE_LIST, VALUE_SET) feature's values become JSON
+text cells, as a /push body's do (one `orjson.dumps` of the column, split in Rust), checked by
+the writer's own converter so that a value the store would refuse is rejected here, with its
+message.
+
 Rows that cannot be stored (not a JSON object, a missing or wrongly typed join key, a
 missing or unparseable event time, a wrongly typed feature) are returned beside the table
 with the reason, for the dead-letter queue; they never stop the batch.
@@ -13,6 +18,7 @@ with the reason, for the dead-letter queue; they never stop the batch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,9 +29,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast import _core
 from repast.data_source import DataSource
+from repast.errors import RepastError
 from repast.feature_view import FeatureView
 from repast.online.base import TIMESTAMP
+from repast.online.stored_types import JSON_TEXT
 from repast.stream.dead_letter import Rejection
 from repast.value_type import ValueType
 
@@ -175,6 +184,35 @@ def _convert_each(
     return _convert(good, target), errors
 
 
+_WHERE = re.compile(r"^column '[^']*'(?: row \d+)?: ")
+
+
+def _nested_cells(
+    values: list[Any], value_type: int, declared: pa.DataType, name: str, label: str
+) -> tuple[pa.Array, dict[int, str]]:
+    """A nested feature's values as JSON text cells, each checked as the writer will check it
+    (`stored_types.to_json_text`); a value it refuses is null here and named in the errors.
+    Only when the column fails as a whole is each value converted on its own, to name every
+    bad one."""
+    try:
+        cells = _core.json_array_cells(orjson.dumps(values), name)
+        _core.nested_json_text(cells, value_type, declared, name)
+        return cells, {}
+    except RepastError:
+        pass
+    texts: list[str | None] = []
+    errors: dict[int, str] = {}
+    for i, value in enumerate(values):
+        try:
+            cell = _core.json_array_cells(orjson.dumps([value]), name)
+            _core.nested_json_text(cell, value_type, declared, name)
+            texts.append(cell[0].as_py())
+        except RepastError as exc:
+            errors[i] = f"{label} {_WHERE.sub('', str(exc))}"
+            texts.append(None)
+    return pa.array(texts, pa.string()), errors
+
+
 @dataclass(frozen=True)
 class _Column:
     name: str
@@ -184,12 +222,20 @@ class _Column:
     type: pa.DataType
     role: str
     """'join key', 'event time' or 'feature'."""
+    nested: tuple[int, pa.DataType] | None = None
+    """A feature stored as JSON text: its Feast value type and declared Arrow type."""
+
+
+def _nested_type(dtype: Any) -> tuple[int, pa.DataType] | None:
+    value_type = int(dtype.to_value_type())
+    return (value_type, dtype.to_arrow_type()) if value_type in JSON_TEXT else None
 
 
 def _feature_type(dtype: Any) -> pa.DataType:
     """The Arrow type a feature's JSON values are read as. A ZonedTimestamp stays text: the
-    writer reads its offset or `[zone]` (online/stored_types.py), which a UTC timestamp loses."""
-    if dtype.to_value_type() == ValueType.ZONED_TIMESTAMP:
+    writer reads its offset or `[zone]` (online/stored_types.py), which a UTC timestamp loses;
+    a nested feature is JSON text (`_nested_cells`)."""
+    if dtype.to_value_type() == ValueType.ZONED_TIMESTAMP or _nested_type(dtype) is not None:
         return pa.string()
     arrow: pa.DataType = dtype.to_arrow_type()
     return arrow
@@ -216,7 +262,13 @@ class MessageDecoder:
         # An aggregated view's messages carry its aggregations' inputs, not its features.
         fields = getattr(view, "aggregation_inputs", None) or view.features
         columns += [
-            _Column(f.name, raw_of.get(f.name, f.name), _feature_type(f.dtype), "feature")
+            _Column(
+                f.name,
+                raw_of.get(f.name, f.name),
+                _feature_type(f.dtype),
+                "feature",
+                _nested_type(f.dtype),
+            )
             for f in fields
             if f.name not in join_keys
         ]
@@ -273,6 +325,9 @@ class MessageDecoder:
         if column.role == "event time":
             array, errors = parse_timestamps(values)
             return array, {i: f"{label} {m}" for i, m in errors.items()}
+        if column.nested is not None:
+            value_type, declared = column.nested
+            return _nested_cells(values, value_type, declared, column.name, label)
         try:
             return _convert(values, column.type), {}
         except _ColumnError:
