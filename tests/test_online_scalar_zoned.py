@@ -15,13 +15,23 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
 
 from online_stores import STORES, online_config, store_on
-from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, _core
+from repast import (
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Field,
+    FileSource,
+    PushSource,
+    _core,
+    on_demand_feature_view,
+)
 from repast.config import RepoConfig
 from repast.errors import InvalidValueError
 from repast.online.stored_types import json_column, python_values
@@ -425,6 +435,86 @@ def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
     got = store.get_online_features(["typed:m"], {"driver_id": [101, 102]}).to_dict()["m"]
     assert got == [read[0], {b"\x00\xffab": "1"}]
     assert [type(k) for k in got[0]] == [bytes, bytes, bytes]
+
+
+def _python_mode_udf(inputs: dict[str, Any]) -> dict[str, Any]:
+    from datetime import timedelta
+
+    maps, times = inputs["m"], inputs["z"]
+    return {
+        # The inputs are what Feast's SDK reads: typed keys, datetimes in their zones.
+        "kinds": [
+            None if m is None else f"{sorted({type(k).__name__ for k in m})}|{z.tzinfo}"
+            for m, z in zip(maps, times, strict=True)
+        ],
+        "as_bytes": [
+            None if m is None else {str(k).encode(): v for k, v in m.items()} for m in maps
+        ],
+        "an_hour_later": [None if z is None else z + timedelta(hours=1) for z in times],
+    }
+
+
+def _pandas_mode_udf(inputs: pd.DataFrame) -> pd.DataFrame:
+    from datetime import timedelta
+
+    maps, times = inputs["m"].tolist(), inputs["z"].tolist()
+    columns: dict[str, list[Any]] = {
+        "kinds": [
+            None if m is None else f"{sorted({type(k).__name__ for k in m})}|{z.tzinfo}"
+            for m, z in zip(maps, times, strict=True)
+        ],
+        "as_bytes": [
+            None if m is None else {str(k).encode(): v for k, v in m.items()} for m in maps
+        ],
+        "an_hour_later": [None if z is None else z + timedelta(hours=1) for z in times],
+    }
+    return pd.DataFrame(columns, index=inputs.index)
+
+
+@pytest.mark.parametrize("mode", ["python", "pandas"])
+def test_on_demand_views_see_and_return_typed_keys_and_zones(
+    store: FeatureStore, mode: str
+) -> None:
+    _apply(store)
+    view = store.get_feature_view("typed")
+    outputs = [
+        Field(name="kinds", dtype=String),
+        Field(name="as_bytes", dtype=ScalarMap),
+        Field(name="an_hour_later", dtype=ZonedTimestamp),
+    ]
+    udf = _python_mode_udf if mode == "python" else _pandas_mode_udf
+    odfv = on_demand_feature_view(sources=[view], schema=outputs, mode=mode, name="derived")(udf)
+    store.apply([odfv], skip_source_validation=True)
+    paris = ZoneInfo("Europe/Paris")
+    times = [datetime(2024, 3, 10, 1, 30, tzinfo=NY), datetime(2024, 7, 1, tzinfo=paris)]
+    rows = {
+        "driver_id": [1, 2],
+        "event_timestamp": [T, T],
+        "m": [{1: "a", 2: "b"}, {2.5: None}],
+        "z": times,
+        "s": ["x", "y"],
+    }
+    store.push("t_push", rows)
+    refs = ["derived:kinds", "derived:as_bytes", "derived:an_hour_later"]
+    got = store.get_online_features(refs, {"driver_id": [1, 2, 3]}).to_dict()
+    assert got["kinds"] == ["['int']|America/New_York", "['float']|Europe/Paris", None]
+    assert got["as_bytes"] == [{b"1": "a", b"2": "b"}, {b"2.5": None}, None]
+    # 01:30 EST + 1 h is 02:30 on the wall, a time New York skipped that day: stored as its
+    # instant (07:30 UTC, as Feast's `timestamp()` reads it), it reads back as 03:30 EDT.
+    later = [(t.astimezone(UTC) + timedelta(hours=1)).astimezone(t.tzinfo) for t in times]
+    assert got["an_hour_later"] == [*later, None]
+    assert [t.tzinfo for t in got["an_hour_later"][:2]] == [NY, paris]
+    served = _served(store, [1, 2, 3], refs)
+    assert served["as_bytes"] == [
+        [[{"bytes": "MQ=="}, "a"], [{"bytes": "Mg=="}, "b"]],
+        [[{"bytes": "Mi41"}, None]],
+        None,
+    ]
+    assert served["an_hour_later"] == [
+        "2024-03-10T03:30:00-04:00",  # an hour after 01:30 EST is 03:30 EDT
+        "2024-07-01T01:00:00+02:00",
+        None,
+    ]
 
 
 def test_materialized_and_historical_values_are_the_files(store: FeatureStore) -> None:

@@ -27,8 +27,6 @@ from repast.errors import (
     FeatureNameCollisionError,
     FeatureNotFoundError,
     FeatureViewNotFoundError,
-    RepastError,
-    RequestDataNotFoundError,
 )
 from repast.feature_service import FeatureService
 from repast.feature_view import DUMMY_ENTITY_ID, FeatureView
@@ -42,7 +40,8 @@ from repast.online.base import (
     ViewRows,
     packed_row_store,
 )
-from repast.online.stored_types import PARSED_ON_READ, is_json, json_column, parsed_values
+from repast.online.on_demand import OdfvPlan, transform
+from repast.online.stored_types import PARSED_ON_READ, json_column
 from repast.online.tiles import TileSpec, tile_spec, tile_store
 from repast.online_response import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineResponse
 from repast.registry.document import Kind
@@ -89,16 +88,6 @@ class _ViewPlan:
 
 
 @dataclass
-class _OdfvPlan:
-    view: OnDemandFeatureView
-    features: list[str]
-    inputs: list[tuple[int, int, list[str]]]
-    """(view plan index, feature index, the names the udf sees it under)."""
-    request: list[tuple[str, pa.DataType]]
-    udf: Callable[..., Any]
-
-
-@dataclass
 class PackedRead:
     """A read whose feature values are still the stored packed rows, for writers that skip
     Arrow (`_core.packed_response_json`, the feature server's JSON).
@@ -124,7 +113,7 @@ class _Plan:
     """Per output feature column: (from an ODFV?, view or ODFV plan index, feature index in
     that plan, name)."""
     join_columns: list[str]
-    odfvs: list[_OdfvPlan]
+    odfvs: list[OdfvPlan]
     entity_names: dict[str, str] = field(default_factory=dict)
     """Join key -> the one entity that has it: Feast also takes an entity column named after
     the entity instead of its join key."""
@@ -224,7 +213,7 @@ class OnlineReader:
         if not wanted:
             raise FeatureNotFoundError("No features specified for retrieval")
         plans: list[_ViewPlan] = []
-        odfv_plans: list[_OdfvPlan] = []
+        odfv_plans: list[OdfvPlan] = []
         # Per wanted entry: (is an ODFV, its plan index, alias).
         where: list[tuple[bool, int, str]] = []
         for view_name, alias, join_key_map, names in wanted:
@@ -351,7 +340,7 @@ class OnlineReader:
                 statuses.append(status.take(indices))
                 stamps.append(ts.take(indices))
                 values.append([c.take(indices) for c in cols])
-        transformed = [_transform(o, values, raw, n) for o in plan.odfvs]
+        transformed = [transform(o, values, raw, n) for o in plan.odfvs]
         names = list(plan.join_columns)
         out_values: list[pa.Array] = [typed[c] for c in plan.join_columns]
         out_status: list[pa.Array | None] = [None] * len(names)
@@ -364,7 +353,7 @@ class OnlineReader:
                 out_values.append(transformed[index][fi])
                 out_status.append(None)
                 out_ts.append(None)
-                out_kinds.append(None)
+                out_kinds.append(plan.odfvs[index].output_kind(fi))
             else:
                 p = plan.views[index]
                 out_values.append(values[index][fi])
@@ -611,9 +600,9 @@ def _odfv_plan(
     names: list[str],
     views: Mapping[str, FeatureView],
     plans: list[_ViewPlan],
-) -> _OdfvPlan:
+) -> OdfvPlan:
     _check_features(f"on-demand feature view '{odfv.name}'", [f.name for f in odfv.features], names)
-    inputs: list[tuple[int, int, list[str]]] = []
+    inputs: list[tuple[int, int, list[str], int | None]] = []
     for alias, projection in odfv.source_feature_view_projections.items():
         view = views.get(projection.name)
         if view is None:
@@ -622,57 +611,15 @@ def _odfv_plan(
                 f"'{projection.name}', which does not exist"
             )
         features = [f.name for f in projection.features] or [f.name for f in view.features]
+        kinds = {f.name: int(f.dtype.to_value_type()) for f in view.features}
         # A hidden read of the source view's features, never part of the response.
         plans.append(_view_plan(view, alias, dict(projection.join_key_map), features))
         for fi, feature in enumerate(features):
-            inputs.append((len(plans) - 1, fi, [feature, f"{alias}__{feature}"]))
+            aliases = [feature, f"{alias}__{feature}"]
+            inputs.append((len(plans) - 1, fi, aliases, kinds.get(feature)))
     request = [
         (f.name, f.dtype.to_arrow_type())
         for source in odfv.source_request_sources.values()
         for f in source.schema
     ]
-    return _OdfvPlan(odfv, list(names), inputs, request, odfv.resolve_udf())
-
-
-def _transform(
-    plan: _OdfvPlan, values: list[list[pa.Array]], raw: Mapping[str, Sequence[Any]], n: int
-) -> list[pa.Array]:
-    """Run an ODFV's udf over the gathered features and request data; one array per
-    requested output feature."""
-    columns: dict[str, pa.Array] = {}
-    for vi, fi, aliases in plan.inputs:
-        for alias in aliases:
-            columns[alias] = values[vi][fi]
-    for name, arrow in plan.request:
-        if name not in raw:
-            raise RequestDataNotFoundError(
-                f"on-demand feature view '{plan.view.name}' needs request data '{name}'; "
-                f"the entity rows have {sorted(raw)}{closest(name, list(raw))}"
-            )
-        columns[name] = exact_array(raw[name], arrow, f"request data '{name}'", EntityError)
-    types = {f.name: f.dtype.to_arrow_type() for f in plan.view.features}
-    try:
-        if plan.view.mode == "python":
-            out = plan.udf({k: parsed_values(v) for k, v in columns.items()})
-            return [pa.array(out[f], types[f]) for f in plan.features]
-        import pandas as pd  # pandas-mode udfs only: the base install has no pandas
-
-        plain = {k: v for k, v in columns.items() if not is_json(v.type)}
-        inputs = pa.table(plain).to_pandas() if plain else pd.DataFrame(index=range(n))
-        for k, v in columns.items():
-            if k not in plain:  # JSON features reach the udf parsed, as Feast passes them
-                inputs[k] = parsed_values(v)
-        frame = plan.udf(inputs[list(columns)])
-        return [pa.array(frame[f], types[f], from_pandas=True) for f in plan.features]
-    except (KeyError, pa.ArrowException) as exc:
-        raise RepastError(
-            f"on-demand feature view '{plan.view.name}': its udf did not return "
-            f"{plan.features} as {[str(types[f]) for f in plan.features]}: {exc}"
-        ) from exc
-    except Exception as exc:
-        # The udf is user code run on request data (nulls, odd values): its failure is an
-        # answer about this request, not a server fault.
-        raise EntityError(
-            f"on-demand feature view '{plan.view.name}': its udf failed on this request's "
-            f"data: {type(exc).__name__}: {exc}"
-        ) from exc
+    return OdfvPlan(odfv, list(names), inputs, request, odfv.resolve_udf())
