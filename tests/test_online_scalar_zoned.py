@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from online_stores import STORES, online_config, store_on
 from repast import (
@@ -101,14 +103,14 @@ def _is_feasts_read(got: datetime | None, read_back: dict[str, str] | None) -> b
 @pytest.mark.parametrize("case", SCALAR_MAPS, ids=_pairs_id)
 def test_scalar_map_bytes_are_feasts(case: dict[str, Any]) -> None:
     pairs = case["python_pairs"]
-    for given in (orjson.dumps(pairs).decode(), _key_text(pairs)):
-        encoded = _core.encode_nested(pa.array([given]), SM, "m")[0].as_py()
+    for text in (orjson.dumps(pairs).decode(), _key_text(pairs)):
+        encoded = _core.encode_nested(pa.array([text]), SM, "m")[0].as_py()
         # Entries in the dict's order; a Map inside a value has its keys sorted (protobuf's
         # deterministic form of Feast's runtime order).
-        assert encoded.hex() == case["hex_deterministic"], given
+        assert encoded.hex() == case["hex_deterministic"], text
         if "map_order" not in case:
-            assert encoded.hex() == case["hex"], given  # Feast's own bytes, exactly
-        stored = _core.nested_json_text(pa.array([given]), SM, None, "m")
+            assert encoded.hex() == case["hex"], text  # Feast's own bytes, exactly
+        stored = _core.nested_json_text(pa.array([text]), SM, None, "m")
         assert _core.encode_nested(stored, SM, "m")[0].as_py() == encoded
 
 
@@ -123,11 +125,11 @@ def test_feasts_scalar_map_bytes_read_as_feasts_sdk(case: dict[str, Any]) -> Non
 
 @pytest.mark.parametrize("case", SCALAR_MAPS_REFUSED, ids=_pairs_id)
 def test_scalar_maps_feast_refuses_are_refused_naming_the_row(case: dict[str, Any]) -> None:
-    given = pa.array(["{}", orjson.dumps(case["python_pairs"]).decode()])
+    cells = pa.array(["{}", orjson.dumps(case["python_pairs"]).decode()])
     with pytest.raises(InvalidValueError, match="column 'm' row 1: not a SCALAR_MAP value"):
-        _core.nested_json_text(given, SM, None, "m")
+        _core.nested_json_text(cells, SM, None, "m")
     with pytest.raises(InvalidValueError, match="column 'm' row 1"):
-        _core.encode_nested(given, SM, "m")
+        _core.encode_nested(cells, SM, "m")
 
 
 @pytest.mark.parametrize("case", ZONED, ids=_zoned_id)
@@ -360,6 +362,64 @@ def test_push_bodies_write_typed_keys_and_zones(store: FeatureStore) -> None:
         )
 
 
+KEY_JSON = st.one_of(
+    st.integers(-(2**64), 2**64),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=4),
+    st.dictionaries(
+        st.sampled_from(["bytes", "uuid", "decimal", "timestamp", "other"]),
+        st.one_of(st.text(max_size=40), st.integers(-(2**64), 2**64), st.floats(), st.none()),
+        max_size=2,
+    ),
+    st.lists(st.integers(), max_size=2),
+)
+MAP_JSON = st.one_of(
+    st.lists(st.lists(KEY_JSON, min_size=0, max_size=3), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
+    KEY_JSON,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(value=MAP_JSON)
+def test_any_scalar_map_json_pushed_is_stored_or_refused_without_harm(
+    tmp_path_factory: pytest.TempPathFactory, value: Any
+) -> None:
+    """Whatever JSON a /push body holds for a ScalarMap: 200 and stored, or 4xx naming the
+    feature with the stored row left as it was; never 5xx."""
+    store = store_on("sqlite", None, tmp_path_factory.mktemp("fuzz"), "typed_keys")
+    try:
+        _apply(store)
+        store.push(
+            "t_push",
+            {"driver_id": [1], "event_timestamp": [T], "m": [{1: "kept"}], "z": [T], "s": ["x"]},
+        )
+        body = {
+            "driver_id": [1],
+            "event_timestamp": ["2024-01-02T00:00:00Z"],
+            "m": [value],
+            "z": ["2024-01-02T00:00:00Z"],
+            "s": ["y"],
+        }
+
+        async def push() -> httpx.Response:
+            async with client_for(store) as client:
+                return await client.post("/push", json={"push_source_name": "t_push", "df": body})
+
+        response = run(push)
+        assert response.status_code in (200, 400, 422), response.text
+        got = store.get_online_features(["typed:m", "typed:s"], {"driver_id": [1]}).to_dict()
+        if response.status_code == 200:
+            assert got["s"] == ["y"]
+        else:
+            assert "'m'" in response.text, response.text
+            assert got == {"driver_id": [1], "m": [{1: "kept"}], "s": ["x"]}
+    finally:
+        store.online_store.close()
+
+
 def test_bad_values_through_the_sdk_name_feature_and_row(store: FeatureStore) -> None:
     _apply(store)
     good = _table([1], pa.array(['{"1": "a"}']), pa.array(["2024-01-01T00:00:00Z"]))
@@ -395,14 +455,14 @@ def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
     import pandas as pd
 
     _apply(store)
-    given = [case_dict(c) for c in STORED]
+    written = [case_dict(c) for c in STORED]
     read = [read_back(c) for c in STORED]
-    ids = list(range(1, len(given) + 1))
+    ids = list(range(1, len(written) + 1))
     frame = pd.DataFrame(
         {
             "driver_id": ids,
             "event_timestamp": [T] * len(ids),
-            "m": given,
+            "m": written,
             "z": [T] * len(ids),
             "s": ["x"] * len(ids),
         }
@@ -586,13 +646,13 @@ def test_python_objects_keep_each_rows_zone_and_key_types(store: FeatureStore) -
         "s": ["x"] * 3,
     }
     inputs: list[dict[str, list[Any]] | pd.DataFrame] = [rows, pd.DataFrame(rows)]
-    for step, given in enumerate(inputs):
+    for step, batch in enumerate(inputs):
         later = T + timedelta(hours=step + 1)  # newer than what is stored, so it is written
-        given["event_timestamp"] = [later] * 3
+        batch["event_timestamp"] = [later] * 3
         if step == 0:
-            store.push("t_push", given)
+            store.push("t_push", batch)
         else:
-            store.write_to_online_store("typed", given)
+            store.write_to_online_store("typed", batch)
         got = store.get_online_features(REFS, {"driver_id": [1, 2, 3]}).to_dict()
         assert got["m"] == maps
         assert [[type(k) for k in m] for m in got["m"]] == [[int, int], [float, float], [bool]]
