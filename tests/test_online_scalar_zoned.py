@@ -284,6 +284,16 @@ def _feast_fields(store: FeatureStore, driver_id: int) -> list[bytes]:
     return [_bytes(value) for value in stored]
 
 
+def _post_push(store: FeatureStore, body: dict[str, Any]) -> httpx.Response:
+    """POST /push of `body` (columns of source `t_push`) to the store's server."""
+
+    async def post() -> httpx.Response:
+        async with client_for(store) as client:
+            return await client.post("/push", json={"push_source_name": "t_push", "df": body})
+
+    return run(post)
+
+
 def _bytes(value: bytes | str | None) -> bytes:
     assert isinstance(value, bytes), value  # no decode_responses: redis-py returns bytes
     return value
@@ -304,12 +314,7 @@ def test_push_bodies_write_typed_keys_and_zones(store: FeatureStore) -> None:
         ],
         "s": ["x"] * 3,
     }
-
-    async def push(body: dict[str, Any]) -> httpx.Response:
-        async with client_for(store) as client:
-            return await client.post("/push", json={"push_source_name": "t_push", "df": body})
-
-    assert run(lambda: push(df)).status_code == 200
+    assert _post_push(store, df).status_code == 200
     got = store.get_online_features(REFS, {"driver_id": [1, 2, 3]}).to_dict()
     assert got["m"] == [{1: "a", 2.5: [1, 2]}, {True: {"x": 1}, False: None}, None]
     assert [type(k) for k in got["m"][0]] == [int, float]
@@ -350,7 +355,7 @@ def test_push_bodies_write_typed_keys_and_zones(store: FeatureStore) -> None:
         ("z", ["2024-01-01T00:00:00Z", None, "2024-01-01T00:00:00[Mars/Base]"], "column 'z' row 2"),
     ]:
         body = {**df, "driver_id": [7, 8, 9], column: bad}
-        response = run(lambda body=body: push(body))  # type: ignore[misc]
+        response = _post_push(store, body)
         assert response.status_code in (400, 422), response.text
         error = response.json()
         # /push answers as Feast's server does: the error object as JSON text.
@@ -364,13 +369,18 @@ def test_push_bodies_write_typed_keys_and_zones(store: FeatureStore) -> None:
 
 KEY_JSON = st.one_of(
     st.integers(-(2**64), 2**64),
-    st.floats(),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
     st.none(),
     st.text(max_size=4),
     st.dictionaries(
         st.sampled_from(["bytes", "uuid", "decimal", "timestamp", "other"]),
-        st.one_of(st.text(max_size=40), st.integers(-(2**64), 2**64), st.floats(), st.none()),
+        st.one_of(
+            st.text(max_size=40),
+            st.integers(-(2**64), 2**64),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.none(),
+        ),
         max_size=2,
     ),
     st.lists(st.integers(), max_size=2),
@@ -403,12 +413,7 @@ def test_any_scalar_map_json_pushed_is_stored_or_refused_without_harm(
             "z": ["2024-01-02T00:00:00Z"],
             "s": ["y"],
         }
-
-        async def push() -> httpx.Response:
-            async with client_for(store) as client:
-                return await client.post("/push", json={"push_source_name": "t_push", "df": body})
-
-        response = run(push)
+        response = _post_push(store, body)
         assert response.status_code in (200, 400, 422), response.text
         got = store.get_online_features(["typed:m", "typed:s"], {"driver_id": [1]}).to_dict()
         if response.status_code == 200:
@@ -484,12 +489,7 @@ def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
         "z": ["2024-01-01T12:00:00Z"],
         "s": ["x"],
     }
-
-    async def push() -> httpx.Response:
-        async with client_for(store) as client:
-            return await client.post("/push", json={"push_source_name": "t_push", "df": body})
-
-    assert run(push).status_code == 200
+    assert _post_push(store, body).status_code == 200
     binary = pa.array([[(b"\x00\xffab", "1")]], pa.map_(pa.binary(), pa.string()))
     store.push("t_push", _table([102], binary, pa.array([T])))
     got = store.get_online_features(["typed:m"], {"driver_id": [101, 102]}).to_dict()["m"]
@@ -497,11 +497,12 @@ def test_every_key_kind_feast_takes_on_every_store(store: FeatureStore) -> None:
     assert [type(k) for k in got[0]] == [bytes, bytes, bytes]
 
 
-def _python_mode_udf(inputs: dict[str, Any]) -> dict[str, Any]:
+def _typed_udf(inputs: Any) -> Any:
+    """Both modes' udf: python mode passes and takes a dict of lists, pandas mode a DataFrame."""
     from datetime import timedelta
 
-    maps, times = inputs["m"], inputs["z"]
-    return {
+    maps, times = list(inputs["m"]), list(inputs["z"])
+    columns = {
         # The inputs are what Feast's SDK reads: typed keys, datetimes in their zones.
         "kinds": [
             None if m is None else f"{sorted({type(k).__name__ for k in m})}|{z.tzinfo}"
@@ -512,23 +513,7 @@ def _python_mode_udf(inputs: dict[str, Any]) -> dict[str, Any]:
         ],
         "an_hour_later": [None if z is None else z + timedelta(hours=1) for z in times],
     }
-
-
-def _pandas_mode_udf(inputs: pd.DataFrame) -> pd.DataFrame:
-    from datetime import timedelta
-
-    maps, times = inputs["m"].tolist(), inputs["z"].tolist()
-    columns: dict[str, list[Any]] = {
-        "kinds": [
-            None if m is None else f"{sorted({type(k).__name__ for k in m})}|{z.tzinfo}"
-            for m, z in zip(maps, times, strict=True)
-        ],
-        "as_bytes": [
-            None if m is None else {str(k).encode(): v for k, v in m.items()} for m in maps
-        ],
-        "an_hour_later": [None if z is None else z + timedelta(hours=1) for z in times],
-    }
-    return pd.DataFrame(columns, index=inputs.index)
+    return columns if isinstance(inputs, dict) else pd.DataFrame(columns, index=inputs.index)
 
 
 @pytest.mark.parametrize("mode", ["python", "pandas"])
@@ -542,8 +527,8 @@ def test_on_demand_views_see_and_return_typed_keys_and_zones(
         Field(name="as_bytes", dtype=ScalarMap),
         Field(name="an_hour_later", dtype=ZonedTimestamp),
     ]
-    udf = _python_mode_udf if mode == "python" else _pandas_mode_udf
-    odfv = on_demand_feature_view(sources=[view], schema=outputs, mode=mode, name="derived")(udf)
+    derived = on_demand_feature_view(sources=[view], schema=outputs, mode=mode, name="derived")
+    odfv = derived(_typed_udf)
     store.apply([odfv], skip_source_validation=True)
     paris = ZoneInfo("Europe/Paris")
     times = [datetime(2024, 3, 10, 1, 30, tzinfo=NY), datetime(2024, 7, 1, tzinfo=paris)]

@@ -10,8 +10,7 @@
 //!
 //! Out (`scalar_map_objects`): the stored JSON text of each row as the dict Feast's SDK reads,
 //! its keys typed.
-use arrow::array::{make_array, Array, ArrayData, AsArray};
-use arrow::datatypes::DataType;
+use arrow::array::{make_array, Array, ArrayData};
 use arrow::pyarrow::PyArrowType;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -21,7 +20,7 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::error::{DecodeError, InvalidValueError};
 use crate::nested::node::{Key, Node};
-use crate::nested::text;
+use crate::nested::{self, text};
 
 /// `uuid.UUID`, `decimal.Decimal`, `datetime.datetime`, `datetime.timezone.utc` and
 /// `datetime.datetime.fromtimestamp`.
@@ -196,7 +195,7 @@ fn tag_scalar_map_keys<'py>(
 }
 
 /// A JSON value as Python objects (what `orjson.loads` gives).
-fn node_object<'py>(py: Python<'py>, node: &Node) -> PyResult<Bound<'py, PyAny>> {
+fn node_object<'py>(c: &Classes, py: Python<'py>, node: &Node) -> PyResult<Bound<'py, PyAny>> {
     Ok(match node {
         Node::Null => py.None().into_bound(py),
         Node::Bool(v) => v.into_pyobject(py)?.to_owned().into_any(),
@@ -207,21 +206,21 @@ fn node_object<'py>(py: Python<'py>, node: &Node) -> PyResult<Bound<'py, PyAny>>
         Node::List(items, _) => {
             let items = items
                 .iter()
-                .map(|item| node_object(py, item))
+                .map(|item| node_object(c, py, item))
                 .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any()
         }
         Node::Object(entries) => {
             let dict = PyDict::new(py);
             for (key, value) in entries {
-                dict.set_item(key, node_object(py, value)?)?;
+                dict.set_item(key, node_object(c, py, value)?)?;
             }
             dict.into_any()
         }
         Node::ScalarMap(entries) => {
             let dict = PyDict::new(py);
             for (key, value) in entries {
-                dict.set_item(key_object(py, key)?, node_object(py, value)?)?;
+                dict.set_item(key_object(c, py, key)?, node_object(c, py, value)?)?;
             }
             dict.into_any()
         }
@@ -229,8 +228,7 @@ fn node_object<'py>(py: Python<'py>, node: &Node) -> PyResult<Bound<'py, PyAny>>
 }
 
 /// A key as Feast's SDK reads it back: a timestamp as a UTC datetime.
-fn key_object<'py>(py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
-    let c = classes(py)?;
+fn key_object<'py>(c: &Classes, py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
     Ok(match key {
         Key::Int(v) => v.into_pyobject(py)?.into_any(),
         Key::Float(v) => v.into_pyobject(py)?.into_any(),
@@ -244,7 +242,11 @@ fn key_object<'py>(py: Python<'py>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
 
 /// One stored cell as its dict: the object form's keys from their JSON text (text that is not
 /// an int, float or bool stays a string key), the pair form's keys from their tags.
-fn stored_object<'py>(py: Python<'py>, text: &str) -> Result<Bound<'py, PyAny>, String> {
+fn stored_object<'py>(
+    c: &Classes,
+    py: Python<'py>,
+    text: &str,
+) -> Result<Bound<'py, PyAny>, String> {
     let node = Node::from_json(text)?;
     let py_err = |e: PyErr| e.to_string();
     match node {
@@ -252,19 +254,19 @@ fn stored_object<'py>(py: Python<'py>, text: &str) -> Result<Bound<'py, PyAny>, 
             let dict = PyDict::new(py);
             for (key_text, value) in &entries {
                 let key = match Node::from_json(key_text).ok().map(|k| Key::of(&k)) {
-                    Some(Ok(key)) if key.is_number() => key_object(py, &key).map_err(py_err)?,
+                    Some(Ok(key)) if key.is_number() => key_object(c, py, &key).map_err(py_err)?,
                     _ => PyString::new(py, key_text).into_any(),
                 };
-                let value = node_object(py, value).map_err(py_err)?;
+                let value = node_object(c, py, value).map_err(py_err)?;
                 dict.set_item(key, value).map_err(py_err)?;
             }
             Ok(dict.into_any())
         }
         list @ Node::List(..) => {
             let map = crate::nested::node::scalar_map(list)?;
-            node_object(py, &map).map_err(py_err)
+            node_object(c, py, &map).map_err(py_err)
         }
-        other => node_object(py, &other).map_err(py_err),
+        other => node_object(c, py, &other).map_err(py_err),
     }
 }
 
@@ -279,14 +281,14 @@ fn scalar_map_objects<'py>(
     column: &str,
 ) -> PyResult<Bound<'py, PyList>> {
     let array = make_array(array.0);
-    let text = |i: usize| match array.data_type() {
-        DataType::Utf8 => Ok(array.as_string::<i32>().value(i)),
-        DataType::LargeUtf8 => Ok(array.as_string::<i64>().value(i)),
-        DataType::Utf8View => Ok(array.as_string_view().value(i)),
-        other => Err(DecodeError::new_err(format!(
-            "column '{column}': a stored SCALAR_MAP is text, not Arrow {other}"
-        ))),
-    };
+    // An all-null column of any type reads as nulls; values are read from text only.
+    if array.null_count() < array.len() && !nested::is_text(array.data_type()) {
+        return Err(DecodeError::new_err(format!(
+            "column '{column}': a stored SCALAR_MAP is text, not Arrow {}",
+            array.data_type()
+        )));
+    }
+    let c = classes(py)?;
     let _paused = CollectorPaused::new(py)?;
     let mut out = Vec::with_capacity(array.len());
     for i in 0..array.len() {
@@ -294,7 +296,7 @@ fn scalar_map_objects<'py>(
             out.push(py.None().into_bound(py));
             continue;
         }
-        let value = stored_object(py, text(i)?).map_err(|e| {
+        let value = stored_object(c, py, nested::text_at(array.as_ref(), i)).map_err(|e| {
             DecodeError::new_err(format!(
                 "column '{column}' row {i}: not a stored SCALAR_MAP: {e}"
             ))

@@ -46,39 +46,69 @@ pub fn write(node: &Node, sort_keys: bool, out: &mut Vec<u8>) -> Result<(), Stri
             }
             out.push(b'}');
         }
-        Node::ScalarMap(entries) if entries.iter().all(|(k, _)| k.is_number()) => {
-            // Keys as their JSON text (`json.dumps` of a dict with such keys), in the order
-            // given: a SCALAR_MAP is a list of entries in Feast, not a sorted map.
-            out.push(b'{');
-            for (i, (key, value)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.push(b'"');
-                write_key(key, out);
-                out.push(b'"');
-                out.push(b':');
-                write(value, sort_keys, out)?;
-            }
-            out.push(b'}');
-        }
         Node::ScalarMap(entries) => {
-            // Keys JSON has no type for: `[key, value]` pairs, those keys tagged.
-            out.push(b'[');
-            for (i, (key, value)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.push(b'[');
-                write_key(key, out);
-                out.push(b',');
-                write(value, sort_keys, out)?;
-                out.push(b']');
-            }
-            out.push(b']');
+            write_scalar_map(entries, true, out, |value, o| write(value, sort_keys, o))?;
         }
     }
     Ok(())
+}
+
+/// A `SCALAR_MAP`'s entries in their stored form, in the order given (a `SCALAR_MAP` is a list
+/// of entries in Feast, not a sorted map): an object whose keys are the JSON text of int, float
+/// and bool keys (`json.dumps` of a dict with such keys), or, when `tagged_pairs` and a key is
+/// of another kind, `[key, value]` pairs with those keys tagged (`write_key`). Without
+/// `tagged_pairs` such a key is an object key of its untagged text (`write_key_text`).
+/// `value` writes each value.
+pub fn write_scalar_map<V>(
+    entries: &[(Key, V)],
+    tagged_pairs: bool,
+    out: &mut Vec<u8>,
+    mut value: impl FnMut(&V, &mut Vec<u8>) -> Result<(), String>,
+) -> Result<(), String> {
+    let pairs = tagged_pairs && !entries.iter().all(|(k, _)| k.is_number());
+    out.push(if pairs { b'[' } else { b'{' });
+    for (i, (key, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if pairs {
+            out.push(b'[');
+            write_key(key, out);
+            out.push(b',');
+        } else {
+            write_key_text(key, out);
+            out.push(b':');
+        }
+        value(v, out)?;
+        if pairs {
+            out.push(b']');
+        }
+    }
+    out.push(if pairs { b']' } else { b'}' });
+    Ok(())
+}
+
+/// A key as a JSON object key: an int, float or bool key's JSON text in quotes, another key's
+/// text untagged (bytes as base64, a timestamp as epoch seconds).
+pub fn write_key_text(key: &Key, out: &mut Vec<u8>) {
+    match key {
+        Key::Uuid(t) | Key::Decimal(t) => write_string(out, t),
+        Key::Bytes(b) => {
+            out.push(b'"');
+            out.extend_from_slice(BASE64.encode(b).as_bytes());
+            out.push(b'"');
+        }
+        Key::Time(v) => {
+            out.push(b'"');
+            out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes());
+            out.push(b'"');
+        }
+        number => {
+            out.push(b'"');
+            write_key(number, out);
+            out.push(b'"');
+        }
+    }
 }
 
 /// A `SCALAR_MAP` key as JSON: `1`, `2.5`, `true` (no escaping needed inside quotes, where an

@@ -79,14 +79,16 @@ impl Nested {
     }
 }
 
-fn is_text(data_type: &DataType) -> bool {
+/// Whether a column holds text (JSON text, a stored nested value).
+pub fn is_text(data_type: &DataType) -> bool {
     matches!(
         data_type,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
     )
 }
 
-fn text_at(array: &dyn Array, i: usize) -> &str {
+/// Cell `i` of a text column (`is_text`).
+pub fn text_at(array: &dyn Array, i: usize) -> &str {
     match array.data_type() {
         DataType::Utf8 => array.as_string::<i32>().value(i),
         DataType::LargeUtf8 => array.as_string::<i64>().value(i),

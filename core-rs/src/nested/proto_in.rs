@@ -158,11 +158,9 @@ fn write_map(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 /// A `ScalarMap` body as JSON, entries in wire order. A feature's own value (`top`) is written as
-/// `json_out` writes a `SCALAR_MAP`: an object whose keys are the JSON text of int, float and
-/// bool keys, or, when a key is of another kind (bytes, UUID, decimal, timestamp), `[key,
-/// value]` pairs with those keys tagged. A map nested inside a value is an object with every
-/// key as its text (bytes as base64, timestamps as epoch seconds): the stored form of a nested
-/// map has string keys, so it still writes back as a `Map` rather than failing.
+/// `json_out` writes a `SCALAR_MAP` (`json_out::write_scalar_map`). A map nested inside a value
+/// is an object with every key as its text: the stored form of a nested map has string keys,
+/// so it still writes back as a `Map` rather than failing.
 fn write_scalar_map(body: &[u8], top: bool, out: &mut Vec<u8>) -> Result<(), String> {
     let mut reader = Reader::new(body);
     let mut entries: Vec<(Key, &[u8])> = Vec::new();
@@ -171,56 +169,18 @@ fn write_scalar_map(body: &[u8], top: bool, out: &mut Vec<u8>) -> Result<(), Str
             continue;
         }
         let mut entry = Reader::new(message(wire)?);
-        let (mut key, mut value): (Option<Key>, &[u8]) = (None, &[]);
+        // A key left out (no field set) reads as int 0, as proto3 reads an empty MapKey.
+        let (mut key, mut value): (Key, &[u8]) = (Key::Int(0), &[]);
         while let Some((f, w)) = entry.field()? {
             match f {
-                1 => key = Some(scalar_key(message(w)?)?),
+                1 => key = scalar_key(message(w)?)?,
                 2 => value = message(w)?,
                 _ => {}
             }
         }
-        // proto3 leaves out a key whose field is its default: no field set reads as int 0.
-        entries.push((key.unwrap_or(Key::Int(0)), value));
+        entries.push((key, value));
     }
-    let pairs = top && !entries.iter().all(|(k, _)| k.is_number());
-    out.push(if pairs { b'[' } else { b'{' });
-    for (i, (key, value)) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        if pairs {
-            out.push(b'[');
-            json_out::write_key(key, out);
-            out.push(b',');
-        } else {
-            write_key_text(key, out);
-            out.push(b':');
-        }
-        write_value(value, out)?;
-        if pairs {
-            out.push(b']');
-        }
-    }
-    out.push(if pairs { b']' } else { b'}' });
-    Ok(())
-}
-
-/// A key as a JSON object key: its JSON text in quotes, a typed key's text untagged.
-fn write_key_text(key: &Key, out: &mut Vec<u8>) {
-    match key {
-        Key::Bytes(b) => write_base64(b, out),
-        Key::Uuid(t) | Key::Decimal(t) => write_string(out, t),
-        Key::Time(v) => {
-            out.push(b'"');
-            write_int(out, *v);
-            out.push(b'"');
-        }
-        number => {
-            out.push(b'"');
-            json_out::write_key(number, out);
-            out.push(b'"');
-        }
-    }
+    json_out::write_scalar_map(&entries, top, out, |value, o| write_value(value, o))
 }
 
 /// A `MapKey` message as its key (the last field set wins, as protobuf reads a oneof).

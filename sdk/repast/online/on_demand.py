@@ -11,12 +11,11 @@ the declared type.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from repast import _core
 from repast.conversion import exact_array
 from repast.errors import EntityError, InvalidValueError, RepastError, RequestDataNotFoundError
 from repast.on_demand_feature_view import OnDemandFeatureView
@@ -26,6 +25,8 @@ from repast.online.stored_types import (
     parsed_values,
     python_values,
     scalar_map_inputs,
+    to_json_text,
+    to_zoned_text,
     zoned_inputs,
 )
 from repast.validate import closest
@@ -47,31 +48,35 @@ class OdfvPlan:
     """(view plan index, feature index, the names the udf sees it under, its value type)."""
     request: list[tuple[str, pa.DataType]]
     udf: Callable[..., Any]
+    dtypes: list[Any] = field(init=False)
+    """The declared Feast type of each of `features`."""
+    input_kinds: dict[str, int | None] = field(init=False)
+    """The value type of each name the udf sees an input under."""
+
+    def __post_init__(self) -> None:
+        declared = {f.name: f.dtype for f in self.view.features}
+        self.dtypes = [declared[name] for name in self.features]
+        self.input_kinds = {alias: kind for _, _, aliases, kind in self.inputs for alias in aliases}
 
     def output_kind(self, index: int) -> int | None:
         """The value type of output `index` when its response column holds a stored text form
         (ScalarMap, ZonedTimestamp), else None (an Arrow array of the declared type)."""
-        kind = int(self._dtype(self.features[index]).to_value_type())
+        kind = int(self.dtypes[index].to_value_type())
         return kind if kind in _TYPED else None
-
-    def _dtype(self, name: str) -> Any:
-        return next(f.dtype for f in self.view.features if f.name == name)
 
 
 def _python(array: pa.Array, kind: int | None) -> list[Any]:
     return python_values(array, kind) if kind in _TYPED else parsed_values(array)
 
 
-def _output(plan: OdfvPlan, name: str, values: Any, from_pandas: bool) -> pa.Array:
+def _output(name: str, dtype: Any, values: Any, from_pandas: bool) -> pa.Array:
     """One output column (a list, or a pandas Series): ScalarMap and ZonedTimestamp as their
     stored text (checked as a write checks them), anything else as the declared Arrow type."""
-    dtype = plan._dtype(name)
     kind = int(dtype.to_value_type())
     if kind == _SCALAR_MAP:
-        text = _core.nested_json_text(scalar_map_inputs(list(values), name), kind, None, name)
-        return json_column(text)
+        return json_column(to_json_text(scalar_map_inputs(list(values), name), kind, name))
     if kind == _ZONED:
-        return _core.zoned_text(pa.array(zoned_inputs(list(values), name), pa.string()), name)
+        return to_zoned_text(pa.array(zoned_inputs(list(values), name), pa.string()), name)
     return pa.array(values, dtype.to_arrow_type(), from_pandas=from_pandas)
 
 
@@ -81,11 +86,10 @@ def transform(
     """Run an ODFV's udf over the gathered features and request data; one array per
     requested output feature."""
     columns: dict[str, pa.Array] = {}
-    kinds: dict[str, int | None] = {}
-    for vi, fi, aliases, kind in plan.inputs:
+    for vi, fi, aliases, _ in plan.inputs:
         for alias in aliases:
             columns[alias] = values[vi][fi]
-            kinds[alias] = kind
+    kinds = plan.input_kinds
     for name, arrow in plan.request:
         if name not in raw:
             raise RequestDataNotFoundError(
@@ -96,7 +100,8 @@ def transform(
     try:
         if plan.view.mode == "python":
             out = plan.udf({k: _python(v, kinds.get(k)) for k, v in columns.items()})
-            return [_output(plan, f, out[f], False) for f in plan.features]
+            outputs = zip(plan.features, plan.dtypes, strict=True)
+            return [_output(f, dtype, out[f], False) for f, dtype in outputs]
         import pandas as pd  # pandas-mode udfs only: the base install has no pandas
 
         special = {k for k, v in columns.items() if is_json(v.type) or kinds.get(k) in _TYPED}
@@ -105,9 +110,10 @@ def transform(
         for k in special:  # reach the udf as Python objects, as Feast passes them
             inputs[k] = _python(columns[k], kinds.get(k))
         frame = plan.udf(inputs[list(columns)])
-        return [_output(plan, f, frame[f], True) for f in plan.features]
+        outputs = zip(plan.features, plan.dtypes, strict=True)
+        return [_output(f, dtype, frame[f], True) for f, dtype in outputs]
     except (KeyError, pa.ArrowException, InvalidValueError) as exc:
-        types = [str(plan._dtype(f).to_arrow_type()) for f in plan.features]
+        types = [str(dtype.to_arrow_type()) for dtype in plan.dtypes]
         raise RepastError(
             f"on-demand feature view '{plan.view.name}': its udf did not return "
             f"{plan.features} as {types}: {exc}"

@@ -231,14 +231,14 @@ def _nested_type(dtype: Any) -> tuple[int, pa.DataType] | None:
     return (value_type, dtype.to_arrow_type()) if value_type in JSON_TEXT else None
 
 
-def _feature_type(dtype: Any) -> pa.DataType:
-    """The Arrow type a feature's JSON values are read as. A ZonedTimestamp stays text: the
-    writer reads its offset or `[zone]` (online/stored_types.py), which a UTC timestamp loses;
-    a nested feature is JSON text (`_nested_cells`)."""
-    if dtype.to_value_type() == ValueType.ZONED_TIMESTAMP or _nested_type(dtype) is not None:
-        return pa.string()
-    arrow: pa.DataType = dtype.to_arrow_type()
-    return arrow
+def _feature_column(name: str, source: str, dtype: Any) -> _Column:
+    """A feature's column. A ZonedTimestamp stays text: the writer reads its offset or
+    `[zone]` (online/stored_types.py), which a UTC timestamp loses; a nested feature is JSON
+    text (`_nested_cells`)."""
+    nested = _nested_type(dtype)
+    if nested is not None or dtype.to_value_type() == ValueType.ZONED_TIMESTAMP:
+        return _Column(name, source, pa.string(), "feature", nested)
+    return _Column(name, source, dtype.to_arrow_type(), "feature")
 
 
 class MessageDecoder:
@@ -262,13 +262,7 @@ class MessageDecoder:
         # An aggregated view's messages carry its aggregations' inputs, not its features.
         fields = getattr(view, "aggregation_inputs", None) or view.features
         columns += [
-            _Column(
-                f.name,
-                raw_of.get(f.name, f.name),
-                _feature_type(f.dtype),
-                "feature",
-                _nested_type(f.dtype),
-            )
+            _feature_column(f.name, raw_of.get(f.name, f.name), f.dtype)
             for f in fields
             if f.name not in join_keys
         ]
